@@ -1,0 +1,384 @@
+"""Scenes: lists of circles on a canvas, and the sampler that lays them out.
+
+A scene is the source of truth of the whole study: images are rendered from
+scenes, counterfactuals are edited scenes, and localisation metrics use the
+scene's masks. Coordinates are in pixels with the origin at the top-left
+corner of the canvas; pixel ``(row, col)`` covers ``[col, col+1) x [row,
+row+1)`` so its centre is at ``(col + 0.5, row + 0.5)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "Scene",
+    "SceneSpec",
+    "InfeasibleSceneError",
+    "parse_range",
+    "sample_scenes",
+    "max_feasible_count",
+    "max_feasible_radius",
+    "PACKING_DENSITY_LIMIT",
+]
+
+# Random sequential placement of equal disks jams at a covered fraction of
+# ~0.547 (Feder 1980); a spec that asks for more than this in the area
+# available to the centres cannot be packed by our sampler, so it is rejected
+# before any attempt. Hexagonal packing (0.9069) is the hard geometric limit.
+PACKING_DENSITY_LIMIT = 0.5
+
+# matplotlib's default "C0" blue on white, as in the post's figures.
+DEFAULT_COLOR = (31, 119, 180)
+DEFAULT_BACKGROUND = (255, 255, 255)
+
+
+class InfeasibleSceneError(ValueError):
+    """A scene spec whose circles cannot be packed onto its canvas."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Scene:
+    """Circles on a canvas.
+
+    Attributes:
+        width: canvas width in pixels.
+        height: canvas height in pixels.
+        centers: float array ``[K, 2]`` of ``(x, y)`` centres in pixels.
+        radii: float array ``[K]`` of radii in pixels.
+        colors: uint8 array ``[K, 3]`` of RGB fill colours.
+        background: RGB background colour.
+        field_area: area in px^2 of the region the centres were drawn from
+            (the "field" of DeWind et al.; see ``synth.numerosity``).
+    """
+
+    width: int
+    height: int
+    centers: np.ndarray
+    radii: np.ndarray
+    colors: np.ndarray
+    background: tuple[int, int, int] = DEFAULT_BACKGROUND
+    field_area: float = 0.0
+
+    def __post_init__(self) -> None:
+        centers = np.asarray(self.centers, dtype=np.float64).reshape(-1, 2)
+        radii = np.asarray(self.radii, dtype=np.float64).reshape(-1)
+        colors = np.asarray(self.colors, dtype=np.uint8).reshape(-1, 3)
+        if not (len(centers) == len(radii) == len(colors)):
+            raise ValueError(
+                f"scene arrays disagree: {len(centers)} centres, {len(radii)} radii, "
+                f"{len(colors)} colours"
+            )
+        object.__setattr__(self, "centers", centers)
+        object.__setattr__(self, "radii", radii)
+        object.__setattr__(self, "colors", colors)
+        object.__setattr__(self, "background", tuple(int(c) for c in self.background))
+
+    @property
+    def count(self) -> int:
+        """Number of circles (the label)."""
+        return int(len(self.radii))
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict; ``Scene.from_dict`` inverts it exactly."""
+        return {
+            "width": self.width,
+            "height": self.height,
+            "background": list(self.background),
+            "field_area": self.field_area,
+            "circles": [
+                {"x": float(x), "y": float(y), "r": float(r), "color": [int(c) for c in col]}
+                for (x, y), r, col in zip(self.centers, self.radii, self.colors)
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Scene":
+        circles = data["circles"]
+        return cls(
+            width=int(data["width"]),
+            height=int(data["height"]),
+            centers=np.array([[c["x"], c["y"]] for c in circles], dtype=np.float64).reshape(-1, 2),
+            radii=np.array([c["r"] for c in circles], dtype=np.float64),
+            colors=np.array([c["color"] for c in circles], dtype=np.uint8).reshape(-1, 3),
+            background=tuple(data.get("background", DEFAULT_BACKGROUND)),
+            field_area=float(data.get("field_area", 0.0)),
+        )
+
+    def replace(self, **changes) -> "Scene":
+        return dataclasses.replace(self, **changes)
+
+
+def parse_range(text: str | int | Sequence[int], name: str = "range", cast=int) -> tuple:
+    """Parse ``"lo-hi"`` (or a single value, or a pair) into ``(lo, hi)``.
+
+    Raises:
+        ValueError: naming ``name`` and the bad text.
+    """
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return cast(text), cast(text)
+    if isinstance(text, (list, tuple)):
+        if len(text) != 2:
+            raise ValueError(f"{name}: expected [lo, hi], got {list(text)!r}")
+        lo, hi = cast(text[0]), cast(text[1])
+    else:
+        parts = str(text).strip().split("-")
+        try:
+            if len(parts) == 1:
+                lo = hi = cast(parts[0])
+            elif len(parts) == 2:
+                lo, hi = cast(parts[0]), cast(parts[1])
+            else:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"{name}: expected 'lo-hi' such as '1-5', got {text!r}") from None
+    if lo > hi:
+        raise ValueError(f"{name}: lower bound {lo} exceeds upper bound {hi} in {text!r}")
+    return lo, hi
+
+
+@dataclasses.dataclass(frozen=True)
+class SceneSpec:
+    """What scenes to sample.
+
+    Attributes:
+        counts: inclusive ``(lo, hi)`` range of circle counts; labels are exact.
+        width, height: canvas in pixels (may be non-square, e.g. 4:3 as the
+            post's matplotlib figures).
+        radius: fixed radius in pixels, used when ``radius_range`` is None.
+        radius_range: ``(lo, hi)`` radii drawn uniformly per circle
+            ("varied sizes" of the follow-up post).
+        min_gap: minimum distance in pixels between two circle edges.
+        margin: minimum distance in pixels from a circle edge to the canvas
+            border (circles always lie fully inside the canvas).
+        control: ``"none"`` or ``"dewind"`` (count decorrelated from size
+            and spacing cues; see ``synth.numerosity``).
+        color, background: RGB colours.
+    """
+
+    counts: tuple[int, int] = (1, 5)
+    width: int = 224
+    height: int = 224
+    radius: float = 8.0
+    radius_range: tuple[float, float] | None = None
+    min_gap: float = 2.0
+    margin: float = 1.0
+    control: str = "none"
+    color: tuple[int, int, int] = DEFAULT_COLOR
+    background: tuple[int, int, int] = DEFAULT_BACKGROUND
+
+    CONTROLS = ("none", "dewind")
+
+    def __post_init__(self) -> None:
+        lo, hi = parse_range(self.counts, "counts")
+        object.__setattr__(self, "counts", (lo, hi))
+        if lo < 1:
+            raise ValueError(f"counts: the smallest count must be >= 1, got {lo}")
+        if self.radius_range is not None:
+            object.__setattr__(self, "radius_range", parse_range(self.radius_range, "radius_range", float))
+        for name in ("width", "height"):
+            if int(getattr(self, name)) < 4:
+                raise ValueError(f"{name}: canvas must be at least 4 px, got {getattr(self, name)}")
+        if self.min_radius <= 0:
+            raise ValueError(f"radius: must be > 0, got {self.min_radius}")
+        if self.min_gap < 0 or self.margin < 0:
+            raise ValueError(f"min_gap and margin must be >= 0, got {self.min_gap}, {self.margin}")
+        if self.control not in self.CONTROLS:
+            raise ValueError(f"control: unknown {self.control!r}; valid: {', '.join(self.CONTROLS)}")
+
+    @property
+    def min_radius(self) -> float:
+        return float(self.radius_range[0] if self.radius_range else self.radius)
+
+    @property
+    def max_radius(self) -> float:
+        return float(self.radius_range[1] if self.radius_range else self.radius)
+
+    def describe(self) -> str:
+        size = (
+            f"radius {self.radius_range[0]:g}-{self.radius_range[1]:g}"
+            if self.radius_range
+            else f"radius {self.radius:g}"
+        )
+        return (
+            f"{self.counts[0]}-{self.counts[1]} circles, {size}, on {self.width}x{self.height} px "
+            f"(min_gap {self.min_gap:g}, margin {self.margin:g}, control {self.control})"
+        )
+
+
+def _free_extent(spec: SceneSpec, radius: float) -> tuple[float, float]:
+    """Width and height of the box that centres of radius ``radius`` may use."""
+    inset = 2 * (radius + spec.margin)
+    return spec.width - inset, spec.height - inset
+
+
+def _packing_ok(count: int, radius: float, box_w: float, box_h: float, gap: float) -> bool:
+    """Whether ``count`` disks fit with our sampler's density limit.
+
+    Each disk of radius ``r`` with gap ``g`` excludes a disk of radius
+    ``r + g/2`` around it; the centres' box grows by that radius on each side.
+    """
+    if box_w < 0 or box_h < 0:
+        return False
+    if count == 1:
+        return True
+    effective = radius + gap / 2
+    available = (box_w + 2 * effective) * (box_h + 2 * effective)
+    return count * math.pi * effective**2 <= PACKING_DENSITY_LIMIT * available
+
+
+def max_feasible_count(spec: SceneSpec) -> int:
+    """Largest count the sampler can pack with the spec's largest radius (0 if none)."""
+    box_w, box_h = _free_extent(spec, spec.max_radius)
+    if box_w < 0 or box_h < 0:
+        return 0
+    count = 1
+    while _packing_ok(count + 1, spec.max_radius, box_w, box_h, spec.min_gap):
+        count += 1
+    return count
+
+
+def max_feasible_radius(spec: SceneSpec) -> float:
+    """Largest fixed radius at which the spec's largest count can be packed."""
+    lo, hi = 0.0, min(spec.width, spec.height) / 2
+    for _ in range(40):  # bisection to well under a pixel
+        mid = (lo + hi) / 2
+        box_w, box_h = _free_extent(spec, mid)
+        if _packing_ok(spec.counts[1], mid, box_w, box_h, spec.min_gap):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def check_feasible(spec: SceneSpec) -> None:
+    """Raise ``InfeasibleSceneError`` naming the spec and the feasible limits."""
+    box_w, box_h = _free_extent(spec, spec.max_radius)
+    if _packing_ok(spec.counts[1], spec.max_radius, box_w, box_h, spec.min_gap):
+        return
+    raise InfeasibleSceneError(
+        f"cannot pack {spec.describe()}: at most {max_feasible_count(spec)} circles of radius "
+        f"{spec.max_radius:g} fit, or radius at most {max_feasible_radius(spec):.2f} for "
+        f"{spec.counts[1]} circles (sampler density limit {PACKING_DENSITY_LIMIT:g})"
+    )
+
+
+def place_circles(
+    radii: np.ndarray,
+    box: tuple[float, float, float, float],
+    canvas: tuple[float, float],
+    margin: float,
+    gap: float,
+    rng: np.random.Generator,
+    candidates: int = 64,
+    max_restarts: int = 50,
+) -> np.ndarray | None:
+    """Place disks one by one at random, without overlap.
+
+    Biggest disks go first (they are the hardest to fit). For each disk a
+    batch of candidate centres is drawn and the first that clears every
+    placed disk is kept, so the inner loop is vectorised numpy.
+
+    Args:
+        radii: ``[K]`` radii.
+        box: ``(x0, y0, x1, y1)`` region the centres are drawn from, further
+            clipped per disk so the disk lies inside the canvas minus margin.
+        canvas: ``(width, height)``.
+        margin, gap: edge-to-border and edge-to-edge minimum distances.
+
+    Returns:
+        ``[K, 2]`` centres in the original order of ``radii``, or None when
+        ``max_restarts`` attempts all got stuck.
+    """
+    order = np.argsort(-radii, kind="stable")
+    count = len(radii)
+    for _ in range(max_restarts):
+        centres = np.empty((count, 2))
+        ok = True
+        for placed, index in enumerate(order):
+            r = radii[index]
+            x0 = max(box[0], r + margin)
+            y0 = max(box[1], r + margin)
+            x1 = min(box[2], canvas[0] - r - margin)
+            y1 = min(box[3], canvas[1] - r - margin)
+            if x1 < x0 or y1 < y0:
+                return None
+            found = False
+            for _attempt in range(20):
+                trial = rng.uniform((x0, y0), (x1, y1), size=(candidates, 2))  # [C, 2]
+                if placed == 0:
+                    centres[0] = trial[0]
+                    found = True
+                    break
+                previous = centres[:placed]  # [P, 2]
+                min_dist = radii[order[:placed]] + r + gap  # [P]
+                dist = np.linalg.norm(trial[:, None, :] - previous[None, :, :], axis=-1)  # [C, P]
+                valid = np.flatnonzero((dist >= min_dist).all(axis=1))
+                if len(valid):
+                    centres[placed] = trial[valid[0]]
+                    found = True
+                    break
+            if not found:
+                ok = False
+                break
+        if ok:
+            result = np.empty_like(centres)
+            result[order] = centres
+            return result
+    return None
+
+
+def sample_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0) -> list[Scene]:
+    """Sample ``n`` scenes, counts spread evenly over the spec's range.
+
+    Counts cycle through the range (``lo, lo+1, ..., hi, lo, ...``) so every
+    class gets ``n / (hi - lo + 1)`` images up to one; the scenes themselves
+    are random. The same ``(spec, n, seed)`` always gives the same scenes.
+
+    Raises:
+        InfeasibleSceneError: before any sampling when the spec cannot be
+            packed, or when the sampler gets stuck (never hangs: bounded by
+            restarts and ``timeout_s``).
+    """
+    if n < 0:
+        raise ValueError(f"n: expected a non-negative number of images, got {n}")
+    check_feasible(spec)
+    if spec.control == "dewind":
+        from synth.numerosity import sample_dewind_scenes  # one-way: numerosity builds on scenes
+
+        return sample_dewind_scenes(spec, n, seed, timeout_s=timeout_s)
+    rng = np.random.default_rng(seed)
+    lo, hi = spec.counts
+    counts = lo + np.arange(n) % (hi - lo + 1)
+    full_box = (0.0, 0.0, float(spec.width), float(spec.height))
+    field_area = float(spec.width * spec.height)
+    started = time.monotonic()
+    scenes = []
+    for count in counts:
+        if spec.radius_range:
+            radii = rng.uniform(spec.radius_range[0], spec.radius_range[1], size=count)
+        else:
+            radii = np.full(count, float(spec.radius))
+        centres = place_circles(radii, full_box, (spec.width, spec.height), spec.margin, spec.min_gap, rng)
+        if centres is None or time.monotonic() - started > timeout_s:
+            raise InfeasibleSceneError(
+                f"gave up packing {spec.describe()}: {count} circles did not fit after repeated "
+                f"restarts; lower the count (feasible bound {max_feasible_count(spec)}) or the radius"
+            )
+        scenes.append(
+            Scene(
+                width=spec.width,
+                height=spec.height,
+                centers=centres,
+                radii=radii,
+                colors=np.tile(np.array(spec.color, dtype=np.uint8), (count, 1)),
+                background=spec.background,
+                field_area=field_area,
+            )
+        )
+    return scenes
