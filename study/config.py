@@ -10,12 +10,34 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
+import importlib.resources
+import itertools
 import json
 import types
 import typing
+from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-__all__ = ["ConfigError", "TrainSpec", "from_mapping", "spec_hash"]
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, packaged as tomli
+    import tomli as tomllib  # type: ignore[no-redef]
+
+__all__ = [
+    "ConfigError",
+    "TrainSpec",
+    "from_mapping",
+    "spec_hash",
+    "SweepInfo",
+    "SweepSpec",
+    "load_sweep",
+    "parse_sweep",
+    "preset_names",
+    "read_preset",
+    "read_config_file",
+    "apply_set",
+]
 
 
 class ConfigError(ValueError):
@@ -196,3 +218,378 @@ def from_mapping(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         return cls(**values)
     except ConfigError as error:
         raise ConfigError(f"{where}{error}") from None
+
+
+# ============================================================================ sweeps
+#
+# A sweep file has three sections (see study/presets/*.toml for worked examples):
+#
+#   [sweep]   name, description
+#   [train]   scalar TrainSpec defaults shared by every cell
+#   [grid]    TrainSpec fields, each a value or a list of values; the cells are
+#             the Cartesian product of the lists (list order = run order)
+#   [[grid]]  several blocks instead of one: each block is crossed on its own
+#             over [train] and the sweep is the union of the blocks (so the
+#             post's experiments, which are not one product, fit in one file)
+#
+# The grid axes the issue names map onto TrainSpec fields: task, counts (count
+# range), aug (augmentation policy), weights (init: imagenet | none), sizes
+# (circle-size regime), n_train (training-set size), arch, epochs, lr (a number
+# or "find") and seed; any other TrainSpec field may be an axis too.
+
+SWEEP_SECTIONS = ("sweep", "train", "grid")
+
+# Settings a task ignores. A folder (photo) cell gets the TrainSpec defaults
+# for the counting-only fields, and vice versa, so a block that crosses
+# task = ["counting", "folder"] with counts = [...] does not train the same
+# photo cell once per count range under different cell ids.
+COUNTING_ONLY_FIELDS = ("counts", "sizes", "radius", "min_gap", "aspect", "n_train", "n_test")
+FOLDER_ONLY_FIELDS = ("data", "resize")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepInfo:
+    """The ``[sweep]`` section: what the sweep is called and why it exists."""
+
+    name: str = "sweep"  # also the default run folder: runs/<name>
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in "/\\ ") or self.name.startswith("."):
+            raise ConfigError(
+                f"name: expected a folder-safe name (no spaces or slashes), got {self.name!r}"
+            )
+
+
+def _freeze(value: Any) -> Any:
+    """Lists become tuples so a frozen spec is immutable all the way down."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _thaw(value: Any) -> Any:
+    """Tuples become lists for TOML output."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """A resolved sweep: defaults plus grid blocks; ``cells()`` expands it.
+
+    Attributes:
+        info: the ``[sweep]`` section.
+        train: every TrainSpec field -> its default for this sweep (resolved,
+            so a saved sweep.toml does not depend on the code's defaults).
+        grids: one tuple of ``(field, value-or-tuple-of-values)`` pairs per
+            grid block, in file order.
+    """
+
+    info: SweepInfo
+    train: tuple[tuple[str, Any], ...]
+    grids: tuple[tuple[tuple[str, Any], ...], ...]
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def cells(self) -> list[TrainSpec]:
+        """Expand the grid blocks into TrainSpecs, in run order, without duplicates.
+
+        Raises:
+            ConfigError: a combination TrainSpec rejects (e.g. a bad count
+                range), naming the grid block and the cell.
+        """
+        defaults = dict(self.train)
+        cells: dict[str, TrainSpec] = {}
+        for index, block in enumerate(self.grids):
+            where = "grid." if len(self.grids) == 1 else f"grid[{index}]."
+            axes = [(key, value if isinstance(value, tuple) else (value,)) for key, value in block]
+            for combination in itertools.product(*(values for _, values in axes)):
+                chosen = dict(zip((key for key, _ in axes), combination))
+                spec = _make_cell({**defaults, **chosen}, where, set(chosen))
+                cells.setdefault(spec.cell_id(), spec)
+        return list(cells.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML-shaped dict: ``{"sweep": ..., "train": ..., "grid": [...]}``."""
+        return {
+            "sweep": dataclasses.asdict(self.info),
+            "train": {key: _thaw(value) for key, value in self.train},
+            "grid": [{key: _thaw(value) for key, value in block} for block in self.grids],
+        }
+
+    def to_toml(self) -> str:
+        """The resolved spec as TOML; ``load_sweep(config=...)`` reads it back."""
+        import tomli_w
+
+        header = (
+            f"# Resolved sweep spec written by `python -m study.sweep` ({len(self.cells())} cells).\n"
+            "# Rerun it with: python -m study.sweep --config <this file>\n\n"
+        )
+        return header + tomli_w.dumps(self.to_dict())
+
+
+def _make_cell(values: dict[str, Any], where: str, grid_keys: set[str]) -> TrainSpec:
+    """One TrainSpec from merged values, resetting the fields its task ignores.
+
+    Args:
+        values: every TrainSpec field -> value ([train] overlaid with the block).
+        where: the block's prefix for errors (``grid.`` or ``grid[2].``).
+        grid_keys: fields the block set, so an error names the section that
+            set the bad value (``grid.counts`` vs ``train.epochs``).
+    """
+    ignored = COUNTING_ONLY_FIELDS if values.get("task") == "folder" else FOLDER_ONLY_FIELDS
+    for key in ignored:
+        values[key] = TRAIN_DEFAULTS[key]
+    try:
+        spec = TrainSpec(**values)
+        _check_names(spec)
+    except ConfigError as error:
+        key = str(error).split(":", 1)[0]
+        raise ConfigError(f"{where if key in grid_keys else 'train.'}{error}") from None
+    return spec
+
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    field.name: field.default for field in dataclasses.fields(TrainSpec) if field.init
+}
+
+
+def _registry_names(module_name: str) -> list[str] | None:
+    """The names a registry module knows, or None if it cannot say.
+
+    The augmentation and model registries live in modules other people own;
+    this looks for the usual spellings of "list the names" so that a typo in
+    a sweep fails before any training, and stays silent if the module is
+    missing (the cell itself then reports the bad name).
+    """
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    for attribute in ("names", "available", "list_names", "POLICIES", "REGISTRY", "ARCHITECTURES", "ARCHS"):
+        found = getattr(module, attribute, None)
+        if found is None:
+            continue
+        names = found() if callable(found) else found
+        if isinstance(names, (dict, list, tuple, set, frozenset)) and names:
+            return sorted(str(name) for name in names)
+    return None
+
+
+def _check_names(spec: TrainSpec) -> None:
+    """Names that choose code (aug policy, architecture, weights) must exist."""
+    if spec.weights not in ("imagenet", "none") and not Path(spec.weights).expanduser().is_file():
+        raise ConfigError(
+            f"weights: unknown value {spec.weights!r}; valid: 'imagenet', 'none', "
+            "or the path of an existing state-dict file"
+        )
+    checks = [("aug", spec.aug, "study.augment"), ("arch", spec.arch, "study.models")]
+    for key, value, module_name in checks:
+        if key == "arch" and value.startswith("timm:"):
+            continue  # timm has hundreds of names; the model registry checks them when building
+        names = _registry_names(module_name)
+        if names is not None and value not in names:
+            raise ConfigError(f"{key}: unknown value {value!r}; valid: {', '.join(names)}")
+
+
+# ---------------------------------------------------------------- loading sweep files
+
+
+def preset_names() -> list[str]:
+    """The presets shipped in study/presets/ (without the .toml suffix)."""
+    folder = importlib.resources.files("study") / "presets"
+    return sorted(item.name[: -len(".toml")] for item in folder.iterdir() if item.name.endswith(".toml"))
+
+
+def read_preset(name: str) -> dict[str, Any]:
+    """The raw (unchecked) dict of preset ``name``.
+
+    Raises:
+        ConfigError: unknown preset, naming the known ones.
+    """
+    names = preset_names()
+    if name not in names:
+        raise ConfigError(f"--preset: unknown preset {name!r}; valid: {', '.join(names)}")
+    text = (importlib.resources.files("study") / "presets" / f"{name}.toml").read_text(encoding="utf-8")
+    return _parse_toml(text, f"preset {name!r}")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The raw (unchecked) dict of a TOML sweep file.
+
+    Raises:
+        ConfigError: missing file or invalid TOML, naming the file.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"--config: cannot read {str(path)!r}: {error.strerror or error}") from None
+    return _parse_toml(text, str(path))
+
+
+def _parse_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{source}: invalid TOML: {error}") from None
+
+
+def merge_raw(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Layer a config file over a preset: tables merge key by key, grids replace.
+
+    A ``grid`` in the override replaces the base's grid entirely, because
+    merging two grids key by key would silently cross axes nobody asked for.
+    """
+    merged = {key: dict(value) if isinstance(value, dict) else value for key, value in base.items()}
+    for key, value in override.items():
+        if key != "grid" and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_set_value(text: str) -> Any:
+    """A ``--set`` value: TOML syntax when it parses (3, 1e-4, true, ["a", "b"]), else a string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_set(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
+    """Apply one ``--set section.key=value`` to a raw sweep dict (returns a new dict).
+
+    ``grid.key=a,b`` sets a list axis (a comma-separated value is split);
+    with several ``[[grid]]`` blocks it sets the key in every block.
+
+    Raises:
+        ConfigError: bad syntax or an unknown section, naming the valid ones.
+    """
+    target, equals, text = assignment.partition("=")
+    section, dot, key = target.strip().partition(".")
+    if not equals or not dot or not section or not key or "." in key:
+        raise ConfigError(
+            f"--set {assignment!r}: expected section.key=value such as train.epochs=3 "
+            f"or grid.aug=fastai,sensible (sections: {', '.join(SWEEP_SECTIONS)})"
+        )
+    if section not in SWEEP_SECTIONS:
+        raise ConfigError(f"--set {assignment!r}: unknown section {section!r}; valid: {', '.join(SWEEP_SECTIONS)}")
+    value = parse_set_value(text.strip())
+    if section == "grid" and isinstance(value, str) and "," in value:
+        value = [parse_set_value(part.strip()) for part in value.split(",")]
+    raw = merge_raw(raw, {})
+    if section == "grid":
+        grid = raw.get("grid", {})
+        blocks = grid if isinstance(grid, list) else [grid]
+        blocks = [{**block, key: value} if isinstance(block, dict) else block for block in blocks]
+        raw["grid"] = blocks if isinstance(grid, list) else blocks[0]
+    else:
+        raw[section] = {**raw.get(section, {}), key: value}
+    return raw
+
+
+def _check_table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a table ([{where}]), got {value!r}")
+    return value
+
+
+def parse_sweep(raw: dict[str, Any], source: str = "") -> SweepSpec:
+    """Check a raw sweep dict and resolve it into a SweepSpec.
+
+    Every key and value is checked, and every cell is built once, so any
+    mistake surfaces here rather than hours into a sweep.
+
+    Args:
+        raw: the parsed TOML (``[sweep]``, ``[train]``, ``[grid]`` or ``[[grid]]``).
+        source: where it came from, prefixed to error messages.
+
+    Raises:
+        ConfigError: naming the section.key, the bad value and the valid choices.
+    """
+    prefix = f"{source}: " if source else ""
+    try:
+        unknown = sorted(set(raw) - set(SWEEP_SECTIONS))
+        if unknown:
+            raise ConfigError(f"{unknown[0]}: unknown section; valid sections: {', '.join(SWEEP_SECTIONS)}")
+        info = from_mapping(SweepInfo, _check_table(raw.get("sweep", {}), "sweep"), "sweep.")
+        train = _parse_train(_check_table(raw.get("train", {}), "train"))
+        grid = raw.get("grid", {})
+        blocks = grid if isinstance(grid, list) else [_check_table(grid, "grid")]
+        if not blocks:
+            blocks = [{}]
+        grids = tuple(
+            _parse_block(_check_table(block, "grid"), "grid." if len(blocks) == 1 else f"grid[{index}].")
+            for index, block in enumerate(blocks)
+        )
+        spec = SweepSpec(info=info, train=train, grids=grids)
+        spec.cells()  # build every cell now: cross-field errors surface before training
+    except ConfigError as error:
+        raise ConfigError(f"{prefix}{error}") from None
+    return spec
+
+
+def _parse_train(table: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Check [train] (scalars only) and fill in every TrainSpec default."""
+    hints = typing.get_type_hints(TrainSpec)
+    values = dict(TRAIN_DEFAULTS)
+    for key, value in table.items():
+        _check_field(key, "train.")
+        if isinstance(value, list):
+            raise ConfigError(f"train.{key}: expected a single value, got the list {value!r}; put axes under [grid]")
+        values[key] = coerce(f"train.{key}", value, hints[key])
+    return tuple(values.items())
+
+
+def _parse_block(table: dict[str, Any], where: str) -> tuple[tuple[str, Any], ...]:
+    """Check one grid block: each field a value or a non-empty list of values."""
+    hints = typing.get_type_hints(TrainSpec)
+    block = []
+    for key, value in table.items():
+        _check_field(key, where)
+        if isinstance(value, list):
+            if not value:
+                raise ConfigError(f"{where}{key}: expected a non-empty list of values, got []")
+            checked = tuple(coerce(f"{where}{key}[{i}]", item, hints[key]) for i, item in enumerate(value))
+        else:
+            checked = coerce(f"{where}{key}", value, hints[key])
+        block.append((key, checked))
+    return tuple(block)
+
+
+def _check_field(key: str, where: str) -> None:
+    if key not in TRAIN_DEFAULTS:
+        raise ConfigError(f"{where}{key}: unknown key; valid keys: {', '.join(sorted(TRAIN_DEFAULTS))}")
+
+
+def load_sweep(
+    preset: str | None = None,
+    config: str | Path | None = None,
+    sets: typing.Sequence[str] = (),
+) -> SweepSpec:
+    """The sweep the command line asks for: preset, then config file, then --set.
+
+    With neither a preset nor a config file, the ``quick`` preset is used.
+    A config file layers over the preset when both are given.
+
+    Raises:
+        ConfigError: for any unknown key, wrong type, bad value or bad syntax.
+    """
+    raw: dict[str, Any] = {}
+    source = ""
+    if preset is not None or config is None:
+        raw = read_preset(preset or DEFAULT_PRESET)
+        source = f"preset {preset or DEFAULT_PRESET!r}"
+    if config is not None:
+        raw = merge_raw(raw, read_config_file(config))
+        source = str(config)
+    for assignment in sets:
+        raw = apply_set(raw, assignment)
+    if sets:
+        source += " with --set"
+    return parse_sweep(raw, source)
+
+
+DEFAULT_PRESET = "quick"
