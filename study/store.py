@@ -37,7 +37,10 @@ __all__ = [
     "results_rows",
     "write_results",
     "RESULT_METRICS",
+    "RESULT_COUNTS",
     "STATUSES",
+    "locked_run_dir",
+    "RunLockedError",
 ]
 
 # A cell is one of these; "pending" means no metrics.json and no error.json.
@@ -52,10 +55,11 @@ RESULT_METRICS = (
     "count_mae",
     "label_noise_rate",
     "lr_used",
-    "n_train",
-    "n_valid",
-    "n_test",
 )
+# Image counts the cell actually used. metrics.json calls them n_train/n_valid/
+# n_test, but n_train/n_test are also TrainSpec fields with another meaning
+# (images requested before the train/valid split), so the table renames them.
+RESULT_COUNTS = {"n_train": "train_images", "n_valid": "valid_images", "n_test": "test_images"}
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -185,6 +189,8 @@ def cell_record(spec_dict: dict[str, Any], cell_id: str, cell_dir: str | os.Path
         row["error"] = lines[0] if lines else ""
     for key in RESULT_METRICS:
         row[key] = source.get(key, "")
+    for key, column in RESULT_COUNTS.items():
+        row[column] = source.get(key, "")
     row["seconds"] = source.get("seconds", "")
     row["device"] = source.get("device", "")
     row["weights_used"] = source.get("weights_used", "")
@@ -207,3 +213,39 @@ def write_results(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> No
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buffer.getvalue())
+
+
+@contextlib.contextmanager
+def locked_run_dir(run_dir: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive lock on a run folder for the duration of a sweep.
+
+    Two sweeps writing one run folder would clear each other's cells. The
+    lock is an OS file lock (``flock``) on ``run_dir/.lock``, released by the
+    OS when the process dies, even by SIGKILL, so it never goes stale.
+
+    Raises:
+        RunLockedError: another process holds the lock.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / ".lock", "a+")  # noqa: SIM115 - held open until the sweep ends
+    try:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no flock; one sweep per folder is then the user's job
+            fcntl = None
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunLockedError(
+                    f"another sweep is running in {run_dir} (it holds {run_dir / '.lock'}); "
+                    "wait for it to finish or choose another --out"
+                ) from None
+        yield run_dir
+    finally:
+        handle.close()
+
+
+class RunLockedError(RuntimeError):
+    """Another sweep is writing the same run folder."""
