@@ -138,17 +138,37 @@ def render_scenes(
     return output
 
 
+def _palette(scene_index: np.ndarray, colors: np.ndarray, scenes: Sequence[Scene]) -> tuple[np.ndarray, torch.Tensor]:
+    """Blend lookup tables, one per distinct (circle colour, background) pair.
+
+    Returns:
+        palette id per circle ``[C]`` and uint8 tables ``[Q, 256, 3]`` with
+        ``table[q, level] = round(bg + (colour - bg) * level / 255)``: the
+        blend of every coverage level, computed once instead of per pixel.
+    """
+    backgrounds = np.array([s.background for s in scenes], dtype=np.int64)[scene_index]  # [C, 3]
+    pairs = np.concatenate([colors.astype(np.int64), backgrounds], axis=1)  # [C, 6]
+    unique, palette_id = np.unique(pairs, axis=0, return_inverse=True)
+    fill = torch.as_tensor(unique[:, None, :3], dtype=torch.float32)  # [Q, 1, 3]
+    base = torch.as_tensor(unique[:, None, 3:], dtype=torch.float32)  # [Q, 1, 3]
+    level = torch.arange(256, dtype=torch.float32)[None, :, None] / 255  # [1, 256, 1]
+    tables = (base + (fill - base) * level).round_().clamp_(0, 255).to(torch.uint8)  # [Q, 256, 3]
+    return palette_id.reshape(-1), tables
+
+
 def _draw_chunk(scenes: Sequence[Scene], output: torch.Tensor) -> None:
     """Draw one chunk's circles into ``output`` ``[S, 3, H, W]`` (uint8, background already filled).
 
-    Only pixels under a patch are computed in float; the rest of the canvas
-    is left as filled, which is what makes the renderer fast at 224 px.
+    Only pixels under a patch are touched; the rest of the canvas stays as
+    filled, which is what makes the renderer fast at 224 px.
     """
     num_scenes, _, height, width = output.shape
+    plane = height * width
     device = output.device
     scene_index, centres, radii, colors = _flatten(scenes)
     if len(radii) == 0:
         return
+    palette_id, tables = _palette(scene_index, colors, scenes)
     scene_index = torch.as_tensor(scene_index, device=device)
     coverage, rows, cols = _patches(
         torch.as_tensor(centres, dtype=torch.float32, device=device),
@@ -160,19 +180,17 @@ def _draw_chunk(scenes: Sequence[Scene], output: torch.Tensor) -> None:
     alpha, pixel = _alpha_map(scene_index, level, rows, cols, num_scenes, height, width)
     # 1. Keep each pixel's strongest circle: exact for non-overlapping circles;
     #    where circles overlap, the one covering the pixel most wins.
-    keep = ((level > 0) & (level == alpha[pixel])).view(-1).nonzero().squeeze(1)  # [M] one nonzero, reused
+    keep = ((level > 0) & (level == alpha[pixel])).view(-1).nonzero().squeeze(1)  # [M]
     circle = keep // level[0].numel()  # [M]
-    pixel, weight = pixel.view(-1)[keep], level.view(-1)[keep].float() / 255  # [M]
-    # 2. Blend circle colour over the background by coverage, in float on M pixels only.
-    background = torch.tensor([s.background for s in scenes], dtype=torch.float32, device=device)  # [S, 3]
-    base = background[scene_index[circle]]  # [M, 3]
-    fill = torch.as_tensor(colors, dtype=torch.float32, device=device)[circle]  # [M, 3]
-    value = (base + (fill - base) * weight[:, None]).round_().clamp_(0, 255).to(torch.uint8)  # [M, 3]
-    # 3. Scatter into [S, 3, H*W]: pixel s*HW + p of channel c lives at (s*3 + c)*HW + p.
-    image_of, within = pixel // (height * width), pixel % (height * width)
-    channel = torch.arange(3, device=device)
-    target = (image_of[:, None] * 3 + channel) * (height * width) + within[:, None]  # [M, 3]
-    output.view(-1)[target.reshape(-1)] = value.reshape(-1)
+    # 2. Colour by table lookup, then scatter each channel: pixel s*HW + p of
+    #    channel c lives at (3s + c)*HW + p. Per channel keeps every index [M].
+    entry = level.view(-1)[keep].long()  # [M] coverage level
+    if len(tables) > 1:
+        entry += torch.as_tensor(palette_id, device=device)[circle] * 256
+    first_channel = pixel.view(-1)[keep] + scene_index[circle] * (2 * plane)  # [M] index in channel 0
+    flat_output, flat_tables = output.view(-1), tables.to(device).permute(2, 0, 1).reshape(3, -1)  # [3, Q*256]
+    for channel in range(3):
+        flat_output[first_channel + channel * plane] = flat_tables[channel][entry]
 
 
 def circle_masks(scene: Scene, device: str | torch.device = "cpu") -> torch.Tensor:

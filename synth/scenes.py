@@ -25,6 +25,8 @@ __all__ = [
     "max_feasible_count",
     "max_feasible_radius",
     "PACKING_DENSITY_LIMIT",
+    "auto_radius",
+    "auto_gap",
 ]
 
 # Random sequential placement of equal disks jams at a covered fraction of
@@ -199,6 +201,19 @@ class SceneSpec:
     def max_radius(self) -> float:
         return float(self.radius_range[1] if self.radius_range else self.radius)
 
+    @property
+    def packing_radius(self) -> float:
+        """The fixed radius whose disks exclude the same mean area as this spec's.
+
+        For radii uniform on [a, b] with gap g, the root mean square of
+        ``r + g/2``, minus ``g/2``; for a fixed radius, that radius.
+        """
+        if not self.radius_range:
+            return float(self.radius)
+        a, b = (r + self.min_gap / 2 for r in self.radius_range)
+        mean_square = (a * a + a * b + b * b) / 3  # E[x^2] for x uniform on [a, b]
+        return math.sqrt(mean_square) - self.min_gap / 2
+
     def describe(self) -> str:
         size = (
             f"radius {self.radius_range[0]:g}-{self.radius_range[1]:g}"
@@ -209,6 +224,26 @@ class SceneSpec:
             f"{self.counts[0]}-{self.counts[1]} circles, {size}, on {self.width}x{self.height} px "
             f"(min_gap {self.min_gap:g}, margin {self.margin:g}, control {self.control})"
         )
+
+
+def auto_gap(size: int) -> float:
+    """Default edge-to-edge gap: 1 px per 64 px of image size, at least 1 px.
+
+    At least 1 px so anti-aliased edges of neighbours never merge (which
+    would make connected components disagree with the label)."""
+    return max(1.0, size / 64)
+
+
+def auto_radius(width: int, height: int, max_count: int, gap: float | None = None) -> float:
+    """Default radius: 5% of the image side, capped so the densest scene stays easy to pack.
+
+    The cap keeps ``max_count * pi * (r + gap/2)^2 <= 0.3 * width * height``
+    (well under the sampler's limit), so 45-50 circles fit at 64 px.
+    """
+    gap = auto_gap(min(width, height)) if gap is None else gap
+    radius = 0.05 * min(width, height)
+    cap = math.sqrt(0.3 * width * height / (max_count * math.pi)) - gap / 2
+    return round(max(1.0, min(radius, cap)), 2)
 
 
 def _free_extent(spec: SceneSpec, radius: float) -> tuple[float, float]:
@@ -233,12 +268,12 @@ def _packing_ok(count: int, radius: float, box_w: float, box_h: float, gap: floa
 
 
 def max_feasible_count(spec: SceneSpec) -> int:
-    """Largest count the sampler can pack with the spec's largest radius (0 if none)."""
+    """Largest count the sampler can pack at the spec's radii (0 if not even one fits)."""
     box_w, box_h = _free_extent(spec, spec.max_radius)
     if box_w < 0 or box_h < 0:
         return 0
     count = 1
-    while _packing_ok(count + 1, spec.max_radius, box_w, box_h, spec.min_gap):
+    while _packing_ok(count + 1, spec.packing_radius, box_w, box_h, spec.min_gap):
         count += 1
     return count
 
@@ -259,11 +294,12 @@ def max_feasible_radius(spec: SceneSpec) -> float:
 def check_feasible(spec: SceneSpec) -> None:
     """Raise ``InfeasibleSceneError`` naming the spec and the feasible limits."""
     box_w, box_h = _free_extent(spec, spec.max_radius)
-    if _packing_ok(spec.counts[1], spec.max_radius, box_w, box_h, spec.min_gap):
+    if _packing_ok(spec.counts[1], spec.packing_radius, box_w, box_h, spec.min_gap):
         return
+    size = f"radius {spec.max_radius:g}" if not spec.radius_range else f"radii {spec.min_radius:g}-{spec.max_radius:g}"
     raise InfeasibleSceneError(
-        f"cannot pack {spec.describe()}: at most {max_feasible_count(spec)} circles of radius "
-        f"{spec.max_radius:g} fit, or radius at most {max_feasible_radius(spec):.2f} for "
+        f"cannot pack {spec.describe()}: at most {max_feasible_count(spec)} circles of {size} "
+        f"fit, or a fixed radius at most {max_feasible_radius(spec):.2f} for "
         f"{spec.counts[1]} circles (sampler density limit {PACKING_DENSITY_LIMIT:g})"
     )
 
@@ -277,6 +313,7 @@ def place_circles(
     rng: np.random.Generator,
     candidates: int = 64,
     max_restarts: int = 50,
+    field_disc: tuple[float, float, float] | None = None,
 ) -> np.ndarray | None:
     """Place disks one by one at random, without overlap.
 
@@ -290,6 +327,8 @@ def place_circles(
             clipped per disk so the disk lies inside the canvas minus margin.
         canvas: ``(width, height)``.
         margin, gap: edge-to-border and edge-to-edge minimum distances.
+        field_disc: optional ``(cx, cy, R)``: centres are drawn uniformly in
+            this disc instead of the box (DeWind's field).
 
     Returns:
         ``[K, 2]`` centres in the original order of ``radii``, or None when
@@ -310,7 +349,9 @@ def place_circles(
                 return None
             found = False
             for _attempt in range(20):
-                trial = rng.uniform((x0, y0), (x1, y1), size=(candidates, 2))  # [C, 2]
+                trial = _candidates(rng, candidates, (x0, y0, x1, y1), field_disc)  # [C, 2]
+                if len(trial) == 0:
+                    continue
                 if placed == 0:
                     centres[0] = trial[0]
                     found = True
@@ -331,6 +372,23 @@ def place_circles(
             result[order] = centres
             return result
     return None
+
+
+def _candidates(
+    rng: np.random.Generator,
+    number: int,
+    box: tuple[float, float, float, float],
+    field_disc: tuple[float, float, float] | None,
+) -> np.ndarray:
+    """``[<=number, 2]`` uniform candidate centres in the box (and the disc, if given)."""
+    if field_disc is None:
+        return rng.uniform(box[:2], box[2:], size=(number, 2))
+    cx, cy, radius = field_disc
+    angle = rng.uniform(0.0, 2 * math.pi, number)
+    distance = radius * np.sqrt(rng.uniform(0.0, 1.0, number))  # sqrt: uniform over the area
+    trial = np.stack([cx + distance * np.cos(angle), cy + distance * np.sin(angle)], axis=1)
+    in_box = (trial[:, 0] >= box[0]) & (trial[:, 0] <= box[2]) & (trial[:, 1] >= box[1]) & (trial[:, 1] <= box[3])
+    return trial[in_box]
 
 
 def sample_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0) -> list[Scene]:

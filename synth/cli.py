@@ -1,0 +1,82 @@
+"""``python -m synth``: generate a circle-counting image folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from synth.folder import FolderExistsError, write_folder
+from synth.render import RENDERERS
+from synth.scenes import InfeasibleSceneError, SceneSpec, auto_gap, auto_radius, parse_range, sample_scenes
+
+__all__ = ["main", "build_parser"]
+
+
+def _range_arg(name: str, cast):
+    def parse(text: str):
+        try:
+            return parse_range(text, name, cast)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m synth",
+        description="Render N-circle images into DIR/<count>/<index>.png with metadata.csv and scenes.jsonl.",
+    )
+    parser.add_argument("--counts", type=_range_arg("--counts", int), default=(1, 5), help="count range lo-hi (1-5)")
+    parser.add_argument("--n", type=int, default=2500, help="number of images (2500)")
+    parser.add_argument("--size", type=int, default=224, help="image height in px (224)")
+    parser.add_argument("--aspect", type=float, default=1.0, help="width / height; the post's figures were 4:3 (1.0)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="output folder")
+    radius = parser.add_mutually_exclusive_group()
+    radius.add_argument("--radius", type=float, help="fixed radius in px (default: 5%% of the size, capped)")
+    radius.add_argument("--radius-range", type=_range_arg("--radius-range", float), help="radii drawn from A-B px")
+    parser.add_argument("--min-gap", type=float, help="min edge-to-edge gap in px (default: size/64, >= 1)")
+    parser.add_argument("--margin", type=float, default=1.0, help="min gap to the border in px (1)")
+    parser.add_argument("--control", choices=SceneSpec.CONTROLS, default="none", help="numerosity control")
+    parser.add_argument("--renderer", choices=RENDERERS, default="fast")
+    parser.add_argument("--device", default="cpu", help="torch device for the fast renderer (cpu, cuda)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def spec_from_args(args: argparse.Namespace) -> SceneSpec:
+    """The SceneSpec the flags describe (auto radius and gap filled in)."""
+    width = round(args.size * args.aspect)
+    gap = auto_gap(args.size) if args.min_gap is None else args.min_gap
+    radius = args.radius if args.radius is not None else auto_radius(width, args.size, args.counts[1], gap)
+    return SceneSpec(
+        counts=args.counts,
+        width=width,
+        height=args.size,
+        radius=radius,
+        radius_range=args.radius_range,
+        min_gap=gap,
+        margin=args.margin,
+        control=args.control,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error(f"--n: expected at least 1 image, got {args.n}")
+    if args.size < 4:
+        parser.error(f"--size: expected at least 4 px, got {args.size}")
+    try:
+        spec = spec_from_args(args)
+        scenes = sample_scenes(spec, args.n, args.seed)
+        out = write_folder(args.out, scenes, args.renderer, args.device, args.overwrite, progress=not args.quiet)
+    except (InfeasibleSceneError, FolderExistsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(scenes)} images of {spec.describe()} to {out}")
+    return 0

@@ -1,0 +1,74 @@
+import math
+
+import numpy as np
+import pytest
+
+from synth.numerosity import DESCRIPTOR_NAMES, describe_scene, describe_scenes, dewind_ranges
+from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, sample_scenes
+
+
+def test_descriptors_by_hand():
+    scene = Scene(width=100, height=100, centers=[[20, 20], [50, 20], [20, 60]], radii=[2, 2, 2],
+                  colors=np.zeros((3, 3)), field_area=1200.0)
+    d = describe_scene(scene)
+    assert set(d) == set(DESCRIPTOR_NAMES)
+    assert d["count"] == 3
+    assert d["isa"] == pytest.approx(4 * math.pi)
+    assert d["tsa"] == pytest.approx(12 * math.pi)
+    assert d["field_area"] == 1200.0
+    assert d["hull_area"] == pytest.approx(0.5 * 30 * 40)
+    assert d["sparsity"] == pytest.approx(400.0)
+    assert d["density"] == pytest.approx(3 / 1200)
+    assert d["coverage"] == pytest.approx(12 * math.pi / 1200)
+    assert d["mean_nn_distance"] == pytest.approx((30 + 30 + 40) / 3)
+
+
+def log_table(scenes):
+    rows = describe_scenes(scenes)
+    return {key: np.log([row[key] for row in rows]) for key in ("count", "isa", "tsa", "field_area", "sparsity", "size", "spacing")}
+
+
+def test_dewind_identities_hold_per_scene():
+    spec = SceneSpec(counts=(5, 20), width=128, height=128, radius_range=(2.0, 5.0), control="dewind")
+    logs = log_table(sample_scenes(spec, 120, seed=0))
+    assert np.allclose(logs["tsa"], logs["count"] + logs["isa"])
+    assert np.allclose(logs["sparsity"], logs["field_area"] - logs["count"])
+    assert np.allclose(logs["size"], logs["isa"] + logs["tsa"])
+    assert np.allclose(logs["spacing"], logs["field_area"] + logs["sparsity"])
+
+
+def correlation(a, b):
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def test_dewind_decorrelates_count_from_size_and_spacing():
+    plain = SceneSpec(counts=(5, 20), width=128, height=128, radius=3.0)
+    dewind = SceneSpec(counts=(5, 20), width=128, height=128, radius_range=(2.0, 5.0), control="dewind")
+    plain_logs = log_table(sample_scenes(plain, 400, seed=1))
+    dewind_logs = log_table(sample_scenes(dewind, 400, seed=1))
+    assert correlation(plain_logs["count"], plain_logs["tsa"]) > 0.99
+    assert abs(correlation(dewind_logs["count"], dewind_logs["size"])) < 0.15
+    assert abs(correlation(dewind_logs["count"], dewind_logs["spacing"])) < 0.15
+    # TSA keeps half of log N by construction (see synth.numerosity): far below plain's 1.0.
+    assert abs(correlation(dewind_logs["count"], dewind_logs["tsa"])) < 0.7
+
+
+def test_dewind_large_counts_decorrelate_total_area():
+    spec = SceneSpec(counts=(45, 50), width=160, height=160, radius_range=(2.0, 4.0), control="dewind")
+    logs = log_table(sample_scenes(spec, 240, seed=2))
+    assert abs(correlation(logs["count"], logs["tsa"])) < 0.2
+    assert abs(correlation(logs["count"], logs["isa"])) < 0.2
+
+
+def test_dewind_circles_lie_in_their_field():
+    spec = SceneSpec(counts=(3, 9), width=96, height=96, radius_range=(2.0, 5.0), control="dewind")
+    for scene in sample_scenes(spec, 40, seed=3):
+        field_radius = math.sqrt(scene.field_area / math.pi)
+        assert (np.linalg.norm(scene.centers - 48, axis=1) <= field_radius + 1e-9).all()
+        assert np.allclose(scene.radii, scene.radii[0])  # one ISA per scene
+
+
+def test_dewind_too_narrow_radius_range_is_explained():
+    spec = SceneSpec(counts=(1, 100), width=128, height=128, radius_range=(3.0, 3.5), control="dewind")
+    with pytest.raises(InfeasibleSceneError, match="radius range .* too narrow"):
+        dewind_ranges(spec)
