@@ -480,6 +480,14 @@ def apply_set(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
     if section == "grid" and isinstance(value, str) and "," in value:
         value = [parse_set_value(part.strip()) for part in value.split(",")]
     raw = merge_raw(raw, {})
+    grid = raw.get("grid", {})
+    blocks = [block for block in (grid if isinstance(grid, list) else [grid]) if isinstance(block, dict)]
+    if section == "train" and blocks and all(key in block for block in blocks):
+        # The grid wins over [train], so this default would silently do nothing.
+        raise ConfigError(
+            f"--set {assignment!r}: the grid sets {key} in every block, so a [train] default is never "
+            f"used; use --set grid.{key}={text.strip()}"
+        )
     if section == "grid":
         grid = raw.get("grid", {})
         blocks = grid if isinstance(grid, list) else [grid]
