@@ -1,0 +1,164 @@
+"""Sweep specs: presets, TOML files, --set overrides, and their error messages."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from study.config import (
+    ConfigError,
+    TrainSpec,
+    apply_set,
+    from_mapping,
+    load_sweep,
+    parse_sweep,
+    preset_names,
+)
+
+
+def test_presets_are_shipped():
+    assert preset_names() == ["full", "quick", "seed", "smoke"]
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick", "seed", "full"])
+def test_every_preset_round_trips_through_its_toml(name):
+    spec = load_sweep(name)
+    assert spec.name == name
+    again = parse_sweep(tomllib.loads(spec.to_toml()))
+    assert again == spec
+    assert [c.cell_id() for c in again.cells()] == [c.cell_id() for c in spec.cells()]
+
+
+def test_smoke_is_two_tiny_cpu_cells():
+    cells = load_sweep("smoke").cells()
+    assert len(cells) == 2
+    assert {(c.counts, c.size, c.epochs, c.arch, c.weights) for c in cells} == {("1-3", 32, 1, "resnet18", "none")}
+
+
+def test_quick_is_the_default_and_covers_the_issue_grid():
+    spec = load_sweep()
+    assert spec.name == "quick"
+    cells = spec.cells()
+    assert len(cells) >= 4
+    assert {(c.counts, c.aug) for c in cells} >= {(r, a) for r in ("1-5", "45-50") for a in ("fastai", "sensible")}
+    assert all(c.size == 64 and c.weights == "none" and c.arch == "resnet18" for c in cells)
+
+
+def test_seed_has_the_posts_experiments():
+    cells = load_sweep("seed").cells()
+    folders = {c.data for c in cells if c.task == "folder"}
+    assert folders == {"data/paintings", "data/kittencat"}
+    assert all(c.arch == "resnet34" and c.weights == "imagenet" and c.size == 224 for c in cells)
+    assert any(c.task == "counting" and c.counts == "45-50" and c.epochs == 3 and c.aug == "fastai" for c in cells)
+    assert any(c.counts == "1-5" and c.lr == 1e-4 and c.epochs == 15 for c in cells)
+    assert any(c.aug == "sensible" and c.sizes == "varied" for c in cells)
+
+
+def test_full_is_the_research_grid():
+    cells = load_sweep("full").cells()
+    assert len(cells) == 5 * 3 * 2 * 3 * 2 * 3
+    assert {c.sizes for c in cells} == {"fixed", "varied", "dewind"}
+    assert {c.weights for c in cells} == {"imagenet", "none"}
+
+
+def test_set_overrides_train_and_grid_axes():
+    spec = load_sweep("smoke", sets=["train.epochs=2", "grid.seed=0,1", "train.lr=find", "sweep.name=mine"])
+    cells = spec.cells()
+    assert spec.name == "mine"
+    assert len(cells) == 4 and {c.seed for c in cells} == {0, 1}
+    assert all(c.epochs == 2 and c.lr == "find" for c in cells)
+    assert len(load_sweep("smoke", sets=['grid.aug=["none"]']).cells()) == 1
+
+
+def test_grid_set_applies_to_every_block():
+    cells = load_sweep("seed", sets=["grid.epochs=1"]).cells()
+    assert {c.epochs for c in cells} == {1}
+
+
+def test_config_file_layers_over_preset(tmp_path: Path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[sweep]\nname = "mine"\n[train]\nepochs = 2\n[grid]\nseed = [3, 4]\n')
+    spec = load_sweep("smoke", config=path)
+    cells = spec.cells()
+    assert spec.name == "mine"
+    # The file's grid replaces the preset's; its [train] merges with the preset's.
+    assert [(c.seed, c.epochs, c.size, c.aug) for c in cells] == [(3, 2, 32, "fastai"), (4, 2, 32, "fastai")]
+
+
+def test_grid_blocks_are_a_union_without_duplicates():
+    raw = {"train": {"n_train": 20}, "grid": [{"aug": ["none", "fastai"]}, {"aug": "none", "seed": [0, 1]}]}
+    cells = parse_sweep(raw).cells()
+    assert [(c.aug, c.seed) for c in cells] == [("none", 0), ("fastai", 0), ("none", 1)]
+
+
+def test_folder_cells_ignore_counting_axes():
+    raw = {"grid": {"task": ["counting", "folder"], "counts": ["1-5", "6-10"], "data": "data/x"}}
+    cells = parse_sweep(raw).cells()
+    # Two counting cells (data reset) and one folder cell, not two.
+    assert [(c.task, c.counts, c.data) for c in cells] == [
+        ("counting", "1-5", ""), ("counting", "6-10", ""), ("folder", "1-5", "data/x")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"sets": ["train.sise=3"]}, ["train.sise: unknown key", "valid keys:", "size"]),
+        ({"sets": ["grid.colour=red"]}, ["grid.colour: unknown key"]),
+        ({"sets": ["train.size=big"]}, ["train.size: expected an integer, got 'big'"]),
+        ({"sets": ["train.epochs=0"]}, ["train.epochs: expected at least 1 epoch"]),
+        ({"sets": ["train.sizes=huge"]}, ["train.sizes: unknown value 'huge'", "'fixed' | 'varied' | 'dewind'"]),
+        ({"sets": ["grid.aug=fastia"]}, ["grid.aug: unknown value 'fastia'", "fastai", "sensible"]),
+        ({"sets": ["grid.arch=resnet19"]}, ["grid.arch: unknown value 'resnet19'", "resnet34"]),
+        ({"sets": ["train.weights=nowhere.pt"]}, ["weights: unknown value 'nowhere.pt'", "'imagenet', 'none'"]),
+        ({"sets": ["train.lr=fast"]}, ["train.lr: expected", "'find'"]),
+        ({"sets": ["grid.counts=5-1"]}, ["grid.counts:", "exceeds"]),
+        ({"sets": ["grid.seed=[]"]}, ["grid.seed: expected a non-empty list"]),
+        ({"sets": ["train.seed=[1, 2]"]}, ["train.seed: expected a single value", "[grid]"]),
+        ({"sets": ["train.aug=none"]}, ["grid sets aug in every block", "--set grid.aug=none"]),
+        ({"sets": ["sweep.name=a b"]}, ["sweep.name: expected a folder-safe name"]),
+        ({"sets": ["epochs=3"]}, ["expected section.key=value", "sections: sweep, train, grid"]),
+        ({"sets": ["train.epochs"]}, ["expected section.key=value"]),
+        ({"sets": ["model.arch=resnet18"]}, ["unknown section 'model'", "valid: sweep, train, grid"]),
+        ({"preset": "nope"}, ["--preset: unknown preset 'nope'", "full, quick, seed, smoke"]),
+        ({"config": "/no/such/file.toml"}, ["--config: cannot read '/no/such/file.toml'"]),
+    ],
+)
+def test_errors_name_the_key_and_the_choices(kwargs, expected):
+    kwargs = {"preset": "smoke", **kwargs}
+    with pytest.raises(ConfigError) as caught:
+        load_sweep(**kwargs)
+    message = str(caught.value)
+    assert "\n" not in message
+    for fragment in expected:
+        assert fragment in message
+
+
+def test_file_errors_name_the_file_and_section(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[trian]\nepochs = 3\n")
+    with pytest.raises(ConfigError, match=r"bad.toml: trian: unknown section; valid sections: sweep, train, grid"):
+        load_sweep(config=bad)
+    bad.write_text("[train\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_sweep(config=bad)
+    bad.write_text("grid = 3\n")
+    with pytest.raises(ConfigError, match=r"grid: expected a table"):
+        load_sweep(config=bad)
+
+
+def test_apply_set_parses_toml_values():
+    raw = apply_set({}, "train.lr=1e-4")
+    raw = apply_set(raw, "train.compile=true")
+    raw = apply_set(raw, "train.data=data/kittencat")
+    assert raw["train"] == {"lr": 1e-4, "compile": True, "data": "data/kittencat"}
+    assert apply_set({}, "grid.counts=1-5,45-50")["grid"] == {"counts": ["1-5", "45-50"]}
+
+
+def test_trainspec_from_mapping_is_unchanged():
+    spec = from_mapping(TrainSpec, {"counts": "45-50", "epochs": "3", "lr": "find"}, "cli.")
+    assert (spec.counts, spec.epochs, spec.lr) == ("45-50", 3, "find")
+    with pytest.raises(ConfigError, match="cli.bogus: unknown key"):
+        from_mapping(TrainSpec, {"bogus": 1}, "cli.")
