@@ -1,0 +1,282 @@
+"""Captum attributions with model hygiene: IG, Saliency, SmoothGrad, Occlusion, Grad-CAM.
+
+Every method is a thin wrapper around a Captum class that (1) runs batched,
+(2) takes inputs already normalised the way the model was trained, and (3)
+returns one non-negative map per image, ``[B, H, W]``, so localisation and
+deletion code never needs to know which method made it.
+
+Maps are reduced over colour channels as ``|attribution|`` summed over
+channels for the pixel methods (IG, Saliency, SmoothGrad, Occlusion): the
+question asked of them is *where* the evidence is, not its sign. Grad-CAM
+keeps Captum's ``relu_attributions=True``: as in Selvaraju et al. (2017),
+only features with positive influence on the target class are shown, so the
+map is already non-negative and then bilinearly upsampled to the input.
+
+Baselines (IG, Occlusion) are stated in the *normalised* input space: the
+blank canvas (the scene's background colour, white by default, with no
+circles) passed through the same normalisation as the images. That is "no
+circles", which is what a count should be measured against; the usual
+all-zeros baseline in normalised space would be the ImageNet mean grey, and
+zeros in pixel space would be black, neither of which the network ever saw.
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    "METHODS",
+    "AttributionMethod",
+    "available",
+    "create",
+    "prepare_model",
+    "background_baseline",
+    "resolve_device",
+    "last_conv_stage",
+]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; anything else as given."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# --------------------------------------------------------------------- hygiene
+def _basic_block_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """torchvision ``BasicBlock.forward`` with a separate ReLU after the residual sum."""
+    identity = x if self.downsample is None else self.downsample(x)
+    out = self.relu(self.bn1(self.conv1(x)))
+    out = self.bn2(self.conv2(out))
+    return self.relu_out(out + identity)
+
+
+def _bottleneck_forward(self: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """torchvision ``Bottleneck.forward`` with one ReLU module per use."""
+    identity = x if self.downsample is None else self.downsample(x)
+    out = self.relu(self.bn1(self.conv1(x)))
+    out = self.relu_mid(self.bn2(self.conv2(out)))
+    out = self.bn3(self.conv3(out))
+    return self.relu_out(out + identity)
+
+
+def prepare_model(model: nn.Module, device: str | torch.device = "cpu") -> nn.Module:
+    """A deep copy of ``model`` that hook-based attribution methods can use.
+
+    Why: torchvision ResNet blocks call one in-place ``nn.ReLU`` module two or
+    three times per forward. Captum's layer and hook-based methods attach
+    hooks to modules, so a module used twice fires its hook twice (wrong
+    layer outputs), and in-place ops overwrite tensors autograd still needs
+    for module backward hooks. The copy gets one non-in-place ReLU per use
+    and is put in eval mode (BatchNorm running statistics, no dropout).
+    Outputs are unchanged (``tests/analysis/test_attribution.py`` checks).
+
+    Args:
+        model: any ``nn.Module``; the original is not modified.
+        device: where the copy lives.
+
+    Returns:
+        the cleaned copy, in eval mode, with ``requires_grad`` left as is.
+    """
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    clean = copy.deepcopy(model).to(device).eval()
+    for module in clean.modules():
+        if isinstance(module, BasicBlock):
+            module.relu, module.relu_out = nn.ReLU(), nn.ReLU()
+            module.forward = types.MethodType(_basic_block_forward, module)
+        elif isinstance(module, Bottleneck):
+            module.relu, module.relu_mid, module.relu_out = nn.ReLU(), nn.ReLU(), nn.ReLU()
+            module.forward = types.MethodType(_bottleneck_forward, module)
+    for module in clean.modules():
+        if isinstance(module, nn.ReLU):
+            module.inplace = False  # stem and head ReLUs (each used once already)
+    return clean
+
+
+def background_baseline(
+    height: int,
+    width: int,
+    normalize: Callable[[torch.Tensor], torch.Tensor],
+    background: Sequence[int] = (255, 255, 255),
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """The blank canvas in the model's normalised input space.
+
+    Args:
+        height, width: model input size.
+        normalize: float ``[B, 3, H, W]`` in 0..1 -> normalised input.
+        background: RGB background colour (the scene's; white by default).
+
+    Returns:
+        float ``[1, 3, H, W]``.
+    """
+    colour = torch.tensor(background, dtype=torch.float32, device=device).view(1, 3, 1, 1) / 255
+    return normalize(colour.expand(1, 3, height, width).contiguous())
+
+
+def last_conv_stage(model: nn.Module) -> nn.Module:
+    """The layer Grad-CAM looks at: ``model.last_stage()`` if defined, else the body's last child."""
+    if hasattr(model, "last_stage"):
+        return model.last_stage()
+    if hasattr(model, "body"):
+        return list(model.body.children())[-1]
+    raise ValueError("gradcam: the model has neither last_stage() nor body; pass layer=<module>")
+
+
+# --------------------------------------------------------------------- methods
+class AttributionMethod:
+    """Base: batching and the ``[B, 3, H, W] -> [B, H, W]`` reduction.
+
+    Args:
+        model: a model from ``prepare_model`` (eval mode, no shared ReLUs).
+        batch_size: images per Captum call.
+    """
+
+    name = "base"
+    needs_baseline = False
+
+    def __init__(self, model: nn.Module, batch_size: int = 16, **options: Any) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.options = options
+
+    def __call__(
+        self, inputs: torch.Tensor, target: torch.Tensor, baseline: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Attribute each image to its target class.
+
+        Args:
+            inputs: normalised float ``[B, 3, H, W]`` on the model's device.
+            target: int64 ``[B]`` class indices.
+            baseline: ``[1, 3, H, W]`` normalised blank canvas (methods that need one).
+
+        Returns:
+            non-negative float ``[B, H, W]`` (detached, on the inputs' device).
+        """
+        if self.needs_baseline and baseline is None:
+            raise ValueError(f"{self.name}: needs a baseline (see background_baseline)")
+        maps = []
+        for start in range(0, len(inputs), self.batch_size):
+            # A leaf that requires grad: gradient methods need it, and Captum warns otherwise.
+            batch = inputs[start : start + self.batch_size].detach().requires_grad_(True)
+            base = None if baseline is None else baseline.expand_as(batch).contiguous()
+            maps.append(self._attribute(batch, target[start : start + self.batch_size], base).detach())
+        return torch.cat(maps) if maps else inputs.new_zeros((0, *inputs.shape[2:]))
+
+    def _attribute(self, inputs: torch.Tensor, target: torch.Tensor, baseline: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class IntegratedGradientsMethod(AttributionMethod):
+    """Captum ``IntegratedGradients`` from the blank-canvas baseline (``n_steps`` default 32, Riemann trapezoid)."""
+
+    name = "integrated_gradients"
+    needs_baseline = True
+
+    def _attribute(self, inputs, target, baseline):
+        from captum.attr import IntegratedGradients
+
+        steps = self.options.get("n_steps", 32)  # Captum's default is 50; 32 keeps CPU cost down
+        attributions = IntegratedGradients(self.model).attribute(
+            inputs, baselines=baseline, target=target, n_steps=steps,
+            method="riemann_trapezoid", internal_batch_size=self.options.get("internal_batch_size", 64),
+        )
+        return attributions.abs().sum(1)
+
+
+class SaliencyMethod(AttributionMethod):
+    """Captum ``Saliency``: ``|d logit / d pixel|``, max-free (summed over channels)."""
+
+    name = "saliency"
+
+    def _attribute(self, inputs, target, baseline):
+        from captum.attr import Saliency
+
+        return Saliency(self.model).attribute(inputs, target=target, abs=True).sum(1)
+
+
+class SmoothGradMethod(AttributionMethod):
+    """Captum ``NoiseTunnel(Saliency)`` with ``nt_type='smoothgrad'`` (noise sd 0.15 of the input range)."""
+
+    name = "smoothgrad"
+
+    def _attribute(self, inputs, target, baseline):
+        from captum.attr import NoiseTunnel, Saliency
+
+        spread = float(inputs.max() - inputs.min())
+        attributions = NoiseTunnel(Saliency(self.model)).attribute(
+            inputs, nt_type="smoothgrad", nt_samples=self.options.get("nt_samples", 8),
+            nt_samples_batch_size=self.options.get("nt_samples_batch_size", 8),
+            stdevs=self.options.get("stdev_fraction", 0.15) * spread, target=target, abs=True,
+        )
+        return attributions.sum(1)
+
+
+class OcclusionMethod(AttributionMethod):
+    """Captum ``Occlusion``: patches (1/8 of the side, non-overlapping by default) replaced by the blank canvas."""
+
+    name = "occlusion"
+    needs_baseline = True
+
+    def _attribute(self, inputs, target, baseline):
+        from captum.attr import Occlusion
+
+        side = self.options.get("window") or max(2, inputs.shape[-1] // 8)
+        stride = self.options.get("stride") or side  # non-overlapping: 64 forwards per image
+        attributions = Occlusion(self.model).attribute(
+            inputs, sliding_window_shapes=(3, side, side), strides=(3, stride, stride),
+            baselines=baseline, target=target, perturbations_per_eval=self.options.get("perturbations_per_eval", 32),
+        )
+        return attributions.abs().sum(1)
+
+
+class GradCamMethod(AttributionMethod):
+    """Captum ``LayerGradCam`` on the last conv stage, ``relu_attributions=True``, upsampled bilinearly."""
+
+    name = "gradcam"
+
+    def _attribute(self, inputs, target, baseline):
+        from captum.attr import LayerGradCam
+
+        layer = self.options.get("layer") or last_conv_stage(self.model)
+        cam = LayerGradCam(self.model, layer).attribute(inputs, target=target, relu_attributions=True)  # [B, 1, h, w]
+        cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)
+        return cam[:, 0].clamp_min(0)  # bilinear upsampling of a non-negative map stays >= 0 up to rounding
+
+
+METHODS: dict[str, type[AttributionMethod]] = {
+    cls.name: cls
+    for cls in (IntegratedGradientsMethod, SaliencyMethod, SmoothGradMethod, OcclusionMethod, GradCamMethod)
+}
+
+
+def available() -> list[str]:
+    """Registered attribution method names."""
+    return sorted(METHODS)
+
+
+def create(name: str, model: nn.Module, batch_size: int = 16, **options: Any) -> AttributionMethod:
+    """Build a registered attribution method around a (prepared) model.
+
+    Args:
+        name: one of ``available()``.
+        model: from ``prepare_model``.
+        batch_size: images per Captum call.
+        options: method options (``n_steps``, ``internal_batch_size``,
+            ``nt_samples``, ``window``, ``stride``, ``layer``).
+
+    Raises:
+        ValueError: unknown name, listing the known ones.
+    """
+    if name not in METHODS:
+        raise ValueError(f"attribution method: unknown {name!r}; valid: {', '.join(available())}")
+    return METHODS[name](model, batch_size=batch_size, **options)

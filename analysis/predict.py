@@ -1,0 +1,103 @@
+"""A trained cell as a count predictor: checkpoint -> model -> counts from uint8 images.
+
+Everything in ``analysis`` that asks a model for a count goes through
+``Predictor``, so the pixel pipeline (the training policy's eval transform,
+then normalisation) is defined once and matches what the cell was tested on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+__all__ = ["Predictor", "load_checkpoint", "pixel_pipeline"]
+
+
+@dataclasses.dataclass
+class Predictor:
+    """A classifier over counts.
+
+    Attributes:
+        model: ``[B, 3, h, w]`` normalised -> logits ``[B, C]``.
+        transform: uint8 ``[B, 3, H, W]`` -> normalised float ``[B, 3, h, w]``
+            (eval transform + normalisation), on the model's device.
+        class_counts: ``[C]`` the count each class stands for (class ``i`` ->
+            ``class_counts[i]``).
+        device: where the model runs.
+        batch_size: images per forward pass.
+    """
+
+    model: nn.Module
+    transform: Callable[[torch.Tensor], torch.Tensor]
+    class_counts: np.ndarray
+    device: torch.device = torch.device("cpu")
+    batch_size: int = 64
+
+    @torch.no_grad()
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """Softmax probabilities ``[N, C]`` (CPU float) for uint8 images ``[N, 3, H, W]``."""
+        self.model.eval()
+        chunks = []
+        for start in range(0, len(images), self.batch_size):
+            batch = self.transform(images[start : start + self.batch_size].to(self.device))
+            chunks.append(torch.softmax(self.model(batch).float(), dim=1).cpu())
+        return torch.cat(chunks) if chunks else torch.zeros((0, len(self.class_counts)))
+
+    def counts(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        """Predicted counts of uint8 images ``[N, 3, H, W]``.
+
+        Returns:
+            ``pred_count`` ``[N]`` (argmax class's count), ``expected_count``
+            ``[N]`` (sum of class count x probability) and ``pred_class`` ``[N]``.
+        """
+        probs = self.probabilities(images).numpy()  # [N, C]
+        pred_class = probs.argmax(1) if len(probs) else np.zeros(0, dtype=int)
+        return {
+            "pred_class": pred_class,
+            "pred_count": self.class_counts[pred_class] if len(probs) else np.zeros(0),
+            "expected_count": probs @ self.class_counts.astype(float),
+        }
+
+
+def pixel_pipeline(spec: dict[str, Any], normalize_stats: dict[str, Sequence[float]] | None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The eval pixel pipeline a cell used: its policy's eval transform, then normalisation.
+
+    Args:
+        spec: the cell's TrainSpec dict (``aug``, ``size``).
+        normalize_stats: ``{"mean": [3], "std": [3]}`` from the checkpoint (None: ImageNet).
+
+    Returns:
+        uint8 ``[B, 3, H, W]`` -> float ``[B, 3, size, size]``.
+    """
+    from study import augment
+    from study.models import IMAGENET_MEAN, IMAGENET_STD, normalize
+
+    policy = augment.create(spec.get("aug", "none"), size=int(spec["size"]))
+    mean = tuple((normalize_stats or {}).get("mean", IMAGENET_MEAN))
+    std = tuple((normalize_stats or {}).get("std", IMAGENET_STD))
+    return lambda images: normalize(policy.eval_transform(images), mean, std)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a cell's model from ``checkpoint.pt`` (a plain dict, ``weights_only=True``).
+
+    Returns:
+        the model in eval mode on ``device`` and the checkpoint dict without
+        its state dict (``arch``, ``head``, ``classes``, ``size``, ``spec``, ``normalize``).
+
+    Raises:
+        FileNotFoundError, KeyError: a missing file or a checkpoint without the documented keys.
+    """
+    from study.models import create_model
+
+    checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
+    model = create_model(checkpoint["arch"], int(checkpoint["num_classes"]), weights="none", head=checkpoint["head"])
+    model.load_state_dict(checkpoint["model"])
+    info = {key: value for key, value in checkpoint.items() if key != "model"}
+    return model.to(device).eval(), info
