@@ -1,0 +1,454 @@
+"""Training: fastai v1's recipe (one-cycle AdamW, frozen body, lr finder) on device tensors.
+
+The loop never leaves the device: a batch is an index slice of the task's
+uint8 tensors, augmented (``study.augment``) and normalised on the device,
+then forward/backward/step. No DataLoader, no per-image Python. On CUDA
+the forward runs under bf16 autocast in channels_last, optionally compiled.
+
+What mirrors fastai v1 (``shared/seed/README.md``): AdamW with decoupled
+weight decay 1e-2 on every parameter (``bn_wd=True``), betas (0.9, 0.99);
+``fit_one_cycle`` = ``torch.optim.lr_scheduler.OneCycleLR`` (div 25,
+pct_start 0.3, final lr max_lr / (25 * 1e4), cosine, beta1 0.95->0.85->0.95);
+``freeze`` keeps BatchNorm trainable; ``slice`` learning rates over three
+layer groups; training drops the last partial batch; ``train_loss`` in the
+table is the debiased exponential moving average (beta 0.98) fastai prints.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from study.augment import Policy
+from study.config import TrainSpec
+from study.models import Classifier, normalize
+from study.tasks import Task
+
+__all__ = [
+    "Evaluation",
+    "Interpretation",
+    "LRFinderResult",
+    "Learner",
+    "NonFiniteLossError",
+    "lr_range",
+]
+
+# How often (in steps) the loop syncs with the device to check the loss is finite.
+_CHECK_EVERY = 20
+_SMOOTHING = 0.98
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the run cannot continue."""
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """Predictions on one split (CPU tensors).
+
+    Attributes:
+        split: ``train``, ``valid`` or ``test``.
+        labels, preds: int64 ``[N]``; probs: float ``[N, C]``; losses: float ``[N]``.
+    """
+
+    split: str
+    labels: torch.Tensor
+    preds: torch.Tensor
+    probs: torch.Tensor
+    losses: torch.Tensor
+
+    @property
+    def loss(self) -> float:
+        return float(self.losses.mean()) if len(self.losses) else math.nan
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.preds == self.labels).float().mean()) if len(self.labels) else math.nan
+
+
+@dataclasses.dataclass
+class LRFinderResult:
+    """Learning rates tried, raw and smoothed losses, and the suggested lr (steepest descent)."""
+
+    lrs: list[float]
+    losses: list[float]
+    smoothed: list[float]
+    suggestion: float
+
+
+@dataclasses.dataclass
+class Interpretation:
+    """fastai's ClassificationInterpretation: confusion matrix, most confused, top losses."""
+
+    classes: list[str]
+    confusion: np.ndarray  # [C, C] rows = true, cols = predicted
+    evaluation: Evaluation
+
+    @classmethod
+    def from_evaluation(cls, evaluation: Evaluation, classes: list[str]) -> "Interpretation":
+        from sklearn.metrics import confusion_matrix
+
+        confusion = confusion_matrix(
+            evaluation.labels.numpy(), evaluation.preds.numpy(), labels=list(range(len(classes)))
+        )
+        return cls(classes=classes, confusion=confusion, evaluation=evaluation)
+
+    def most_confused(self, min_count: int = 1) -> list[list]:
+        """``[[true, predicted, n], ...]`` off-diagonal cells with ``n >= min_count``, largest first."""
+        pairs = [
+            [self.classes[t], self.classes[p], int(self.confusion[t, p])]
+            for t in range(len(self.classes))
+            for p in range(len(self.classes))
+            if t != p and self.confusion[t, p] >= min_count
+        ]
+        return sorted(pairs, key=lambda pair: -pair[2])
+
+    def top_losses(self, k: int = 9) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``k`` largest per-sample losses and their indices in the split."""
+        k = min(k, len(self.evaluation.losses))
+        return torch.topk(self.evaluation.losses, k)
+
+    def per_class_accuracy(self) -> dict[str, float]:
+        totals = self.confusion.sum(1)
+        return {
+            name: (float(self.confusion[i, i] / totals[i]) if totals[i] else math.nan)
+            for i, name in enumerate(self.classes)
+        }
+
+
+def lr_range(lr: float | slice | Sequence[float], groups: int = 3) -> list[float]:
+    """fastai's ``lr_range``: one lr per layer group.
+
+    A float applies to every group; ``slice(lo, hi)`` spaces the groups
+    geometrically from ``lo`` to ``hi``; ``slice(hi)`` gives ``hi/10`` to all
+    but the head, which gets ``hi``.
+    """
+    if isinstance(lr, slice):
+        if lr.start:
+            return np.geomspace(lr.start, lr.stop, groups).tolist()
+        return [lr.stop / 10] * (groups - 1) + [lr.stop]
+    if isinstance(lr, (int, float)):
+        return [float(lr)] * groups
+    lrs = [float(v) for v in lr]
+    if len(lrs) != groups:
+        raise ValueError(f"lr: expected {groups} learning rates (one per layer group), got {len(lrs)}")
+    return lrs
+
+
+class Learner:
+    """A model, a task, an augmentation policy and the fastai recipe.
+
+    Args:
+        model: a ``study.models.Classifier``.
+        task: device-resident data (``study.tasks.Task``).
+        policy: training augmentation (its ``eval_transform`` is used for valid/test).
+        spec: batch size, weight decay, seed, compile.
+        device: where the task lives and the model trains.
+        log: receives each line of the epoch table (default ``print``).
+        progress: show a tqdm bar on stderr.
+    """
+
+    def __init__(
+        self,
+        model: Classifier,
+        task: Task,
+        policy: Policy,
+        spec: TrainSpec,
+        device: str | torch.device,
+        log: Callable[[str], None] = print,
+        progress: bool = True,
+    ) -> None:
+        self.device = torch.device(device)
+        self.model, self.task, self.policy, self.spec = model.to(self.device), task, policy, spec
+        self.log, self.progress = log, progress
+        self.batch_size = spec.batch_size
+        self.generator = torch.Generator().manual_seed(spec.seed)  # batch order and augmentation draws
+        self.history: list[dict[str, float]] = []
+        self.schedule_trace: list[tuple[float, float]] = []  # (head lr, beta1) after each step
+        self.on_cuda = self.device.type == "cuda"
+        if self.on_cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        compiled = spec.compile and self.on_cuda
+        self.forward_model: nn.Module = torch.compile(self.model) if compiled else self.model
+        self._table_started = False
+
+    # ------------------------------------------------------------ freezing
+    def freeze(self) -> None:
+        """Freeze the body except its BatchNorm layers (fastai ``train_bn=True``); head trainable."""
+        for module in self.model.body.modules():
+            trainable = isinstance(module, nn.modules.batchnorm._BatchNorm)
+            for parameter in module.parameters(recurse=False):
+                parameter.requires_grad_(trainable)
+        for parameter in self.model.head.parameters():
+            parameter.requires_grad_(True)
+
+    def unfreeze(self) -> None:
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(True)
+
+    # ------------------------------------------------------------ steps
+    def _optimizer(self, lrs: list[float]) -> torch.optim.AdamW:
+        groups = [{"params": list(group.parameters()), "lr": lr} for group, lr in zip(self.model.groups, lrs)]
+        return torch.optim.AdamW(groups, betas=(0.9, 0.99), weight_decay=self.spec.weight_decay)
+
+    def steps_per_epoch(self) -> int:
+        count = len(self.task.train_labels)
+        return max(1, count // self.batch_size)  # drop_last, as fastai's training loader
+
+    def _batches(self) -> list[torch.Tensor]:
+        """One epoch of shuffled index batches (on the device)."""
+        order = torch.randperm(len(self.task.train_labels), generator=self.generator).to(self.device)
+        size = min(self.batch_size, len(order))
+        return [order[i * size : (i + 1) * size] for i in range(self.steps_per_epoch())]
+
+    def _inputs(self, images: torch.Tensor, train: bool) -> torch.Tensor:
+        """uint8 ``[B, 3, H, W]`` -> normalised float ``[B, 3, size, size]`` (augmented when training)."""
+        pixels = self.policy(images, self.generator) if train else self.policy.eval_transform(images)
+        inputs = normalize(pixels)
+        return inputs.contiguous(memory_format=torch.channels_last) if self.on_cuda else inputs
+
+    def _autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.on_cuda)
+
+    def train_step(self, indices: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler) -> torch.Tensor:
+        """One optimisation step on a batch of training indices; returns the detached loss (on device)."""
+        inputs = self._inputs(self.task.train_images[indices], train=True)
+        with self._autocast():
+            logits = self.forward_model(inputs)
+        loss = F.cross_entropy(logits.float(), self.task.train_labels[indices])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        group = optimizer.param_groups[-1]
+        self.schedule_trace.append((group["lr"], group["betas"][0]))  # Python floats: no device sync
+        return loss.detach()
+
+    def _check_finite(self, losses: list[torch.Tensor], epoch: int, optimizer: torch.optim.Optimizer) -> None:
+        values = torch.stack(losses)
+        if not bool(torch.isfinite(values).all()):
+            step = int((~torch.isfinite(values)).nonzero()[0])
+            lrs = ", ".join(f"{g['lr']:.3g}" for g in optimizer.param_groups)
+            raise NonFiniteLossError(
+                f"training loss became {float(values[step])} at epoch {epoch}, step {step + 1} (lr {lrs}); "
+                f"try a lower lr"
+            )
+
+    # ------------------------------------------------------------ fitting
+    def fit_one_cycle(
+        self, epochs: int, max_lr: float | slice | Sequence[float] = 3e-3, pct_start: float = 0.3, div: float = 25.0
+    ) -> list[dict[str, float]]:
+        """Train ``epochs`` epochs with the one-cycle schedule; returns this fit's history rows.
+
+        Args:
+            epochs: number of passes over the training split.
+            max_lr: peak lr: a float, a ``slice`` over layer groups, or 3 values.
+            pct_start: fraction of steps spent warming up.
+            div: initial lr = max_lr / div (final = max_lr / (div * 1e4)).
+        """
+        lrs = lr_range(max_lr)
+        optimizer = self._optimizer(lrs)
+        steps = self.steps_per_epoch()
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=lrs,
+            total_steps=epochs * steps,
+            pct_start=pct_start,
+            anneal_strategy="cos",
+            div_factor=div,
+            final_div_factor=1e4,
+            cycle_momentum=True,
+            base_momentum=0.85,
+            max_momentum=0.95,
+        )
+        smoother = _Smoother()
+        rows = []
+        for epoch in range(1, epochs + 1):
+            started = time.perf_counter()
+            train_loss = self._train_epoch(optimizer, scheduler, smoother, epoch, epochs)
+            valid = self.evaluate("valid")
+            row = {
+                "epoch": len(self.history) + 1,
+                "train_loss": train_loss,
+                "valid_loss": valid.loss,
+                "error_rate": 1 - valid.accuracy,
+                "accuracy": valid.accuracy,
+                "time": time.perf_counter() - started,
+            }
+            self.history.append(row)
+            rows.append(row)
+            self._log_row(row)
+        return rows
+
+    def _train_epoch(self, optimizer, scheduler, smoother: "_Smoother", epoch: int, epochs: int) -> float:
+        self.model.train()
+        losses: list[torch.Tensor] = []
+        bar = tqdm(
+            total=self.steps_per_epoch(), desc=f"epoch {epoch}/{epochs}", file=sys.stderr,
+            disable=not self.progress, leave=False, dynamic_ncols=True,
+        )
+        with bar:
+            for step, indices in enumerate(self._batches(), start=1):
+                losses.append(self.train_step(indices, optimizer, scheduler))
+                if step % _CHECK_EVERY == 0:  # sync rarely: each check waits for the device
+                    self._check_finite(losses[-_CHECK_EVERY:], epoch, optimizer)
+                    bar.set_postfix(loss=f"{float(losses[-1]):.4f}")
+                bar.update(1)
+        self._check_finite(losses, epoch, optimizer)
+        for value in torch.stack(losses).cpu().tolist():
+            smoother.add(value)
+        return smoother.value
+
+    def fine_tune(
+        self, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1, lr_mult: float = 100.0,
+        pct_start: float = 0.3, div: float = 5.0,
+    ) -> list[dict[str, float]]:
+        """fastai's ``fine_tune``: frozen one-cycle, then unfrozen with discriminative lrs."""
+        self.freeze()
+        rows = self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99)
+        base_lr /= 2
+        self.unfreeze()
+        return rows + self.fit_one_cycle(epochs, slice(base_lr / lr_mult, base_lr), pct_start=pct_start, div=div)
+
+    def _log_row(self, row: dict[str, float]) -> None:
+        if not self._table_started:
+            self.log(f"{'epoch':<10}{'train_loss':<12}{'valid_loss':<12}{'error_rate':<12}{'time':<8}")
+            self._table_started = True
+        minutes, seconds = divmod(int(round(row["time"])), 60)
+        self.log(
+            f"{row['epoch']:<10}{row['train_loss']:<12.6f}{row['valid_loss']:<12.6f}"
+            f"{row['error_rate']:<12.6f}{minutes:02d}:{seconds:02d}"
+        )
+
+    # ------------------------------------------------------------ lr finder
+    def lr_find(
+        self, start: float = 1e-7, end: float = 10.0, iterations: int = 100, stop_factor: float = 4.0,
+        output: Path | None = None,
+    ) -> LRFinderResult:
+        """fastai's lr range test: exponential lr ramp, stop when the smoothed loss exceeds ``4x`` its best.
+
+        The weights are restored afterwards. The suggestion is the lr of the
+        steepest descent of the smoothed loss (skipping the first 10 and last
+        5 points, as fastai's plot).
+
+        Args:
+            output: file stem; writes ``<output>.csv`` and ``<output>.png`` when given.
+        """
+        saved = copy.deepcopy(self.model.state_dict())
+        optimizer = self._optimizer([start] * len(self.model.groups))
+        ratio = (end / start) ** (1 / max(1, iterations - 1))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: ratio**step)
+        smoother, best = _Smoother(), math.inf
+        lrs, losses, smoothed = [], [], []
+        self.model.train()
+        try:
+            while len(lrs) < iterations:
+                for indices in self._batches():
+                    lr = optimizer.param_groups[-1]["lr"]
+                    loss = float(self.train_step(indices, optimizer, scheduler))
+                    if not math.isfinite(loss):
+                        break
+                    smoother.add(loss)
+                    lrs.append(lr), losses.append(loss), smoothed.append(smoother.value)
+                    best = min(best, smoother.value)
+                    if smoother.value > stop_factor * best or len(lrs) >= iterations:
+                        break
+                else:
+                    continue
+                break
+        finally:
+            self.model.load_state_dict(saved)
+        result = LRFinderResult(lrs, losses, smoothed, _steepest(lrs, smoothed))
+        if output is not None:
+            _save_lr_find(result, Path(output))
+        return result
+
+    # ------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, split: str = "valid", batch_size: int | None = None) -> Evaluation:
+        """Predict a split with the eval transform (centre crop); returns CPU tensors."""
+        images, labels = self.task.split(split)
+        batch_size = batch_size or max(self.batch_size, 64)
+        self.model.eval()
+        logits_parts = []
+        for start in range(0, len(labels), batch_size):
+            with self._autocast():
+                logits_parts.append(self.forward_model(self._inputs(images[start : start + batch_size], train=False)).float())
+        classes = len(self.task.classes)
+        logits = torch.cat(logits_parts) if logits_parts else torch.zeros(0, classes, device=self.device)
+        losses = F.cross_entropy(logits, labels, reduction="none") if len(labels) else torch.zeros(0)
+        probs = logits.softmax(1)
+        return Evaluation(
+            split=split, labels=labels.cpu(), preds=probs.argmax(1).cpu(), probs=probs.cpu(), losses=losses.cpu()
+        )
+
+    def interpret(self, split: str = "valid") -> Interpretation:
+        return Interpretation.from_evaluation(self.evaluate(split), self.task.classes)
+
+
+class _Smoother:
+    """fastai's SmoothenValue: debiased exponential moving average."""
+
+    def __init__(self, beta: float = _SMOOTHING) -> None:
+        self.beta, self.count, self.average = beta, 0, 0.0
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.average = self.beta * self.average + (1 - self.beta) * value
+
+    @property
+    def value(self) -> float:
+        return self.average / (1 - self.beta**self.count) if self.count else math.nan
+
+
+def _steepest(lrs: list[float], smoothed: list[float], skip_start: int = 10, skip_end: int = 5) -> float:
+    """lr at the most negative gradient of the smoothed loss (fastai's ``min_grad_lr``)."""
+    if len(lrs) < skip_start + skip_end + 3:
+        skip_start, skip_end = 0, 0
+    if len(lrs) < 3:
+        return lrs[0] if lrs else math.nan
+    losses = np.array(smoothed[skip_start : len(smoothed) - skip_end])
+    return float(lrs[skip_start + int(np.gradient(losses).argmin())])
+
+
+def _save_lr_find(result: LRFinderResult, stem: Path) -> None:
+    """Write ``stem.csv`` (lr, loss, smoothed_loss) and ``stem.png`` atomically."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    from study.store import atomic_write_bytes, atomic_write_text
+
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["lr", "loss", "smoothed_loss"])
+    writer.writerows(zip(result.lrs, result.losses, result.smoothed))
+    atomic_write_text(stem.with_suffix(".csv"), text.getvalue())
+    figure = Figure(figsize=(5, 3.5))
+    axes = figure.add_subplot()
+    axes.plot(result.lrs, result.smoothed)
+    if math.isfinite(result.suggestion):
+        axes.axvline(result.suggestion, color="red", linestyle="--", label=f"suggested {result.suggestion:.2e}")
+        axes.legend()
+    axes.set_xscale("log")
+    axes.set_xlabel("learning rate")
+    axes.set_ylabel("loss (smoothed)")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    atomic_write_bytes(stem.with_suffix(".png"), buffer.getvalue())

@@ -1,0 +1,271 @@
+"""Model registry: a pretrained (or not) body plus a fastai-style or linear head.
+
+``create_model("resnet34", 5, weights="imagenet")`` is the post's model:
+torchvision ResNet-34 with ``IMAGENET1K_V1`` weights (the ones fastai v1
+used), cut before the pooling layer, with fastai's head. ``timm:<name>``
+uses ``timm.create_model``; a file path loads a state dict saved by us,
+torchvision or timm.
+
+The body keeps torchvision's module names (``conv1``, ``layer1``, ...), so a
+torchvision ResNet state dict loads into ``model.body`` as it is.
+"""
+
+from __future__ import annotations
+
+import collections
+import urllib.error
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+__all__ = [
+    "ARCHITECTURES",
+    "Classifier",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "WeightsUnavailableError",
+    "available",
+    "create_model",
+    "normalize",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+ARCHITECTURES = ("resnet18", "resnet34", "resnet50")
+HEADS = ("fastai", "linear")
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights were asked for but cannot be loaded (offline, no cached file)."""
+
+
+def available() -> list[str]:
+    """Registered architecture names (any ``timm:<name>`` is accepted too)."""
+    return [*ARCHITECTURES, "timm:<name>"]
+
+
+def normalize(
+    images: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> torch.Tensor:
+    """``(images - mean) / std`` per channel; ``std`` is floored so it never divides by zero.
+
+    Args:
+        images: float ``[B, 3, H, W]`` in ``[0, 1]``.
+
+    Returns:
+        float ``[B, 3, H, W]``.
+    """
+    mean_t = torch.as_tensor(mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1).clamp_min(1e-6)
+    return (images - mean_t) / std_t
+
+
+class AdaptiveConcatPool2d(nn.Module):
+    """fastai's pooling: max-pool and average-pool concatenated (in that order): ``[B, C, H, W] -> [B, 2C, 1, 1]``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.max_pool = nn.AdaptiveMaxPool2d(1)
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.max_pool(features), self.avg_pool(features)], 1)
+
+
+def fastai_head(num_features: int, num_classes: int) -> nn.Sequential:
+    """fastai v1 ``create_head``: concat pool, [BN, Dropout 0.25, Linear, ReLU], [BN, Dropout 0.5, Linear]."""
+    head = nn.Sequential(
+        AdaptiveConcatPool2d(),
+        nn.Flatten(),
+        nn.BatchNorm1d(2 * num_features),
+        nn.Dropout(0.25),
+        nn.Linear(2 * num_features, 512),
+        nn.ReLU(inplace=True),
+        nn.BatchNorm1d(512),
+        nn.Dropout(0.5),
+        nn.Linear(512, num_classes),
+    )
+    for module in head:
+        if isinstance(module, nn.Linear):  # fastai applies kaiming_normal_ to the new head
+            nn.init.kaiming_normal_(module.weight)
+            nn.init.zeros_(module.bias)
+    return head
+
+
+def linear_head(num_features: int, num_classes: int) -> nn.Sequential:
+    """Average pool + one linear layer (the torchvision classifier)."""
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(num_features, num_classes))
+
+
+class Classifier(nn.Module):
+    """``head(body(x))``: ``[B, 3, H, W] -> [B, classes]``.
+
+    Attributes:
+        body: feature extractor ``[B, 3, H, W] -> [B, F, h, w]`` (its last
+            stage is the Grad-CAM / probe layer).
+        head: ``[B, F, h, w] -> [B, classes]``.
+        groups: the three fastai layer groups (early body, late body, head)
+            for discriminative learning rates.
+    """
+
+    def __init__(self, body: nn.Module, head: nn.Module, split: int, num_features: int) -> None:
+        super().__init__()
+        self.body, self.head = body, head
+        self.num_features = num_features
+        self._split = split  # index of the first body child in the second group
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(images))
+
+    @property
+    def groups(self) -> list[nn.Module]:
+        children = list(self.body.children())
+        return [nn.Sequential(*children[: self._split]), nn.Sequential(*children[self._split :]), self.head]
+
+    def last_stage(self) -> nn.Module:
+        """The body's last child (e.g. ``layer4``): where Grad-CAM and probes look."""
+        return list(self.body.children())[-1]
+
+
+def create_model(arch: str, num_classes: int, weights: str = "none", head: str = "fastai") -> Classifier:
+    """Build a classifier.
+
+    Args:
+        arch: ``resnet18``, ``resnet34``, ``resnet50`` or ``timm:<name>``.
+        num_classes: output size.
+        weights: ``none`` (random init), ``imagenet`` (torchvision
+            ``IMAGENET1K_V1`` / timm's default pretrained tag), or a path to a
+            state dict (a body state dict, a full model/torchvision/timm state
+            dict, or one of our checkpoints).
+        head: ``fastai`` or ``linear``.
+
+    Raises:
+        ValueError: unknown arch or head (listing the valid names).
+        WeightsUnavailableError: ``imagenet`` weights not cached and not downloadable.
+        FileNotFoundError / ValueError: a weights file missing or not matching the arch.
+    """
+    if head not in HEADS:
+        raise ValueError(f"head: unknown {head!r}; valid: {', '.join(HEADS)}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes: expected >= 1, got {num_classes}")
+    pretrained = weights == "imagenet"
+    if arch in ARCHITECTURES:
+        body, num_features, split = _torchvision_body(arch, pretrained)
+    elif arch.startswith("timm:") and len(arch) > 5:
+        body, num_features, split = _timm_body(arch[5:], pretrained)
+    else:
+        raise ValueError(f"arch: unknown {arch!r}; valid: {', '.join(available())}")
+    make_head = fastai_head if head == "fastai" else linear_head
+    model = Classifier(body, make_head(num_features, num_classes), split, num_features)
+    if weights not in ("none", "imagenet"):
+        load_weights_file(model, Path(weights), arch)
+    return model
+
+
+def _torchvision_body(arch: str, pretrained: bool) -> tuple[nn.Module, int, int]:
+    """ResNet without avgpool/fc; fastai's split is before ``layer3`` (child 6)."""
+    import torchvision
+
+    builder = getattr(torchvision.models, arch)
+    network = builder(weights=None)
+    if pretrained:
+        weights_enum = torchvision.models.get_model_weights(arch).IMAGENET1K_V1
+        network.load_state_dict(_download_torchvision(weights_enum))
+    children = [(name, module) for name, module in network.named_children() if name not in ("avgpool", "fc")]
+    return nn.Sequential(collections.OrderedDict(children)), network.fc.in_features, 6
+
+
+def _download_torchvision(weights_enum) -> dict[str, torch.Tensor]:
+    """Load torchvision weights from the hub cache (downloading if online)."""
+    file_name = Path(weights_enum.url).name
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    try:
+        return weights_enum.get_state_dict(progress=False, check_hash=False)
+    except (urllib.error.URLError, OSError, RuntimeError, ConnectionError) as error:
+        raise WeightsUnavailableError(
+            f"weights=imagenet: cannot load {file_name} ({type(error).__name__}: {error}); "
+            f"offline? put {file_name} (from {weights_enum.url}) in {folder}/, "
+            f"or pass weights=<path to a state dict> or weights=none"
+        ) from None
+
+
+def _timm_body(name: str, pretrained: bool) -> tuple[nn.Module, int, int]:
+    """timm model without pooling and classifier; layer groups split its children in half."""
+    import timm
+
+    if not timm.is_model(name):
+        raise ValueError(f"arch: unknown timm model {name!r} (see timm.list_models())")
+    try:
+        body = timm.create_model(name, pretrained=pretrained, num_classes=0, global_pool="")
+    except Exception as error:
+        if not pretrained:
+            raise
+        raise WeightsUnavailableError(
+            f"weights=imagenet: cannot load pretrained timm:{name} ({type(error).__name__}: {error}); "
+            f"offline? put its files in the Hugging Face cache (HF_HOME, default ~/.cache/huggingface), "
+            f"or pass weights=<path to a state dict> or weights=none"
+        ) from None
+    split = max(1, len(list(body.children())) // 2)
+    return body, int(body.num_features), split
+
+
+# Keys of a full network that are not part of the body (classifier layers).
+_CLASSIFIER_PREFIXES = ("fc.", "classifier.", "head.fc.", "last_linear.")
+
+
+def load_weights_file(model: Classifier, path: Path, arch: str) -> str:
+    """Load a state dict file into ``model``.
+
+    Accepts: our checkpoint (``{"model": state_dict, ...}``), a full model state
+    dict (``body.*`` and ``head.*`` keys; the head is loaded only when its
+    shapes match), or a body state dict / full torchvision or timm state dict
+    (classifier keys dropped).
+
+    Returns:
+        ``"body+head"`` or ``"body"``: what was loaded.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a state dict, or keys/shapes that do not match ``arch``.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"weights: no such file {str(path)!r}; expected 'none', 'imagenet' or a file path")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"weights: {str(path)!r} is not a readable state dict ({type(error).__name__}: {error})") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"weights: {str(path)!r} does not hold a state dict (name -> tensor)")
+    if any(key.startswith("body.") for key in state):
+        body_state = {k[5:]: v for k, v in state.items() if k.startswith("body.")}
+        head_state = {k[5:]: v for k, v in state.items() if k.startswith("head.")}
+    else:
+        body_state = {k: v for k, v in state.items() if not k.startswith(_CLASSIFIER_PREFIXES)}
+        head_state = {}
+    _load_strict(model.body, body_state, path, arch)
+    own_head = model.head.state_dict()
+    if head_state and head_state.keys() == own_head.keys() and all(
+        head_state[k].shape == own_head[k].shape for k in own_head
+    ):
+        model.head.load_state_dict(head_state)
+        return "body+head"
+    return "body"
+
+
+def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], path: Path, arch: str) -> None:
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        details = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+            if keys:
+                details.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
+        raise ValueError(f"weights: {str(path)!r} does not match arch {arch!r}: {'; '.join(details)}")
+    module.load_state_dict(state)

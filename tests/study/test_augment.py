@@ -1,0 +1,130 @@
+"""study.augment: registry, the homography against the pixels, reflections, count audit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from study import augment
+from study.config import TrainSpec
+from study.tasks import build_task
+from synth.render import render_scenes
+from synth.scenes import Scene
+
+
+def one_circle(width: int, height: int, x: float, y: float, radius: float) -> Scene:
+    return Scene(width=width, height=height, centers=[[x, y]], radii=[radius], colors=[[0, 0, 0]])
+
+
+def ink_centroid(image: torch.Tensor) -> tuple[float, float, float]:
+    """Centre of mass ``(x, y)`` and area of dark ink in a float ``[3, S, S]`` image (pixel-centre coordinates)."""
+    ink = (1 - image).mean(0).double()  # [S, S]
+    size = ink.shape[0]
+    centres = torch.arange(size, dtype=torch.float64) + 0.5
+    ys, xs = torch.meshgrid(centres, centres, indexing="ij")
+    total = ink.sum()
+    return float((ink * xs).sum() / total), float((ink * ys).sum() / total), float(total)
+
+
+def test_registry_lists_every_policy_and_rejects_unknown_names():
+    assert {"none", "fastai", "sensible"} <= set(augment.available())
+    with pytest.raises(ValueError, match="valid: .*fastai"):
+        augment.create("fastia")
+    with pytest.raises(ValueError, match="unknown parameter 'max_rotation'"):
+        augment.create("fastai", max_rotation=5)
+    assert augment.create("fastai", max_rotate=30.0, size=48).max_rotate == 30.0
+
+
+@pytest.mark.parametrize("name", augment.available())
+def test_every_policy_gives_seeded_float_batches_at_size(name):
+    images = torch.randint(0, 256, (4, 3, 24, 32), dtype=torch.uint8)
+    policy = augment.create(name, size=20)
+    first = policy(images, torch.Generator().manual_seed(1))
+    second = policy(images, torch.Generator().manual_seed(1))
+    assert first.shape == (4, 3, 20, 20) and first.dtype == torch.float32
+    assert 0 <= float(first.min()) and float(first.max()) <= 1
+    assert torch.equal(first, second)
+
+
+def test_eval_transform_is_an_exact_centre_crop_and_identity_at_size():
+    images = torch.randint(0, 256, (2, 3, 32, 48), dtype=torch.uint8)
+    # fastai: shorter side already 32, crop offset int((48 - 32 + 1) * 0.5) = 8
+    cropped = augment.eval_transform(images, 32)
+    assert torch.allclose(cropped * 255, images[..., 8:40].float(), atol=1e-3)
+    square = images[..., :32]
+    assert torch.equal(augment.create("none", size=32)(square) * 255, square.float())
+
+
+@pytest.mark.parametrize("canvas_hw", [(64, 64), (48, 64)])
+def test_matrix_maps_circle_centres_where_grid_sample_moves_the_pixels(canvas_hw):
+    height, width = canvas_hw
+    policy = augment.create("fastai", size=64, max_lighting=0.0)  # geometry only, so ink is exact
+    generator = torch.Generator().manual_seed(3)
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(25):
+        scene = one_circle(width, height, width / 2 + rng.uniform(-6, 6), height / 2 + rng.uniform(-6, 6), 3.0)
+        params = policy.sample(1, canvas_hw, generator)
+        output = policy.apply(render_scenes([scene]), params)[0]
+        visible = augment.visible_circles(params.matrices[0].numpy(), scene, canvas_hw, 64)
+        if not visible["whole"][visible["copy"] == 4].all() or (visible["whole"] | visible["partial"]).sum() != 1:
+            continue  # only compare when exactly the original circle shows, whole
+        x, y, area = ink_centroid(output)
+        original = visible["copy"] == 4
+        expected_x, expected_y = visible["centers"][original][0]
+        assert abs(x - expected_x) < 0.2 and abs(y - expected_y) < 0.2
+        assert area == pytest.approx(np.pi * visible["radii"][original][0] ** 2, rel=0.05)
+        checked += 1
+    assert checked >= 15
+
+
+def test_reflection_padding_mirror_appears_where_predicted():
+    # Shift the content 12 px right: output x maps to input x - 12, so the
+    # left 12 output columns show the mirror image about x = 0.5 (align_corners).
+    scene = one_circle(64, 64, 6.0, 32.0, 3.0)
+    shift = torch.tensor([[[1.0, 0.0, -12.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]], dtype=torch.float64)
+    params = augment.AugmentParams(shift, torch.zeros(1, dtype=torch.float64), torch.ones(1, dtype=torch.float64))
+    policy = augment.create("none", size=64)
+    output = policy.apply(render_scenes([scene]), params)[0]
+    visible = augment.visible_circles(shift[0].numpy(), scene, (64, 64), 64)
+    shown = visible["whole"]
+    assert shown.sum() == 2 and not visible["partial"].any()
+    predicted = sorted(visible["centers"][shown][:, 0].tolist())
+    assert predicted == pytest.approx([7.0, 18.0])  # mirror at 1 - 6 = -5 -> 7; original 6 -> 18
+    left_x, _, _ = ink_centroid(torch.cat([output[:, :, :12], torch.ones(3, 64, 52)], 2))
+    right_x, _, _ = ink_centroid(torch.cat([torch.ones(3, 64, 12), output[:, :, 12:]], 2))
+    assert left_x == pytest.approx(7.0, abs=0.15) and right_x == pytest.approx(18.0, abs=0.15)
+
+
+def counting_scenes(counts: str, size: int, aspect: float = 1.0) -> list[Scene]:
+    spec = TrainSpec(counts=counts, size=size, n_train=120, n_test=0, aspect=aspect)
+    return build_task(spec, "cpu").train_scenes
+
+
+def test_sensible_preserves_every_count_and_fastai_changes_many_at_45_to_50():
+    scenes = counting_scenes("45-50", 64)
+    sensible = augment.count_audit(augment.create("sensible"), scenes, (64, 64), size=64, samples=300, seed=0)
+    assert sensible["label_noise_rate"] == 0.0
+    assert sensible["whole"] == sensible["labels"] and sum(sensible["partial"]) == 0
+    fastai = augment.count_audit(augment.create("fastai"), scenes, (64, 64), size=64, samples=300, seed=0)
+    assert fastai["label_noise_rate"] > 0.5  # crop/zoom/rotate/warp clip or mirror circles in most samples
+    assert set(fastai["per_count"]) == {str(c) for c in range(45, 51)}
+    assert all(0 <= row["label_noise_rate"] <= 1 for row in fastai["per_count"].values())
+
+
+def test_centre_crop_of_a_wide_canvas_cuts_circles_but_squish_keeps_them():
+    scenes = counting_scenes("3-5", 64, aspect=4 / 3)
+    cropped = augment.count_audit(augment.create("none"), scenes, size=64, samples=200, seed=0)
+    squished = augment.count_audit(augment.create("none", resize="squish"), scenes, size=64, samples=200, seed=0)
+    assert cropped["label_noise_rate"] > 0.1
+    assert squished["label_noise_rate"] == 0.0
+
+
+def test_lighting_is_monotone_per_sample_and_keeps_geometry():
+    images = torch.linspace(0, 255, 64).round().to(torch.uint8).view(1, 1, 1, 64).expand(2, 3, 64, 64).contiguous()
+    policy = augment.create("sensible", size=64, dihedral_p=0.0, lighting_p=1.0)
+    output = policy(images, torch.Generator().manual_seed(0))
+    row = output[:, 0, 0]  # [2, 64]
+    assert (row[:, 1:] >= row[:, :-1] - 1e-6).all()  # brightness/contrast keep the order of intensities
+    assert not torch.allclose(output, images.float() / 255, atol=1e-3)
