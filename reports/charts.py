@@ -1,0 +1,108 @@
+"""The two figures the report draws itself from cell folders.
+
+Per-count accuracy and learning curves are plain views of what each cell
+wrote (metrics.json, history.csv), needed even before ``analysis`` has run;
+everything interpretive comes from the analysis package's figures. Figures
+are returned as ``{"title", "caption", "png": bytes, "svg": bytes}``, the
+same shape ``reports.collect`` gives analysis figures.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from reports.collect import to_float
+
+__all__ = ["figure_bytes", "per_count_figure", "learning_curves_figure", "draw_charts"]
+
+# Beyond this many lines a legend is unreadable; the rest are drawn unlabelled.
+MAX_LEGEND = 12
+
+
+def figure_bytes(figure: Any) -> tuple[bytes, bytes]:
+    """PNG (150 dpi, for the PDF) and SVG (for the HTML) of a matplotlib figure, then close it."""
+    import matplotlib.pyplot as plt
+
+    png, svg = io.BytesIO(), io.BytesIO()
+    figure.savefig(png, format="png", dpi=150, bbox_inches="tight")
+    figure.savefig(svg, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(figure)
+    return png.getvalue(), svg.getvalue()
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: reports run at the end of headless sweeps
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def per_count_figure(rows: list[dict[str, Any]], cells: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """Accuracy per true count for each finished counting cell (None if none has it)."""
+    series = []
+    for row in rows:
+        metrics = cells.get(row.get("cell_id", ""), {}).get("metrics") or {}
+        per_class = metrics.get("per_class_accuracy") or {}
+        points = sorted((to_float(k), to_float(v)) for k, v in per_class.items())
+        points = [(k, v) for k, v in points if k is not None and v is not None]
+        if row.get("task") == "counting" and points:
+            series.append((row["label"], points))
+    if not series:
+        return None
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7, 3.6))
+    for index, (label, points) in enumerate(series):
+        axes.plot(*zip(*points), marker="o", label=label if index < MAX_LEGEND else None)
+    axes.set(xlabel="true number of circles", ylabel="accuracy", ylim=(-0.03, 1.03))
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="best")
+    png, svg = figure_bytes(figure)
+    return {"title": "Per-count accuracy", "png": png, "svg": svg, "source": "cells/*/metrics.json",
+            "caption": "Accuracy for each true count (test split), one line per finished counting cell."}
+
+
+def _history_series(history: list[dict[str, str]], column: str) -> list[tuple[float, float]]:
+    points = [(to_float(h.get("epoch")), to_float(h.get(column))) for h in history]
+    return [(e, v) for e, v in points if e is not None and v is not None]
+
+
+def learning_curves_figure(rows: list[dict[str, Any]], cells: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """Validation loss and accuracy per epoch for each cell with a history.csv."""
+    series = []
+    for row in rows:
+        history = cells.get(row.get("cell_id", ""), {}).get("history") or []
+        accuracy = _history_series(history, "accuracy")
+        if not accuracy:  # older histories carry only the error rate
+            accuracy = [(e, 1.0 - v) for e, v in _history_series(history, "error_rate")]
+        loss = _history_series(history, "valid_loss")
+        if accuracy or loss:
+            series.append((row["label"], loss, accuracy))
+    if not series:
+        return None
+    plt = _pyplot()
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(9, 3.6))
+    for index, (label, loss, accuracy) in enumerate(series):
+        name = label if index < MAX_LEGEND else None
+        if loss:
+            loss_axes.plot(*zip(*loss), marker=".", label=name)
+        if accuracy:
+            accuracy_axes.plot(*zip(*accuracy), marker=".", label=name)
+    loss_axes.set(xlabel="epoch", ylabel="validation loss")
+    accuracy_axes.set(xlabel="epoch", ylabel="validation accuracy", ylim=(-0.03, 1.03))
+    for axes in (loss_axes, accuracy_axes):
+        axes.grid(alpha=0.3)
+    accuracy_axes.legend(fontsize=7, loc="best")
+    png, svg = figure_bytes(figure)
+    return {"title": "Learning curves", "png": png, "svg": svg, "source": "cells/*/history.csv",
+            "caption": "Validation loss and accuracy after each epoch (history.csv), one line per cell."}
+
+
+def draw_charts(data: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """Both charts for a collected run (``reports.collect.collect_run``)."""
+    return {
+        "per_count": per_count_figure(data["rows"], data["cells"]),
+        "learning_curves": learning_curves_figure(data["rows"], data["cells"]),
+    }

@@ -1,0 +1,81 @@
+"""Render a collected run as one self-contained HTML file with Jinja2.
+
+The page works offline: figures are embedded as base64 data URIs (SVG when
+the figure has one, else PNG), the CSS and the small table-sorting script are
+inline, and nothing is fetched. Autoescaping is on for every template, so
+strings from the run (class folder names, error messages, sweep text) are
+escaped wherever they appear. SVGs go inside ``<img>`` rather than inline
+because an ``<img>`` never runs scripts an SVG file might carry.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+__all__ = ["render_html", "environment"]
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def data_uri(figure: dict[str, Any]) -> str:
+    """A ``data:`` URI for a figure dict: SVG preferred (sharp at any zoom), else PNG."""
+    if figure.get("svg"):
+        return "data:image/svg+xml;base64," + base64.b64encode(figure["svg"]).decode("ascii")
+    if figure.get("png"):
+        return "data:image/png;base64," + base64.b64encode(figure["png"]).decode("ascii")
+    return ""
+
+
+def png_uri(data: bytes | None) -> str:
+    """A ``data:`` URI for raw PNG bytes (e.g. a cell's lr_find.png)."""
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii") if data else ""
+
+
+def number(value: Any, digits: int = 3) -> str:
+    """A number with ``digits`` decimals; blanks and text pass through ("" -> "–")."""
+    if value is None or value == "":
+        return "–"
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if as_float.is_integer() and abs(as_float) < 1e6 and "." not in str(value):
+        return str(int(as_float))
+    if as_float != 0 and abs(as_float) < 10 ** -digits:
+        return f"{as_float:.1e}"
+    return f"{as_float:.{digits}f}"
+
+
+def duration(seconds: Any) -> str:
+    """Seconds as "2 h 5 min", "3 min 20 s" or "12 s"."""
+    try:
+        total = int(round(float(seconds)))
+    except (TypeError, ValueError):
+        return "–"
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def environment() -> jinja2.Environment:
+    """The Jinja2 environment: autoescape on for every template, strict undefined."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,  # the templates end in .html.j2, so select_autoescape would miss them
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(data_uri=data_uri, png_uri=png_uri, number=number, duration=duration)
+    return env
+
+
+def render_html(data: dict[str, Any]) -> str:
+    """The report page for ``data`` from ``reports.collect.collect_run`` (plus charts and findings)."""
+    return environment().get_template("report.html.j2").render(**data)
