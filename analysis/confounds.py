@@ -1,0 +1,111 @@
+"""Does the network count, or read off size and spacing? DeWind regression and Weber ratios.
+
+On a DeWind-controlled test set (``synth.numerosity``: log N, log Size and
+log Spacing drawn independently), regress the log of the predicted count
+(the softmax-expected count, which moves continuously) on the three axes:
+
+    log pred = b0 + bN log N + bSize log Size + bSpacing log Spacing
+
+A pure counter has bN = 1 and bSize = bSpacing = 0; a network that reads
+total ink would put weight on Size (Size = ISA x TSA carries TSA).
+Intervals are percentile bootstraps over images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.stats import bootstrap_ci
+from synth.numerosity import describe_scene
+from synth.scenes import InfeasibleSceneError, Scene, sample_scenes
+
+__all__ = ["dewind_scenes", "confound_regression", "scene_axes", "weber_table"]
+
+TERMS = ("intercept", "log_n", "log_size", "log_spacing")
+
+
+def dewind_scenes(spec: dict[str, Any], n: int, seed: int = 12345) -> list[Scene]:
+    """A DeWind test set for a counting cell: its count range and image size, radii around its radius.
+
+    The radius range is 0.6-1.4x the cell's radius (``dewind_ranges`` with a
+    fixed radius); when the densest count cannot be packed the radius is
+    shrunk by 15% and retried (up to 4 times).
+
+    Args:
+        spec: the cell's TrainSpec dict.
+        n: number of scenes.
+
+    Raises:
+        InfeasibleSceneError: no radius packs the range.
+    """
+    from study.config import TrainSpec, from_mapping
+    from study.tasks import scene_spec
+
+    base = scene_spec(from_mapping(TrainSpec, {k: v for k, v in spec.items() if k in TrainSpec.__dataclass_fields__}))
+    radius = base.packing_radius
+    error: Exception | None = None
+    for _ in range(5):
+        controlled = dataclasses.replace(base, control="dewind", radius=radius, radius_range=None)
+        try:
+            return sample_scenes(controlled, n, seed=seed, timeout_s=20.0)
+        except InfeasibleSceneError as caught:
+            error, radius = caught, radius * 0.85
+    raise InfeasibleSceneError(f"dewind test set for counts {spec.get('counts')}: {error}")
+
+
+def scene_axes(scenes: list[Scene]) -> pd.DataFrame:
+    """log N, log Size, log Spacing (DeWind) of each scene: ``[N, 3]`` as a DataFrame."""
+    described = [describe_scene(scene) for scene in scenes]
+    return pd.DataFrame({
+        "log_n": np.log([d["count"] for d in described]),
+        "log_size": np.log([d["size"] for d in described]),
+        "log_spacing": np.log([d["spacing"] for d in described]),
+    })
+
+
+def confound_regression(
+    log_prediction: np.ndarray, axes: pd.DataFrame, n_boot: int = 300, seed: int = 0
+) -> pd.DataFrame:
+    """Least squares of the log prediction on log N, log Size, log Spacing, with bootstrap CIs.
+
+    Args:
+        log_prediction: ``[N]`` log of the predicted (expected) count.
+        axes: ``scene_axes`` of the same scenes (``[N, 3]``).
+
+    Returns:
+        one row per term: ``term``, ``coef``, ``ci_low``, ``ci_high``, ``n``,
+        and ``r2`` (of the full fit, repeated on each row).
+    """
+    design = np.column_stack([np.ones(len(axes)), axes[["log_n", "log_size", "log_spacing"]].to_numpy()])  # [N, 4]
+    target = np.asarray(log_prediction, dtype=float)
+
+    def fit(rows: np.ndarray) -> np.ndarray:
+        return np.linalg.lstsq(design[rows], target[rows], rcond=None)[0]  # [4]
+
+    coef = fit(np.arange(len(target)))
+    low, high = bootstrap_ci(fit, len(target), n_boot=n_boot, seed=seed)
+    residual = target - design @ coef
+    r2 = 1 - residual.var() / target.var() if target.var() > 0 else np.nan
+    return pd.DataFrame({"term": TERMS, "coef": coef, "ci_low": low, "ci_high": high,
+                         "n": len(target), "r2": r2})
+
+
+def weber_table(per_class_accuracy: dict[str, float], per_class_n: dict[str, int] | None = None) -> pd.DataFrame:
+    """Accuracy per count beside the ratio to the next count, (N + 1) / N.
+
+    Weber's law predicts discrimination falls as that ratio approaches 1, so
+    1-5 (ratios 2 to 1.2) should be easy and 45-50 (about 1.02) hard.
+
+    Returns:
+        rows ``count``, ``ratio``, ``accuracy``, ``n``.
+    """
+    rows = []
+    for name, accuracy in per_class_accuracy.items():
+        count = int(name)
+        rows.append({"count": count, "ratio": (count + 1) / count, "accuracy": accuracy,
+                     "n": (per_class_n or {}).get(name, np.nan)})
+    return pd.DataFrame(rows)
