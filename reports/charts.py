@@ -40,6 +40,13 @@ def _pyplot() -> Any:
     return plt
 
 
+def _integer_ticks() -> Any:
+    """Ticks on whole numbers only (counts and epochs have no halves)."""
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def per_count_figure(rows: list[dict[str, Any]], cells: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     """Accuracy per true count for each finished counting cell (None if none has it)."""
     series = []
@@ -57,6 +64,7 @@ def per_count_figure(rows: list[dict[str, Any]], cells: dict[str, dict[str, Any]
     for index, (label, points) in enumerate(series):
         axes.plot(*zip(*points), marker="o", label=label if index < MAX_LEGEND else None)
     axes.set(xlabel="true number of circles", ylabel="accuracy", ylim=(-0.03, 1.03))
+    axes.xaxis.set_major_locator(_integer_ticks())
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7, loc="best")
     png, svg = figure_bytes(figure)
@@ -94,6 +102,7 @@ def learning_curves_figure(rows: list[dict[str, Any]], cells: dict[str, dict[str
     accuracy_axes.set(xlabel="epoch", ylabel="validation accuracy", ylim=(-0.03, 1.03))
     for axes in (loss_axes, accuracy_axes):
         axes.grid(alpha=0.3)
+        axes.xaxis.set_major_locator(_integer_ticks())
     accuracy_axes.legend(fontsize=7, loc="best")
     png, svg = figure_bytes(figure)
     return {"title": "Learning curves", "png": png, "svg": svg, "source": "cells/*/history.csv",

@@ -44,6 +44,7 @@ class ReportPDF(FPDF):
         self.set_margins(15, 15, 15)
         self.set_auto_page_break(auto=True, margin=16)
         self.sans, self.mono, self.unicode = _register_fonts(self)
+        self.sections_started = 0
         self.set_title(title)
         self.set_creator("reports (fpdf2)")
 
@@ -85,8 +86,9 @@ def _register_fonts(pdf: FPDF) -> tuple[str, str, bool]:
 def _heading(pdf: ReportPDF, title: str, level: int = 0) -> None:
     """A section (level 0: new page unless first, outline entry, rule) or sub-heading."""
     if level == 0:
-        if pdf.page_no() == 0 or pdf.get_y() > pdf.t_margin + 40:
+        if pdf.sections_started:  # the first section shares page 1 with the title block
             pdf.add_page()
+        pdf.sections_started += 1
         pdf.start_section(pdf.clean(title), level=0)
         pdf.style(17, "B")
         pdf.cell(0, 10, pdf.clean(title), new_x="LMARGIN", new_y="NEXT")
