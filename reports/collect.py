@@ -291,6 +291,29 @@ def _not_run_reason(experiment: PublishedExperiment, rows: list[dict[str, str]])
     return "not in this sweep's preset (the seed preset runs the post's experiments)"
 
 
+def _closest(experiment: PublishedExperiment, rows: list[dict[str, str]]) -> dict[str, Any] | None:
+    """The finished cell of the same task and count range (or photo folder) nearest the experiment.
+
+    Nearest = fewest differing match axes. Lets a quick run say "ours, under
+    other settings" instead of only "not run".
+    """
+    anchor = {key: experiment.match[key] for key in ("task", "counts", "data") if key in experiment.match}
+    candidates = []
+    for row in rows:
+        if row.get("status") != "done" or row_accuracy(row) is None:
+            continue
+        if not _matches(row, PublishedExperiment("", "", None, "", anchor)):
+            continue
+        differs = [key for key in experiment.match
+                   if not _matches(row, PublishedExperiment("", "", None, "", {key: experiment.match[key]}))]
+        candidates.append((len(differs), row.get("cell_id", ""), row, differs))
+    if not candidates:
+        return None
+    _, _, row, differs = min(candidates, key=lambda item: item[:2])
+    return {"label": row.get("label", ""), "accuracy": row_accuracy(row), "settings": _our_settings(row),
+            "differs": ", ".join(f"{key} {row.get(key, '')} (post: {experiment.match[key]})" for key in differs)}
+
+
 def reproduction(rows: list[dict[str, str]], cells: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Each published experiment beside our matching cells (or why none ran)."""
     table = []
@@ -314,6 +337,7 @@ def reproduction(rows: list[dict[str, str]], cells: dict[str, dict[str, Any]]) -
             "published_text": experiment.published_text,
             "published_accuracy": experiment.published_accuracy,
             "ours": ours, "reason": "" if ours else _not_run_reason(experiment, rows),
+            "closest": None if ours else _closest(experiment, rows),
         })
     return table
 
@@ -357,6 +381,11 @@ def read_table(path: Path, title: str, source: str, max_rows: int = MAX_TABLE_RO
             "source": source, "numeric": numeric}
 
 
+def _list(value: Any) -> list[Any]:
+    """A summary.json list, or [] when the key is absent or not a list."""
+    return value if isinstance(value, list) else []
+
+
 def _section(entry: dict[str, Any]) -> str:
     """The report section an analysis figure/table belongs to; unknown ones go with the sweep."""
     section = str(entry.get("section") or "sweep")
@@ -375,7 +404,7 @@ def _read_analysis(run_dir: Path, missing: list[dict[str, str]]) -> dict[str, An
         missing.append({"what": "analysis", "why": why})
         return empty
     figures: dict[str, list[dict[str, Any]]] = {}
-    for entry in summary.get("figures") or []:
+    for entry in _list(summary.get("figures")):
         figure = _figure(base, entry) if isinstance(entry, dict) else None
         if figure is None:
             missing.append({"what": f"figure {entry.get('path') if isinstance(entry, dict) else entry}",
@@ -383,7 +412,7 @@ def _read_analysis(run_dir: Path, missing: list[dict[str, str]]) -> dict[str, An
             continue
         figures.setdefault(_section(entry), []).append(figure)
     tables: dict[str, list[dict[str, Any]]] = {}
-    for entry in summary.get("tables") or []:
+    for entry in _list(summary.get("tables")):
         path = _inside(base, entry.get("path")) if isinstance(entry, dict) else None
         table = read_table(path, str(entry.get("title") or ""), str(entry.get("path"))) if path else None
         if table is None:
@@ -394,10 +423,10 @@ def _read_analysis(run_dir: Path, missing: list[dict[str, str]]) -> dict[str, An
     return {
         "present": True,
         "findings": [{"title": str(f.get("title") or ""), "text": str(f.get("text") or "")}
-                     for f in summary.get("findings") or [] if isinstance(f, dict)],
+                     for f in _list(summary.get("findings")) if isinstance(f, dict)],
         "figures": figures, "tables": tables,
         "missing": [{"what": str(m.get("what") or ""), "why": str(m.get("why") or "")}
-                    for m in summary.get("missing") or [] if isinstance(m, dict)],
+                    for m in _list(summary.get("missing")) if isinstance(m, dict)],
         "seconds": to_float(summary.get("seconds")), "cells_analysed": summary.get("cells_analysed"),
     }
 

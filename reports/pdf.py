@@ -262,7 +262,12 @@ def _reproduction(pdf: ReportPDF, data: dict[str, Any], title: str) -> None:
     for experiment in data["reproduction"]:
         lead = [experiment["name"], experiment["settings"], experiment["published_text"]]
         if not experiment["ours"]:
-            rows.append(lead + ["–", "–", "not run: " + experiment["reason"]])
+            closest = experiment["closest"]
+            if closest:  # our nearest cell, under other settings
+                rows.append(lead + [f"closest here: {closest['settings']} (differs in {closest['differs']})",
+                                    number(closest["accuracy"]), "not run: " + experiment["reason"]])
+            else:
+                rows.append(lead + ["–", "–", "not run: " + experiment["reason"]])
         for index, ours in enumerate(experiment["ours"]):
             status = ours["status"] + (f": {ours['note']}" if ours["note"] else "")
             rows.append((lead if index == 0 else ["", "", ""]) + [ours["settings"], number(ours["accuracy"]), status])

@@ -134,3 +134,29 @@ def test_not_a_run_folder_is_one_line_error(tmp_path: Path, capsys: pytest.Captu
     assert main([str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and str(path) in err and "\n" not in err
+
+
+def test_not_run_rows_name_the_closest_cell(run_dir: Path) -> None:
+    html, _ = _render(run_dir)
+    row = html[html.index("Counting 1-5 circles, lower learning rate"):]
+    row = row[: row.index("</tr>")]
+    assert "Closest cell here" in row and "0.870" in row and "epochs 3 (post: 15)" in row
+
+
+def test_analysis_paths_outside_the_folder_are_ignored(run_dir: Path) -> None:
+    import json
+
+    summary_path = run_dir / "analysis" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    (run_dir / "secret.png").write_bytes((run_dir / "analysis" / "figures" / "noise.png").read_bytes())
+    summary["figures"].append({"path": "../secret.png", "svg": "", "title": "Escaped", "caption": "", "section": "drivers"})
+    summary["tables"] = "not a list"
+    summary_path.write_text(json.dumps(summary))
+    html, _ = _render(run_dir)
+    assert "figure ../secret.png" in html  # named in the missing list...
+    assert 'alt="Escaped"' not in html  # ...but never embedded
+
+
+def test_cli_prints_what_it_wrote(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(run_dir)]) == 0
+    assert capsys.readouterr().out.split() == [str(run_dir / "report.html"), str(run_dir / "report.pdf")]
