@@ -1,1 +1,16 @@
-"""placeholder"""
+"""Analysis of a run folder: what drives counting accuracy.
+
+``python -m analysis runs/NAME`` (or ``run_analysis``) reads what ``study``
+wrote and writes tables, figures and ``summary.json`` under
+``runs/NAME/analysis/``. The modules each own one concern: ``attribution``
+(Captum wrappers and model hygiene), ``localization``, ``interventions``,
+``confounds``, ``probes``, ``baselines``, ``tables``, ``figures``; the
+``pipeline`` ties them together.
+"""
+
+from analysis.attribution import available as attribution_methods
+from analysis.attribution import create as create_attribution
+from analysis.attribution import prepare_model
+from analysis.pipeline import run_analysis
+
+__all__ = ["attribution_methods", "create_attribution", "prepare_model", "run_analysis"]

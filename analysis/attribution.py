@@ -212,7 +212,7 @@ class SmoothGradMethod(AttributionMethod):
     def _attribute(self, inputs, target, baseline):
         from captum.attr import NoiseTunnel, Saliency
 
-        spread = float(inputs.max() - inputs.min())
+        spread = float(inputs.detach().max() - inputs.detach().min())
         attributions = NoiseTunnel(Saliency(self.model)).attribute(
             inputs, nt_type="smoothgrad", nt_samples=self.options.get("nt_samples", 8),
             nt_samples_batch_size=self.options.get("nt_samples_batch_size", 8),

@@ -16,6 +16,14 @@ Definitions (documented here because they are choices):
   attribution mass exceeds their fair share, the share a uniform map would
   give them (circle area / image area). A counter has to look at every
   circle, so its coverage should stay near 1 as N grows.
+
+Caveat, by construction: Integrated Gradients multiplies gradients by
+``input - baseline``, and with the blank-canvas baseline that difference is
+zero on every background pixel, so IG (and Occlusion, whose patches of pure
+background change nothing) can only put mass on or next to circles. Their
+mass share is close to 1 for any model; the informative localisation
+numbers are those of Grad-CAM, Saliency and SmoothGrad. IG is still useful
+for ranking circles (deletion test) and for its overlays.
 """
 
 from __future__ import annotations

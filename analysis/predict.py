@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ["Predictor", "load_checkpoint", "pixel_pipeline"]
+__all__ = ["PixelPipeline", "Predictor", "load_checkpoint", "pixel_pipeline"]
 
 
 @dataclasses.dataclass
@@ -65,23 +65,42 @@ class Predictor:
         }
 
 
-def pixel_pipeline(spec: dict[str, Any], normalize_stats: dict[str, Sequence[float]] | None) -> Callable[[torch.Tensor], torch.Tensor]:
+@dataclasses.dataclass
+class PixelPipeline:
+    """uint8 ``[B, 3, H, W]`` -> normalised float ``[B, 3, size, size]``: eval transform, then normalisation.
+
+    Attributes:
+        policy: the cell's augmentation policy (only its eval transform is used).
+        mean, std: per-channel normalisation statistics.
+    """
+
+    policy: Any
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return self.normalize(self.policy.eval_transform(images))
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Float pixels in 0..1 ``[B, 3, h, w]`` -> the model's input space."""
+        from study.models import normalize
+
+        return normalize(pixels, self.mean, self.std)
+
+
+def pixel_pipeline(spec: dict[str, Any], normalize_stats: dict[str, Sequence[float]] | None) -> PixelPipeline:
     """The eval pixel pipeline a cell used: its policy's eval transform, then normalisation.
 
     Args:
         spec: the cell's TrainSpec dict (``aug``, ``size``).
         normalize_stats: ``{"mean": [3], "std": [3]}`` from the checkpoint (None: ImageNet).
-
-    Returns:
-        uint8 ``[B, 3, H, W]`` -> float ``[B, 3, size, size]``.
     """
     from study import augment
-    from study.models import IMAGENET_MEAN, IMAGENET_STD, normalize
+    from study.models import IMAGENET_MEAN, IMAGENET_STD
 
     policy = augment.create(spec.get("aug", "none"), size=int(spec["size"]))
-    mean = tuple((normalize_stats or {}).get("mean", IMAGENET_MEAN))
-    std = tuple((normalize_stats or {}).get("std", IMAGENET_STD))
-    return lambda images: normalize(policy.eval_transform(images), mean, std)
+    stats = normalize_stats or {}
+    return PixelPipeline(policy, tuple(stats.get("mean", IMAGENET_MEAN)), tuple(stats.get("std", IMAGENET_STD)))
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
