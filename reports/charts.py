@@ -18,6 +18,8 @@ __all__ = ["figure_bytes", "per_count_figure", "learning_curves_figure", "draw_c
 
 # Beyond this many lines a legend is unreadable; the rest are drawn unlabelled.
 MAX_LEGEND = 12
+# Count ranges drawn side by side in the per-count figure.
+MAX_PANELS = 5
 
 
 def figure_bytes(figure: Any) -> tuple[bytes, bytes]:
@@ -47,29 +49,53 @@ def _integer_ticks() -> Any:
     return MaxNLocator(integer=True)
 
 
+def _legend_below(figure: Any, panels: Any, count: int) -> None:
+    """One legend under the panels (so it never hides a line), naming the first MAX_LEGEND cells."""
+    handles, labels = [], []
+    for axes in panels:
+        for handle, label in zip(*axes.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    if handles:
+        figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=7,
+                      ncol=min(2, len(handles)), frameon=False,
+                      title=f"first {MAX_LEGEND} of {count} cells" if count > MAX_LEGEND else None)
+
+
 def per_count_figure(rows: list[dict[str, Any]], cells: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    """Accuracy per true count for each finished counting cell (None if none has it)."""
-    series = []
+    """Accuracy per true count for each finished counting cell, one panel per count range."""
+    ranges: dict[str, list[tuple[str, list[tuple[float, float]]]]] = {}
     for row in rows:
         metrics = cells.get(row.get("cell_id", ""), {}).get("metrics") or {}
-        per_class = metrics.get("per_class_accuracy") or {}
-        points = sorted((to_float(k), to_float(v)) for k, v in per_class.items())
+        points = sorted((to_float(k), to_float(v)) for k, v in (metrics.get("per_class_accuracy") or {}).items())
         points = [(k, v) for k, v in points if k is not None and v is not None]
         if row.get("task") == "counting" and points:
-            series.append((row["label"], points))
-    if not series:
+            ranges.setdefault(str(row.get("counts", "")), []).append((row["label"], points))
+    if not ranges:
         return None
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(7, 3.6))
-    for index, (label, points) in enumerate(series):
-        axes.plot(*zip(*points), marker="o", label=label if index < MAX_LEGEND else None)
-    axes.set(xlabel="true number of circles", ylabel="accuracy", ylim=(-0.03, 1.03))
-    axes.xaxis.set_major_locator(_integer_ticks())
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc="best")
+    # Separate panels: 1-5 and 45-50 on one axis would leave the middle empty.
+    panels = list(ranges.items())[:MAX_PANELS]
+    figure, axes_list = plt.subplots(1, len(panels), figsize=(min(9, 3.2 + 2.6 * len(panels)), 3.4),
+                                     sharey=True, squeeze=False)
+    drawn = 0
+    for axes, (counts, series) in zip(axes_list[0], panels):
+        for label, points in series:
+            # One colour per cell across panels (each panel would restart the cycle).
+            axes.plot(*zip(*points), marker="o", color=f"C{drawn % 10}", label=label if drawn < MAX_LEGEND else None)
+            drawn += 1
+        axes.set(title=f"counts {counts}", xlabel="true number of circles", ylim=(-0.03, 1.03))
+        axes.xaxis.set_major_locator(_integer_ticks())
+        axes.grid(alpha=0.3)
+    axes_list[0][0].set_ylabel("accuracy")
+    _legend_below(figure, axes_list[0], drawn)
     png, svg = figure_bytes(figure)
-    return {"title": "Per-count accuracy", "png": png, "svg": svg, "source": "cells/*/metrics.json",
-            "caption": "Accuracy for each true count (test split), one line per finished counting cell."}
+    hidden = len(ranges) - len(panels)
+    caption = "Accuracy for each true count (test split), one line per finished counting cell, one panel per count range."
+    if hidden:
+        caption += f" {hidden} more count ranges are in the cells' metrics.json."
+    return {"title": "Per-count accuracy", "png": png, "svg": svg, "source": "cells/*/metrics.json", "caption": caption}
 
 
 def _history_series(history: list[dict[str, str]], column: str) -> list[tuple[float, float]]:
@@ -103,7 +129,7 @@ def learning_curves_figure(rows: list[dict[str, Any]], cells: dict[str, dict[str
     for axes in (loss_axes, accuracy_axes):
         axes.grid(alpha=0.3)
         axes.xaxis.set_major_locator(_integer_ticks())
-    accuracy_axes.legend(fontsize=7, loc="best")
+    _legend_below(figure, (loss_axes, accuracy_axes), len(series))
     png, svg = figure_bytes(figure)
     return {"title": "Learning curves", "png": png, "svg": svg, "source": "cells/*/history.csv",
             "caption": "Validation loss and accuracy after each epoch (history.csv), one line per cell."}

@@ -16,6 +16,8 @@ from typing import Any
 
 import jinja2
 
+from reports.formatting import duration, general, number
+
 __all__ = ["render_html", "environment"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -35,34 +37,6 @@ def png_uri(data: bytes | None) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii") if data else ""
 
 
-def number(value: Any, digits: int = 3) -> str:
-    """A number with ``digits`` decimals; blanks and text pass through ("" -> "–")."""
-    if value is None or value == "":
-        return "–"
-    try:
-        as_float = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if as_float.is_integer() and abs(as_float) < 1e6 and "." not in str(value):
-        return str(int(as_float))
-    if as_float != 0 and abs(as_float) < 10 ** -digits:
-        return f"{as_float:.1e}"
-    return f"{as_float:.{digits}f}"
-
-
-def duration(seconds: Any) -> str:
-    """Seconds as "2 h 5 min", "3 min 20 s" or "12 s"."""
-    try:
-        total = int(round(float(seconds)))
-    except (TypeError, ValueError):
-        return "–"
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
-
-
 def environment() -> jinja2.Environment:
     """The Jinja2 environment: autoescape on for every template, strict undefined."""
     env = jinja2.Environment(
@@ -72,7 +46,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(data_uri=data_uri, png_uri=png_uri, number=number, duration=duration)
+    env.filters.update(data_uri=data_uri, png_uri=png_uri, number=number, general=general, duration=duration)
     return env
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from fpdf import FPDF, FontFace
 from fpdf.enums import TableCellFillMode
 
-from reports.html import duration, number
+from reports.formatting import duration, general, number
 
 __all__ = ["render_pdf", "ReportPDF"]
 
@@ -333,7 +333,7 @@ def _photo_cell(pdf: ReportPDF, cell: dict[str, Any]) -> None:
 def _photo(pdf: ReportPDF, data: dict[str, Any], title: str) -> None:
     _heading(pdf, title)
     if data["photo"]:
-        rows = [[c["label"], c["data"], c["status"], number(c["accuracy"]), number(c["lr_used"], 6), c["error"]]
+        rows = [[c["label"], c["data"], c["status"], number(c["accuracy"]), general(c["lr_used"]), c["error"]]
                 for c in data["photo"]]
         _table(pdf, ["Cell", "Data", "Status", "Accuracy", "lr used", "Notes"], rows, widths=(3, 2, 1, 1, 1, 4),
                numeric=[False, False, False, True, True, False])

@@ -1,0 +1,43 @@
+"""How numbers and durations read in the report (shared by the HTML and the PDF)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["number", "general", "duration"]
+
+
+def number(value: Any, digits: int = 3) -> str:
+    """A number with ``digits`` decimals; blanks and text pass through ("" -> "–")."""
+    if value is None or value == "":
+        return "–"
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if as_float.is_integer() and abs(as_float) < 1e6 and "." not in str(value):
+        return str(int(as_float))
+    if as_float != 0 and abs(as_float) < 10 ** -digits:
+        return f"{as_float:.1e}"
+    return f"{as_float:.{digits}f}"
+
+
+def general(value: Any) -> str:
+    """A number in its shortest form (learning rates: 0.003, 1e-04); blanks -> "–"."""
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return "–" if value in (None, "") else str(value)
+
+
+def duration(seconds: Any) -> str:
+    """Seconds as "2 h 5 min", "3 min 20 s" or "12 s"."""
+    try:
+        total = int(round(float(seconds)))
+    except (TypeError, ValueError):
+        return "–"
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
