@@ -58,7 +58,8 @@ def _legend_below(figure: Any, panels: Any, count: int) -> None:
                 handles.append(handle)
                 labels.append(label)
     if handles:
-        figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=7,
+        figure.tight_layout()  # settle the panels first, then hang the legend below the x labels
+        figure.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.01), fontsize=7,
                       ncol=min(2, len(handles)), frameon=False,
                       title=f"first {MAX_LEGEND} of {count} cells" if count > MAX_LEGEND else None)
 
@@ -77,7 +78,7 @@ def per_count_figure(rows: list[dict[str, Any]], cells: dict[str, dict[str, Any]
     plt = _pyplot()
     # Separate panels: 1-5 and 45-50 on one axis would leave the middle empty.
     panels = list(ranges.items())[:MAX_PANELS]
-    figure, axes_list = plt.subplots(1, len(panels), figsize=(min(9, 3.2 + 2.6 * len(panels)), 3.4),
+    figure, axes_list = plt.subplots(1, len(panels), figsize=(min(9, 1.2 + 2.5 * len(panels)), 3.0),
                                      sharey=True, squeeze=False)
     drawn = 0
     for axes, (counts, series) in zip(axes_list[0], panels):
@@ -117,7 +118,7 @@ def learning_curves_figure(rows: list[dict[str, Any]], cells: dict[str, dict[str
     if not series:
         return None
     plt = _pyplot()
-    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(9, 3.6))
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(7.5, 3.0))
     for index, (label, loss, accuracy) in enumerate(series):
         name = label if index < MAX_LEGEND else None
         if loss:

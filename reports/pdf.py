@@ -158,12 +158,14 @@ def _table(pdf: ReportPDF, columns: list[str], rows: list[list[Any]], *, widths:
     pdf.ln(3)
 
 
-def _image_size(data: bytes) -> tuple[int, int] | None:
+def _image_size(data: bytes) -> tuple[float, float] | None:
+    """Printed size of a PNG in mm, from its pixel size and stored dpi (matplotlib writes it; else 100)."""
     try:
         from PIL import Image
 
         with Image.open(io.BytesIO(data)) as image:
-            return image.size
+            dpi = float((image.info.get("dpi") or (100, 100))[0]) or 100.0
+            return image.size[0] * 25.4 / dpi, image.size[1] * 25.4 / dpi
     except Exception:  # noqa: BLE001 - a broken figure costs a note, not the report
         return None
 
@@ -174,7 +176,7 @@ def _figure(pdf: ReportPDF, figure: dict[str, Any]) -> None:
     if size is None:
         _paragraph(pdf, f"{figure.get('title')}: no PNG version (see report.html).", 8.5, "I", WARN)
         return
-    width = min(pdf.epw, size[0] * 25.4 / 100)  # as if printed at 100 dpi (matplotlib's default): small stays small
+    width = min(pdf.epw, size[0])  # the figure's own print size, so small stays small
     height = width * size[1] / size[0]
     if height > MAX_FIGURE_HEIGHT:
         width, height = width * MAX_FIGURE_HEIGHT / height, MAX_FIGURE_HEIGHT
@@ -265,7 +267,7 @@ def _reproduction(pdf: ReportPDF, data: dict[str, Any], title: str) -> None:
             closest = experiment["closest"]
             if closest:  # our nearest cell, under other settings
                 rows.append(lead + [f"closest here: {closest['settings']} (differs in {closest['differs']})",
-                                    number(closest["accuracy"]), "not run: " + experiment["reason"]])
+                                    f"({number(closest['accuracy'])})", "not run: " + experiment["reason"]])
             else:
                 rows.append(lead + ["–", "–", "not run: " + experiment["reason"]])
         for index, ours in enumerate(experiment["ours"]):

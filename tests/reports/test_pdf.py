@@ -3,9 +3,9 @@
 Layout (reports/pdf.py): the title block shares page 1 with the Summary and
 every other section starts on a new page, so a run whose sections each fit on
 a page has exactly 6 pages. The full fixture's Sweep section holds the
-analysis heatmap, its table, the per-count chart (~95 mm tall) and the
-learning curves (~75 mm) before the results table, which therefore moves to a
-second page: 7 pages, with the sections starting on pages 1, 2, 3, 5, 6, 7.
+analysis heatmap (~50 mm), its table, the per-count chart (~85 mm with its
+legend) and the learning curves (~85 mm, full width) before the results
+table, which therefore moves to a second page: 7 pages, with the sections starting on pages 1, 2, 3, 5, 6, 7.
 """
 
 from __future__ import annotations
