@@ -1,0 +1,271 @@
+"""The sweep: end to end on the smoke preset, resume after SIGKILL, failure
+isolation, skipped cells, dry run, CLI errors, local workers and Ray.
+
+Cells are tiny (the smoke preset: 32 px, 40 images, 1 epoch) and run on the
+CPU; tests that only exercise the sweep's bookkeeping use a fake run_cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from study.config import load_sweep
+from study.store import atomic_write_json, read_json
+from study.sweep import estimate_cell, main
+
+SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
+SMOKE_CELLS = [cell.cell_id() for cell in load_sweep("smoke").cells()]  # [aug=none, aug=fastai]
+
+
+def fake_run_cell(spec, cell_dir, device="auto", cache_dir=None):
+    """Writes a finished cell like the real one, instantly (module level: picklable)."""
+    metrics = {"status": "done", "test_accuracy": 0.5 + spec.seed / 10, "valid_accuracy": 0.5,
+               "seconds": 0.01, "device": "cpu", "weights_used": spec.weights, "pid": os.getpid()}
+    atomic_write_json(Path(cell_dir) / "metrics.json", metrics)
+    return metrics
+
+
+class Recorder:
+    """A fake run_cell that records its calls and raises for chosen aug policies."""
+
+    def __init__(self, errors: dict[str, BaseException] | None = None) -> None:
+        self.errors = errors or {}
+        self.calls: list[str] = []
+
+    def __call__(self, spec, cell_dir, device="auto", cache_dir=None):
+        self.calls.append(spec.cell_id())
+        print("epoch table of", spec.aug)
+        if spec.aug in self.errors:
+            raise self.errors[spec.aug]
+        return fake_run_cell(spec, cell_dir, device, cache_dir)
+
+
+def read_results(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "results.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def sweep_command(run_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "study.sweep", *SMOKE, "--out", str(run_dir), *extra]
+
+
+# ---------------------------------------------------------------- the real cell
+
+
+def test_smoke_sweep_end_to_end(tmp_path: Path, capsys):
+    pytest.importorskip("study.cell")
+    run_dir = tmp_path / "run"
+    assert main([*SMOKE, "--out", str(run_dir)]) == 0
+    rows = read_results(run_dir)
+    assert [row["cell_id"] for row in rows] == SMOKE_CELLS
+    for row in rows:
+        assert row["status"] == "done" and row["device"] == "cpu" and row["weights_used"] == "none"
+        assert 0.0 <= float(row["test_accuracy"]) <= 1.0
+        cell = run_dir / "cells" / row["cell_id"]
+        assert {"spec.json", "metrics.json", "log.txt", "history.csv", "checkpoint.pt"} <= {p.name for p in cell.iterdir()}
+        assert "train_loss" in (cell / "log.txt").read_text()  # the epoch table
+    assert load_sweep(config=run_dir / "sweep.toml").cells() == load_sweep("smoke").cells()
+    assert any((run_dir / ".cache").iterdir())  # datasets cached once, shared by the cells
+    out = capsys.readouterr().out
+    assert "test_accuracy" in out and "2 done" in out
+
+
+def test_resume_after_sigkill_redoes_no_finished_cell(tmp_path: Path):
+    pytest.importorskip("study.cell")
+    run_dir = tmp_path / "run"
+    first = subprocess.Popen(sweep_command(run_dir), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    try:
+        while not list(run_dir.glob("cells/*/metrics.json")):
+            assert first.poll() is None, "the sweep ended before its first cell finished"
+            assert time.monotonic() < deadline, "no cell finished in time"
+            time.sleep(0.02)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    finished = {path: path.stat().st_mtime_ns for path in run_dir.glob("cells/*/metrics.json")}
+    assert finished
+    second = subprocess.run(sweep_command(run_dir), cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert second.returncode == 0, second.stderr
+    assert f"{len(finished)} already done" in second.stdout
+    for path, mtime in finished.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path.parent.name} ran again"
+    rows = read_results(run_dir)
+    assert [row["cell_id"] for row in rows] == SMOKE_CELLS
+    assert all(row["status"] == "done" and row["test_accuracy"] for row in rows)
+
+
+# ---------------------------------------------------------------- bookkeeping with a fake cell
+
+
+def test_failed_cell_is_isolated_recorded_and_only_retried_on_request(tmp_path: Path, capsys):
+    run_dir = tmp_path / "run"
+    failing = Recorder({"fastai": FloatingPointError("loss is NaN at epoch 1")})
+    assert main([*SMOKE, "--out", str(run_dir)], run_cell=failing) == 1
+    assert failing.calls == SMOKE_CELLS  # the failure did not stop the sweep
+    rows = {row["cell_id"]: row for row in read_results(run_dir)}
+    done, failed = rows[SMOKE_CELLS[0]], rows[SMOKE_CELLS[1]]
+    assert done["status"] == "done" and failed["status"] == "failed"
+    assert failed["error"] == "FloatingPointError: loss is NaN at epoch 1"
+    error = read_json(run_dir / "cells" / SMOKE_CELLS[1] / "error.json")
+    assert "Traceback" in error["traceback"]
+    assert "epoch table of fastai" in (run_dir / "cells" / SMOKE_CELLS[1] / "log.txt").read_text()
+    assert "--retry-failed" in capsys.readouterr().out
+
+    (run_dir / "results.csv").write_text("garbage")  # rebuilt from the cell folders
+    again = Recorder()
+    assert main([*SMOKE, "--out", str(run_dir)], run_cell=again) == 1
+    assert again.calls == []
+    assert [row["status"] for row in read_results(run_dir)] == ["done", "failed"]
+
+    assert main([*SMOKE, "--out", str(run_dir), "--retry-failed"], run_cell=again) == 0
+    assert again.calls == [SMOKE_CELLS[1]]
+    assert [row["status"] for row in read_results(run_dir)] == ["done", "done"]
+    assert not (run_dir / "cells" / SMOKE_CELLS[1] / "error.json").exists()
+
+
+def test_half_written_cell_is_rerun_from_an_empty_folder(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    stale = run_dir / "cells" / SMOKE_CELLS[0] / "checkpoint.pt"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half a checkpoint")
+    recorder = Recorder()
+    assert main([*SMOKE, "--out", str(run_dir)], run_cell=recorder) == 0
+    assert recorder.calls == SMOKE_CELLS
+    assert not stale.exists()
+
+
+def _folder_config(tmp_path: Path, data: Path) -> Path:
+    path = tmp_path / "photos.toml"
+    path.write_text(f'[sweep]\nname = "photos"\n[train]\nn_train = 20\nsize = 32\n'
+                    f'[grid]\ntask = "folder"\ndata = "{data}"\n')
+    return path
+
+
+def test_missing_photo_folder_is_skipped_with_the_layout(tmp_path: Path, capsys):
+    run_dir = tmp_path / "run"
+    recorder = Recorder()
+    config = _folder_config(tmp_path, tmp_path / "data" / "paintings")
+    assert main(["--config", str(config), "--out", str(run_dir), "--no-report"], run_cell=recorder) == 0
+    assert recorder.calls == []
+    (row,) = read_results(run_dir)
+    assert row["status"] == "skipped"
+    assert "paintings/impressionist/*.jpg" in row["error"] and "modernist" in row["error"]
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_data_and_weights_errors_make_skipped_cells_that_are_tried_again(tmp_path: Path):
+    from study.models import WeightsUnavailableError
+    from study.tasks import DataError
+
+    run_dir = tmp_path / "run"
+    recorder = Recorder({"none": DataError("no images in class 'x'"), "fastai": WeightsUnavailableError("offline")})
+    assert main([*SMOKE, "--out", str(run_dir)], run_cell=recorder) == 0
+    rows = read_results(run_dir)
+    assert [row["status"] for row in rows] == ["skipped", "skipped"]
+    assert "no images in class 'x'" in rows[0]["error"]
+    assert "--set train.weights=none" in rows[1]["error"]
+    assert main([*SMOKE, "--out", str(run_dir)], run_cell=recorder) == 0
+    assert len(recorder.calls) == 4  # skipped cells are attempted on every run
+
+
+def test_report_steps_that_fail_cost_one_line_each(tmp_path: Path, capsys, monkeypatch):
+    seen = []
+
+    def broken(run_dir):
+        raise RuntimeError("no figures today")
+
+    monkeypatch.setitem(sys.modules, "analysis", types.SimpleNamespace(run_analysis=broken))
+    monkeypatch.setitem(sys.modules, "reports", types.SimpleNamespace(build_report=seen.append))
+    run_dir = tmp_path / "run"
+    argv = ["--preset", "smoke", "--device", "cpu", "--out", str(run_dir)]
+    assert main(argv, run_cell=fake_run_cell) == 0
+    out = capsys.readouterr().out
+    assert "report: analysis.run_analysis failed (RuntimeError: no figures today)" in out
+    assert seen == [run_dir.resolve()]
+
+
+def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["--preset", "quick", "--dry-run", "--device", "cpu"], run_cell=Recorder()) == 0
+    assert list(tmp_path.iterdir()) == []
+    out = capsys.readouterr().out
+    assert "would run 4 of 4 cells" in out and "images x epochs" in out and "nothing written" in out
+
+
+def test_estimates_scale_with_device_size_and_architecture():
+    quick = load_sweep("quick").cells()
+    cpu_total = sum(estimate_cell(cell, "cpu")[1] for cell in quick)
+    assert 60 < cpu_total < 600  # the quick preset's promise: under 10 minutes on a CPU
+    seed_cell = load_sweep("seed").cells()[-1]
+    assert estimate_cell(seed_cell, "cuda")[1] < estimate_cell(seed_cell, "cpu")[1] / 10
+    assert estimate_cell(seed_cell, "cpu")[0] == 8000 * 15
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--preset", "nope"], "unknown preset 'nope'"),
+        (["--set", "epochs=3"], "expected section.key=value"),
+        (["--set", "train.sise=3"], "train.sise: unknown key"),
+        (["--executor", "dask"], "invalid choice: 'dask'"),
+        (["--workers", "0"], "--workers: expected at least 1"),
+        (["--gpus-per-cell", "0.5"], "apply to --executor ray"),
+    ],
+)
+def test_cli_errors_are_one_line_without_traceback(tmp_path: Path, argv, fragment):
+    result = subprocess.run([sys.executable, "-m", "study.sweep", *argv], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert fragment in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written before the spec is known good
+
+
+def test_run_folder_is_locked_against_a_second_sweep(tmp_path: Path, capsys):
+    from study.store import locked_run_dir
+
+    with locked_run_dir(tmp_path / "run"):
+        assert main([*SMOKE, "--out", str(tmp_path / "run")], run_cell=Recorder()) == 2
+    assert "another sweep is running" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- executors
+
+
+def test_local_workers_run_cells_in_worker_processes(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    argv = [*SMOKE, "--out", str(run_dir), "--workers", "2", "--set", "grid.seed=0,1"]
+    assert main(argv, run_cell=fake_run_cell) == 0
+    rows = read_results(run_dir)
+    assert len(rows) == 4 and all(row["status"] == "done" for row in rows)
+    pids = {read_json(run_dir / "cells" / row["cell_id"] / "metrics.json")["pid"] for row in rows}
+    assert os.getpid() not in pids
+
+
+@pytest.mark.ray
+def test_ray_executor_runs_the_smoke_sweep(tmp_path: Path, capsys):
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("study.cell")
+    ray.init(num_cpus=1, include_dashboard=False)
+    try:
+        run_dir = tmp_path / "run"
+        assert main([*SMOKE, "--out", str(run_dir), "--executor", "ray"]) == 0
+        rows = read_results(run_dir)
+        assert [row["status"] for row in rows] == ["done", "done"]
+        assert all(row["device"] == "cpu" for row in rows)
+        # No GPUs in this Ray instance: asking for some fails before any cell runs.
+        argv = [*SMOKE, "--out", str(tmp_path / "gpu"), "--executor", "ray", "--gpus-per-cell", "0.25"]
+        assert main(argv) == 2
+        assert "the Ray cluster has no GPUs" in capsys.readouterr().err
+    finally:
+        ray.shutdown()
