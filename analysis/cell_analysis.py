@@ -269,7 +269,7 @@ def _top_losses(result: CellResult, context: _Context, budget: Budget) -> None:
     split = "test" if predictions is not None and (predictions["split"] == "test").any() else "valid"
     rows = predictions[predictions["split"] == split].nlargest(budget.top_losses, "loss")
     images, _ = context.task.split(split)
-    index = rows["index"].to_numpy()
+    index = torch.as_tensor(rows["index"].to_numpy().copy())
     labels, preds = [str(v) for v in rows["label"]], [str(v) for v in rows["pred"]]  # class names
     target = torch.tensor([context.classes.index(name) for name in preds])
     maps = _maps(context, images[index], target, ("gradcam",), budget)

@@ -116,7 +116,7 @@ def confusion_matrices(confusion: pd.DataFrame, limit: int = 9) -> Figure | None
     figure, axes = _grid(len(cells), size=(4.2, 3.6))
     for axis, (label, group) in zip(axes.flat, cells):
         matrix = group.pivot_table(index="true", columns="predicted", values="n", aggfunc="sum", sort=False)
-        share = matrix.div(matrix.sum(1).replace(0, np.nan), axis=0)
+        share = matrix.div(matrix.sum(axis=1).replace(0, np.nan), axis=0)
         sns.heatmap(share, vmin=0, vmax=1, cmap="viridis", ax=axis, cbar=False, square=True)
         axis.set(title=f"{label} (n={int(matrix.values.sum())})", xlabel="predicted", ylabel="true")
     figure.suptitle("Confusion matrices (row-normalised)")

@@ -24,7 +24,7 @@ import pandas as pd
 
 from analysis import figures, tables
 from analysis.attribution import resolve_device
-from analysis.cell_analysis import BUDGETS, CellResult, analyse_cell
+from analysis.cell_analysis import BUDGETS, Budget, CellResult, analyse_cell
 from analysis.findings import write_findings
 from analysis.rundata import CellRecord, load_cells
 
@@ -201,7 +201,13 @@ def _subset(examples: dict[str, Any], rows: list[int]) -> dict[str, Any]:
             "labels": [examples["labels"][i] for i in rows], "preds": [examples["preds"][i] for i in rows]}
 
 
-def run_analysis(run_dir: str | Path, device: str = "auto", quick: bool = False, max_cells: int | None = None) -> dict[str, Any]:
+def run_analysis(
+    run_dir: str | Path,
+    device: str = "auto",
+    quick: bool = False,
+    max_cells: int | None = None,
+    budget: Budget | None = None,
+) -> dict[str, Any]:
     """Analyse a finished (or partial) run folder.
 
     Args:
@@ -209,6 +215,7 @@ def run_analysis(run_dir: str | Path, device: str = "auto", quick: bool = False,
         device: ``auto`` (CUDA if present), ``cpu``, ``cuda``.
         quick: the small budget (about a dozen images per cell, three attribution methods).
         max_cells: analyse at most this many cells in depth (None: all).
+        budget: overrides the images per analysis that ``quick`` chooses (tests use a tiny one).
 
     Returns:
         the summary dict also written to ``run_dir/analysis/summary.json``.
@@ -222,7 +229,7 @@ def run_analysis(run_dir: str | Path, device: str = "auto", quick: bool = False,
     analysable = _note_cells(cells, summary)
     with summary.step("sweep tables and figures"):
         _sweep_outputs(cells, summary)
-    budget, results = BUDGETS["quick" if quick else "default"], []
+    budget, results = budget or BUDGETS["quick" if quick else "default"], []
     for cell in analysable[:max_cells]:
         results.append(analyse_cell(cell, run_dir, resolve_device(device), budget))
         summary.missing.extend(results[-1].missing)

@@ -3,3 +3,38 @@ from pathlib import Path
 
 # The helpers module lives beside the tests (tests/ is not a package).
 sys.path.insert(0, str(Path(__file__).parent))
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import torch
+
+from analysis.cell_analysis import Budget
+
+# Other test suites share these 2 cores: one thread avoids OpenMP oversubscription stalls.
+torch.set_num_threads(1)
+
+# A few images per analysis: the tests check plumbing and files, not findings.
+TINY = Budget(images=4, interventions=4, deletion=2, deletion_steps=2, dewind=30, probe=24, top_losses=2,
+              methods=("gradcam", "integrated_gradients", "saliency"), ig_steps=4)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """A finished smoke sweep (2 tiny cells), built once per session."""
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "study.sweep", "--preset", "smoke", "--out", str(out), "--no-report"],
+                   check=True, capture_output=True, env=env, timeout=300)
+    return out
+
+
+@pytest.fixture()
+def run_copy(smoke_run, tmp_path) -> Path:
+    """A private copy of the smoke run (tests may damage it)."""
+    copy = tmp_path / "run"
+    shutil.copytree(smoke_run, copy)
+    return copy
