@@ -299,6 +299,12 @@ class LocalExecutor:
                 except Exception as error:  # noqa: BLE001 - the worker process itself died
                     outcome = _worker_died(futures[future], error)
                 on_done(outcome)
+        except BaseException:
+            # Interrupted: stop the workers now; the pool would otherwise let
+            # each finish its cell (and the interpreter wait for it) on exit.
+            for process in list((pool._processes or {}).values()):  # no public API for this
+                process.terminate()
+            raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
