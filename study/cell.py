@@ -27,12 +27,14 @@ from study.models import IMAGENET_MEAN, IMAGENET_STD, create_model
 from study.store import atomic_torch_save, atomic_write_json, atomic_write_text
 from study.tasks import Task, build_task, scene_spec
 
-__all__ = ["run_cell", "resolve_device", "AUDIT_SAMPLES", "FALLBACK_LR"]
+__all__ = ["run_cell", "resolve_device", "AUDIT_SAMPLES", "FALLBACK_LR", "LR_FIND_ITERATIONS"]
 
 # Augmented samples drawn to measure label noise (a few seconds of numpy at most).
 AUDIT_SAMPLES = 2000
 # Used when lr="find" produced no usable suggestion (fastai's default max_lr).
 FALLBACK_LR = 3e-3
+# fastai's lr_find default: 100 iterations from 1e-7 to 10.
+LR_FIND_ITERATIONS = 100
 
 
 def resolve_device(device: str) -> torch.device:
@@ -135,7 +137,7 @@ def _train_and_write(
     # 3. Learning rate: given, or found.
     lr_used = spec.lr
     if spec.lr == "find":
-        found = learner.lr_find(output=cell_dir / "lr_find")
+        found = learner.lr_find(iterations=LR_FIND_ITERATIONS, output=cell_dir / "lr_find")
         lr_used = found.suggestion if math.isfinite(found.suggestion) and found.suggestion > 0 else FALLBACK_LR
         log(f"lr_find: suggested lr {found.suggestion:.3g}; using {lr_used:.3g}")
     # 4. Train; the epoch table goes to the console and log.txt.
@@ -149,7 +151,8 @@ def _train_and_write(
     metrics = _metrics(spec, task, valid, test, policy, device, float(lr_used))
     if "label_noise_rate" in metrics:
         log(f"label noise ({spec.aug}): {metrics['label_noise_rate']:.4f} of augmented training samples")
-    log(f"valid accuracy {valid.accuracy:.4f}, test accuracy {test.accuracy:.4f}")
+    test_text = f"{test.accuracy:.4f}" if len(test.labels) else "n/a (no test split)"
+    log(f"valid accuracy {valid.accuracy:.4f}, test accuracy {test_text}")
     atomic_write_text(cell_dir / "log.txt", log.text())
     return metrics
 

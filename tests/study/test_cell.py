@@ -1,0 +1,98 @@
+"""study.cell.run_cell: every promised file, a checkpoint that reloads, recorded failures."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import study.cell as cell
+from study.augment import create as create_policy
+from study.config import TrainSpec
+from study.learner import NonFiniteLossError
+from study.models import create_model, normalize
+from study.tasks import build_task
+
+TINY = "timm:test_resnet"  # 0.4M parameters: seconds on a shared CPU
+CELL_FILES = {"spec.json", "log.txt", "history.csv", "metrics.json", "predictions.csv", "checkpoint.pt"}
+METRIC_KEYS = {
+    "status", "valid_accuracy", "test_accuracy", "error_rate", "classes", "per_class_accuracy",
+    "confusion_matrix", "most_confused", "seconds", "device", "weights_used", "skipped_files",
+    "lr_used", "n_train", "n_valid", "n_test",
+}
+COUNT_KEYS = {"count_mae", "off_by_k", "label_noise_rate"}
+
+
+def tiny_counting(**changes) -> TrainSpec:
+    base = dict(counts="1-3", size=32, radius=4.0, n_train=50, n_test=20, arch=TINY, aug="fastai",
+                epochs=1, batch_size=8, seed=1)
+    return TrainSpec(**{**base, **changes})
+
+
+def test_counting_cell_writes_every_file_and_a_reloadable_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setattr(cell, "LR_FIND_ITERATIONS", 20)
+    spec = tiny_counting(lr="find")
+    metrics = cell.run_cell(spec, tmp_path / "cell", device="cpu", cache_dir=tmp_path / "cache")
+    folder = tmp_path / "cell"
+    assert CELL_FILES | {"lr_find.png", "lr_find.csv"} <= {p.name for p in folder.iterdir()}
+    assert not (folder / "error.json").exists()
+    written = json.loads((folder / "metrics.json").read_text())
+    assert METRIC_KEYS | COUNT_KEYS <= set(written) and written["status"] == "done"
+    assert written["valid_accuracy"] == metrics["valid_accuracy"] and written["n_test"] == 20
+    assert set(written["off_by_k"]) == {"0", "1", "2", "3+"} and sum(written["off_by_k"].values()) == pytest.approx(1)
+    assert 0 < written["label_noise_rate"] < 1  # fastai transforms clip some circles
+    assert np.array(written["confusion_matrix"]).sum() == 20  # test split
+    assert json.loads((folder / "spec.json").read_text()) == spec.to_dict()
+    assert "epoch     train_loss  valid_loss  error_rate  time" in (folder / "log.txt").read_text()
+    history = list(csv.DictReader((folder / "history.csv").open()))
+    assert [row["epoch"] for row in history] == ["1"]
+
+    # The checkpoint reloads with weights_only=True and reproduces predictions.csv.
+    checkpoint = torch.load(folder / "checkpoint.pt", weights_only=True)
+    model = create_model(checkpoint["arch"], checkpoint["num_classes"], head=checkpoint["head"]).eval()
+    model.load_state_dict(checkpoint["model"])
+    task = build_task(TrainSpec(**checkpoint["spec"]), "cpu")  # the scenes come back from the spec alone
+    policy = create_policy(checkpoint["spec"]["aug"], size=checkpoint["size"])
+    with torch.no_grad():
+        probs = model(normalize(policy.eval_transform(task.valid_images), **checkpoint["normalize"])).softmax(1)
+    rows = [row for row in csv.DictReader((folder / "predictions.csv").open()) if row["split"] == "valid"]
+    written_probs = torch.tensor([[float(row[f"prob_{c}"]) for c in checkpoint["classes"]] for row in rows])
+    assert torch.allclose(probs, written_probs, atol=1e-4)
+
+
+def test_non_finite_loss_is_recorded_in_error_json(tmp_path, monkeypatch):
+    def poisoned_model(*args, **kwargs):
+        model = create_model(*args, **kwargs)
+        with torch.no_grad():
+            model.head[-1].bias.fill_(float("nan"))
+        return model
+
+    monkeypatch.setattr(cell, "create_model", poisoned_model)
+    with pytest.raises(NonFiniteLossError):
+        cell.run_cell(tiny_counting(), tmp_path / "cell", device="cpu")
+    error = json.loads((tmp_path / "cell" / "error.json").read_text())
+    assert error["status"] == "failed" and error["error"].startswith("NonFiniteLossError: training loss became nan")
+    assert "Traceback" in error["traceback"]
+    assert not (tmp_path / "cell" / "metrics.json").exists()
+
+
+def test_folder_cell_reports_valid_split_and_skipped_files(tmp_path):
+    rng = np.random.default_rng(0)
+    for name, shade in (("dark", 40), ("light", 215)):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for index in range(8):
+            pixels = np.clip(rng.normal(shade, 20, (20, 24, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "photos" / name / f"{index}.png")
+    (tmp_path / "photos" / "light" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    spec = TrainSpec(task="folder", data=str(tmp_path / "photos"), size=32, arch=TINY, aug="sensible",
+                     epochs=1, batch_size=4)
+    metrics = cell.run_cell(spec, tmp_path / "cell", device="cpu")
+    assert metrics["skipped_files"] == ["light/broken.jpg"]
+    assert metrics["test_accuracy"] is None and metrics["n_test"] == 0 and metrics["n_valid"] == 3  # round(0.2 * 16)
+    assert metrics["classes"] == ["dark", "light"] and set(metrics["per_class_accuracy"]) == {"dark", "light"}
+    assert not COUNT_KEYS & set(metrics)
+    assert CELL_FILES <= {p.name for p in (tmp_path / "cell").iterdir()}

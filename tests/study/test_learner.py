@@ -1,0 +1,113 @@
+"""study.learner: it learns, the one-cycle schedule, freezing, lr_find, NaN losses, interpretation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from study import augment
+from study.config import TrainSpec
+from study.learner import Interpretation, Learner, NonFiniteLossError, lr_range
+from study.models import create_model
+from study.tasks import build_task
+
+
+# timm's test_resnet (0.4M parameters) keeps the suite fast on a shared 2-core CPU;
+# the freezing test uses resnet18 for its named layers.
+TINY = "timm:test_resnet"
+
+
+def make_learner(
+    aug: str = "none", n_train: int = 200, batch_size: int = 32, arch: str = TINY, **changes
+) -> Learner:
+    spec = TrainSpec(
+        counts="1-3", size=32, n_train=n_train, n_test=60, radius=4.0, arch=arch, aug=aug,
+        batch_size=batch_size, seed=0, **changes,
+    )
+    torch.manual_seed(0)
+    task = build_task(spec, "cpu")
+    model = create_model(arch, len(task.classes))
+    return Learner(model, task, augment.create(aug, size=32), spec, "cpu", log=lambda line: None, progress=False)
+
+
+def test_tiny_resnet_learns_to_count_one_to_three_circles():
+    learner = make_learner(n_train=300)
+    learner.fit_one_cycle(4, 1e-2)
+    test = learner.evaluate("test")
+    assert test.accuracy > 0.7  # chance is 1/3
+    assert len(learner.history) == 4 and learner.history[-1]["train_loss"] < learner.history[0]["train_loss"]
+
+
+def test_one_cycle_schedule_matches_fastai():
+    learner = make_learner(n_train=50, batch_size=4)  # 40 training images: 10 steps per epoch
+    learner.fit_one_cycle(2, 1e-2)
+    lrs = [lr for lr, _ in learner.schedule_trace]
+    betas = [beta for _, beta in learner.schedule_trace]
+    assert len(lrs) == 20
+    peak = max(range(len(lrs)), key=lrs.__getitem__)
+    assert lrs[peak] == pytest.approx(1e-2, rel=0.05) and peak in (4, 5)  # pct_start 0.3 of 20 steps
+    assert betas[peak] == pytest.approx(0.85, abs=0.01)
+    assert lrs[-2] < 1e-4 and betas[-2] > 0.94
+    optimizer = learner._optimizer([1.0] * 3)
+    assert optimizer.defaults["weight_decay"] == 1e-2 and optimizer.defaults["betas"] == (0.9, 0.99)
+
+
+def test_lr_range_slices_like_fastai():
+    assert lr_range(1e-3) == [1e-3] * 3
+    assert lr_range(slice(1e-5, 1e-3)) == pytest.approx([1e-5, 1e-4, 1e-3])
+    assert lr_range(slice(1e-3)) == pytest.approx([1e-4, 1e-4, 1e-3])
+    with pytest.raises(ValueError, match="3 learning rates"):
+        lr_range([1e-3, 1e-2])
+
+
+def test_freeze_keeps_batchnorm_and_head_trainable():
+    learner = make_learner(n_train=40, arch="resnet18")
+    learner.freeze()
+    model = learner.model
+    assert not model.body.conv1.weight.requires_grad and not model.body.layer4[0].conv1.weight.requires_grad
+    assert model.body.bn1.weight.requires_grad and model.body.layer3[0].bn2.bias.requires_grad
+    assert all(p.requires_grad for p in model.head.parameters())
+    before = model.body.conv1.weight.clone()
+    learner.fit_one_cycle(1, 1e-2)
+    assert torch.equal(before, model.body.conv1.weight)  # frozen really means unchanged
+    learner.unfreeze()
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_lr_find_returns_a_finite_lr_restores_weights_and_saves_files(tmp_path):
+    learner = make_learner(n_train=50, batch_size=8)
+    before = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    result = learner.lr_find(iterations=30, output=tmp_path / "lr_find")
+    assert math.isfinite(result.suggestion) and 1e-7 <= result.suggestion <= 10
+    assert 3 <= len(result.lrs) <= 30 and result.lrs == sorted(result.lrs)
+    after = learner.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert (tmp_path / "lr_find.png").stat().st_size > 0
+    assert (tmp_path / "lr_find.csv").read_text().startswith("lr,loss,smoothed_loss")
+
+
+def test_non_finite_loss_stops_training():
+    learner = make_learner(n_train=40)
+    final = learner.model.head[-1]
+    assert isinstance(final, nn.Linear)
+    with torch.no_grad():
+        final.bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="loss became nan at epoch 1"):
+        learner.fit_one_cycle(1, 1e-3)
+
+
+def test_evaluate_and_interpretation_agree():
+    learner = make_learner(n_train=40)
+    evaluation = learner.evaluate("valid")
+    assert evaluation.probs.shape == (8, 3) and torch.allclose(evaluation.probs.sum(1), torch.ones(8), atol=1e-5)
+    interpretation = Interpretation.from_evaluation(evaluation, learner.task.classes)
+    assert interpretation.confusion.sum() == 8
+    assert interpretation.confusion.trace() == int((evaluation.preds == evaluation.labels).sum())
+    confused = interpretation.most_confused()
+    assert all(true != pred for true, pred, _ in confused)
+    assert [n for _, _, n in confused] == sorted((n for _, _, n in confused), reverse=True)
+    losses, indices = interpretation.top_losses(3)
+    assert losses[0] == evaluation.losses.max() and len(indices) == 3

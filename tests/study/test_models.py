@@ -1,0 +1,108 @@
+"""study.models: registry, heads, layer groups, weights files and offline ImageNet weights."""
+
+from __future__ import annotations
+
+import urllib.error
+
+import pytest
+import torch
+import torch.nn as nn
+import torchvision
+
+from study.models import (
+    IMAGENET_MEAN,
+    WeightsUnavailableError,
+    create_model,
+    normalize,
+)
+
+ARCHS = ["resnet18", "timm:resnet10t"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("head", ["fastai", "linear"])
+def test_every_arch_and_head_classifies_and_groups_cover_all_parameters(arch, head):
+    model = create_model(arch, 4, head=head).eval()
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 4)
+    assert model.body(torch.randn(1, 3, 32, 32)).shape[1] == model.num_features
+    grouped = [id(p) for group in model.groups for p in group.parameters()]
+    assert len(model.groups) == 3 and sorted(grouped) == sorted(id(p) for p in model.parameters())
+    assert isinstance(model.last_stage(), nn.Module)
+
+
+def test_fastai_head_is_the_v1_layout():
+    head = create_model("resnet34", 5).head
+    kinds = [type(layer).__name__ for layer in head]
+    assert kinds == [
+        "AdaptiveConcatPool2d", "Flatten", "BatchNorm1d", "Dropout", "Linear", "ReLU", "BatchNorm1d", "Dropout", "Linear",
+    ]
+    assert (head[4].in_features, head[4].out_features, head[8].out_features) == (1024, 512, 5)
+    assert (head[3].p, head[7].p) == (0.25, 0.5)
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(ValueError, match="resnet34"):
+        create_model("resnet35", 2)
+    with pytest.raises(ValueError, match="fastai, linear"):
+        create_model("resnet18", 2, head="mlp")
+
+
+def test_normalize_never_divides_by_zero():
+    images = torch.full((1, 3, 2, 2), 0.5)
+    assert torch.isfinite(normalize(images, std=(0.0, 0.0, 0.0))).all()
+    assert normalize(images)[0, 0, 0, 0] == pytest.approx((0.5 - IMAGENET_MEAN[0]) / 0.229)
+
+
+def test_imagenet_offline_names_the_file_and_the_cache_folder(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path))  # an empty cache
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    with pytest.raises(WeightsUnavailableError) as error:
+        create_model("resnet34", 5, weights="imagenet")
+    message = str(error.value)
+    assert "resnet34-b627a593.pth" in message and str(tmp_path / "checkpoints") in message
+    assert "weights=none" in message
+
+
+def test_imagenet_weights_load_from_the_hub_cache_without_network(tmp_path, monkeypatch):
+    reference = torchvision.models.resnet18(weights=None)
+    (tmp_path / "checkpoints").mkdir()
+    torch.save(reference.state_dict(), tmp_path / "checkpoints" / "resnet18-f37072fd.pth")
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("no download expected"))
+    model = create_model("resnet18", 3, weights="imagenet")
+    assert torch.equal(model.body.conv1.weight, reference.conv1.weight)
+
+
+def test_weights_files_body_full_torchvision_and_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    source = create_model("resnet18", 3).eval()
+    images = torch.randn(2, 3, 32, 32)
+    torch.save(source.body.state_dict(), tmp_path / "body.pt")
+    torch.save(source.state_dict(), tmp_path / "full.pt")
+    torch.save({"model": source.state_dict(), "arch": "resnet18"}, tmp_path / "checkpoint.pt")
+    torchvision_net = torchvision.models.resnet18(weights=None)
+    torch.save(torchvision_net.state_dict(), tmp_path / "torchvision.pth")
+
+    body_only = create_model("resnet18", 3, weights=str(tmp_path / "body.pt")).eval()
+    assert torch.equal(body_only.body(images), source.body(images))
+    for name in ("full.pt", "checkpoint.pt"):
+        loaded = create_model("resnet18", 3, weights=str(tmp_path / name)).eval()
+        assert torch.equal(loaded(images), source(images))
+    transfer = create_model("resnet18", 7, weights=str(tmp_path / "full.pt"))  # other classes: body only
+    assert torch.equal(transfer.body.conv1.weight, source.body.conv1.weight)
+    from_torchvision = create_model("resnet18", 3, weights=str(tmp_path / "torchvision.pth"))
+    assert torch.equal(from_torchvision.body.layer4[1].conv2.weight, torchvision_net.layer4[1].conv2.weight)
+
+
+def test_weights_file_mismatch_and_missing_file_are_clear(tmp_path):
+    torch.save(create_model("resnet18", 2).body.state_dict(), tmp_path / "r18.pt")
+    with pytest.raises(ValueError, match="does not match arch 'resnet34'.*missing"):
+        create_model("resnet34", 2, weights=str(tmp_path / "r18.pt"))
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        create_model("resnet18", 2, weights=str(tmp_path / "nope.pt"))
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a readable state dict"):
+        create_model("resnet18", 2, weights=str(tmp_path / "junk.pt"))
