@@ -252,6 +252,12 @@ def test_local_workers_run_cells_in_worker_processes(tmp_path: Path):
     assert os.getpid() not in pids
 
 
+def test_missing_ray_is_a_one_line_error(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
+    assert main([*SMOKE, "--out", str(tmp_path / "run"), "--executor", "ray"], run_cell=Recorder()) == 2
+    assert "ray is not installed; install the extra with pip install -e '.[ray]'" in capsys.readouterr().err
+
+
 @pytest.mark.ray
 def test_ray_executor_runs_the_smoke_sweep(tmp_path: Path, capsys):
     ray = pytest.importorskip("ray")
