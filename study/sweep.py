@@ -35,6 +35,7 @@ from study.config import (
     SweepSpec,
     TrainSpec,
     load_sweep,
+    preset_names,
 )
 from study.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create
 from study.store import (
@@ -350,22 +351,25 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m study.sweep`` (see the module docstring)."""
     parser = _ArgumentParser(
         prog="python -m study.sweep",
         description="Run a sweep of training cells (resumable) and build its results table and report.",
     )
-    parser.add_argument("--preset", help=f"a preset in study/presets (default {DEFAULT_PRESET} if no --config)")
+    parser.add_argument("--preset", help=f"{' | '.join(preset_names())} (default {DEFAULT_PRESET} if no --config)")
     parser.add_argument("--config", type=Path, help="a sweep TOML file (layered over --preset if both are given)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a value, e.g. train.epochs=3 or grid.aug=fastai,sensible (repeatable)")
     parser.add_argument("--out", type=Path, help="run folder (default runs/<sweep name>)")
     parser.add_argument("--dry-run", action="store_true", help="print the cells and their estimated cost; write nothing")
-    parser.add_argument("--executor", default="local", choices=sorted(EXECUTORS))
+    parser.add_argument("--executor", default="local", choices=sorted(EXECUTORS),
+                        help="local: this machine (default); ray: Ray tasks on a cluster or a local instance")
     parser.add_argument("--workers", type=int, default=1,
                         help="local executor: worker processes, one per GPU (default 1: sequential)")
     parser.add_argument("--address", help="ray executor: cluster address (default: a local instance)")
     parser.add_argument("--gpus-per-cell", type=float, help="ray executor: GPUs per cell, fractions allowed")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="handed to every cell (auto: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help="dataset cache shared by cells (default <out>/.cache)")
     parser.add_argument("--retry-failed", action="store_true", help="rerun cells that failed before")
     parser.add_argument("--no-report", action="store_true", help="skip the analysis and report at the end")
