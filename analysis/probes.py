@@ -11,12 +11,14 @@ taught from what the architecture gives for free.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -75,7 +77,10 @@ def probe_scores(features: np.ndarray, counts: np.ndarray, folds: int = 3, seed:
                 else KFold(folds, shuffle=True, random_state=seed))
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, C=1.0))
     regressor = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 13)))
-    accuracy = cross_val_score(classifier, features, counts, cv=splitter, scoring="accuracy")
+    with warnings.catch_warnings():
+        # A few hundred images and up to 512 features: lbfgs may stop at max_iter; the probe is still a probe.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        accuracy = cross_val_score(classifier, features, counts, cv=splitter, scoring="accuracy")
     r2 = cross_val_score(regressor, features, counts.astype(float), cv=KFold(folds, shuffle=True, random_state=seed),
                          scoring="r2")
     return {"accuracy": float(accuracy.mean()), "r2": float(r2.mean()), "n": int(len(counts)),
