@@ -201,7 +201,10 @@ class Learner:
     # ------------------------------------------------------------ steps
     def _optimizer(self, lrs: list[float]) -> torch.optim.AdamW:
         groups = [{"params": list(group.parameters()), "lr": lr} for group, lr in zip(self.model.groups, lrs)]
-        return torch.optim.AdamW(groups, betas=(0.9, 0.99), weight_decay=self.spec.weight_decay)
+        # fused: one kernel for all parameters on CUDA (same maths as the default foreach loop).
+        return torch.optim.AdamW(
+            groups, betas=(0.9, 0.99), weight_decay=self.spec.weight_decay, fused=True if self.on_cuda else None
+        )
 
     def steps_per_epoch(self) -> int:
         count = len(self.task.train_labels)

@@ -15,6 +15,16 @@ from study.models import create_model
 from study.tasks import build_task
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core CPU, OpenMP threads spinning against other
+    processes' threads make small ops up to 100x slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 # timm's test_resnet (0.4M parameters) keeps the suite fast on a shared 2-core CPU;
 # the freezing test uses resnet18 for its named layers.
 TINY = "timm:test_resnet"
@@ -23,6 +33,8 @@ TINY = "timm:test_resnet"
 def make_learner(
     aug: str = "none", n_train: int = 200, batch_size: int = 32, arch: str = TINY, **changes
 ) -> Learner:
+
+
     spec = TrainSpec(
         counts="1-3", size=32, n_train=n_train, n_test=60, radius=4.0, arch=arch, aug=aug,
         batch_size=batch_size, seed=0, **changes,

@@ -13,6 +13,17 @@ import torch
 from study.models import create_model
 from study.train import main
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core CPU, OpenMP threads spinning against other
+    processes' threads make small ops up to 100x slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 TINY = ["--arch", "timm:test_resnet", "--size", "32", "--radius", "4", "--counts", "1-3",
         "--n-train", "30", "--n-test", "10", "--epochs", "1", "--batch-size", "8", "--device", "cpu",
         "--no-progress"]
@@ -49,6 +60,8 @@ def test_weights_file_saved_here_loads_through_the_flag(tmp_path):
         (["--resize", "stretch"], ["--resize", "squish"]),
     ],
 )
+
+
 def test_bad_flags_name_the_flag_and_the_valid_values(flags, named, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(flags)
@@ -93,3 +106,16 @@ def test_module_entry_point_exits_2_without_a_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: data: folder") and "Traceback" not in result.stderr
+
+
+def test_bench_train_runs_all_three_pipelines_and_prints_ratios(capsys, tmp_path):
+    from study import bench
+
+    flags = ["--arch", "timm:test_resnet", "--size", "32", "--batch-size", "4", "--steps", "1", "--warmup", "1",
+             "--workers", "0", "--device", "cpu", "--json", str(tmp_path / "bench.json")]
+    assert bench.main(["train", *flags]) == 0
+    out = capsys.readouterr().out
+    assert "(a)/(b) =" in out and "(a)/(c) =" in out
+    results = json.loads((tmp_path / "bench.json").read_text())
+    assert all(results[key] > 0 for key in ("ours", "model_only", "imagefolder"))
+    assert bench.main(["nonsense"]) == 2 and "train|synth" in capsys.readouterr().err
