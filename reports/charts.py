@@ -171,9 +171,21 @@ def learning_curves_figure(rows: list[dict[str, Any]], cells: dict[str, dict[str
             "caption": f"Validation loss and accuracy after each epoch (history.csv), {per}."}
 
 
+def _analysis_has(data: dict[str, Any], stem: str) -> bool:
+    """Does the analysis package already provide a sweep figure named like ``stem``?"""
+    figures = data["analysis"]["figures"].get("sweep", [])
+    return any(stem in str(figure.get("source", "")).rsplit("/", 1)[-1] for figure in figures)
+
+
 def draw_charts(data: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
-    """Both charts for a collected run (``reports.collect.collect_run``)."""
+    """Both charts for a collected run (``reports.collect.collect_run``).
+
+    Each is drawn only when the analysis package has not already provided its
+    own (figures/per_count*.png, figures/learning_curves*.png): the report is
+    then complete before ``analysis`` runs and not repetitive after.
+    """
+    rows, cells = data["rows"], data["cells"]
     return {
-        "per_count": per_count_figure(data["rows"], data["cells"]),
-        "learning_curves": learning_curves_figure(data["rows"], data["cells"]),
+        "per_count": None if _analysis_has(data, "per_count") else per_count_figure(rows, cells),
+        "learning_curves": None if _analysis_has(data, "learning_curves") else learning_curves_figure(rows, cells),
     }

@@ -48,7 +48,7 @@ KEY_COLUMNS = (
 ANALYSIS_SECTIONS = ("sweep", "drivers", "attribution", "photo")
 
 # Analysis tables longer than this are cut in the report (the CSV has them all).
-MAX_TABLE_ROWS = 200
+MAX_TABLE_ROWS = 60
 
 
 class NotARunFolderError(ValueError):

@@ -32,7 +32,8 @@ __all__ = ["render_pdf", "ReportPDF"]
 INK, MUTED, WARN = (29, 36, 51), (91, 100, 117), (161, 92, 7)
 ZEBRA, RULE = (245, 247, 250), (217, 222, 231)
 MAX_FIGURE_HEIGHT = 115.0  # mm: two figures with captions fit on a page
-MAX_PDF_TABLE_ROWS = 60  # longer analysis tables are cut (the CSV and HTML have more)
+MAX_PDF_TABLE_ROWS = 25  # longer analysis tables (per-image data) are cut: the CSV has them all
+MAX_PDF_COLUMNS = 9  # wider analysis tables are printed in slices that fit the page
 
 
 class ReportPDF(FPDF):
@@ -195,19 +196,32 @@ def _figure(pdf: ReportPDF, figure: dict[str, Any]) -> None:
     pdf.ln(8)
 
 
+def _analysis_table(pdf: ReportPDF, table: dict[str, Any]) -> None:
+    """An analysis CSV: at most MAX_PDF_TABLE_ROWS rows, and wide tables in slices of
+    MAX_PDF_COLUMNS columns, each repeating the first (key) column."""
+    width = len(table["columns"])
+    # Pad or cut ragged CSV rows: an fpdf2 table needs one value per column.
+    rows = [[number(v) if table["numeric"][i] else v for i, v in enumerate((r + [""] * width)[:width])]
+            for r in table["rows"][:MAX_PDF_TABLE_ROWS]]
+    caption = table["title"]
+    if table["total_rows"] > len(rows):
+        caption += f" (first {len(rows)} of {table['total_rows']} rows)"
+    starts = list(range(1, width, MAX_PDF_COLUMNS - 1)) or [1]
+    for start in starts:
+        chosen = [0, *range(start, min(width, start + MAX_PDF_COLUMNS - 1))]
+        part = f", columns {start + 1}-{chosen[-1] + 1} of {width}" if len(starts) > 1 else ""
+        _table(pdf, [table["columns"][i] for i in chosen], [[row[i] for i in chosen] for row in rows],
+               numeric=[table["numeric"][i] for i in chosen], size=7 if len(chosen) > 6 else 7.5,
+               caption=f"{caption}{part}  [{table['source']}]")
+
+
 def _analysis_block(pdf: ReportPDF, analysis: dict[str, Any], section: str, empty_note: str) -> None:
     figures = analysis["figures"].get(section, [])
     tables = analysis["tables"].get(section, [])
     for figure in figures:
         _figure(pdf, figure)
     for table in tables:
-        width = len(table["columns"])
-        # Pad or cut ragged CSV rows: an fpdf2 table needs one value per column.
-        rows = [[number(v) if table["numeric"][i] else v for i, v in enumerate((r + [""] * width)[:width])]
-                for r in table["rows"][:MAX_PDF_TABLE_ROWS]]
-        shown = len(rows)
-        caption = table["title"] + (f" (first {shown} of {table['total_rows']} rows)" if table["total_rows"] > shown else "")
-        _table(pdf, table["columns"], rows, numeric=table["numeric"], caption=f"{caption}  [{table['source']}]")
+        _analysis_table(pdf, table)
     if not figures and not tables:
         _paragraph(pdf, empty_note, 9, "I", WARN)
 

@@ -35,3 +35,12 @@ def test_many_cells_are_averaged_by_the_first_varying_axis() -> None:
 def test_no_data_no_figure() -> None:
     rows = [{"cell_id": "x", "task": "counting", "label": "x"}]
     assert per_count_figure(rows, {}) is None and learning_curves_figure(rows, {}) is None
+
+
+def test_charts_the_analysis_already_drew_are_not_repeated() -> None:
+    from reports.charts import draw_charts
+
+    rows, cells = _cells(2)
+    analysis = {"figures": {"sweep": [{"source": "figures/learning_curves.png"}]}}
+    charts = draw_charts({"rows": rows, "cells": cells, "analysis": analysis})
+    assert charts["learning_curves"] is None and charts["per_count"] is not None

@@ -66,3 +66,19 @@ def test_core_font_fallback_renders(run_dir: Path, monkeypatch: pytest.MonkeyPat
     data["findings"].append({"title": "Unicode", "text": "→ ≈ 数"})
     reader = pypdf.PdfReader(__import__("io").BytesIO(pdf_module.render_pdf(data)))
     assert len(reader.pages) == 7
+
+
+def test_long_wide_analysis_tables_are_cut_and_sliced(run_dir: Path) -> None:
+    import json
+
+    header = ",".join(f"col{i}" for i in range(12))
+    body = "\n".join(",".join(str(r * 100 + c) for c in range(12)) for r in range(40))
+    (run_dir / "analysis" / "tables" / "wide.csv").write_text(header + "\n" + body + "\n")
+    summary_path = run_dir / "analysis" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["tables"].append({"path": "tables/wide.csv", "title": "Wide", "section": "drivers"})
+    summary_path.write_text(json.dumps(summary))
+    text = " ".join(page.extract_text() for page in _read(run_dir).pages)
+    assert "Wide (first 25 of 40 rows), columns 2-9 of 12" in text
+    assert "Wide (first 25 of 40 rows), columns 10-12 of 12" in text
+    assert "2411" in text and "2511" not in text  # row 24 is the last one printed
