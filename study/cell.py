@@ -233,11 +233,11 @@ def _metrics(
         "n_test": len(task.test_labels),
     }
     if spec.task == "counting":
-        metrics.update(_count_metrics(reported, task, policy))
+        metrics.update(_count_metrics(reported, task, policy, spec.seed))
     return {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in metrics.items()}
 
 
-def _count_metrics(evaluation: Evaluation, task: Task, policy: augment.Policy) -> dict[str, Any]:
+def _count_metrics(evaluation: Evaluation, task: Task, policy: augment.Policy, seed: int) -> dict[str, Any]:
     """count_mae and off_by_k on the reported split; label noise of the training policy."""
     difference = (evaluation.preds - evaluation.labels).abs()  # class index distance = count distance
     off_by = {
@@ -246,7 +246,7 @@ def _count_metrics(evaluation: Evaluation, task: Task, policy: augment.Policy) -
         "2": float((difference == 2).float().mean()),
         "3+": float((difference >= 3).float().mean()),
     }
-    audit = augment.count_audit(policy, task.train_scenes, task.canvas_hw, samples=AUDIT_SAMPLES, seed=0)
+    audit = augment.count_audit(policy, task.train_scenes, task.canvas_hw, samples=AUDIT_SAMPLES, seed=seed)
     return {
         "count_mae": float(difference.float().mean()),
         "off_by_k": off_by,

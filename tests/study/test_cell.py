@@ -107,3 +107,15 @@ def test_folder_cell_reports_valid_split_and_skipped_files(tmp_path):
     assert metrics["classes"] == ["dark", "light"] and set(metrics["per_class_accuracy"]) == {"dark", "light"}
     assert not COUNT_KEYS & set(metrics)
     assert CELL_FILES <= {p.name for p in (tmp_path / "cell").iterdir()}
+
+
+def test_same_spec_same_seed_gives_identical_results_on_cpu(tmp_path):
+    spec = tiny_counting(n_train=30, n_test=10)
+    first = cell.run_cell(spec, tmp_path / "first", device="cpu")
+    second = cell.run_cell(spec, tmp_path / "second", device="cpu")
+    predictions = [(tmp_path / name / "predictions.csv").read_text() for name in ("first", "second")]
+    assert predictions[0] == predictions[1]
+    assert first["label_noise_rate"] == second["label_noise_rate"]
+    other = cell.run_cell(tiny_counting(n_train=30, n_test=10, seed=2), tmp_path / "other", device="cpu")
+    assert (tmp_path / "other" / "predictions.csv").read_text() != predictions[0]
+    assert other["n_train"] == first["n_train"]

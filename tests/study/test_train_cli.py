@@ -60,8 +60,6 @@ def test_weights_file_saved_here_loads_through_the_flag(tmp_path):
         (["--resize", "stretch"], ["--resize", "squish"]),
     ],
 )
-
-
 def test_bad_flags_name_the_flag_and_the_valid_values(flags, named, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(flags)
