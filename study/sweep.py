@@ -48,7 +48,16 @@ from study.store import (
     write_results,
 )
 
-__all__ = ["SweepResult", "run_sweep", "plan_cells", "estimate_cell", "build_reports", "main"]
+__all__ = [
+    "SweepResult",
+    "run_sweep",
+    "plan_cells",
+    "estimate_cell",
+    "print_plan",
+    "print_summary",
+    "build_reports",
+    "main",
+]
 
 
 @dataclasses.dataclass
@@ -285,7 +294,7 @@ def _outcome_line(outcome: CellOutcome, run_dir: Path) -> str:
 # ---------------------------------------------------------------- summary and report
 
 
-SUMMARY_METRICS = ("valid_accuracy", "test_accuracy", "count_mae", "seconds")
+SUMMARY_METRICS = ("valid_accuracy", "test_accuracy", "count_mae", "label_noise_rate", "seconds")
 
 
 def print_summary(result: SweepResult, spec: SweepSpec) -> None:
@@ -303,6 +312,11 @@ def print_summary(result: SweepResult, spec: SweepSpec) -> None:
             table[column] = pandas.to_numeric(table[column], errors="coerce")
     print()
     print(table.to_string(index=False, float_format=lambda value: f"{value:.3f}", na_rep="-"))
+    if len(axes) == 2 and table.get("test_accuracy") is not None and table.test_accuracy.notna().any():
+        # Two axes (the quick preset's count range x augmentation): the grid at a glance.
+        grid = table.pivot_table(index=axes[0], columns=axes[1], values="test_accuracy", sort=False)
+        print(f"\ntest accuracy ({axes[0]} x {axes[1]}):")
+        print(grid.to_string(float_format=lambda value: f"{value:.3f}", na_rep="-"))
     for row in result.rows:
         if row["status"] in ("failed", "skipped"):
             print(f"{row['status']}: {row['cell_id']}: {row['error']}")
