@@ -22,7 +22,7 @@ import dataclasses
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -216,6 +216,11 @@ class Learner:
         size = min(self.batch_size, len(order))
         return [order[i * size : (i + 1) * size] for i in range(self.steps_per_epoch())]
 
+    def _endless_batches(self) -> Iterator[torch.Tensor]:
+        """Epoch after epoch of shuffled batches (for the lr finder, which counts steps, not epochs)."""
+        while True:
+            yield from self._batches()
+
     def _inputs(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         """uint8 ``[B, 3, H, W]`` -> normalised float ``[B, 3, size, size]`` (augmented when training)."""
         pixels = self.policy(images, self.generator) if train else self.policy.eval_transform(images)
@@ -357,20 +362,18 @@ class Learner:
         lrs, losses, smoothed = [], [], []
         self.model.train()
         try:
-            while len(lrs) < iterations:
-                for indices in self._batches():
-                    lr = optimizer.param_groups[-1]["lr"]
-                    loss = float(self.train_step(indices, optimizer, scheduler))
-                    if not math.isfinite(loss):
-                        break
-                    smoother.add(loss)
-                    lrs.append(lr), losses.append(loss), smoothed.append(smoother.value)
-                    best = min(best, smoother.value)
-                    if smoother.value > stop_factor * best or len(lrs) >= iterations:
-                        break
-                else:
-                    continue
-                break
+            for indices in self._endless_batches():
+                lr = optimizer.param_groups[-1]["lr"]
+                loss = float(self.train_step(indices, optimizer, scheduler))
+                if not math.isfinite(loss):
+                    break
+                smoother.add(loss)
+                lrs.append(lr)
+                losses.append(loss)
+                smoothed.append(smoother.value)
+                best = min(best, smoother.value)
+                if smoother.value > stop_factor * best or len(lrs) >= iterations:
+                    break
         finally:
             self.model.load_state_dict(saved)
         result = LRFinderResult(lrs, losses, smoothed, _steepest(lrs, smoothed))
