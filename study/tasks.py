@@ -16,10 +16,7 @@ atomically; it is read with ``weights_only=True``.
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -90,7 +87,7 @@ def build_task(spec: TrainSpec, device: str | torch.device = "cpu", cache_dir: P
 
     Args:
         spec: the training run; task fields only matter here.
-        device: where the tensors live.
+        device: where the tensors live (``auto``: cuda when available).
         cache_dir: folder of cached datasets (None: no cache).
 
     Returns:
@@ -110,6 +107,8 @@ def build_task(spec: TrainSpec, device: str | torch.device = "cpu", cache_dir: P
         payload = builder(spec)
         if path:
             _save_cache(payload, path)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     return _to_task(payload, torch.device(device))
 
 
@@ -379,18 +378,10 @@ def _load_cache(path: Path) -> dict[str, Any] | None:
 
 
 def _save_cache(payload: dict[str, Any], path: Path) -> None:
-    """Atomic: write a temp file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            buffer = io.BytesIO()
-            torch.save(payload, buffer)
-            stream.write(buffer.getvalue())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Atomic (temp file + rename), so concurrent cells never read half a cache file."""
+    from study.store import atomic_torch_save
+
+    atomic_torch_save(payload, path)
 
 
 def _to_task(payload: dict[str, Any], device: torch.device) -> Task:
