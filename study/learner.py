@@ -120,10 +120,11 @@ class Interpretation:
         k = min(k, len(self.evaluation.losses))
         return torch.topk(self.evaluation.losses, k)
 
-    def per_class_accuracy(self) -> dict[str, float]:
+    def per_class_accuracy(self) -> dict[str, float | None]:
+        """Recall per class; None for a class with no sample in the split (JSON has no NaN)."""
         totals = self.confusion.sum(1)
         return {
-            name: (float(self.confusion[i, i] / totals[i]) if totals[i] else math.nan)
+            name: (float(self.confusion[i, i] / totals[i]) if totals[i] else None)
             for i, name in enumerate(self.classes)
         }
 
