@@ -160,10 +160,13 @@ class Policy:
         contrast = torch.ones(batch, dtype=torch.float64)
         if train:
             flip = draw.bernoulli(self.flip_lr_p)
-            warp = _symmetric_warp(draw.uniform(-self.max_warp, self.max_warp, 4) * draw.bernoulli(self.warp_p)[:, None])
-            dihedral = torch.where(draw.bernoulli(self.dihedral_p), draw.randint(8), torch.zeros(batch, dtype=torch.long))
+            magnitude = draw.uniform(-self.max_warp, self.max_warp, 4) * draw.bernoulli(self.warp_p)[:, None]
+            warp = _symmetric_warp(magnitude)  # identity where not drawn (magnitude 0)
+            no_change = torch.zeros(batch, dtype=torch.long)
+            dihedral = torch.where(draw.bernoulli(self.dihedral_p), draw.randint(8), no_change)
             degrees = draw.uniform(-self.max_rotate, self.max_rotate) * draw.bernoulli(self.rotate_p)
-            scale = torch.where(draw.bernoulli(self.zoom_p), draw.uniform(1.0, self.max_zoom), torch.ones(batch, dtype=torch.float64))
+            unit = torch.ones(batch, dtype=torch.float64)
+            scale = torch.where(draw.bernoulli(self.zoom_p), draw.uniform(1.0, self.max_zoom), unit)
             zoom = _zoom(scale, draw.uniform(0, 1), draw.uniform(0, 1))
             affine = zoom @ _rotation(degrees) @ _dihedral(dihedral)
             lighting = self.max_lighting
@@ -194,7 +197,8 @@ class Policy:
         batch, _, height, width = images.shape
         identity = torch.eye(3, dtype=torch.float64)
         pixels = images.float().div_(255)  # [B, 3, H, W]
-        if (height, width) == (self.size, self.size) and torch.allclose(params.matrices, identity.expand_as(params.matrices), atol=1e-9):
+        unmoved = torch.allclose(params.matrices, identity.expand_as(params.matrices), atol=1e-9)
+        if (height, width) == (self.size, self.size) and unmoved:
             output = pixels  # nothing moves: skip the resampling (exact, and cheaper)
         else:
             to_grid = _pixels_to_normalised(height, width) @ params.matrices  # output px -> input normalised
