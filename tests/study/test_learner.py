@@ -123,3 +123,13 @@ def test_evaluate_and_interpretation_agree():
     assert [n for _, _, n in confused] == sorted((n for _, _, n in confused), reverse=True)
     losses, indices = interpretation.top_losses(3)
     assert losses[0] == evaluation.losses.max() and len(indices) == 3
+
+
+def test_fine_tune_trains_frozen_then_unfrozen():
+    learner = make_learner(n_train=40, batch_size=8)
+    rows = learner.fine_tune(1, base_lr=1e-3, freeze_epochs=1)
+    assert [row["epoch"] for row in rows] == [1, 2] and learner.history == rows
+    assert all(p.requires_grad for p in learner.model.parameters())
+    # 4 steps frozen (pct_start 0.99: still warming up at the end), then 4 unfrozen steps.
+    head_lrs = [lr for lr, _ in learner.schedule_trace]
+    assert len(head_lrs) == 8 and max(head_lrs[4:]) == pytest.approx(5e-4, rel=0.3)
