@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One prepared GPU session: CUDA tests, renderer and training benchmarks, a reduced
+# `full` sweep with GPU utilisation logged, and the analysis of that sweep.
+# Run through the device tool with `.whl` carried (wheels the GPU image lacks):
+#   bash scripts/gpu_check.sh          (writes what it measured under $OUT)
+set -u
+OUT=${OUT:-/tmp/gpu_check}; mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=$PWD:/tmp/site
+fi
+stamp() { echo "== $(date +%s) $*"; }
+stamp env
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch, torchvision, timm; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'timm', timm.__version__, 'cuda', torch.cuda.is_available())" || exit 3
+nproc
+nvidia-smi dmon -s u -d 1 -o T > "$OUT/dmon.txt" 2>&1 &
+stamp pytest-cuda
+timeout 150 python3 -m pytest -q -x -p no:cacheprovider tests/synth/test_render.py tests/study/test_cuda.py -k cuda 2>&1 | tail -5
+stamp bench-synth
+timeout 120 python3 -m study.bench synth --device cpu cuda --n 2000
+stamp bench-train-r34-224
+timeout 150 python3 -m study.bench train --device cuda --arch resnet34 --size 224 --batch-size 256 --steps 30 --warmup 5 --workers 12 --json "$OUT/bench_r34_224.json"
+stamp sweep-full-mini
+timeout 240 python3 -m study.sweep --preset full --set grid.counts=1-5,45-50 --set grid.aug=fastai,sensible \
+  --set grid.weights=none --set grid.sizes=fixed --set grid.n_train=2500 --set grid.seed=0 \
+  --out /tmp/full-mini --no-report --device cuda 2>&1 | tail -12
+stamp analysis
+timeout 120 python3 -m analysis /tmp/full-mini --quick --device cuda 2>&1 | tail -5
+stamp end
+cp /tmp/full-mini/results.csv "$OUT/full_mini_results.csv" 2>/dev/null
+tar -czf "$OUT/full_mini.tgz" -C /tmp --exclude='*.pt' --exclude='.cache' full-mini 2>/dev/null
+kill %1 2>/dev/null
