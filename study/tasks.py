@@ -16,7 +16,6 @@ atomically; it is read with ``weights_only=True``.
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import torch
 
 from study.config import ConfigError, TrainSpec, spec_hash
 from synth.render import render_scenes
-from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, parse_range
+from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, auto_gap, auto_radius, parse_range
 
 __all__ = ["DataError", "Task", "build_task", "scene_spec", "IMAGE_SUFFIXES"]
 
@@ -34,11 +33,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 # Bump when the cached content or its meaning changes, so stale caches are ignored.
 _CACHE_VERSION = 1
-
-# Auto radius: about 4% of the image side, capped so the largest count covers
-# at most this fraction of the canvas (with half the gap around each circle).
-_AUTO_RADIUS_FRACTION = 0.04
-_MAX_COVERAGE = 0.3
 
 
 class DataError(ValueError):
@@ -118,19 +112,11 @@ def scene_spec(spec: TrainSpec) -> SceneSpec:
 
     Raises:
         ConfigError: an explicit radius whose largest count cannot be packed.
-        NotImplementedError: ``sizes="dewind"`` before ``synth.numerosity`` exists.
     """
     lo, hi = parse_range(spec.counts, "counts")
     height, width = spec.size, int(round(spec.size * spec.aspect))
-    gap = spec.min_gap or max(1.0, spec.size / 64)
-    if spec.sizes == "dewind":
-        try:
-            import synth.numerosity  # noqa: F401  (sample_scenes imports it for control="dewind")
-        except ImportError:
-            raise NotImplementedError(
-                "sizes=dewind needs synth.numerosity (DeWind-controlled sampling), which is not available yet"
-            ) from None
-    radius = spec.radius or _auto_radius(hi, height * width, gap, spec.size)
+    gap = spec.min_gap or auto_gap(spec.size)
+    radius = spec.radius or auto_radius(width, height, hi, gap)
 
     def make(r: float) -> SceneSpec:
         varied = spec.sizes in ("varied", "dewind")
@@ -157,12 +143,6 @@ def scene_spec(spec: TrainSpec) -> SceneSpec:
             radius *= 0.9
             candidate = make(radius)
     raise ConfigError(f"counts: cannot pack {hi} circles on a {width}x{height} canvas at any usable radius")
-
-
-def _auto_radius(max_count: int, canvas_area: float, gap: float, size: int) -> float:
-    """About 4% of the size, capped so ``N * pi * (r + gap/2)^2 <= 0.3 * area``."""
-    cap = math.sqrt(_MAX_COVERAGE * canvas_area / (max_count * math.pi)) - gap / 2
-    return max(0.5, min(_AUTO_RADIUS_FRACTION * size, cap))
 
 
 def _counting_key(spec: TrainSpec) -> dict[str, Any]:

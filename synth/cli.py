@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True, help="output folder")
     radius = parser.add_mutually_exclusive_group()
-    radius.add_argument("--radius", type=float, help="fixed radius in px (default: 5%% of the size, capped)")
+    radius.add_argument("--radius", type=float, help="fixed radius in px (default: 4%% of the size, capped)")
     radius.add_argument("--radius-range", type=_range_arg("--radius-range", float), help="radii drawn from A-B px")
     parser.add_argument("--min-gap", type=float, help="min edge-to-edge gap in px (default: size/64, >= 1)")
     parser.add_argument("--margin", type=float, default=1.0, help="min gap to the border in px (1)")

@@ -109,3 +109,16 @@ def test_run_folder_lock_is_exclusive(tmp_path: Path):
                 pass
     with locked_run_dir(tmp_path / "run"):  # released on exit
         pass
+
+
+def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path):
+    import os
+    import stat
+
+    from study.store import atomic_write_text
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic = tmp_path / "atomic.txt"
+    atomic_write_text(atomic, "x")
+    assert stat.S_IMODE(os.stat(atomic).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
