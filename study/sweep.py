@@ -92,12 +92,13 @@ def _should_run(status: str, retry_failed: bool) -> bool:
     return status in ("pending", "skipped") or (status == "failed" and retry_failed)
 
 
-# Training throughput in images/s for ResNet-18 at 64 px (CPU, measured on a
-# 2-core laptop-class CPU) and ResNet-34 at 224 px (CUDA, a conservative
-# figure for one recent data-centre GPU with mixed precision). Other sizes and
+# Training throughput in images/s for ResNet-18 at 64 px (CPU: measured on a
+# 2-core CPU, where the quick preset's 4 cells of 12,800 training images took
+# 70-85 s each) and ResNet-34 at 224 px (CUDA: a conservative guess for one
+# recent data-centre GPU with mixed precision, not yet measured here). Other sizes and
 # architectures scale by pixels and by forward GFLOPs at 224 px; evaluation
 # runs ~3x faster than training. Rough by design: it tells minutes from days.
-THROUGHPUT = {"cpu": (170.0, "resnet18", 64), "cuda": (1500.0, "resnet34", 224)}
+THROUGHPUT = {"cpu": (200.0, "resnet18", 64), "cuda": (1500.0, "resnet34", 224)}
 ARCH_GFLOPS = {"resnet18": 1.8, "resnet34": 3.6, "resnet50": 4.1, "resnet101": 7.8, "resnet152": 11.5}
 CELL_OVERHEAD_S = {"cpu": 10.0, "cuda": 20.0}  # data generation, model build, CUDA start
 PHOTO_IMAGES_GUESS = 400  # the post's photo folders hold ~360 images
