@@ -352,6 +352,9 @@ def build_reports(run_dir: Path) -> bool:
             print(f"report: {module_name}.{function_name} failed ({type(error).__name__}: {error}); "
                   f"results are kept in {run_dir}")
             ok = False
+    if ok:
+        built = [name for name in ("report.html", "report.pdf") if (run_dir / name).exists()]
+        print(f"report: {', '.join(str(run_dir / name) for name in built) or 'done'}")
     return ok
 
 
