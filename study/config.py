@@ -591,7 +591,12 @@ def load_sweep(
         raw = read_preset(preset or DEFAULT_PRESET)
         source = f"preset {preset or DEFAULT_PRESET!r}"
     if config is not None:
-        raw = merge_raw(raw, read_config_file(config))
+        from_file = read_config_file(config)
+        section = from_file.get("sweep", {})
+        if isinstance(section, dict) and "name" not in section:
+            # A file without a name names the sweep (and its run folder) after itself.
+            from_file = merge_raw(from_file, {"sweep": {"name": Path(config).stem}})
+        raw = merge_raw(raw, from_file)
         source = str(config)
     for assignment in sets:
         raw = apply_set(raw, assignment)

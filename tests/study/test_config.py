@@ -87,6 +87,13 @@ def test_config_file_layers_over_preset(tmp_path: Path):
     assert [(c.seed, c.epochs, c.size, c.aug) for c in cells] == [(3, 2, 32, "fastai"), (4, 2, 32, "fastai")]
 
 
+def test_a_config_file_without_a_name_is_named_after_the_file(tmp_path: Path):
+    path = tmp_path / "my-study.toml"
+    path.write_text("[train]\nepochs = 2\n")
+    assert load_sweep("smoke", config=path).name == "my-study"
+    assert load_sweep(config=path).name == "my-study"
+
+
 def test_grid_blocks_are_a_union_without_duplicates():
     raw = {"train": {"n_train": 20}, "grid": [{"aug": ["none", "fastai"]}, {"aug": "none", "seed": [0, 1]}]}
     cells = parse_sweep(raw).cells()
