@@ -195,15 +195,5 @@ def sample_dewind_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: float = 
                 f"dewind: could not pack {count} circles for {spec.describe()}; use a smaller radius "
                 f"range or a larger canvas"
             )
-        scenes.append(
-            Scene(
-                width=spec.width,
-                height=spec.height,
-                centers=centres,
-                radii=radii,
-                colors=np.tile(np.array(spec.color, dtype=np.uint8), (count, 1)),
-                background=spec.background,
-                field_area=field_area,
-            )
-        )
+        scenes.append(spec.scene(centres, radii, field_area))
     return scenes

@@ -201,6 +201,18 @@ class SceneSpec:
     def max_radius(self) -> float:
         return float(self.radius_range[1] if self.radius_range else self.radius)
 
+    def scene(self, centres: np.ndarray, radii: np.ndarray, field_area: float) -> Scene:
+        """A scene on this spec's canvas, every circle in the spec's colour."""
+        return Scene(
+            width=self.width,
+            height=self.height,
+            centers=centres,
+            radii=radii,
+            colors=np.tile(np.array(self.color, dtype=np.uint8), (len(radii), 1)),
+            background=self.background,
+            field_area=field_area,
+        )
+
     @property
     def packing_radius(self) -> float:
         """The fixed radius whose disks exclude the same mean area as this spec's.
@@ -427,15 +439,5 @@ def sample_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0) -
                 f"gave up packing {spec.describe()}: {count} circles did not fit after repeated "
                 f"restarts; lower the count (feasible bound {max_feasible_count(spec)}) or the radius"
             )
-        scenes.append(
-            Scene(
-                width=spec.width,
-                height=spec.height,
-                centers=centres,
-                radii=radii,
-                colors=np.tile(np.array(spec.color, dtype=np.uint8), (count, 1)),
-                background=spec.background,
-                field_area=field_area,
-            )
-        )
+        scenes.append(spec.scene(centres, radii, field_area))
     return scenes

@@ -13,16 +13,6 @@ from synth.render import render_scenes
 from synth.scenes import Scene
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core CPU, OpenMP threads spinning against other
-    processes' threads make small ops up to 100x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def one_circle(width: int, height: int, x: float, y: float, radius: float) -> Scene:
     return Scene(width=width, height=height, centers=[[x, y]], radii=[radius], colors=[[0, 0, 0]])
 

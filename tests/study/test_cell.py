@@ -18,16 +18,6 @@ from study.models import create_model, normalize
 from study.tasks import build_task
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core CPU, OpenMP threads spinning against other
-    processes' threads make small ops up to 100x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 TINY = "timm:test_resnet"  # 0.4M parameters: seconds on a shared CPU
 CELL_FILES = {"spec.json", "log.txt", "history.csv", "metrics.json", "predictions.csv", "checkpoint.pt"}
 METRIC_KEYS = {

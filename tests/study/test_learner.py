@@ -15,16 +15,6 @@ from study.models import create_model
 from study.tasks import build_task
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core CPU, OpenMP threads spinning against other
-    processes' threads make small ops up to 100x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 # timm's test_resnet (0.4M parameters) keeps the suite fast on a shared 2-core CPU;
 # the freezing test uses resnet18 for its named layers.
 TINY = "timm:test_resnet"

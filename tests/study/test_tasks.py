@@ -15,16 +15,6 @@ from study.config import ConfigError, TrainSpec
 from study.tasks import DataError, build_task, decode_image, scene_spec
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core CPU, OpenMP threads spinning against other
-    processes' threads make small ops up to 100x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def counting_spec(**changes) -> TrainSpec:
     base = dict(counts="1-3", size=32, n_train=50, n_test=12, radius=3.0, seed=4)
     return TrainSpec(**{**base, **changes})

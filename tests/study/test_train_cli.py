@@ -14,16 +14,6 @@ from study.models import create_model
 from study.train import main
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core CPU, OpenMP threads spinning against other
-    processes' threads make small ops up to 100x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 TINY = ["--arch", "timm:test_resnet", "--size", "32", "--radius", "4", "--counts", "1-3",
         "--n-train", "30", "--n-test", "10", "--epochs", "1", "--batch-size", "8", "--device", "cpu",
         "--no-progress"]
