@@ -125,6 +125,8 @@ def _train_and_write(
     seed_everything(spec.seed)
     task = build_task(spec, device, cache_dir)
     log(_describe(spec, task, device))
+    if task.skipped_files:
+        log(f"skipped {len(task.skipped_files)} unreadable file(s): {', '.join(task.skipped_files)}")
     model = create_model(spec.arch, len(task.classes), weights=spec.weights, head=spec.head)
     policy = augment.create(spec.aug, size=spec.size)
     learner = Learner(model, task, policy, spec, device, log=log, progress=progress)

@@ -93,6 +93,7 @@ def test_folder_cell_reports_valid_split_and_skipped_files(tmp_path):
                      epochs=1, batch_size=4)
     metrics = cell.run_cell(spec, tmp_path / "cell", device="cpu")
     assert metrics["skipped_files"] == ["light/broken.jpg"]
+    assert "skipped 1 unreadable file(s): light/broken.jpg" in (tmp_path / "cell" / "log.txt").read_text()
     assert metrics["test_accuracy"] is None and metrics["n_test"] == 0 and metrics["n_valid"] == 3  # round(0.2 * 16)
     assert metrics["classes"] == ["dark", "light"] and set(metrics["per_class_accuracy"]) == {"dark", "light"}
     assert not COUNT_KEYS & set(metrics)
