@@ -7,6 +7,7 @@ Every function takes tidy DataFrames (or a cell's examples) and returns a
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from study.store import atomic_write_bytes  # noqa: E402
+
 __all__ = ["save_figure", "accuracy_heatmaps", "accuracy_vs_train_size", "learning_curves", "per_count_accuracy",
            "confusion_matrices", "off_by_k", "seed_spread", "label_noise", "overlay_grid", "localization_vs_count",
            "intervention_changes", "deletion_curves", "confound_weights", "probe_curves", "baseline_bars"]
@@ -31,9 +34,10 @@ sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook")
 
 def save_figure(figure: Figure, folder: Path, name: str) -> tuple[str, str]:
     """Write ``folder/name.png`` (150 dpi) and ``.svg``, close the figure; return both paths relative to folder's parent."""
-    folder.mkdir(parents=True, exist_ok=True)
-    figure.savefig(folder / f"{name}.png", dpi=150, bbox_inches="tight")
-    figure.savefig(folder / f"{name}.svg", bbox_inches="tight")
+    for suffix, options in (("png", {"dpi": 150}), ("svg", {})):
+        buffer = io.BytesIO()  # rendered in memory, then written atomically: no half-written figure
+        figure.savefig(buffer, format=suffix, bbox_inches="tight", **options)
+        atomic_write_bytes(folder / f"{name}.{suffix}", buffer.getvalue())
     plt.close(figure)
     return f"{folder.name}/{name}.png", f"{folder.name}/{name}.svg"
 

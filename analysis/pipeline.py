@@ -27,6 +27,7 @@ from analysis.attribution import resolve_device
 from analysis.cell_analysis import BUDGETS, Budget, CellResult, analyse_cell
 from analysis.findings import write_findings
 from analysis.rundata import CellRecord, load_cells
+from study.store import atomic_write_text
 
 __all__ = ["run_analysis", "Summary", "SECTIONS"]
 
@@ -60,9 +61,7 @@ class Summary:
         """Write ``tables/<name>.csv`` when there are rows."""
         if frame is None or frame.empty:
             return
-        folder = self.out_dir / "tables"
-        folder.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(folder / f"{name}.csv", index=False)
+        atomic_write_text(self.out_dir / "tables" / f"{name}.csv", frame.to_csv(index=False))
         self.data[name] = frame
         self.tables.append({"path": f"tables/{name}.csv", "title": title, "section": section})
 
@@ -79,10 +78,8 @@ class Summary:
         """Write and return summary.json (``findings``, ``figures``, ``tables``, ``missing``, ``seconds``, ``cells_analysed``)."""
         summary = {"findings": self.findings, "figures": self.figures, "tables": self.tables,
                    "missing": self.missing, "seconds": round(float(seconds), 2), "cells_analysed": int(cells_analysed)}
-        path = self.out_dir / "summary.json"
-        temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-        temporary.replace(path)  # atomic: the report never reads half a summary
+        # Atomic: the report never reads half a summary.
+        atomic_write_text(self.out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
         return summary
 
 
