@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from study.tasks import resolve_device  # re-exported: the notebook calls attribution.resolve_device
+
 __all__ = [
     "METHODS",
     "AttributionMethod",
@@ -41,13 +43,6 @@ __all__ = [
     "resolve_device",
     "last_conv_stage",
 ]
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; anything else as given."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 # --------------------------------------------------------------------- hygiene

@@ -23,11 +23,11 @@ from typing import Any
 import pandas as pd
 
 from analysis import figures, tables
-from analysis.attribution import resolve_device
 from analysis.cell_analysis import BUDGETS, Budget, CellResult, analyse_cell
 from analysis.findings import write_findings
 from analysis.rundata import CellRecord, load_cells
 from study.store import atomic_write_text
+from study.tasks import resolve_device
 
 __all__ = ["run_analysis", "Summary", "SECTIONS"]
 

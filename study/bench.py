@@ -111,7 +111,7 @@ def bench_train(
         ratios ``ours_vs_model_only`` and ``ours_vs_imagefolder``.
     """
     from study import augment
-    from study.cell import resolve_device
+    from study.tasks import resolve_device
     from study.config import TrainSpec
     from study.learner import Learner
     from study.models import create_model
@@ -178,7 +178,7 @@ def _train_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     results = bench_train(args.arch, args.size, args.batch_size, args.steps, args.warmup, args.device, args.aug,
                           args.workers, args.compile)
-    from study.cell import resolve_device
+    from study.tasks import resolve_device
 
     device = resolve_device(args.device)
     print(f"train step, {args.arch} at {args.size} px, batch {args.batch_size}, {args.steps} steps on {device} "

@@ -25,9 +25,9 @@ from study.config import TrainSpec
 from study.learner import Evaluation, Interpretation, Learner
 from study.models import IMAGENET_MEAN, IMAGENET_STD, create_model
 from study.store import atomic_torch_save, atomic_write_json, atomic_write_text
-from study.tasks import Task, build_task, scene_spec
+from study.tasks import Task, build_task, resolve_device, scene_spec
 
-__all__ = ["run_cell", "resolve_device", "AUDIT_SAMPLES", "FALLBACK_LR", "LR_FIND_ITERATIONS"]
+__all__ = ["run_cell", "AUDIT_SAMPLES", "FALLBACK_LR", "LR_FIND_ITERATIONS"]
 
 # Augmented samples drawn to measure label noise (a few seconds of numpy at most).
 AUDIT_SAMPLES = 2000
@@ -35,15 +35,6 @@ AUDIT_SAMPLES = 2000
 FALLBACK_LR = 3e-3
 # fastai's lr_find default: 100 iterations from 1e-7 to 10.
 LR_FIND_ITERATIONS = 100
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu; anything else as given."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device: {device!r} requested but CUDA is not available; use --device cpu or auto")
-    return torch.device(device)
 
 
 def seed_everything(seed: int) -> None:

@@ -27,7 +27,7 @@ from study.config import ConfigError, TrainSpec, spec_hash
 from synth.render import render_scenes
 from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, auto_gap, auto_radius, parse_range
 
-__all__ = ["DataError", "Task", "build_task", "scene_spec", "IMAGE_SUFFIXES"]
+__all__ = ["DataError", "Task", "build_task", "resolve_device", "scene_spec", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -101,9 +101,21 @@ def build_task(spec: TrainSpec, device: str | torch.device = "cpu", cache_dir: P
         payload = builder(spec)
         if path:
             _save_cache(payload, path)
+    return _to_task(payload, resolve_device(device))
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> cuda when available, else cpu; anything else as given.
+
+    Raises:
+        RuntimeError: cuda asked for on a machine without it.
+    """
+    device = str(device)
     if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return _to_task(payload, torch.device(device))
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device: {device!r} requested but CUDA is not available; use --device cpu or auto")
+    return torch.device(device)
 
 
 # ---------------------------------------------------------------------- counting

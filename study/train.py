@@ -104,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         spec = spec_from_args(args)
         out = args.out or Path("runs") / "train" / spec.cell_id()
-        from study.cell import resolve_device, run_cell
+        from study.cell import run_cell
+        from study.tasks import resolve_device
 
         resolve_device(args.device)  # fail before any data work
         progress = False if args.no_progress else None
