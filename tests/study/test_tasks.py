@@ -151,3 +151,15 @@ def test_bad_folders_raise_data_error_naming_the_folder(tmp_path, layout, messag
         build_task(TrainSpec(task="folder", data=str(root), size=16), "cpu")
     assert str(root) in str(error.value)
     assert isinstance(error.value, ValueError)
+
+
+def test_resolve_device_auto_and_a_missing_cuda():
+    import torch
+
+    from study.tasks import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available; use --device cpu or auto"):
+            resolve_device("cuda")
