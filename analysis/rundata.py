@@ -9,23 +9,17 @@ otherwise. Nothing here raises on a missing or unreadable file.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from study.store import read_json
+
 __all__ = ["CellRecord", "load_cells", "cells_frame", "AXES"]
 
 # TrainSpec fields that define a configuration (everything but the seed varies the study).
 AXES = ("task", "counts", "sizes", "aug", "weights", "arch", "n_train", "size", "epochs", "head", "data")
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 @dataclasses.dataclass
@@ -75,9 +69,9 @@ def load_cells(run_dir: str | Path) -> list[CellRecord]:
     folder = Path(run_dir) / "cells"
     records = []
     for path in sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []:
-        spec = _read_json(path / "spec.json") or {}
-        metrics = _read_json(path / "metrics.json")
-        error = _read_json(path / "error.json")
+        spec = read_json(path / "spec.json") or {}
+        metrics = read_json(path / "metrics.json")
+        error = read_json(path / "error.json")
         if isinstance(metrics, dict):
             records.append(CellRecord(path.name, path, spec, "done", metrics))
         elif isinstance(error, dict):

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import csv
 import datetime
-import json
 from pathlib import Path
 from typing import Any
 
+from study.store import cell_record, read_json
 
 __all__ = [
     "NotARunFolderError",
@@ -77,13 +77,6 @@ def is_run_folder(path: Path) -> bool:
     return path.is_dir() and any(
         (path / name).exists() for name in ("sweep.toml", "results.csv", "cells")
     )
-
-
-def _read_json(path: Path) -> Any | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _read_csv(path: Path) -> list[dict[str, str]] | None:
@@ -177,28 +170,21 @@ def _read_cells(run_dir: Path, rows: list[dict[str, str]]) -> dict[str, dict[str
     for cell_id in ids:
         folder = cells_dir / cell_id
         cells[cell_id] = {
-            "metrics": _read_json(folder / "metrics.json"),
-            "error": _read_json(folder / "error.json"),
-            "spec": _read_json(folder / "spec.json"),
+            "metrics": read_json(folder / "metrics.json"),
+            "error": read_json(folder / "error.json"),
+            "spec": read_json(folder / "spec.json"),
             "history": _read_csv(folder / "history.csv") or [],
             "lr_find_png": _read_bytes(folder / "lr_find.png"),
         }
     return cells
 
 
-def _rows_from_cells(cells: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
-    """Rebuild table rows from cell folders when results.csv is not written yet."""
+def _rows_from_cells(run_dir: Path, cells: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    """Rebuild table rows from cell folders when results.csv is not written yet (as the sweep would)."""
     rows = []
     for cell_id, cell in cells.items():
-        source = cell["metrics"] or cell["error"] or {}
-        status = "done" if cell["metrics"] else str(source.get("status") or "pending")
-        error = str((cell["error"] or {}).get("error") or "").strip().splitlines()
-        row = {key: "" if value is None else str(value) for key, value in (cell["spec"] or {}).items()}
-        row.update(cell_id=cell_id, status=status, error=error[0] if error else "")
-        for key in ("valid_accuracy", "test_accuracy", "count_mae", "label_noise_rate", "seconds", "device", "weights_used"):
-            value = source.get(key)
-            row[key] = "" if value is None else str(value)
-        rows.append(row)
+        row = cell_record(cell["spec"] or {}, cell_id, run_dir / "cells" / cell_id)
+        rows.append({key: "" if value is None else str(value) for key, value in row.items()})
     return rows
 
 
@@ -211,7 +197,7 @@ def _read_results(run_dir: Path, missing: list[dict[str, str]]) -> tuple[list[di
         rows = []
     cells = _read_cells(run_dir, rows)
     if not rows:
-        rows = _rows_from_cells(cells)
+        rows = _rows_from_cells(run_dir, cells)
     _label_rows(rows)
     for row in rows:
         row["accuracy"] = "" if row_accuracy(row) is None else f"{row_accuracy(row):.4f}"
@@ -306,7 +292,7 @@ def _read_analysis(run_dir: Path, missing: list[dict[str, str]]) -> dict[str, An
     base = run_dir / "analysis"
     empty = {"present": False, "findings": [], "figures": {}, "tables": {}, "missing": [],
              "seconds": None, "cells_analysed": None}
-    summary = _read_json(base / "summary.json")
+    summary = read_json(base / "summary.json")
     if not isinstance(summary, dict):
         why = ("no analysis folder: run `python -m analysis " + str(run_dir) + "`" if not base.is_dir()
                else "analysis/summary.json is missing or unreadable")
