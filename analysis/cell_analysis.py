@@ -106,7 +106,8 @@ class _Context:
 
 
 def _load(cell: CellRecord, run_dir: Path, device: torch.device) -> _Context:
-    from study.config import TrainSpec, from_mapping
+    from study.coerce import from_mapping
+    from study.spec import TrainSpec
     from study.tasks import build_task
 
     model, info = load_checkpoint(cell.checkpoint, device)

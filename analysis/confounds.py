@@ -42,7 +42,8 @@ def dewind_scenes(spec: dict[str, Any], n: int, seed: int = 12345) -> list[Scene
     Raises:
         InfeasibleSceneError: no radius packs the range.
     """
-    from study.config import TrainSpec, from_mapping
+    from study.coerce import from_mapping
+    from study.spec import TrainSpec
     from study.tasks import scene_spec
 
     base = scene_spec(from_mapping(TrainSpec, {k: v for k, v in spec.items() if k in TrainSpec.__dataclass_fields__}))

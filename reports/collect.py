@@ -126,9 +126,9 @@ def _read_sweep(run_dir: Path, missing: list[dict[str, str]]) -> dict[str, Any]:
 
 def _spec_fields() -> tuple[list[str], set[str], set[str]]:
     """TrainSpec field names, and the fields only counting / only folder cells use."""
-    from study.config import COUNTING_ONLY_FIELDS, FOLDER_ONLY_FIELDS, TRAIN_DEFAULTS
+    from study.spec import TRAIN_DEFAULTS, ignored_fields
 
-    return list(TRAIN_DEFAULTS), set(COUNTING_ONLY_FIELDS), set(FOLDER_ONLY_FIELDS)
+    return list(TRAIN_DEFAULTS), set(ignored_fields("folder")), set(ignored_fields("counting"))
 
 
 def _label_rows(rows: list[dict[str, str]]) -> None:

@@ -51,7 +51,7 @@ def git_commit(folder: Path) -> str:
 
 def _datasets(run_dir: Path, cells: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
     """Dataset identities: cached dataset files (named by spec hash) and each cell's spec hash."""
-    from study.config import spec_hash
+    from study.spec import spec_hash
 
     found = []
     cache = run_dir / ".cache"

@@ -112,7 +112,7 @@ def bench_train(
     """
     from study import augment
     from study.tasks import resolve_device
-    from study.config import TrainSpec
+    from study.spec import TrainSpec
     from study.learner import Learner
     from study.models import create_model
     from study.tasks import build_task

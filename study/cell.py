@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from study import augment
-from study.config import TrainSpec
+from study.spec import TrainSpec
 from study.learner import Evaluation, Interpretation, Learner
 from study.models import IMAGENET_MEAN, IMAGENET_STD, create_model
 from study.store import atomic_torch_save, atomic_write_json, atomic_write_text

@@ -29,7 +29,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from study.config import ConfigError, TrainSpec
+from study.errors import ConfigError
+from study.spec import TrainSpec
 from study.store import atomic_write_json, atomic_write_text
 
 __all__ = [

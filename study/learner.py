@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from study.augment import Policy
-from study.config import TrainSpec
+from study.errors import NonFiniteLossError
+from study.spec import TrainSpec
 from study.models import Classifier, normalize
 from study.tasks import Task
 
@@ -49,9 +50,6 @@ __all__ = [
 _CHECK_EVERY = 20
 _SMOOTHING = 0.98
 
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; the run cannot continue."""
 
 
 @dataclasses.dataclass

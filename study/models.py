@@ -20,6 +20,8 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from study.errors import WeightsUnavailableError
+
 __all__ = [
     "ARCHITECTURES",
     "Classifier",
@@ -37,9 +39,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50")
 HEADS = ("fastai", "linear")
 
-
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights were asked for but cannot be loaded (offline, no cached file)."""
 
 
 def available() -> list[str]:

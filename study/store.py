@@ -26,6 +26,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from study.errors import RunLockedError
+
 __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
@@ -255,6 +257,3 @@ def locked_run_dir(run_dir: str | os.PathLike) -> Iterator[Path]:
     finally:
         handle.close()
 
-
-class RunLockedError(RuntimeError):
-    """Another sweep is writing the same run folder."""

@@ -27,19 +27,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from study.config import (
-    COUNTING_ONLY_FIELDS,
-    DEFAULT_PRESET,
-    FOLDER_ONLY_FIELDS,
-    ConfigError,
-    SweepSpec,
-    TrainSpec,
-    load_sweep,
-    preset_names,
-)
+from study.config import DEFAULT_PRESET, load_sweep, preset_names
+from study.errors import ConfigError, RunLockedError
+from study.grid import SweepSpec
+from study.spec import TrainSpec, ignored_fields, varying_fields
 from study.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create
 from study.store import (
-    RunLockedError,
     atomic_write_text,
     cell_status,
     locked_run_dir,
@@ -136,14 +129,12 @@ def estimate_cell(cell: TrainSpec, device: str) -> tuple[int, float]:
 
 def _varying_axes(cells: Sequence[TrainSpec]) -> list[str]:
     """The TrainSpec fields that differ between cells (the columns worth showing)."""
-    dicts = [cell.to_dict() for cell in cells]
-    varying = [key for key in dicts[0] if len({repr(d[key]) for d in dicts}) > 1] if dicts else []
-    return varying or ["task", "counts", "aug"]
+    return varying_fields(cell.to_dict() for cell in cells) or ["task", "counts", "aug"]
 
 
 def _axis_values(cell: TrainSpec, axes: Sequence[str]) -> dict[str, Any]:
     """The cell's value on each axis, blank where its task ignores the field."""
-    ignored = COUNTING_ONLY_FIELDS if cell.task == "folder" else FOLDER_ONLY_FIELDS
+    ignored = ignored_fields(cell.task)
     return {axis: "" if axis in ignored else getattr(cell, axis) for axis in axes}
 
 

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from study.config import ConfigError, TrainSpec, spec_hash
+from study.errors import ConfigError, DataError
+from study.spec import TrainSpec, spec_hash
 from synth.render import render_scenes
 from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, auto_gap, auto_radius, parse_range
 
@@ -34,9 +35,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 # Bump when the cached content or its meaning changes, so stale caches are ignored.
 _CACHE_VERSION = 1
 
-
-class DataError(ValueError):
-    """A dataset that cannot be used: missing folder, too few classes, no usable images."""
 
 
 @dataclasses.dataclass

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from study import augment
-from study.config import ConfigError, TrainSpec
-from study.models import ARCHITECTURES, WeightsUnavailableError
+from study.errors import ConfigError, WeightsUnavailableError
+from study.models import ARCHITECTURES
+from study.spec import TrainSpec
 
 __all__ = ["main", "build_parser", "spec_from_args"]
 
@@ -95,8 +96,7 @@ def spec_from_args(args: argparse.Namespace) -> TrainSpec:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run one cell, report. Returns the exit status (2 on a user error)."""
-    from study.learner import NonFiniteLossError
-    from study.tasks import DataError
+    from study.errors import DataError, NonFiniteLossError
 
     args = build_parser().parse_args(argv)
     user_errors = (ConfigError, DataError, WeightsUnavailableError, NonFiniteLossError, ValueError,

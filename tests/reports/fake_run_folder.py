@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from study.config import TrainSpec
+from study.spec import TrainSpec
 from study.store import results_rows, write_results
 
 # A class folder name that must come out escaped everywhere it appears.

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from study import augment
-from study.config import TrainSpec
+from study.spec import TrainSpec
 from study.tasks import build_task
 from synth.render import render_scenes
 from synth.scenes import Scene

@@ -12,7 +12,7 @@ from PIL import Image
 
 import study.cell as cell
 from study.augment import create as create_policy
-from study.config import TrainSpec
+from study.spec import TrainSpec
 from study.learner import NonFiniteLossError
 from study.models import create_model, normalize
 from study.tasks import build_task

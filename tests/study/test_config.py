@@ -7,15 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from study.config import (
-    ConfigError,
-    TrainSpec,
-    apply_set,
-    from_mapping,
-    load_sweep,
-    parse_sweep,
-    preset_names,
-)
+from study.coerce import from_mapping
+from study.config import apply_set, load_sweep, preset_names
+from study.errors import ConfigError
+from study.grid import parse_sweep
+from study.spec import TrainSpec
 
 
 def test_presets_are_shipped():

@@ -9,7 +9,7 @@ import torch
 
 from study import augment
 from study.cell import run_cell
-from study.config import TrainSpec
+from study.spec import TrainSpec
 from study.tasks import build_task
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from study import augment
-from study.config import TrainSpec
+from study.spec import TrainSpec
 from study.learner import Interpretation, Learner, NonFiniteLossError, lr_range
 from study.models import create_model
 from study.tasks import build_task

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 import study.tasks as tasks
-from study.config import ConfigError, TrainSpec
+from study.errors import ConfigError
+from study.spec import TrainSpec
 from study.tasks import DataError, build_task, decode_image, scene_spec
 
 

@@ -1,0 +1,110 @@
+"""Checked construction of dataclasses from plain dicts (TOML, JSON, the command line).
+
+``coerce`` checks one value against a type annotation, converting the safe
+cases; ``from_mapping`` builds a whole dataclass. Both fail with the key, the
+bad value and the valid choices instead of a bare traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+from study.errors import ConfigError
+
+__all__ = ["coerce", "from_mapping", "type_name"]
+
+T = TypeVar("T")
+
+
+def type_name(annotation: Any) -> str:
+    if get_origin(annotation) is Literal:
+        return " | ".join(repr(a) for a in get_args(annotation))
+    if get_origin(annotation) in (Union, types.UnionType):
+        return " or ".join(type_name(a) for a in get_args(annotation))
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def coerce(key: str, value: Any, annotation: Any) -> Any:
+    """Check ``value`` against a type annotation, converting the safe cases.
+
+    Ints are accepted where floats are expected, and strings from the CLI are
+    parsed when the annotation allows no string. Anything else raises
+    ``ConfigError`` naming ``key``, the value and the expected type/choices.
+    """
+    origin = get_origin(annotation)
+    if origin is Literal:
+        if value in get_args(annotation):
+            return value
+        raise ConfigError(f"{key}: unknown value {value!r}; valid: {type_name(annotation)}")
+    if origin in (Union, types.UnionType):
+        errors = []
+        for option in get_args(annotation):
+            try:
+                return coerce(key, value, option)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(f"{key}: expected {type_name(annotation)}, got {value!r}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        (item_type,) = get_args(annotation)[:1] or (Any,)
+        return origin(coerce(f"{key}[{i}]", item, item_type) for i, item in enumerate(value))
+    if annotation is Any:
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.replace("_", ""))
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # e.g. counts = 5 in TOML
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    return value
+
+
+def from_mapping(cls: type[T], data: dict[str, Any], where: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``, checking keys and types.
+
+    Args:
+        cls: a dataclass.
+        data: field name -> value.
+        where: prefix for error messages (e.g. ``"train."`` or a file name).
+
+    Raises:
+        ConfigError: unknown key (with the valid keys), wrong type, bad value.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ConfigError(f"{where}{unknown[0]}: unknown key; valid keys: {', '.join(sorted(fields))}")
+    values = {key: coerce(f"{where}{key}", value, hints[key]) for key, value in data.items()}
+    try:
+        return cls(**values)
+    except ConfigError as error:
+        raise ConfigError(f"{where}{error}") from None

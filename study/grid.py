@@ -1,0 +1,229 @@
+"""Sweeps: the ``[sweep]``/``[train]``/``[grid]`` structure and its expansion into cells.
+
+A sweep file has three sections (see study/presets/*.toml for worked examples):
+
+  [sweep]   name, description
+  [train]   scalar TrainSpec defaults shared by every cell
+  [grid]    TrainSpec fields, each a value or a list of values; the cells are
+            the Cartesian product of the lists (list order = run order)
+  [[grid]]  several blocks instead of one: each block is crossed on its own
+            over [train] and the sweep is the union of the blocks (so the
+            post's experiments, which are not one product, fit in one file)
+
+Any TrainSpec field may be an axis (``study.spec`` lists them with their
+meaning): count range, augmentation policy, init, circle-size regime,
+training-set size, architecture, epochs, lr, seeds ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import typing
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from study import augment, models
+from study.coerce import coerce, from_mapping
+from study.errors import ConfigError
+from study.spec import TRAIN_DEFAULTS, TrainSpec, ignored_fields
+
+__all__ = ["SWEEP_SECTIONS", "SweepInfo", "SweepSpec", "parse_sweep"]
+
+SWEEP_SECTIONS = ("sweep", "train", "grid")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepInfo:
+    """The ``[sweep]`` section: what the sweep is called and why it exists."""
+
+    name: str = "sweep"  # also the default run folder: runs/<name>
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in "/\\ ") or self.name.startswith("."):
+            raise ConfigError(
+                f"name: expected a folder-safe name (no spaces or slashes), got {self.name!r}"
+            )
+
+
+def _freeze(value: Any) -> Any:
+    """Lists become tuples so a frozen spec is immutable all the way down."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _thaw(value: Any) -> Any:
+    """Tuples become lists for TOML output."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """A resolved sweep: defaults plus grid blocks; ``cells()`` expands it.
+
+    Attributes:
+        info: the ``[sweep]`` section.
+        train: every TrainSpec field -> its default for this sweep (resolved,
+            so a saved sweep.toml does not depend on the code's defaults).
+        grids: one tuple of ``(field, value-or-tuple-of-values)`` pairs per
+            grid block, in file order.
+    """
+
+    info: SweepInfo
+    train: tuple[tuple[str, Any], ...]
+    grids: tuple[tuple[tuple[str, Any], ...], ...]
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def cells(self) -> list[TrainSpec]:
+        """Expand the grid blocks into TrainSpecs, in run order, without duplicates.
+
+        Raises:
+            ConfigError: a combination TrainSpec rejects (e.g. a bad count
+                range), naming the grid block and the cell.
+        """
+        defaults = dict(self.train)
+        cells: dict[str, TrainSpec] = {}
+        for index, block in enumerate(self.grids):
+            where = "grid." if len(self.grids) == 1 else f"grid[{index}]."
+            axes = [(key, value if isinstance(value, tuple) else (value,)) for key, value in block]
+            for combination in itertools.product(*(values for _, values in axes)):
+                chosen = dict(zip((key for key, _ in axes), combination))
+                spec = _make_cell({**defaults, **chosen}, where, set(chosen))
+                cells.setdefault(spec.cell_id(), spec)
+        return list(cells.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML-shaped dict: ``{"sweep": ..., "train": ..., "grid": [...]}``."""
+        return {
+            "sweep": dataclasses.asdict(self.info),
+            "train": {key: _thaw(value) for key, value in self.train},
+            "grid": [{key: _thaw(value) for key, value in block} for block in self.grids],
+        }
+
+    def to_toml(self) -> str:
+        """The resolved spec as TOML; ``load_sweep(config=...)`` reads it back."""
+        header = (
+            f"# Resolved sweep spec written by `python -m study.sweep` ({len(self.cells())} cells).\n"
+            "# Rerun it with: python -m study.sweep --config <this file>\n\n"
+        )
+        return header + tomli_w.dumps(self.to_dict())
+
+
+def _make_cell(values: dict[str, Any], where: str, grid_keys: set[str]) -> TrainSpec:
+    """One TrainSpec from merged values, resetting the fields its task ignores.
+
+    Args:
+        values: every TrainSpec field -> value ([train] overlaid with the block).
+        where: the block's prefix for errors (``grid.`` or ``grid[2].``).
+        grid_keys: fields the block set, so an error names the section that
+            set the bad value (``grid.counts`` vs ``train.epochs``).
+    """
+    # A folder (photo) cell gets the defaults of the counting-only fields, and
+    # vice versa, so a block that crosses task = ["counting", "folder"] with
+    # counts = [...] does not train the same photo cell once per count range.
+    for key in ignored_fields(str(values.get("task", "counting"))):
+        values[key] = TRAIN_DEFAULTS[key]
+    try:
+        spec = TrainSpec(**values)
+        _check_names(spec)
+    except ConfigError as error:
+        key = str(error).split(":", 1)[0]
+        raise ConfigError(f"{where if key in grid_keys else 'train.'}{error}") from None
+    return spec
+
+
+def _check_names(spec: TrainSpec) -> None:
+    """Names that choose code (aug policy, architecture, weights) must exist."""
+    if spec.weights not in ("imagenet", "none") and not Path(spec.weights).expanduser().is_file():
+        raise ConfigError(
+            f"weights: unknown value {spec.weights!r}; valid: 'imagenet', 'none', "
+            "or the path of an existing state-dict file"
+        )
+    if spec.aug not in augment.available():
+        raise ConfigError(f"aug: unknown value {spec.aug!r}; valid: {', '.join(augment.available())}")
+    # timm has hundreds of names; the model registry checks timm:<name> when it builds the model.
+    if spec.arch not in models.ARCHITECTURES and not (spec.arch.startswith("timm:") and len(spec.arch) > 5):
+        raise ConfigError(f"arch: unknown value {spec.arch!r}; valid: {', '.join(models.available())}")
+
+
+
+# ---------------------------------------------------------------- checking raw sweep dicts
+
+
+def _check_table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a table ([{where}]), got {value!r}")
+    return value
+
+
+def parse_sweep(raw: dict[str, Any], source: str = "") -> SweepSpec:
+    """Check a raw sweep dict and resolve it into a SweepSpec.
+
+    Every key and value is checked, and every cell is built once, so any
+    mistake surfaces here rather than hours into a sweep.
+
+    Args:
+        raw: the parsed TOML (``[sweep]``, ``[train]``, ``[grid]`` or ``[[grid]]``).
+        source: where it came from, prefixed to error messages.
+
+    Raises:
+        ConfigError: naming the section.key, the bad value and the valid choices.
+    """
+    prefix = f"{source}: " if source else ""
+    try:
+        unknown = sorted(set(raw) - set(SWEEP_SECTIONS))
+        if unknown:
+            raise ConfigError(f"{unknown[0]}: unknown section; valid sections: {', '.join(SWEEP_SECTIONS)}")
+        info = from_mapping(SweepInfo, _check_table(raw.get("sweep", {}), "sweep"), "sweep.")
+        train = _parse_train(_check_table(raw.get("train", {}), "train"))
+        grid = raw.get("grid", {})
+        blocks = grid if isinstance(grid, list) else [_check_table(grid, "grid")]
+        if not blocks:
+            blocks = [{}]
+        grids = tuple(
+            _parse_block(_check_table(block, "grid"), "grid." if len(blocks) == 1 else f"grid[{index}].")
+            for index, block in enumerate(blocks)
+        )
+        spec = SweepSpec(info=info, train=train, grids=grids)
+        spec.cells()  # build every cell now: cross-field errors surface before training
+    except ConfigError as error:
+        raise ConfigError(f"{prefix}{error}") from None
+    return spec
+
+
+def _parse_train(table: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Check [train] (scalars only) and fill in every TrainSpec default."""
+    hints = typing.get_type_hints(TrainSpec)
+    values = dict(TRAIN_DEFAULTS)
+    for key, value in table.items():
+        _check_field(key, "train.")
+        if isinstance(value, list):
+            raise ConfigError(f"train.{key}: expected a single value, got the list {value!r}; put axes under [grid]")
+        values[key] = coerce(f"train.{key}", value, hints[key])
+    return tuple(values.items())
+
+
+def _parse_block(table: dict[str, Any], where: str) -> tuple[tuple[str, Any], ...]:
+    """Check one grid block: each field a value or a non-empty list of values."""
+    hints = typing.get_type_hints(TrainSpec)
+    block = []
+    for key, value in table.items():
+        _check_field(key, where)
+        if isinstance(value, list):
+            if not value:
+                raise ConfigError(f"{where}{key}: expected a non-empty list of values, got []")
+            checked = tuple(coerce(f"{where}{key}[{i}]", item, hints[key]) for i, item in enumerate(value))
+        else:
+            checked = coerce(f"{where}{key}", value, hints[key])
+        block.append((key, checked))
+    return tuple(block)
+
+
+def _check_field(key: str, where: str) -> None:
+    if key not in TRAIN_DEFAULTS:
+        raise ConfigError(f"{where}{key}: unknown key; valid keys: {', '.join(sorted(TRAIN_DEFAULTS))}")
