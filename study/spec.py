@@ -74,6 +74,13 @@ class TrainSpec:
     n_test: int = _field(1000, "images in a fresh test set with its own seed", label="test images", task="counting")
     data: str = _field("", "root folder with one sub-folder of images per class", label="photo folder", task="folder")
     resize: Literal["crop", "squish", "pad"] = _field("crop", "how photos reach `size`", task="folder")
+    eval_resize: Literal["squish", "crop"] = _field(
+        "squish", "how a non-square canvas reaches `size` for validation and test, the same for every policy "
+        "(squish keeps every circle; crop is what fastai did and can cut circles off)",
+        label="eval resize", task="counting")
+    n_test_dewind: int = _field(
+        1000, "images in a second test set with count independent of size and spacing (DeWind); 0 = none",
+        label="controlled test images", task="counting")
     valid_pct: float = _field(0.2, "fraction of the images held out for validation", label="valid fraction")
     # --- model ---
     arch: str = _field("resnet34", "torchvision resnet name or timm:<name>", label="architecture")
@@ -87,6 +94,13 @@ class TrainSpec:
     freeze: Literal["auto", "yes", "no"] = _field("auto", "freeze the body: auto = iff pretrained weights")
     batch_size: int = _field(64, "images per training step", label="batch size")
     weight_decay: float = _field(1e-2, "AdamW weight decay", label="weight decay")
+    stages: str = _field(
+        "", "training stages run one after another on the same model, e.g. "
+        "'frozen 3@3e-3, unfrozen 15@1e-6:1e-4' (epochs@max lr; lo:hi = discriminative lrs over the "
+        "layer groups; @find = lr_find); empty = one stage of `epochs` at `lr` with `freeze`")
+    precision: Literal["auto", "fp32", "bf16"] = _field(
+        "auto", "auto = bf16 autocast + channels_last where the device has native bf16 (CUDA, CPUs with "
+        "AVX512-BF16 or AMX), else fp32")
     # --- replicates ---
     seed: int = _field(0, "init seed: weights, batch order, augmentation (and the data, unless data_seed is set)",
                        role="seed")
@@ -107,6 +121,7 @@ class TrainSpec:
             ("radius", self.radius >= 0, "a radius >= 0 (0 = auto)"),
             ("min_gap", self.min_gap >= 0, "a gap >= 0 (0 = auto)"),
             ("data_seed", self.data_seed >= -1, "a seed >= 0, or -1 for the same as seed"),
+            ("n_test_dewind", self.n_test_dewind >= 0, "a non-negative number of images"),
         ]
         for key, ok, expected in checks:
             if not ok:
