@@ -138,7 +138,9 @@ class TensorBoardObserver(TrainingObserver):
         # Counted here rather than trusting ``step`` so the curve is monotonic across stages whatever the caller counts.
         self._step += 1
         Summary = self._summary_class
-        values = [Summary.Value(tag=f"schedule/lr_group{group}", simple_value=float(lr)) for group, lr in enumerate(lrs)]
+        values = [
+            Summary.Value(tag=f"schedule/lr_group{group}", simple_value=float(lr)) for group, lr in enumerate(lrs)
+        ]
         if _finite_number(momentum) is not None:
             values.append(Summary.Value(tag="schedule/momentum", simple_value=float(momentum)))
         # One event for all of a step's values: a third of the cost of one add_scalar per value.

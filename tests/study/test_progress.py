@@ -10,7 +10,8 @@ from study.errors import ConfigError
 from study.progress import BATCH_BAR_MIN_BATCHES, ProgressObserver, progress_iter, resolve_mode
 
 ROWS = [
-    {"epoch": 1, "train_loss": 1.2345, "valid_loss": 1.1, "error_rate": 0.6, "accuracy": 0.4, "time": 11.6, "stage": 1},
+    {"epoch": 1, "train_loss": 1.2345, "valid_loss": 1.1, "error_rate": 0.6, "accuracy": 0.4, "time": 11.6,
+     "stage": 1},
     {"epoch": 2, "train_loss": 0.8, "valid_loss": 0.75, "error_rate": 0.3, "accuracy": 0.7, "time": 12.2, "stage": 1},
     {"epoch": 3, "train_loss": 0.512, "valid_loss": 0.431, "error_rate": 0.126, "accuracy": 0.874, "time": 75, "stage": 1},
 ]
