@@ -23,8 +23,7 @@ TINY = "timm:test_resnet"
 def make_learner(
     aug: str = "none", n_train: int = 200, batch_size: int = 32, arch: str = TINY, **changes
 ) -> Learner:
-
-
+    changes.setdefault("precision", "fp32")
     spec = TrainSpec(
         counts="1-3", size=32, n_train=n_train, n_test=60, radius=4.0, arch=arch, aug=aug,
         batch_size=batch_size, seed=0, **changes,
@@ -32,7 +31,7 @@ def make_learner(
     torch.manual_seed(0)
     task = build_task(spec, "cpu")
     model = create_model(arch, len(task.classes))
-    return Learner(model, task, augment.create(aug, size=32), spec, "cpu", log=lambda line: None, progress=False)
+    return Learner(model, task, augment.create(aug, size=32), spec, "cpu", log=lambda line: None)
 
 
 def test_tiny_resnet_learns_to_count_one_to_three_circles():
