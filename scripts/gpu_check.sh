@@ -21,7 +21,8 @@ timeout 150 python3 -m pytest -q -x -p no:cacheprovider tests/synth/test_render.
 stamp bench-synth
 timeout 120 python3 -m study.bench synth --device cpu cuda --n 2000
 stamp bench-train-r34-224
-timeout 150 python3 -m study.bench train --device cuda --arch resnet34 --size 224 --batch-size 256 --steps 30 --warmup 5 --workers 12 --json "$OUT/bench_r34_224.json"
+timeout 200 python3 -m study.bench train --device cuda --arch resnet34 --size 224 --batch-size 256 --steps 30 --repeats 3 --warmup 5 \
+  && cp .cache/bench/train-cuda.json "$OUT/bench_train_cuda.json"
 stamp sweep-full-mini
 timeout 240 python3 -m study.sweep --preset full --set grid.counts=1-5,45-50 --set grid.aug=fastai,sensible \
   --set grid.weights=none --set grid.sizes=fixed --set grid.n_train=2500 --set grid.seed=0 \

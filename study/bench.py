@@ -1,23 +1,33 @@
 """Throughput benchmarks: ``python -m study.bench train|synth``.
 
-``train`` measures, in one process on the same model, batch size and optimiser:
+``train`` measures, in one process, for each precision (fp32 and bf16
+autocast + channels_last, ``study.precision``) on the same model, batch size
+and optimiser:
 
-(a) ours: the full training step from device-resident uint8 tensors
+(a) the pipeline: the full training step from device-resident uint8 tensors
     (``Learner.train_step``: index slice, augmentation, normalisation,
     forward, backward, AdamW step, one-cycle step);
-(b) the ceiling: the model alone on pre-staged, normalised input tensors;
-(c) the usual baseline: the same images written as PNG files, read by
-    ``torchvision.datasets.ImageFolder`` through a ``DataLoader`` with PIL
-    transforms close to fastai's (crop, flip, affine, perspective, lighting),
-    then copied to the device for the same step.
+(b) the ceiling: the model alone on one pre-staged, normalised batch;
+(c) with ``--imagefolder``, the usual baseline: the same images written as
+    PNG files, read by ``torchvision.datasets.ImageFolder`` through a
+    ``DataLoader`` with PIL transforms close to fastai's, then copied to the
+    device for the same step.
 
-It prints images/s for each and the ratios (a)/(b) (how close to the
-ceiling) and (a)/(c) (speed-up over the usual pipeline).
+It prints images/s side by side, the bf16/fp32 ratio of each, and (a)/(b)
+(how close the pipeline gets to the ceiling) under each precision, and
+writes them to ``.cache/bench/train-<device>.json`` in the current folder
+(entries for other architectures and sizes already there are kept), where
+the sweep's dry run reads its time estimates.
 
-Defaults run in about a minute on a 2-core CPU (resnet18 at 64 px). On a GPU::
+Timing: each figure is the median of ``--repeats`` timed blocks of
+``--steps`` steps after ``--warmup`` untimed steps. The median of 3 blocks of
+30 steps (default) discards one block disturbed by another process, and 30
+steps of a few tens of milliseconds or more make a block long enough that
+timer and scheduler jitter stay well under 1%.
 
-    python -m study.bench train --device cuda --arch resnet34 --size 224 \\
-        --batch-size 128 --steps 50 --workers 8 [--compile]
+On a GPU::
+
+    python -m study.bench train --device cuda --arch resnet34 --size 224 --batch-size 128 [--compile]
 
 ``synth`` forwards to ``synth.bench`` (renderer benchmarks).
 """
@@ -25,7 +35,10 @@ Defaults run in about a minute on a 2-core CPU (resnet18 at 64 px). On a GPU::
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +48,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-__all__ = ["main", "bench_train"]
+__all__ = ["main", "bench_train", "results_path"]
+
+PRECISIONS = ("fp32", "bf16")
 
 
 def _sync(device: torch.device) -> None:
@@ -43,21 +58,24 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed(step: Callable[[int], None], warmup: int, steps: int, device: torch.device) -> float:
-    """Seconds for ``steps`` calls of ``step(i)`` after ``warmup`` untimed ones."""
+def _timed(step: Callable[[int], None], warmup: int, steps: int, repeats: int, device: torch.device) -> float:
+    """Median seconds per block of ``steps`` calls of ``step(i)``, after ``warmup`` untimed calls."""
     for index in range(warmup):
         step(index)
     _sync(device)
-    started = time.perf_counter()
-    for index in range(warmup, warmup + steps):
-        step(index)
-    _sync(device)
-    return time.perf_counter() - started
+    blocks = []
+    for repeat in range(repeats):
+        started = time.perf_counter()
+        for index in range(steps):
+            step(warmup + repeat * steps + index)
+        _sync(device)
+        blocks.append(time.perf_counter() - started)
+    return statistics.median(blocks)
 
 
 def _model_step(learner, optimizer, inputs: torch.Tensor, labels: torch.Tensor) -> None:
     """The learner's forward/backward/step on ready inputs (what (b) and (c) share with (a))."""
-    with learner._autocast():
+    with learner.autocast():
         logits = learner.forward_model(inputs)
     loss = F.cross_entropy(logits.float(), labels)
     optimizer.zero_grad(set_to_none=True)
@@ -101,45 +119,61 @@ def _imagefolder_loader(root: Path, size: int, batch_size: int, workers: int, pi
 
 
 def bench_train(
-    arch: str = "resnet18", size: int = 64, batch_size: int = 32, steps: int = 10, warmup: int = 2,
-    device: str = "auto", aug: str = "fastai", workers: int = 2, compile_model: bool = False,
-) -> dict[str, float]:
-    """Images/s of (a) our pipeline, (b) the model alone, (c) ImageFolder + DataLoader.
+    arch: str = "resnet18", size: int = 64, batch_size: int = 32, steps: int = 30, warmup: int = 5,
+    repeats: int = 3, device: str = "auto", aug: str = "fastai", workers: int = 2, compile_model: bool = False,
+    imagefolder: bool = False, precisions: Sequence[str] = PRECISIONS,
+) -> dict[str, dict[str, float]]:
+    """Images/s of (a) the pipeline and (b) the model alone (and (c) ImageFolder) under each precision.
 
     Returns:
-        dict with ``ours``, ``model_only``, ``imagefolder`` (images/s) and the
-        ratios ``ours_vs_model_only`` and ``ours_vs_imagefolder``.
+        ``{precision: {"ours", "model_only", "ours_vs_model_only"[, "imagefolder",
+        "ours_vs_imagefolder"]}}`` (images/s and ratios).
     """
     from study import augment
-    from study.tasks import resolve_device
-    from study.spec import TrainSpec
     from study.learner import Learner
     from study.models import create_model
-    from study.tasks import build_task
+    from study.spec import TrainSpec
+    from study.tasks import build_task, resolve_device
 
     target = resolve_device(device)
-    images_needed = batch_size * (warmup + steps)
-    spec = TrainSpec(counts="1-5", size=size, n_train=max(images_needed * 5 // 4 + 5, 10), n_test=0, arch=arch,
-                     aug=aug, batch_size=batch_size, compile=compile_model)
-    task = build_task(spec, target)
-    torch.manual_seed(0)
-    learner = Learner(create_model(arch, len(task.classes)), task, augment.create(aug, size=size), spec, target,
-                      log=lambda line: None, progress=False)
-    learner.unfreeze()
-    optimizer = learner._optimizer([1e-4] * 3)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[1e-4] * 3, total_steps=10 * (warmup + steps))
-    learner.model.train()
-    batches = learner._batches()
+    base = TrainSpec(counts="1-5", size=size, n_train=max(batch_size * (warmup + steps) * 5 // 4 + 5, 10),
+                     n_test=0, n_test_dewind=0, arch=arch, aug=aug, batch_size=batch_size, compile=compile_model)
+    task = build_task(base, target)
+    results: dict[str, dict[str, float]] = {}
+    for precision in precisions:
+        spec = TrainSpec(**{**base.to_dict(), "precision": precision})
+        learner = Learner(create_model(arch, len(task.classes), seed=0), task, augment.create(aug, size=size), spec,
+                          target, log=lambda line: None)
+        learner.unfreeze()
+        optimizer = learner._optimizer([1e-4] * 3)
+        total = warmup + steps * repeats
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[1e-4] * 3, total_steps=2 * total + 10)
+        learner.model.train()
+        batches = learner._batches(learner.generator)
+        # (a) the pipeline: the whole step from uint8 device tensors (epoch batches reused in turn).
+        ours = _timed(lambda i: learner.train_step(batches[i % len(batches)], optimizer, scheduler),
+                      warmup, steps, repeats, target)
+        # (b) the ceiling: one pre-staged, normalised batch.
+        staged = learner._inputs(task.train_images[batches[0]], learner.generator)
+        staged_labels = task.train_labels[batches[0]]
+        model_only = _timed(lambda i: _model_step(learner, optimizer, staged, staged_labels),
+                            warmup, steps, repeats, target)
+        images = batch_size * steps
+        row = {"ours": images / ours, "model_only": images / model_only, "precision_ran": learner.precision}
+        if imagefolder:
+            row["imagefolder"] = images / _imagefolder_seconds(learner, optimizer, task, target, size, batch_size,
+                                                               workers, warmup, steps, repeats)
+            row["ours_vs_imagefolder"] = row["ours"] / row["imagefolder"]
+        row["ours_vs_model_only"] = row["ours"] / row["model_only"]
+        results[precision] = row
+    return results
 
-    # (a) ours: the whole step from uint8 device tensors.
-    ours = _timed(lambda i: learner.train_step(batches[i], optimizer, scheduler), warmup, steps, target)
-    # (b) ceiling: one pre-staged, normalised batch.
-    staged = learner._inputs(task.train_images[batches[0]], train=True)
-    staged_labels = task.train_labels[batches[0]]
-    model_only = _timed(lambda i: _model_step(learner, optimizer, staged, staged_labels), warmup, steps, target)
-    # (c) baseline: PNG files -> ImageFolder -> DataLoader -> device.
+
+def _imagefolder_seconds(learner, optimizer, task, target, size, batch_size, workers, warmup, steps, repeats) -> float:
+    """(c): median seconds per block of steps fed by PNG files -> ImageFolder -> DataLoader -> device."""
     with tempfile.TemporaryDirectory(prefix="bench-imagefolder-") as folder:
-        _write_pngs(task.train_images[: images_needed], task.train_labels[: images_needed], Path(folder))
+        count = len(task.train_labels)
+        _write_pngs(task.train_images[:count], task.train_labels[:count], Path(folder))
         loader = _imagefolder_loader(Path(folder), size, batch_size, workers, target.type == "cuda")
         stream = iter(loader)
 
@@ -151,16 +185,51 @@ def bench_train(
                 stream = iter(loader)
                 inputs, labels = next(stream)
             inputs = inputs.to(target, non_blocking=True)
-            if target.type == "cuda":
+            if learner.channels_last:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             _model_step(learner, optimizer, inputs, labels.to(target, non_blocking=True))
 
-        imagefolder = _timed(loader_step, warmup, steps, target)
-    images = batch_size * steps
-    results = {"ours": images / ours, "model_only": images / model_only, "imagefolder": images / imagefolder}
-    results["ours_vs_model_only"] = results["ours"] / results["model_only"]
-    results["ours_vs_imagefolder"] = results["ours"] / results["imagefolder"]
-    return results
+        return _timed(loader_step, warmup, steps, repeats, target)
+
+
+def results_path(device: torch.device, root: Path = Path(".")) -> Path:
+    """``.cache/bench/train-<device type>.json`` below ``root``."""
+    return root / ".cache" / "bench" / f"train-{device.type}.json"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _save_results(path: Path, device: torch.device, args: argparse.Namespace, results: dict) -> None:
+    """Merge this run's entries into the device's results file (same arch/size/batch/precision replaced)."""
+    from study.precision import native_bf16
+    from study.store import atomic_write_json
+
+    try:
+        saved = json.loads(path.read_text())
+        entries = saved["entries"] if isinstance(saved, dict) and isinstance(saved.get("entries"), list) else []
+    except (OSError, ValueError):
+        entries = []
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    new = [
+        {"arch": args.arch, "size": args.size, "batch_size": args.batch_size, "precision": precision,
+         "precision_ran": row["precision_ran"], "native_bf16": native_bf16(device), "device": str(device),
+         "hardware": hardware, "threads": torch.get_num_threads(), "compile": args.compile,
+         "images_per_s": row["ours"], "model_only_images_per_s": row["model_only"],
+         "steps": args.steps, "repeats": args.repeats, "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        for precision, row in results.items()
+    ]
+    same = {(e["arch"], e["size"], e["batch_size"], e["precision"]) for e in new}
+    kept = [e for e in entries if (e.get("arch"), e.get("size"), e.get("batch_size"), e.get("precision")) not in same]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, {"device": device.type, "entries": kept + new})
 
 
 def _train_main(argv: Sequence[str]) -> int:
@@ -168,30 +237,45 @@ def _train_main(argv: Sequence[str]) -> int:
     parser.add_argument("--arch", default="resnet18", help="resnet18/34/50 or timm:<name> (default resnet18)")
     parser.add_argument("--size", type=int, default=64, help="image size in px (default 64; the post: 224)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per pipeline (default 10)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per block (default 30)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed blocks; the median counts (default 3)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--aug", default="fastai", help="policy for (a) (default fastai)")
+    parser.add_argument("--imagefolder", action="store_true", help="also time (c) ImageFolder + DataLoader + PIL")
     parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="DataLoader workers for (c)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
-    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    results = bench_train(args.arch, args.size, args.batch_size, args.steps, args.warmup, args.device, args.aug,
-                          args.workers, args.compile)
+    for name in ("steps", "repeats", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}: expected >= 1, got {getattr(args, name)}")
     from study.tasks import resolve_device
 
     device = resolve_device(args.device)
-    print(f"train step, {args.arch} at {args.size} px, batch {args.batch_size}, {args.steps} steps on {device} "
-          f"({torch.get_num_threads()} CPU threads, {args.workers} loader workers)")
-    print(f"  (a) ours (uint8 on device -> {args.aug} aug -> step): {results['ours']:10.1f} images/s")
-    print(f"  (b) model alone on pre-staged tensors:       {results['model_only']:10.1f} images/s")
-    print(f"  (c) ImageFolder + DataLoader + PIL:          {results['imagefolder']:10.1f} images/s")
-    print(f"  (a)/(b) = {results['ours_vs_model_only']:.2f}   (a)/(c) = {results['ours_vs_imagefolder']:.2f}")
-    if args.json:
-        from study.store import atomic_write_json
-
-        atomic_write_json(args.json, {**vars(args), "json": str(args.json), "device": str(device), **results})
+    results = bench_train(args.arch, args.size, args.batch_size, args.steps, args.warmup, args.repeats, args.device,
+                          args.aug, args.workers, args.compile, args.imagefolder)
+    _print_table(args, device, results)
+    path = results_path(device)
+    _save_results(path, device, args, results)
+    print(f"written to {path}")
     return 0
+
+
+def _print_table(args: argparse.Namespace, device: torch.device, results: dict) -> None:
+    fp32, bf16 = results["fp32"], results["bf16"]
+    print(f"train step, {args.arch} at {args.size} px, batch {args.batch_size}, median of {args.repeats} x "
+          f"{args.steps} steps on {device} ({_cpu_name() if device.type == 'cpu' else torch.cuda.get_device_name(device)}, "
+          f"{torch.get_num_threads()} threads); bf16 ran as {bf16['precision_ran']}")
+    print(f"  {'images/s':<44}{'fp32':>10}{'bf16':>10}{'bf16/fp32':>11}")
+    rows = [("(a) pipeline (uint8 on device -> aug -> step)", "ours"), ("(b) ceiling (model on staged tensors)",
+                                                                         "model_only")]
+    if "imagefolder" in fp32:
+        rows.append(("(c) ImageFolder + DataLoader + PIL", "imagefolder"))
+    for label, key in rows:
+        print(f"  {label:<44}{fp32[key]:>10.1f}{bf16[key]:>10.1f}{bf16[key] / fp32[key]:>11.2f}")
+    print(f"  {'(a)/(b) pipeline vs ceiling':<44}{fp32['ours_vs_model_only']:>10.2f}{bf16['ours_vs_model_only']:>10.2f}")
+    if "imagefolder" in fp32:
+        print(f"  {'(a)/(c) vs ImageFolder':<44}{fp32['ours_vs_imagefolder']:>10.2f}{bf16['ours_vs_imagefolder']:>10.2f}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

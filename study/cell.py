@@ -1,57 +1,68 @@
 """One cell of a sweep: a ``TrainSpec`` in, a finished cell folder out.
 
-``run_cell`` builds the task, model, policy and learner, trains with the
-fastai recipe, evaluates valid and test, and writes the files promised by
-``docs/RUN_FOLDER.md``, each atomically, ``metrics.json`` last (its presence
-means the cell is finished). On failure it writes ``error.json`` and re-raises.
+``run_cell`` builds the task, model, policy and learner, trains the spec's
+stages one after another on the same model (fastai's frozen fit, then
+``unfreeze`` and a fit with discriminative lrs), evaluates every evaluation
+split of the task, and writes the cell's files through
+``study.runfolder.CellFolder``, ``metrics.json`` last (its presence means the
+cell is finished). On failure it writes ``log.txt`` and re-raises: recording
+the failure (``error.json``) is the caller's job.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import inspect
 import math
 import random
+import sys
 import time
-import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from study import augment
-from study.spec import TrainSpec
-from study.learner import Evaluation, Interpretation, Learner
+from study.errors import ConfigError
+from study.learner import Evaluation, Interpretation, Learner, derived_seed
 from study.models import IMAGENET_MEAN, IMAGENET_STD, create_model
-from study.store import atomic_torch_save, atomic_write_json, atomic_write_text
+from study.observe import ObserverList, TrainingObserver
+from study.progress import ProgressObserver
+from study.runfolder import CellFolder
+from study.schedule import Stage, resolve_stages
+from study.spec import TrainSpec, seed_fields, setting_fields
+from study.tblog import TensorBoardObserver
 from study.tasks import Task, build_task, resolve_device, scene_spec
 
-__all__ = ["run_cell", "AUDIT_SAMPLES", "FALLBACK_LR", "LR_FIND_ITERATIONS"]
+__all__ = ["run_cell", "AUDIT_SAMPLES", "FALLBACK_LR", "LR_FIND_ITERATIONS", "PROGRESS_MODES"]
 
 # Augmented samples drawn to measure label noise (a few seconds of numpy at most).
 AUDIT_SAMPLES = 2000
-# Used when lr="find" produced no usable suggestion (fastai's default max_lr).
+# Used when lr_find produced no usable suggestion (fastai's default max_lr).
 FALLBACK_LR = 3e-3
 # fastai's lr_find default: 100 iterations from 1e-7 to 10.
 LR_FIND_ITERATIONS = 100
+PROGRESS_MODES = ("auto", "bar", "lines", "quiet")
+Progress = Literal["auto", "bar", "lines", "quiet"]
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (model init, dropout)."""
+    """Seed Python, numpy and torch's global RNG (dropout draws from it during training)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
 class _Log:
-    """Prints each line and keeps it for log.txt."""
+    """Keeps each line for log.txt and echoes it to stdout unless quiet."""
 
-    def __init__(self) -> None:
+    def __init__(self, echo: bool) -> None:
         self.lines: list[str] = []
+        self.echo = echo
 
     def __call__(self, line: str) -> None:
-        print(line, flush=True)
+        if self.echo:
+            print(line, flush=True)
         self.lines.append(line)
 
     def text(self) -> str:
@@ -63,7 +74,7 @@ def run_cell(
     cell_dir: Path,
     device: str = "auto",
     cache_dir: Path | None = None,
-    progress: bool | None = None,
+    progress: Progress = "auto",
 ) -> dict[str, Any]:
     """Train and evaluate one spec, writing its cell folder.
 
@@ -72,82 +83,135 @@ def run_cell(
         cell_dir: the cell folder (created).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         cache_dir: dataset cache shared between cells (None: no cache).
-        progress: tqdm bar on stderr (default: when stderr is a terminal).
+        progress: ``auto`` (a bar when stderr is a terminal, else one line per
+            epoch), ``bar``, ``lines`` or ``quiet`` (nothing per epoch on the
+            console; the epoch table still goes to log.txt).
 
     Returns:
         the metrics dict (also written to ``metrics.json``).
 
     Raises:
-        whatever stopped the cell (after writing ``error.json``).
+        ConfigError: an unknown progress mode. Otherwise whatever stopped the
+        cell, after writing ``log.txt``.
     """
-    import sys
-
-    cell_dir = Path(cell_dir)
-    cell_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(cell_dir / "spec.json", spec.to_dict())
-    log = _Log()
+    if progress not in PROGRESS_MODES:
+        raise ConfigError(f"progress: unknown {progress!r}; valid: {', '.join(PROGRESS_MODES)}")
+    if progress == "auto":
+        progress = "bar" if sys.stderr.isatty() else "lines"
+    folder = CellFolder(cell_dir)
+    folder.path.mkdir(parents=True, exist_ok=True)
+    folder.write_spec(spec.to_dict())
+    log = _Log(echo=progress != "quiet")
     started = time.perf_counter()
     try:
-        metrics = _train_and_write(
-            spec, cell_dir, resolve_device(device), cache_dir, log, sys.stderr.isatty() if progress is None else progress
-        )
-    except BaseException as error:
-        atomic_write_text(cell_dir / "log.txt", log.text())
-        atomic_write_json(
-            cell_dir / "error.json",
-            {
-                "status": "failed",
-                "error": f"{type(error).__name__}: {error}",
-                "traceback": traceback.format_exc(),
-                "seconds": round(time.perf_counter() - started, 3),
-            },
-        )
+        metrics = _train_and_write(spec, folder, resolve_device(device), cache_dir, log, progress)
+    except BaseException:
+        folder.write_log(log.text())
         raise
     metrics["seconds"] = round(time.perf_counter() - started, 3)
-    atomic_write_json(cell_dir / "metrics.json", metrics)  # last: marks the cell finished
+    folder.write_metrics(metrics)  # last: marks the cell finished
     return metrics
 
 
 def _train_and_write(
-    spec: TrainSpec, cell_dir: Path, device: torch.device, cache_dir: Path | None, log: _Log, progress: bool
+    spec: TrainSpec, folder: CellFolder, device: torch.device, cache_dir: Path | None, log: _Log, progress: str
 ) -> dict[str, Any]:
-    """Steps 1-6 of a cell; every file except metrics.json."""
-    # 1. Data, model, policy.
+    """Build, train, evaluate; write every file except metrics.json and return the metrics."""
+    # 1. Data, model, policy, learner. The global RNG feeds dropout only; init, batch order and
+    #    augmentation have generators of their own (study.learner).
     seed_everything(spec.seed)
     task = build_task(spec, device, cache_dir)
     log(_describe(spec, task, device))
     if task.skipped_files:
         log(f"skipped {len(task.skipped_files)} unreadable file(s): {', '.join(task.skipped_files)}")
-    model = create_model(spec.arch, len(task.classes), weights=spec.weights, head=spec.head)
-    policy = augment.create(spec.aug, size=spec.size)
-    learner = Learner(model, task, policy, spec, device, log=log, progress=progress)
-    # 2. Freeze a pretrained body (fastai's cnn_learner), unless told otherwise.
-    frozen = spec.freeze == "yes" or (spec.freeze == "auto" and spec.weights != "none")
-    if frozen:
-        learner.freeze()
-    else:
-        learner.unfreeze()
-    # 3. Learning rate: given, or found.
-    lr_used = spec.lr
-    if spec.lr == "find":
-        found = learner.lr_find(iterations=LR_FIND_ITERATIONS, output=cell_dir / "lr_find")
-        lr_used = found.suggestion if math.isfinite(found.suggestion) and found.suggestion > 0 else FALLBACK_LR
-        log(f"lr_find: suggested lr {found.suggestion:.3g}; using {lr_used:.3g}")
-    # 4. Train; the epoch table goes to the console and log.txt.
-    learner.fit_one_cycle(spec.epochs, float(lr_used))
-    # 5. Evaluate and write everything but metrics.json.
-    valid, test = learner.evaluate("valid"), learner.evaluate("test")
-    _write_history(cell_dir / "history.csv", learner.history)
-    _write_predictions(cell_dir / "predictions.csv", [valid, test], task.classes)
-    atomic_torch_save(_checkpoint(learner, spec, task), cell_dir / "checkpoint.pt")
-    # 6. Metrics (label noise from the training policy on the training scenes).
-    metrics = _metrics(spec, task, valid, test, policy, device, float(lr_used))
+    model = create_model(spec.arch, len(task.classes), weights=spec.weights, head=spec.head,
+                         seed=derived_seed(spec.seed, "init"))
+    policy = _policy(spec)
+    observers = ObserverList(_observers(progress, folder, spec))
+    try:
+        return _fit_evaluate_write(spec, task, model, policy, observers, device, folder, log)
+    finally:
+        observers.close()  # closes bars and flushes events even when training raised
+
+
+def _fit_evaluate_write(
+    spec: TrainSpec, task: Task, model: torch.nn.Module, policy: augment.Policy, observers: ObserverList,
+    device: torch.device, folder: CellFolder, log: _Log,
+) -> dict[str, Any]:
+    """Steps 2-4 of a cell: train the stages, evaluate every split, write the files and metrics."""
+    learner = Learner(model, task, policy, spec, device, log=log, observers=[observers])
+    log(f"precision {learner.precision}" + (" (bf16 autocast, channels_last)" if learner.channels_last else ""))
+    # 2. Train the stages; the epoch table goes to log.txt (and the console unless quiet).
+    stages = resolve_stages(spec)
+    stage_records = _run_stages(learner, stages, folder, log)
+    # 3. Evaluate every evaluation split; write history, predictions and the checkpoint.
+    splits = getattr(task, "eval_splits", ["valid", "test"])
+    evaluations = {split: learner.evaluate(split) for split in splits}
+    history = learner.history if len(stages) > 1 else [
+        {key: value for key, value in row.items() if key != "stage"} for row in learner.history]
+    folder.write_history(history)
+    folder.write_predictions(_prediction_rows(evaluations.values(), task.classes), task.classes)
+    folder.save_checkpoint(_checkpoint(learner, spec, task))
+    # 4. Metrics (label noise from the training policy on the training scenes).
+    metrics = _metrics(spec, task, evaluations, policy, learner, stage_records)
     if "label_noise_rate" in metrics:
         log(f"label noise ({spec.aug}): {metrics['label_noise_rate']:.4f} of augmented training samples")
-    test_text = f"{test.accuracy:.4f}" if len(test.labels) else "n/a (no test split)"
-    log(f"valid accuracy {valid.accuracy:.4f}, test accuracy {test_text}")
-    atomic_write_text(cell_dir / "log.txt", log.text())
+    log(", ".join(f"{split} accuracy {_format_accuracy(evaluation)}" for split, evaluation in evaluations.items()))
+    folder.write_log(log.text())
+    interpretation = Interpretation.from_evaluation(_reported(evaluations), task.classes)
+    hparams = {name: getattr(spec, name) for name in (*setting_fields(), *seed_fields())}
+    observers.on_cell_end(metrics, interpretation.confusion.tolist(), list(task.classes), hparams)
     return metrics
+
+
+def _policy(spec: TrainSpec) -> augment.Policy:
+    """The training policy; its eval transform follows ``eval_resize`` where augment supports it."""
+    if "eval_resize" in inspect.signature(augment.create).parameters:
+        return augment.create(spec.aug, size=spec.size, eval_resize=spec.eval_resize)
+    return augment.create(spec.aug, size=spec.size)
+
+
+def _observers(progress: str, folder: CellFolder, spec: TrainSpec) -> list[TrainingObserver]:
+    """The console progress bar (bar mode only: in lines mode the epoch table is the progress) and
+    the TensorBoard writer."""
+    observers: list[TrainingObserver] = [TensorBoardObserver(folder.file(CellFolder.EVENTS))]
+    if progress == "bar":
+        observers.append(ProgressObserver(progress, desc=spec.label()))
+    return observers
+
+
+def _run_stages(learner: Learner, stages: list[Stage], folder: CellFolder, log: _Log) -> list[dict[str, Any]]:
+    """Fit each stage in turn (freeze or unfreeze, find the lr if asked, one-cycle).
+
+    Every stage starts a fresh AdamW and one-cycle schedule, as fastai does
+    after ``unfreeze()`` (which re-creates the optimiser).
+
+    Returns:
+        one ``{"kind", "epochs", "lr"}`` record per stage, ``lr`` as used
+        (the lr_find suggestion for ``find``; ``[lo, hi]`` for a range).
+    """
+    records = []
+    finds = sum(stage.lr == "find" for stage in stages)
+    for number, stage in enumerate(stages, start=1):
+        if stage.frozen:
+            learner.freeze()
+        else:
+            learner.unfreeze()
+        if stage.lr == "find":
+            stem = CellFolder.LR_FIND if number == 1 or finds == 1 else f"{CellFolder.LR_FIND}_stage{number}"
+            found = learner.lr_find(iterations=LR_FIND_ITERATIONS, output=folder.file(stem))
+            usable = math.isfinite(found.suggestion) and found.suggestion > 0
+            max_lr: float | slice = found.suggestion if usable else FALLBACK_LR
+            log(f"lr_find (stage {number}): suggested lr {found.suggestion:.3g}; using {max_lr:.3g}")
+        else:
+            max_lr = stage.max_lr()
+        lr_text = f"{max_lr.start:.3g}:{max_lr.stop:.3g}" if isinstance(max_lr, slice) else f"{max_lr:.3g}"
+        if len(stages) > 1:
+            log(f"stage {number}/{len(stages)}: {stage.kind}, {stage.epochs} epoch(s), max lr {lr_text}")
+        learner.fit_one_cycle(stage.epochs, max_lr, stage=number)
+        lr_record = [max_lr.start, max_lr.stop] if isinstance(max_lr, slice) else float(max_lr)
+        records.append({"kind": stage.kind, "epochs": stage.epochs, "lr": lr_record})
+    return records
 
 
 def _describe(spec: TrainSpec, task: Task, device: torch.device) -> str:
@@ -159,29 +223,21 @@ def _describe(spec: TrainSpec, task: Task, device: torch.device) -> str:
     )
 
 
-def _write_history(path: Path, history: list[dict[str, float]]) -> None:
-    columns = ["epoch", "train_loss", "valid_loss", "error_rate", "accuracy", "time"]
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({key: row[key] for key in columns} for row in history)
-    atomic_write_text(path, text.getvalue())
+def _format_accuracy(evaluation: Evaluation) -> str:
+    return f"{evaluation.accuracy:.4f}" if len(evaluation.labels) else "n/a (empty split)"
 
 
-def _write_predictions(path: Path, evaluations: list[Evaluation], classes: list[str]) -> None:
-    """``split, index, label, pred, loss, prob_<class>...`` with labels as class names."""
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["split", "index", "label", "pred", "loss", *(f"prob_{name}" for name in classes)])
+def _prediction_rows(evaluations, classes: list[str]) -> list[dict[str, Any]]:
+    """predictions.csv rows (``CellFolder.write_predictions``): labels as class names."""
+    rows = []
     for evaluation in evaluations:
         probs = evaluation.probs.tolist()
         for index, (label, pred, loss) in enumerate(
             zip(evaluation.labels.tolist(), evaluation.preds.tolist(), evaluation.losses.tolist())
         ):
-            writer.writerow(
-                [evaluation.split, index, classes[label], classes[pred], f"{loss:.6g}", *(f"{p:.6g}" for p in probs[index])]
-            )
-    atomic_write_text(path, text.getvalue())
+            rows.append({"split": evaluation.split, "index": index, "label": classes[label],
+                         "pred": classes[pred], "loss": loss, "probs": probs[index]})
+    return rows
 
 
 def _checkpoint(learner: Learner, spec: TrainSpec, task: Task) -> dict[str, Any]:
@@ -199,17 +255,28 @@ def _checkpoint(learner: Learner, spec: TrainSpec, task: Task) -> dict[str, Any]
     }
 
 
+def _reported(evaluations: dict[str, Evaluation]) -> Evaluation:
+    """The split per-class figures describe: the i.i.d. test split, or valid where it is empty (folders)."""
+    test = evaluations.get("test")
+    return test if test is not None and len(test.labels) else evaluations["valid"]
+
+
+def _accuracy_or_none(evaluation: Evaluation | None) -> float | None:
+    return evaluation.accuracy if evaluation is not None and len(evaluation.labels) else None
+
+
 def _metrics(
-    spec: TrainSpec, task: Task, valid: Evaluation, test: Evaluation, policy: augment.Policy,
-    device: torch.device, lr_used: float,
+    spec: TrainSpec, task: Task, evaluations: dict[str, Evaluation], policy: augment.Policy, learner: Learner,
+    stage_records: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    # Per-class figures on the test split, or valid where there is none (folder tasks).
-    reported = test if len(test.labels) else valid
+    valid, reported = evaluations["valid"], _reported(evaluations)
     interpretation = Interpretation.from_evaluation(reported, task.classes)
+    first_lr = stage_records[0]["lr"]
     metrics: dict[str, Any] = {
         "status": "done",
         "valid_accuracy": valid.accuracy,
-        "test_accuracy": test.accuracy if len(test.labels) else None,
+        "test_accuracy": _accuracy_or_none(evaluations.get("test")),
+        "test_dewind_accuracy": _accuracy_or_none(evaluations.get("test_dewind")),
         "error_rate": 1 - valid.accuracy,
         "valid_loss": valid.loss,
         "classes": list(task.classes),
@@ -217,13 +284,18 @@ def _metrics(
         "per_class_accuracy": interpretation.per_class_accuracy(),
         "confusion_matrix": interpretation.confusion.tolist(),
         "most_confused": interpretation.most_confused(),
-        "device": str(device),
+        "device": str(learner.device),
+        "precision": learner.precision,
+        "channels_last": learner.channels_last,
         "weights_used": spec.weights,
         "skipped_files": list(task.skipped_files),
-        "lr_used": lr_used,
+        "lr_used": first_lr[-1] if isinstance(first_lr, list) else first_lr,  # first stage's head lr
+        "stages": stage_records,
+        "eval_resize": spec.eval_resize,
         "n_train": len(task.train_labels),
         "n_valid": len(task.valid_labels),
         "n_test": len(task.test_labels),
+        "n_test_dewind": len(evaluations["test_dewind"].labels) if "test_dewind" in evaluations else 0,
     }
     if spec.task == "counting":
         metrics.update(_count_metrics(reported, task, policy, spec.seed))

@@ -2,10 +2,11 @@
 
 The loop never leaves the device: a batch is an index slice of the task's
 uint8 tensors, augmented (``study.augment``) and normalised on the device,
-then forward/backward/step. No DataLoader, no per-image Python. On CUDA
-the forward runs under bf16 autocast in channels_last, optionally compiled.
+then forward/backward/step. No DataLoader, no per-image Python. Where the
+device has native bf16 (``study.precision``) the forward runs under bf16
+autocast in channels_last; on CUDA it is optionally compiled.
 
-What mirrors fastai v1 (``shared/seed/README.md``): AdamW with decoupled
+What mirrors fastai v1 (``docs/POST.md``): AdamW with decoupled
 weight decay 1e-2 on every parameter (``bn_wd=True``), betas (0.9, 0.99);
 ``fit_one_cycle`` = ``torch.optim.lr_scheduler.OneCycleLR`` (div 25,
 pct_start 0.3, final lr max_lr / (25 * 1e4), cosine, beta1 0.95->0.85->0.95);
@@ -16,23 +17,25 @@ table is the debiased exponential moving average (beta 0.98) fastai prints.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import dataclasses
 import math
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from study.augment import Policy
 from study.errors import NonFiniteLossError
+from study.observe import TrainingObserver
+from study.precision import resolve_precision
 from study.spec import TrainSpec
 from study.models import Classifier, normalize
 from study.tasks import Task
@@ -43,6 +46,7 @@ __all__ = [
     "LRFinderResult",
     "Learner",
     "NonFiniteLossError",
+    "derived_seed",
     "lr_range",
 ]
 
@@ -149,14 +153,19 @@ def lr_range(lr: float | slice | Sequence[float], groups: int = 3) -> list[float
 class Learner:
     """A model, a task, an augmentation policy and the fastai recipe.
 
+    Randomness: batch order and augmentation draws come from ``generator``
+    (seeded by ``spec.seed``); the lr finder draws from its own generator
+    and restores the global RNG (dropout) afterwards, so running it does not
+    change what the fit that follows sees.
+
     Args:
         model: a ``study.models.Classifier``.
         task: device-resident data (``study.tasks.Task``).
-        policy: training augmentation (its ``eval_transform`` is used for valid/test).
-        spec: batch size, weight decay, seed, compile.
+        policy: training augmentation (its ``eval_transform`` is used for evaluation).
+        spec: batch size, weight decay, seed, precision, compile.
         device: where the task lives and the model trains.
-        log: receives each line of the epoch table (default ``print``).
-        progress: show a tqdm bar on stderr.
+        log: receives each line of the epoch table and notes (default ``print``).
+        observers: told about fits, steps, batches and epochs (``study.observe``).
     """
 
     def __init__(
@@ -167,17 +176,19 @@ class Learner:
         spec: TrainSpec,
         device: str | torch.device,
         log: Callable[[str], None] = print,
-        progress: bool = True,
+        observers: Sequence[TrainingObserver] = (),
     ) -> None:
         self.device = torch.device(device)
         self.model, self.task, self.policy, self.spec = model.to(self.device), task, policy, spec
-        self.log, self.progress = log, progress
+        self.log, self.observers = log, list(observers)
         self.batch_size = spec.batch_size
         self.generator = torch.Generator().manual_seed(spec.seed)  # batch order and augmentation draws
         self.history: list[dict[str, float]] = []
         self.schedule_trace: list[tuple[float, float]] = []  # (head lr, beta1) after each step
+        self.steps_done = 0  # optimisation steps over every fit (the observers' step axis)
         self.on_cuda = self.device.type == "cuda"
-        if self.on_cuda:
+        self.precision, self.channels_last = resolve_precision(spec.precision, self.device, log)
+        if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         compiled = spec.compile and self.on_cuda
         self.forward_model: nn.Module = torch.compile(self.model) if compiled else self.model
@@ -209,30 +220,41 @@ class Learner:
         count = len(self.task.train_labels)
         return max(1, count // self.batch_size)  # drop_last, as fastai's training loader
 
-    def _batches(self) -> list[torch.Tensor]:
-        """One epoch of shuffled index batches (on the device)."""
-        order = torch.randperm(len(self.task.train_labels), generator=self.generator).to(self.device)
+    def _batches(self, generator: torch.Generator) -> list[torch.Tensor]:
+        """One epoch of shuffled index batches (on the device), drawn from ``generator``."""
+        order = torch.randperm(len(self.task.train_labels), generator=generator).to(self.device)
         size = min(self.batch_size, len(order))
         return [order[i * size : (i + 1) * size] for i in range(self.steps_per_epoch())]
 
-    def _endless_batches(self) -> Iterator[torch.Tensor]:
+    def _endless_batches(self, generator: torch.Generator) -> Iterator[torch.Tensor]:
         """Epoch after epoch of shuffled batches (for the lr finder, which counts steps, not epochs)."""
         while True:
-            yield from self._batches()
+            yield from self._batches(generator)
 
-    def _inputs(self, images: torch.Tensor, train: bool) -> torch.Tensor:
-        """uint8 ``[B, 3, H, W]`` -> normalised float ``[B, 3, size, size]`` (augmented when training)."""
-        pixels = self.policy(images, self.generator) if train else self.policy.eval_transform(images)
+    def _inputs(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """uint8 ``[B, 3, H, W]`` -> normalised float ``[B, 3, size, size]``.
+
+        Augmented with draws from ``generator`` when one is given (training), else the eval transform.
+        """
+        pixels = self.policy(images, generator) if generator is not None else self.policy.eval_transform(images)
         inputs = normalize(pixels)
-        return inputs.contiguous(memory_format=torch.channels_last) if self.on_cuda else inputs
+        return inputs.contiguous(memory_format=torch.channels_last) if self.channels_last else inputs
 
-    def _autocast(self):
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.on_cuda)
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast when the resolved precision is bf16, else a no-op context."""
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
-    def train_step(self, indices: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler) -> torch.Tensor:
-        """One optimisation step on a batch of training indices; returns the detached loss (on device)."""
-        inputs = self._inputs(self.task.train_images[indices], train=True)
-        with self._autocast():
+    def train_step(
+        self, indices: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """One optimisation step on a batch of training indices; returns the detached loss (on device).
+
+        Args:
+            indices: int64 ``[B]`` rows of the training split.
+            generator: augmentation draws (default: the learner's own).
+        """
+        inputs = self._inputs(self.task.train_images[indices], generator or self.generator)
+        with self.autocast():
             logits = self.forward_model(inputs)
         loss = F.cross_entropy(logits.float(), self.task.train_labels[indices])
         optimizer.zero_grad(set_to_none=True)
@@ -243,77 +265,83 @@ class Learner:
         self.schedule_trace.append((group["lr"], group["betas"][0]))  # Python floats: no device sync
         return loss.detach()
 
-    def _check_finite(self, losses: list[torch.Tensor], epoch: int, optimizer: torch.optim.Optimizer) -> None:
+    def _check_finite(self, losses: list[torch.Tensor], epoch: int, stage: int, optimizer) -> None:
         values = torch.stack(losses)
         if not bool(torch.isfinite(values).all()):
             step = int((~torch.isfinite(values)).nonzero()[0])
             lrs = ", ".join(f"{g['lr']:.3g}" for g in optimizer.param_groups)
             raise NonFiniteLossError(
-                f"training loss became {float(values[step])} at epoch {epoch}, step {step + 1} (lr {lrs}); "
-                f"try a lower lr"
+                f"training loss became {float(values[step])} at epoch {epoch} (stage {stage}), step {step + 1} "
+                f"(lr {lrs}); try a lower lr (or lr=find), or precision=fp32",
+                epoch=epoch,
             )
+
+    def _notify(self, hook: str, *args: Any) -> None:
+        for observer in self.observers:
+            getattr(observer, hook)(*args)
 
     # ------------------------------------------------------------ fitting
     def fit_one_cycle(
-        self, epochs: int, max_lr: float | slice | Sequence[float] = 3e-3, pct_start: float = 0.3, div: float = 25.0
+        self, epochs: int, max_lr: float | slice | Sequence[float] = 3e-3, pct_start: float = 0.3, div: float = 25.0,
+        stage: int = 1,
     ) -> list[dict[str, float]]:
-        """Train ``epochs`` epochs with the one-cycle schedule; returns this fit's history rows.
+        """Train ``epochs`` epochs with a fresh optimiser and one-cycle schedule; returns this fit's history rows.
 
         Args:
             epochs: number of passes over the training split.
             max_lr: peak lr: a float, a ``slice`` over layer groups, or 3 values.
             pct_start: fraction of steps spent warming up.
             div: initial lr = max_lr / div (final = max_lr / (div * 1e4)).
+            stage: 1-based stage number, recorded in each history row.
+
+        Raises:
+            NonFiniteLossError: the training loss or the validation predictions became NaN/inf.
         """
         lrs = lr_range(max_lr)
         optimizer = self._optimizer(lrs)
         steps = self.steps_per_epoch()
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer,
-            max_lr=lrs,
-            total_steps=epochs * steps,
-            pct_start=pct_start,
-            anneal_strategy="cos",
-            div_factor=div,
-            final_div_factor=1e4,
-            cycle_momentum=True,
-            base_momentum=0.85,
-            max_momentum=0.95,
+            optimizer, max_lr=lrs, total_steps=epochs * steps, pct_start=pct_start, anneal_strategy="cos",
+            div_factor=div, final_div_factor=1e4, cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
         )
+        self._notify("on_fit_start", stage, epochs, steps)
         smoother = _Smoother()
         rows = []
-        for epoch in range(1, epochs + 1):
+        for _ in range(epochs):
+            epoch = len(self.history) + 1
             started = time.perf_counter()
-            train_loss = self._train_epoch(optimizer, scheduler, smoother, epoch, epochs)
-            valid = self.evaluate("valid")
+            train_loss = self._train_epoch(optimizer, scheduler, smoother, epoch, stage)
+            valid = self.evaluate("valid", epoch=epoch)
             row = {
-                "epoch": len(self.history) + 1,
+                "epoch": epoch,
                 "train_loss": train_loss,
                 "valid_loss": valid.loss,
                 "error_rate": 1 - valid.accuracy,
                 "accuracy": valid.accuracy,
                 "time": time.perf_counter() - started,
+                "stage": stage,
             }
             self.history.append(row)
             rows.append(row)
             self._log_row(row)
+            self._notify("on_epoch_end", row)
+        self._notify("on_fit_end")
         return rows
 
-    def _train_epoch(self, optimizer, scheduler, smoother: "_Smoother", epoch: int, epochs: int) -> float:
+    def _train_epoch(self, optimizer, scheduler, smoother: "_Smoother", epoch: int, stage: int) -> float:
         self.model.train()
         losses: list[torch.Tensor] = []
-        bar = tqdm(
-            total=self.steps_per_epoch(), desc=f"epoch {epoch}/{epochs}", file=sys.stderr,
-            disable=not self.progress, leave=False, dynamic_ncols=True,
-        )
-        with bar:
-            for step, indices in enumerate(self._batches(), start=1):
-                losses.append(self.train_step(indices, optimizer, scheduler))
-                if step % _CHECK_EVERY == 0:  # sync rarely: each check waits for the device
-                    self._check_finite(losses[-_CHECK_EVERY:], epoch, optimizer)
-                    bar.set_postfix(loss=f"{float(losses[-1]):.4f}")
-                bar.update(1)
-        self._check_finite(losses, epoch, optimizer)
+        batches = self._batches(self.generator)
+        for batch, indices in enumerate(batches, start=1):
+            losses.append(self.train_step(indices, optimizer, scheduler))
+            self.steps_done += 1
+            if self.observers:
+                lrs = [group["lr"] for group in optimizer.param_groups]
+                self._notify("on_step", self.steps_done, lrs, optimizer.param_groups[-1]["betas"][0])
+                self._notify("on_batch_end", epoch, batch, len(batches))
+            if batch % _CHECK_EVERY == 0:  # sync rarely: each check waits for the device
+                self._check_finite(losses[-_CHECK_EVERY:], epoch, stage, optimizer)
+        self._check_finite(losses, epoch, stage, optimizer)
         for value in torch.stack(losses).cpu().tolist():
             smoother.add(value)
         return smoother.value
@@ -324,10 +352,11 @@ class Learner:
     ) -> list[dict[str, float]]:
         """fastai's ``fine_tune``: frozen one-cycle, then unfrozen with discriminative lrs."""
         self.freeze()
-        rows = self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99)
+        rows = self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, stage=1)
         base_lr /= 2
         self.unfreeze()
-        return rows + self.fit_one_cycle(epochs, slice(base_lr / lr_mult, base_lr), pct_start=pct_start, div=div)
+        return rows + self.fit_one_cycle(
+            epochs, slice(base_lr / lr_mult, base_lr), pct_start=pct_start, div=div, stage=2)
 
     def _log_row(self, row: dict[str, float]) -> None:
         if not self._table_started:
@@ -346,35 +375,41 @@ class Learner:
     ) -> LRFinderResult:
         """fastai's lr range test: exponential lr ramp, stop when the smoothed loss exceeds ``4x`` its best.
 
-        The weights are restored afterwards. The suggestion is the lr of the
-        steepest descent of the smoothed loss (skipping the first 10 and last
-        5 points, as fastai's plot).
+        Leaves no trace on what follows: the weights (BatchNorm statistics
+        included) are restored, batches and augmentation come from a generator
+        of its own, and the global RNG (dropout) is put back as it was. The
+        suggestion is the lr of the steepest descent of the smoothed loss
+        (skipping the first 10 and last 5 points, as fastai's plot).
 
         Args:
             output: file stem; writes ``<output>.csv`` and ``<output>.png`` when given.
         """
         saved = copy.deepcopy(self.model.state_dict())
+        generator = torch.Generator().manual_seed(derived_seed(self.spec.seed, "lr_find"))
         optimizer = self._optimizer([start] * len(self.model.groups))
         ratio = (end / start) ** (1 / max(1, iterations - 1))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: ratio**step)
         smoother, best = _Smoother(), math.inf
         lrs, losses, smoothed = [], [], []
+        trace_length = len(self.schedule_trace)
         self.model.train()
-        try:
-            for indices in self._endless_batches():
-                lr = optimizer.param_groups[-1]["lr"]
-                loss = float(self.train_step(indices, optimizer, scheduler))
-                if not math.isfinite(loss):
-                    break
-                smoother.add(loss)
-                lrs.append(lr)
-                losses.append(loss)
-                smoothed.append(smoother.value)
-                best = min(best, smoother.value)
-                if smoother.value > stop_factor * best or len(lrs) >= iterations:
-                    break
-        finally:
-            self.model.load_state_dict(saved)
+        with torch.random.fork_rng(devices=[self.device] if self.on_cuda else []):
+            try:
+                for indices in self._endless_batches(generator):
+                    lr = optimizer.param_groups[-1]["lr"]
+                    loss = float(self.train_step(indices, optimizer, scheduler, generator))
+                    if not math.isfinite(loss):
+                        break
+                    smoother.add(loss)
+                    lrs.append(lr)
+                    losses.append(loss)
+                    smoothed.append(smoother.value)
+                    best = min(best, smoother.value)
+                    if smoother.value > stop_factor * best or len(lrs) >= iterations:
+                        break
+            finally:
+                self.model.load_state_dict(saved)
+                del self.schedule_trace[trace_length:]  # the trace records fits only
         result = LRFinderResult(lrs, losses, smoothed, _steepest(lrs, smoothed))
         if output is not None:
             _save_lr_find(result, Path(output))
@@ -382,25 +417,52 @@ class Learner:
 
     # ------------------------------------------------------------ evaluation
     @torch.no_grad()
-    def evaluate(self, split: str = "valid", batch_size: int | None = None) -> Evaluation:
-        """Predict a split with the eval transform (centre crop); returns CPU tensors."""
+    def evaluate(self, split: str = "valid", batch_size: int | None = None, epoch: int | None = None) -> Evaluation:
+        """Predict a split with the eval transform; returns CPU tensors.
+
+        Args:
+            split: a split name the task knows (``valid``, ``test``, ``test_dewind``...).
+            epoch: the epoch being evaluated, for the error message (default: the last one trained).
+
+        Raises:
+            NonFiniteLossError: a prediction is NaN or infinite.
+        """
         images, labels = self.task.split(split)
         batch_size = batch_size or max(self.batch_size, 64)
         self.model.eval()
         logits_parts = []
         for start in range(0, len(labels), batch_size):
-            with self._autocast():
-                logits_parts.append(self.forward_model(self._inputs(images[start : start + batch_size], train=False)).float())
+            with self.autocast():
+                logits_parts.append(self.forward_model(self._inputs(images[start : start + batch_size])).float())
         classes = len(self.task.classes)
         logits = torch.cat(logits_parts) if logits_parts else torch.zeros(0, classes, device=self.device)
-        losses = F.cross_entropy(logits, labels, reduction="none") if len(labels) else torch.zeros(0)
         probs = logits.softmax(1)
+        if not bool(torch.isfinite(probs).all()):
+            epoch = len(self.history) if epoch is None else epoch
+            bad = int((~torch.isfinite(probs).all(1)).sum())
+            raise NonFiniteLossError(
+                f"predictions on {split} became NaN/inf after epoch {epoch} ({bad} of {len(labels)} images): "
+                f"the weights diverged; try a lower lr (or lr=find), or precision=fp32",
+                epoch=epoch,
+            )
+        losses = F.cross_entropy(logits, labels, reduction="none") if len(labels) else torch.zeros(0)
         return Evaluation(
             split=split, labels=labels.cpu(), preds=probs.argmax(1).cpu(), probs=probs.cpu(), losses=losses.cpu()
         )
 
-    def interpret(self, split: str = "valid") -> Interpretation:
-        return Interpretation.from_evaluation(self.evaluate(split), self.task.classes)
+
+def derived_seed(seed: int, purpose: str) -> int:
+    """A seed for one use of randomness (``init``, ``lr_find``...), independent of the others.
+
+    Args:
+        seed: the spec's seed.
+        purpose: what the generator is for.
+
+    Returns:
+        a 63-bit seed that depends on both (numpy's SeedSequence mixing).
+    """
+    entropy = [seed, *purpose.encode()]
+    return int(np.random.SeedSequence(entropy).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
 class _Smoother:
@@ -432,9 +494,7 @@ def _save_lr_find(result: LRFinderResult, stem: Path) -> None:
     """Write ``stem.csv`` (lr, loss, smoothed_loss) and ``stem.png`` atomically."""
     import io
 
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: plotting only here
     from matplotlib.figure import Figure
 
     from study.store import atomic_write_bytes, atomic_write_text
@@ -445,6 +505,7 @@ def _save_lr_find(result: LRFinderResult, stem: Path) -> None:
     writer.writerows(zip(result.lrs, result.losses, result.smoothed))
     atomic_write_text(stem.with_suffix(".csv"), text.getvalue())
     figure = Figure(figsize=(5, 3.5))
+    FigureCanvasAgg(figure)  # this figure renders with Agg; the global backend is left alone
     axes = figure.add_subplot()
     axes.plot(result.lrs, result.smoothed)
     if math.isfinite(result.suggestion):

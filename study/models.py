@@ -129,7 +129,9 @@ class Classifier(nn.Module):
         return list(self.body.children())[-1]
 
 
-def create_model(arch: str, num_classes: int, weights: str = "none", head: str = "fastai") -> Classifier:
+def create_model(
+    arch: str, num_classes: int, weights: str = "none", head: str = "fastai", seed: int | None = None
+) -> Classifier:
     """Build a classifier.
 
     Args:
@@ -140,12 +142,21 @@ def create_model(arch: str, num_classes: int, weights: str = "none", head: str =
             state dict (a body state dict, a full model/torchvision/timm state
             dict, or one of our checkpoints).
         head: ``fastai`` or ``linear``.
+        seed: seeds the random initialisation (the head; the body too with
+            ``weights=none``) without touching the global RNG; None draws from
+            the global RNG as torch does.
 
     Raises:
         ValueError: unknown arch or head (listing the valid names).
         WeightsUnavailableError: ``imagenet`` weights not cached and not downloadable.
         FileNotFoundError / ValueError: a weights file missing or not matching the arch.
     """
+    if seed is not None:
+        # torch.nn.init draws from the global RNG only: fork it so the init depends on `seed` alone
+        # and the caller's RNG stream is left where it was.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return create_model(arch, num_classes, weights, head)
     if head not in HEADS:
         raise ValueError(f"head: unknown {head!r}; valid: {', '.join(HEADS)}")
     if num_classes < 1:

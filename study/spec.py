@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from study.errors import ConfigError
+from study.precision import PRECISIONS
+from study.schedule import validate_stages
 from synth.scenes import parse_range
 
 __all__ = [
@@ -135,6 +137,9 @@ class TrainSpec:
                 raise ConfigError(str(error)) from None
         if self.task == "folder" and not self.data:
             raise ConfigError("data: the folder task needs data=<folder with one sub-folder per class>")
+        validate_stages(self.stages)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision: unknown {self.precision!r}; valid: {', '.join(PRECISIONS)}")
 
     @property
     def resolved_data_seed(self) -> int:

@@ -1,4 +1,4 @@
-"""study.cell.run_cell: every promised file, a checkpoint that reloads, recorded failures."""
+"""study.cell.run_cell: every promised file, a checkpoint that reloads, stages, eval splits, failures."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from PIL import Image
 
 import study.cell as cell
 from study.augment import create as create_policy
+from study.errors import ConfigError
+from study.observe import TrainingObserver
 from study.spec import TrainSpec
 from study.learner import NonFiniteLossError
 from study.models import create_model, normalize
@@ -23,7 +25,8 @@ CELL_FILES = {"spec.json", "log.txt", "history.csv", "metrics.json", "prediction
 METRIC_KEYS = {
     "status", "valid_accuracy", "test_accuracy", "error_rate", "classes", "per_class_accuracy",
     "confusion_matrix", "most_confused", "seconds", "device", "weights_used", "skipped_files",
-    "lr_used", "n_train", "n_valid", "n_test",
+    "lr_used", "n_train", "n_valid", "n_test", "precision", "channels_last", "stages", "eval_resize",
+    "test_dewind_accuracy", "n_test_dewind",
 }
 COUNT_KEYS = {"count_mae", "off_by_k", "label_noise_rate"}
 
@@ -36,8 +39,8 @@ def tiny_counting(**changes) -> TrainSpec:
 
 def test_counting_cell_writes_every_file_and_a_reloadable_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(cell, "LR_FIND_ITERATIONS", 20)
-    spec = tiny_counting(lr="find")
-    metrics = cell.run_cell(spec, tmp_path / "cell", device="cpu", cache_dir=tmp_path / "cache")
+    spec = tiny_counting(lr="find", precision="fp32")  # fp32: predictions are reproduced below to 1e-4
+    metrics = cell.run_cell(spec, tmp_path / "cell", device="cpu", cache_dir=tmp_path / "cache", progress="quiet")
     folder = tmp_path / "cell"
     assert CELL_FILES | {"lr_find.png", "lr_find.csv"} <= {p.name for p in folder.iterdir()}
     assert not (folder / "error.json").exists()
@@ -65,7 +68,7 @@ def test_counting_cell_writes_every_file_and_a_reloadable_checkpoint(tmp_path, m
     assert torch.allclose(probs, written_probs, atol=1e-4)
 
 
-def test_non_finite_loss_is_recorded_in_error_json(tmp_path, monkeypatch):
+def test_non_finite_loss_is_raised_with_its_epoch_and_the_log_kept(tmp_path, monkeypatch):
     def poisoned_model(*args, **kwargs):
         model = create_model(*args, **kwargs)
         with torch.no_grad():
@@ -73,11 +76,11 @@ def test_non_finite_loss_is_recorded_in_error_json(tmp_path, monkeypatch):
         return model
 
     monkeypatch.setattr(cell, "create_model", poisoned_model)
-    with pytest.raises(NonFiniteLossError):
-        cell.run_cell(tiny_counting(), tmp_path / "cell", device="cpu")
-    error = json.loads((tmp_path / "cell" / "error.json").read_text())
-    assert error["status"] == "failed" and error["error"].startswith("NonFiniteLossError: training loss became nan")
-    assert "Traceback" in error["traceback"]
+    with pytest.raises(NonFiniteLossError, match="training loss became nan at epoch 1") as raised:
+        cell.run_cell(tiny_counting(), tmp_path / "cell", device="cpu", progress="quiet")
+    assert raised.value.epoch == 1
+    assert "cell count1-3" in (tmp_path / "cell" / "log.txt").read_text()  # the log up to the failure
+    assert not (tmp_path / "cell" / "error.json").exists()  # recording the failure is the caller's job
     assert not (tmp_path / "cell" / "metrics.json").exists()
 
 
@@ -110,3 +113,73 @@ def test_same_spec_same_seed_gives_identical_results_on_cpu(tmp_path):
     other = cell.run_cell(tiny_counting(n_train=30, n_test=10, seed=2), tmp_path / "other", device="cpu")
     assert (tmp_path / "other" / "predictions.csv").read_text() != predictions[0]
     assert other["n_train"] == first["n_train"]
+
+
+class BodySnapshots(TrainingObserver):
+    """The first body convolution's weights at the start and end of every fit."""
+
+    def __init__(self, model) -> None:
+        self.conv = next(m for m in model.body.modules() if isinstance(m, torch.nn.Conv2d))
+        self.starts, self.ends = [], []
+
+    def on_fit_start(self, stage, epochs, steps_per_epoch):
+        self.starts.append(self.conv.weight.detach().clone())
+
+    def on_fit_end(self):
+        self.ends.append(self.conv.weight.detach().clone())
+
+
+def test_two_stages_train_frozen_then_unfrozen_on_the_same_model(tmp_path, monkeypatch):
+    snapshots: list[BodySnapshots] = []
+    real_learner = cell.Learner
+
+    def watched_learner(model, *args, observers=(), **kwargs):
+        snapshots.append(BodySnapshots(model))
+        return real_learner(model, *args, observers=[*observers, snapshots[-1]], **kwargs)
+
+    monkeypatch.setattr(cell, "Learner", watched_learner)
+    spec = tiny_counting(stages="frozen 1@1e-3, unfrozen 2@1e-5:1e-3", precision="fp32")
+    metrics = cell.run_cell(spec, tmp_path / "cell", device="cpu", progress="quiet")
+    body = snapshots[0]
+    assert len(body.starts) == 2
+    assert torch.equal(body.starts[0], body.ends[0])  # stage 1: the body is frozen
+    assert torch.equal(body.ends[0], body.starts[1])  # stage 2 continues the same model
+    assert not torch.equal(body.starts[1], body.ends[1])  # stage 2: unfrozen, the body trains
+    history = list(csv.DictReader((tmp_path / "cell" / "history.csv").open()))
+    assert [(row["epoch"], row["stage"]) for row in history] == [("1", "1"), ("2", "2"), ("3", "2")]
+    assert metrics["stages"] == [{"kind": "frozen", "epochs": 1, "lr": 1e-3},
+                                 {"kind": "unfrozen", "epochs": 2, "lr": [1e-5, 1e-3]}]
+    assert metrics["lr_used"] == 1e-3
+    log = (tmp_path / "cell" / "log.txt").read_text()
+    assert "stage 1/2: frozen, 1 epoch(s), max lr 0.001" in log and "stage 2/2: unfrozen" in log
+
+
+def test_every_eval_split_is_predicted_and_reported(tmp_path, monkeypatch):
+    real_build_task = cell.build_task
+
+    def task_with_dewind(spec, device, cache_dir=None):
+        task = real_build_task(spec, device, cache_dir)
+        real_split = task.split
+        task.eval_splits = ["valid", "test", "test_dewind"]  # a controlled split: here the last 5 test images
+        task.split = lambda name: tuple(t[-5:] for t in real_split("test")) if name == "test_dewind" else real_split(name)
+        return task
+
+    monkeypatch.setattr(cell, "build_task", task_with_dewind)
+    metrics = cell.run_cell(tiny_counting(), tmp_path / "cell", device="cpu", progress="quiet")
+    rows = list(csv.DictReader((tmp_path / "cell" / "predictions.csv").open()))
+    assert [sum(row["split"] == s for row in rows) for s in ("valid", "test", "test_dewind")] == [10, 20, 5]
+    dewind = [row for row in rows if row["split"] == "test_dewind"]
+    assert metrics["n_test_dewind"] == 5
+    assert metrics["test_dewind_accuracy"] == pytest.approx(sum(r["label"] == r["pred"] for r in dewind) / 5)
+    assert metrics["test_accuracy"] == pytest.approx(sum(r["label"] == r["pred"] for r in rows if r["split"] == "test") / 20)
+
+
+def test_progress_modes(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="progress: unknown 'loud'; valid: auto, bar, lines, quiet"):
+        cell.run_cell(tiny_counting(), tmp_path / "bad", device="cpu", progress="loud")
+    cell.run_cell(tiny_counting(n_train=20, n_test=0), tmp_path / "quiet", device="cpu", progress="quiet")
+    assert "train_loss" not in capsys.readouterr().out
+    assert "train_loss" in (tmp_path / "quiet" / "log.txt").read_text()  # the table still goes to the log
+    metrics = cell.run_cell(tiny_counting(n_train=20, n_test=0), tmp_path / "lines", device="cpu", progress="lines")
+    assert "train_loss" in capsys.readouterr().out
+    assert metrics["precision"] in ("fp32", "bf16") and metrics["eval_resize"] == "squish"

@@ -29,5 +29,6 @@ def test_cuda_cell_trains_with_bf16_and_records_the_device(tmp_path):
                      epochs=3, batch_size=32, seed=0)
     metrics = run_cell(spec, tmp_path / "cell", device="cuda")
     assert metrics["device"].startswith("cuda")
+    assert metrics["precision"] == "bf16" and metrics["channels_last"] is True  # precision=auto on a bf16 GPU
     assert json.loads((tmp_path / "cell" / "metrics.json").read_text())["status"] == "done"
     assert metrics["test_accuracy"] > 0.5  # chance is 1/3

@@ -1,4 +1,4 @@
-"""study.learner: it learns, the one-cycle schedule, freezing, lr_find, NaN losses, interpretation."""
+"""study.learner: it learns, the one-cycle schedule, freezing, lr_find, seeds, NaN losses, observers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from study import augment
 from study.spec import TrainSpec
 from study.learner import Interpretation, Learner, NonFiniteLossError, lr_range
 from study.models import create_model
+from study.observe import TrainingObserver
 from study.tasks import build_task
 
 
@@ -23,16 +24,15 @@ TINY = "timm:test_resnet"
 def make_learner(
     aug: str = "none", n_train: int = 200, batch_size: int = 32, arch: str = TINY, **changes
 ) -> Learner:
-
-
+    changes = {"precision": "fp32", "seed": 0, **changes}
     spec = TrainSpec(
         counts="1-3", size=32, n_train=n_train, n_test=60, radius=4.0, arch=arch, aug=aug,
-        batch_size=batch_size, seed=0, **changes,
+        batch_size=batch_size, **changes,
     )
     torch.manual_seed(0)
     task = build_task(spec, "cpu")
     model = create_model(arch, len(task.classes))
-    return Learner(model, task, augment.create(aug, size=32), spec, "cpu", log=lambda line: None, progress=False)
+    return Learner(model, task, augment.create(aug, size=32), spec, "cpu", log=lambda line: None)
 
 
 def test_tiny_resnet_learns_to_count_one_to_three_circles():
@@ -123,3 +123,87 @@ def test_fine_tune_trains_frozen_then_unfrozen():
     # 4 steps frozen (pct_start 0.99: still warming up at the end), then 4 unfrozen steps.
     head_lrs = [lr for lr, _ in learner.schedule_trace]
     assert len(head_lrs) == 8 and max(head_lrs[4:]) == pytest.approx(5e-4, rel=0.3)
+
+
+def test_lr_find_does_not_shift_the_fits_batch_order_augmentation_or_dropout():
+    # Dropout in the fastai head and the fastai policy's draws make any shift visible in the weights.
+    plain = make_learner(aug="fastai", n_train=50, batch_size=8)
+    found = make_learner(aug="fastai", n_train=50, batch_size=8)
+    torch.manual_seed(7)
+    plain_state = plain.generator.get_state()
+    plain.fit_one_cycle(1, 1e-3)
+    torch.manual_seed(7)
+    found.lr_find(iterations=12)
+    assert torch.equal(found.generator.get_state(), plain_state)  # the fit's generator was not drawn from
+    found.fit_one_cycle(1, 1e-3)
+    for (name, a), b in zip(plain.model.state_dict().items(), found.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert found.schedule_trace == plain.schedule_trace  # lr_find's steps are not in the fit's trace
+
+
+def test_seed_drives_batch_order_and_init_through_its_own_generators():
+    torch.manual_seed(0)
+    a = create_model(TINY, 3, seed=3)
+    torch.manual_seed(1)  # the global RNG does not matter ...
+    b = create_model(TINY, 3, seed=3)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    state = torch.random.get_rng_state()
+    create_model(TINY, 3, seed=3)
+    assert torch.equal(state, torch.random.get_rng_state())  # ... and is left where it was
+    first, second = make_learner(n_train=50, seed=1), make_learner(n_train=50, seed=2)
+    assert not torch.equal(first._batches(first.generator)[0], second._batches(second.generator)[0])
+
+
+def test_infinite_loss_names_the_epoch_and_what_to_try():
+    learner = make_learner(n_train=40)
+    with torch.no_grad():
+        learner.model.head[-1].bias.copy_(torch.tensor([float("inf"), 0.0, 0.0]))
+    with pytest.raises(NonFiniteLossError, match=r"at epoch 1 \(stage 1\).*try a lower lr") as raised:
+        learner.fit_one_cycle(1, 1e-3)
+    assert raised.value.epoch == 1
+
+
+def test_nan_predictions_at_evaluation_name_the_split_and_epoch():
+    learner = make_learner(n_train=40)
+    learner.history.append({"epoch": 1})  # as if one epoch had been trained
+    with torch.no_grad():
+        learner.model.head[-1].weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match=r"predictions on test became NaN/inf after epoch 1 \(60 of 60") as raised:
+        learner.evaluate("test")
+    assert raised.value.epoch == 1
+
+
+class Recorder(TrainingObserver):
+    """Records the hooks the learner calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def on_fit_start(self, stage, epochs, steps_per_epoch):
+        self.calls.append(("fit_start", stage, epochs, steps_per_epoch))
+
+    def on_step(self, step, lrs, momentum):
+        self.calls.append(("step", step, len(lrs), momentum))
+
+    def on_batch_end(self, epoch, batch, batches):
+        self.calls.append(("batch", epoch, batch, batches))
+
+    def on_epoch_end(self, row):
+        self.calls.append(("epoch", row["epoch"], row["stage"]))
+
+    def on_fit_end(self):
+        self.calls.append(("fit_end",))
+
+
+def test_observers_hear_every_fit_step_batch_and_epoch():
+    recorder = Recorder()
+    learner = make_learner(n_train=25, batch_size=10)  # 20 training images: 2 steps per epoch
+    learner.observers.append(recorder)
+    learner.fit_one_cycle(1, 1e-3, stage=1)
+    learner.fit_one_cycle(1, 1e-3, stage=2)
+    kinds = [call[0] for call in recorder.calls]
+    assert kinds == ["fit_start", "step", "batch", "step", "batch", "epoch", "fit_end"] * 2
+    assert recorder.calls[0] == ("fit_start", 1, 1, 2) and recorder.calls[7] == ("fit_start", 2, 1, 2)
+    assert [c[1] for c in recorder.calls if c[0] == "step"] == [1, 2, 3, 4]  # steps count over fits
+    assert ("epoch", 2, 2) in recorder.calls and ("batch", 2, 2, 2) in recorder.calls
+    assert recorder.calls[1][2] == 3 and 0.85 <= recorder.calls[1][3] <= 0.95  # 3 layer groups; beta1

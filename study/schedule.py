@@ -1,0 +1,147 @@
+"""Training stages: the ``stages`` field of a ``TrainSpec`` and what it resolves to.
+
+fastai's transfer-learning recipe is a sequence of one-cycle fits on one
+model: ``fit_one_cycle`` with the pretrained body frozen, then ``unfreeze()``
+and another ``fit_one_cycle`` with discriminative learning rates. The
+``stages`` field writes that sequence as text::
+
+    frozen 3@3e-3, unfrozen 15@1e-6:1e-4
+
+Grammar (whitespace around tokens is free)::
+
+    stages := stage ("," stage)*
+    stage  := kind epochs "@" lr
+    kind   := "frozen" | "unfrozen"
+    epochs := integer >= 1
+    lr     := number > 0          (one max lr for every layer group)
+            | number ":" number   (lo:hi, 0 < lo <= hi: spread geometrically over the
+                                   layer groups, fastai's slice(lo, hi))
+            | "find"              (lr_find on the model as it is at the start of the stage)
+
+An empty ``stages`` is one stage made of ``epochs``, ``lr`` and ``freeze``
+(``freeze=auto``: frozen iff the weights are pretrained).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import TYPE_CHECKING, Literal
+
+from study.errors import ConfigError
+
+if TYPE_CHECKING:  # study.spec imports this module to validate its field
+    from study.spec import TrainSpec
+
+__all__ = ["Stage", "STAGE_KINDS", "parse_stages", "resolve_stages", "validate_stages"]
+
+STAGE_KINDS = ("frozen", "unfrozen")
+_EXAMPLE = "e.g. 'frozen 3@3e-3, unfrozen 15@1e-6:1e-4'"
+_STAGE = re.compile(r"^(?P<kind>\S+)\s+(?P<epochs>\S+)\s*@\s*(?P<lr>\S*)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One one-cycle fit.
+
+    Attributes:
+        kind: ``frozen`` (body frozen except BatchNorm) or ``unfrozen``.
+        epochs: epochs of this stage's one-cycle schedule.
+        lr: the max lr: a float for every layer group, ``(lo, hi)`` spread over
+            the groups, or ``"find"``.
+    """
+
+    kind: Literal["frozen", "unfrozen"]
+    epochs: int
+    lr: float | tuple[float, float] | Literal["find"]
+
+    @property
+    def frozen(self) -> bool:
+        return self.kind == "frozen"
+
+    def max_lr(self) -> float | slice:
+        """The lr as ``Learner.fit_one_cycle`` takes it (not valid for ``find``)."""
+        if self.lr == "find":
+            raise ValueError("a 'find' stage has no lr until lr_find has run")
+        if isinstance(self.lr, tuple):
+            return slice(*self.lr)
+        return float(self.lr)
+
+    def describe(self) -> str:
+        """The stage in the ``stages`` grammar, e.g. ``unfrozen 15@1e-06:0.0001``."""
+        lr = f"{self.lr[0]:g}:{self.lr[1]:g}" if isinstance(self.lr, tuple) else (
+            self.lr if self.lr == "find" else f"{self.lr:g}")
+        return f"{self.kind} {self.epochs}@{lr}"
+
+
+def parse_stages(text: str) -> list[Stage]:
+    """Parse the ``stages`` grammar (module docstring).
+
+    Args:
+        text: e.g. ``"frozen 3@3e-3, unfrozen 15@1e-6:1e-4"``; must not be empty.
+
+    Returns:
+        the stages in order.
+
+    Raises:
+        ConfigError: a one-line message naming the bad stage, the bad part and the valid forms.
+    """
+    if not text.strip():
+        raise ConfigError(f"stages: empty; expected one or more comma-separated stages, {_EXAMPLE}")
+    return [_parse_stage(part.strip(), number) for number, part in enumerate(text.split(","), start=1)]
+
+
+def _parse_stage(part: str, number: int) -> Stage:
+    where = f"stages: stage {number} {part!r}"
+    if not part:
+        raise ConfigError(f"{where}: empty stage (a stray comma?); {_EXAMPLE}")
+    match = _STAGE.match(part)
+    if match is None:
+        raise ConfigError(f"{where}: expected '<frozen|unfrozen> <epochs>@<lr>', {_EXAMPLE}")
+    kind, epochs_text, lr_text = match["kind"], match["epochs"], match["lr"]
+    if kind not in STAGE_KINDS:
+        raise ConfigError(f"{where}: unknown kind {kind!r}; valid: {', '.join(STAGE_KINDS)}")
+    if not epochs_text.isdigit() or int(epochs_text) < 1:
+        raise ConfigError(f"{where}: epochs {epochs_text!r} is not a whole number >= 1")
+    return Stage(kind, int(epochs_text), _parse_lr(lr_text, where))  # type: ignore[arg-type]
+
+
+def _parse_lr(text: str, where: str) -> float | tuple[float, float] | Literal["find"]:
+    valid = "valid: a number > 0, lo:hi with 0 < lo <= hi, or find"
+    if text == "find":
+        return "find"
+    if not text:
+        raise ConfigError(f"{where}: missing lr after '@'; {valid}")
+    parts = text.split(":")
+    if len(parts) > 2:
+        raise ConfigError(f"{where}: lr {text!r} has more than one ':'; {valid}")
+    values = []
+    for value_text in parts:
+        try:
+            value = float(value_text)
+        except ValueError:
+            raise ConfigError(f"{where}: lr {value_text!r} is not a number; {valid}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{where}: lr {value_text!r} must be a finite number > 0; {valid}")
+        values.append(value)
+    if len(values) == 1:
+        return values[0]
+    if values[0] > values[1]:
+        raise ConfigError(f"{where}: lr {text!r} has lo > hi; write the smaller lr first ({valid})")
+    return (values[0], values[1])
+
+
+def validate_stages(text: str) -> None:
+    """Check a ``stages`` value ('' is valid: one stage from epochs/lr/freeze). Raises ConfigError."""
+    if text.strip():
+        parse_stages(text)
+
+
+def resolve_stages(spec: "TrainSpec") -> list[Stage]:
+    """The stages a spec runs: its ``stages`` field, or one stage from ``epochs``, ``lr`` and ``freeze``."""
+    if spec.stages.strip():
+        return parse_stages(spec.stages)
+    frozen = spec.freeze == "yes" or (spec.freeze == "auto" and spec.weights != "none")
+    lr = spec.lr if spec.lr == "find" else float(spec.lr)
+    return [Stage("frozen" if frozen else "unfrozen", spec.epochs, lr)]

@@ -1,0 +1,54 @@
+"""study.schedule: the stages grammar, its one-line errors, and the single stage an empty field means."""
+
+from __future__ import annotations
+
+import pytest
+
+from study.errors import ConfigError
+from study.schedule import Stage, parse_stages, resolve_stages
+from study.spec import TrainSpec
+
+
+def test_the_posts_two_stages_parse():
+    stages = parse_stages("frozen 3@3e-3, unfrozen 15@1e-6:1e-4")
+    assert stages == [Stage("frozen", 3, 3e-3), Stage("unfrozen", 15, (1e-6, 1e-4))]
+    assert stages[0].max_lr() == 3e-3 and stages[1].max_lr() == slice(1e-6, 1e-4)
+    assert parse_stages(" unfrozen  2 @ find ") == [Stage("unfrozen", 2, "find")]
+    assert [s.describe() for s in stages] == ["frozen 3@0.003", "unfrozen 15@1e-06:0.0001"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "stages: empty"),
+        ("frozen 3", "stage 1 'frozen 3': expected '<frozen|unfrozen> <epochs>@<lr>'"),
+        ("thawed 3@1e-3", "stage 1 'thawed 3@1e-3': unknown kind 'thawed'; valid: frozen, unfrozen"),
+        ("frozen 0@1e-3", "epochs '0' is not a whole number >= 1"),
+        ("frozen 2.5@1e-3", "epochs '2.5' is not a whole number >= 1"),
+        ("frozen 3@", "missing lr after '@'"),
+        ("frozen 3@fast", "lr 'fast' is not a number"),
+        ("frozen 3@0", "lr '0' must be a finite number > 0"),
+        ("frozen 3@nan", "lr 'nan' must be a finite number > 0"),
+        ("frozen 1@1e-3, unfrozen 2@1e-4:1e-6", "stage 2 'unfrozen 2@1e-4:1e-6': lr '1e-4:1e-6' has lo > hi"),
+        ("frozen 1@1:2:3", "more than one ':'"),
+        ("frozen 1@1e-3,", "stage 2 '': empty stage"),
+    ],
+)
+def test_bad_stages_give_one_line_errors_naming_the_stage(text, message):
+    with pytest.raises(ConfigError) as raised:
+        parse_stages(text)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_the_spec_validates_its_stages_field():
+    with pytest.raises(ConfigError, match="stages: stage 1 'frozen 3@x'"):
+        TrainSpec(stages="frozen 3@x")
+    assert TrainSpec(stages="frozen 1@1e-3").stages == "frozen 1@1e-3"
+
+
+def test_an_empty_field_is_one_stage_from_epochs_lr_and_freeze():
+    assert resolve_stages(TrainSpec(epochs=4, lr=1e-3)) == [Stage("unfrozen", 4, 1e-3)]  # random init: auto = no
+    assert resolve_stages(TrainSpec(weights="imagenet", lr="find")) == [Stage("frozen", 5, "find")]
+    assert resolve_stages(TrainSpec(weights="imagenet", freeze="no")) == [Stage("unfrozen", 5, 3e-3)]
+    assert resolve_stages(TrainSpec(freeze="yes")) == [Stage("frozen", 5, 3e-3)]
+    assert resolve_stages(TrainSpec(epochs=9, stages="unfrozen 1@1e-3")) == [Stage("unfrozen", 1, 1e-3)]
