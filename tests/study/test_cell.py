@@ -183,3 +183,21 @@ def test_progress_modes(tmp_path, capsys):
     metrics = cell.run_cell(tiny_counting(n_train=20, n_test=0), tmp_path / "lines", device="cpu", progress="lines")
     assert "train_loss" in capsys.readouterr().out
     assert metrics["precision"] in ("fp32", "bf16") and metrics["eval_resize"] == "squish"
+
+
+def test_a_cell_writes_tensorboard_events_that_read_back(tmp_path):
+    """Each cell folder holds event files: per-epoch scalars, the lr schedule, the confusion image, hparams."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    spec = tiny_counting(epochs=2, precision="fp32")
+    cell.run_cell(spec, tmp_path / "cell", device="cpu", progress="quiet")
+    events = EventAccumulator(str(tmp_path / "cell" / "events"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert [event.step for event in events.Scalars("epoch/train_loss")] == [1, 2]
+    assert "schedule/lr_group0" in tags["scalars"] and "schedule/momentum" in tags["scalars"]
+    assert tags["images"] == ["confusion_matrix"]
+    assert any(tag.startswith("final/") for tag in tags["scalars"])
+    history = list(csv.DictReader((tmp_path / "cell" / "history.csv").open()))
+    logged = [event.value for event in events.Scalars("epoch/accuracy")]
+    assert logged == pytest.approx([float(row["accuracy"]) for row in history])
