@@ -121,7 +121,7 @@ class FetchSummary:
             f"  downloaded        {self.downloaded:5d}",
             f"  skipped-existing  {self.skipped_existing:5d}"
             + (f"  (+{self.skipped_removed} fetched before, file since removed)" if self.skipped_removed else ""),
-            f"  failed            {sum(self.failed.values()):5d}  {'(' + failed + ')' if failed else ''}"
+            f"  failed            {sum(self.failed.values()):5d}{'  (' + failed + ')' if failed else ''}"
             + (f"  [{self.not_retried} from an earlier run, not retried]" if self.not_retried else ""),
             f"  manifest          {self.manifest}",
         ]
@@ -218,7 +218,7 @@ def download(url: str, options: FetchOptions, stop: threading.Event | None = Non
 
 def _fetch_one(entry: UrlEntry, folder: Path, options: FetchOptions, stop: threading.Event) -> ManifestRow:
     """Download one entry and save it (image) or quarantine it (not an image). Runs in a worker."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     try:
         body, content_type, attempts = download(entry.url, options, stop)
@@ -230,7 +230,8 @@ def _fetch_one(entry: UrlEntry, folder: Path, options: FetchOptions, stop: threa
             image_format = image.format or ""
     except Exception as error:  # noqa: BLE001 - PIL signals "not an image" with several types
         path = folder / QUARANTINE_DIR / "not-image" / f"{file_stem(entry)}.bin"
-        row.status, row.error = "not-image", f"{content_type or 'no Content-Type'}: {error}"
+        reason = "no image format PIL knows" if isinstance(error, UnidentifiedImageError) else str(error)
+        row.status, row.error = "not-image", f"{content_type or 'no Content-Type'}: {reason}"
     else:
         path = folder / f"{file_stem(entry)}{_EXTENSIONS.get(image_format, '.' + image_format.lower())}"
         row.status = "ok"

@@ -21,11 +21,14 @@ class _LinePerUpdate:
 
     def __init__(self, stream: TextIO):
         self.stream = stream
+        self.last_count = ""
 
     def write(self, text: str) -> None:
         line = text.replace("\r", "").rstrip()
-        if line:
+        count = line.split("|")[-1].split("[")[0]  # " 10/10 ": close() redraws the last state once more
+        if line and count != self.last_count:
             self.stream.write(line + "\n")
+            self.last_count = count
 
     def flush(self) -> None:
         self.stream.flush()

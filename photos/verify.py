@@ -113,11 +113,11 @@ class VerifySummary:
         bad = self.quarantined()
         usable = len(self.checks) - sum(bad.values())
         lines = [f"verify {self.folder}: {len(self.checks)} files{' (dry run: nothing changed)' if self.dry_run else ''}",
-                 f"  usable       {usable:5d}  ({self.converted()} {would}converted to RGB)",
-                 f"  quarantined  {sum(bad.values()):5d}  {_counts(bad)}"
-                 + (f" -> {self.folder / QUARANTINE_DIR}" if bad else "")]
+                 f"  usable            {usable:5d}  ({self.converted()} {would}converted to RGB)",
+                 f"  quarantined       {sum(bad.values()):5d}"
+                 + (f"  {_counts(bad)} -> {self.folder / QUARANTINE_DIR}" if bad else "")]
         if self.report:
-            lines.append(f"  report       {self.report}")
+            lines.append(f"  report            {self.report}")
         changes = [c for c in self.checks if c.action != "keep"]
         shown = changes if self.dry_run else [c for c in changes if c.action == "quarantine"][:listed]
         for check in shown:
@@ -144,7 +144,7 @@ def list_images(folder: Path) -> list[Path]:
 
 def _inspect(path: Path, folder: Path, min_size: int) -> FileCheck:
     """Decode one file fully and decide keep / convert / quarantine (duplicates come later)."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     data = path.read_bytes()
     check = FileCheck(file=relative(path, folder), bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
@@ -156,7 +156,8 @@ def _inspect(path: Path, folder: Path, min_size: int) -> FileCheck:
                 check.format, check.mode = image.format or "", image.mode
                 check.width, check.height = image.size
     except Exception as error:  # PIL raises OSError, ValueError, SyntaxError, EOFError... for bad files
-        message = str(error) or type(error).__name__
+        message = "no image format PIL knows" if isinstance(error, UnidentifiedImageError) else (
+            str(error) or type(error).__name__)
         check.action, check.detail = "quarantine", message
         check.reason = "truncated" if "truncat" in message.lower() or isinstance(error, EOFError) else "corrupt"
         return check

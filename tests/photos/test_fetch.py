@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,9 @@ TINY_PNG = image_bytes(8, 8, "PNG", seed=5)
 TRUNCATED_JPG = image_bytes(128, 128, "JPEG", seed=6)[:1500]
 CORRUPT = np.random.default_rng(7).integers(0, 256, 3000, dtype=np.uint8).tobytes()
 
-# Short timeouts keep the module fast: the slow route sleeps past --timeout on every try.
-FAST = dict(workers=4, timeout=0.3, retries=2, backoff=0.01, quiet=True)
+# The slow route sleeps past --timeout on every try. The timeout stays at 1 s (not less) so
+# that a loaded CI machine never times out on the fast routes.
+FAST = dict(workers=4, timeout=1.0, retries=1, backoff=0.01, quiet=True)
 
 
 def _serve_all(server: ImageServer) -> list[str]:
@@ -34,7 +36,7 @@ def _serve_all(server: ImageServer) -> list[str]:
     server.add("/good.png", GOOD_PNG, "image/png")
     server.add("/corrupt.jpg", CORRUPT)
     server.add("/truncated.jpg", TRUNCATED_JPG)
-    server.routes["/slow.jpg"] = slow(GOOD_JPG, delay=1.0)
+    server.routes["/slow.jpg"] = slow(GOOD_JPG, delay=1.5)
     server.routes["/flaky.png"] = fail_first(FLAKY_PNG, 500)
     server.routes["/redirect"] = redirect("/redirected.png")
     server.add("/redirected.png", REDIRECTED_PNG, "image/png")
@@ -54,31 +56,45 @@ def _tree(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
 
 
-@pytest.fixture
-def fetched(server: ImageServer, tmp_path: Path):
-    """One full fetch of every route into tmp/cat."""
-    urls = tmp_path / "urls.txt"
+@pytest.fixture(scope="module")
+def fetched_once(tmp_path_factory):
+    """One full fetch of every route (its slow route makes it the module's costliest step)."""
+    server = ImageServer()
+    server.thread.start()
+    folder = tmp_path_factory.mktemp("fetch")
+    urls = folder / "urls.txt"
     urls.write_text("\n".join(_serve_all(server)) + "\n")
-    out = tmp_path / "cat"
-    summary = fetch_urls(urls, out, FetchOptions(**FAST))
-    return server, urls, out, summary
+    summary = fetch_urls(urls, folder / "cat", FetchOptions(**FAST))
+    yield server, urls, folder / "cat", summary, dict(server.requests)
+    server.server.shutdown()
+    server.server.server_close()
+
+
+@pytest.fixture
+def fetched(fetched_once, tmp_path: Path):
+    """A private copy of the fetched folder (tests change it); the server is shared."""
+    server, urls, out, summary, requests = fetched_once
+    copy = tmp_path / "cat"
+    shutil.copytree(out, copy)
+    return server, urls, copy, summary, requests
 
 
 def test_fetch_statuses_files_and_quarantine(fetched) -> None:
-    server, _, out, summary = fetched
+    server, _, out, summary, requests = fetched
     rows = _manifest(out)
     status = {url.rsplit("/", 1)[-1]: (row["status"], row["attempts"]) for url, row in rows.items()}
     assert status == {
         "good.jpg": ("ok", "1"), "good.png": ("ok", "1"), "corrupt.jpg": ("not-image", "1"),
-        "truncated.jpg": ("ok", "1"), "slow.jpg": ("timeout", "3"), "missing.jpg": ("http-error", "1"),
+        "truncated.jpg": ("ok", "1"), "slow.jpg": ("timeout", "2"), "missing.jpg": ("http-error", "1"),
         "flaky.png": ("ok", "2"), "redirect": ("ok", "1"), "dup.jpg": ("ok", "1"), "tiny.png": ("ok", "1"),
         "cat.jpg": ("invalid", "0"),
     }
     assert rows[server.url("/missing.jpg")]["error"].startswith("HTTP 404")
     assert "not an http(s) URL" in rows["ftp://example.org/cat.jpg"]["error"]
-    # requests: the 404 is not retried, the 500 is retried once, the slow one 1 + 2 retries
-    assert server.requests["/missing.jpg"] == 1 and server.requests["/flaky.png"] == 2
-    assert server.requests["/slow.jpg"] == 3 and server.requests["/redirected.png"] == 1
+    assert rows[server.url("/corrupt.jpg")]["error"] == "image/jpeg: no image format PIL knows"
+    # requests: the 404 is not retried, the 500 is retried once, the slow one 1 + 1 retry
+    assert requests["/missing.jpg"] == 1 and requests["/flaky.png"] == 2
+    assert requests["/slow.jpg"] == 2 and requests["/redirected.png"] == 1
     key = {name: url_key(server.url("/" + name)) for name in ("good.jpg", "good.png", "corrupt.jpg", "truncated.jpg",
                                                                 "flaky.png", "redirect", "dup.jpg", "tiny.png")}
     # names: entry index (comments and blanks not counted) + URL hash + the decoded format's extension
@@ -106,18 +122,18 @@ def test_fetch_statuses_files_and_quarantine(fetched) -> None:
 
 
 def test_rerun_downloads_nothing_new(fetched) -> None:
-    server, urls, out, _ = fetched
+    server, urls, out, _, _ = fetched
     before = dict(server.requests)
     summary = fetch_urls(urls, out, FetchOptions(**FAST))
     new = {path: n - before.get(path, 0) for path, n in server.requests.items() if n != before.get(path, 0)}
-    assert new == {"/slow.jpg": 3}  # only the transient failure is tried again; the 404 is final
+    assert new == {"/slow.jpg": 2}  # only the transient failure is tried again; the 404 is final
     assert summary.downloaded == 0 and summary.skipped_existing == 8  # 4 kept + 3 quarantined + not-image
     assert summary.not_retried == 1  # the 404
     assert _manifest(out)[server.url("/good.jpg")]["status"] == "ok"
 
 
 def test_resume_without_manifest_and_after_manual_cleaning(fetched) -> None:
-    server, urls, out, _ = fetched
+    server, urls, out, _, _ = fetched
     good_png = next(out.glob("00001_*.png"))
     good_png.unlink()  # cleaned by hand: must stay deleted
     before = dict(server.requests)
@@ -137,14 +153,14 @@ def test_download_retry_rules(server: ImageServer) -> None:
     server.routes["/busy"] = fail_first(FLAKY_PNG, 429, failures=2, headers={"Retry-After": "0"})
     server.routes["/forbidden"] = fail_first(FLAKY_PNG, 403)
     server.add("/big", GOOD_PNG, "image/png")
-    options = FetchOptions(**FAST)
+    options = FetchOptions(**{**FAST, "retries": 2})
     body, _, attempts = download(server.url("/busy"), options)
     assert body == FLAKY_PNG and attempts == 3
     with pytest.raises(_Failure) as failure:
         download(server.url("/forbidden"), options)
     assert failure.value.status == "http-error" and failure.value.attempts == 1 and server.requests["/forbidden"] == 1
     with pytest.raises(_Failure) as failure:
-        download(server.url("/big"), FetchOptions(**{**FAST, "retries": 3}, max_bytes=1000))
+        download(server.url("/big"), FetchOptions(**FAST, max_bytes=1000))
     assert failure.value.status == "too-large" and failure.value.attempts == 1
     with pytest.raises(_Failure) as failure:
         download(server.url("/forbidden").replace(str(server.server.server_address[1]), "1"), options)
