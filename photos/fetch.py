@@ -80,10 +80,12 @@ class FetchOptions:
     def check(self) -> None:
         """Raises PhotosError naming the first out-of-range option."""
         limits = [("--workers", self.workers, 1), ("--timeout", self.timeout, 1e-3), ("--retries", self.retries, 0),
-                  ("--backoff", self.backoff, 0), ("--max-mb", self.max_bytes, 1), ("--min-size", self.min_size, 1)]
+                  ("--backoff", self.backoff, 0), ("--min-size", self.min_size, 1)]
         for flag, value, low in limits:
             if value < low:
-                raise PhotosError(f"{flag} {value}: must be at least {low}")
+                raise PhotosError(f"{flag} {value}: must be at least {low:g}")
+        if self.max_bytes < 1:
+            raise PhotosError(f"--max-mb {self.max_bytes / 2**20:g}: must be more than 0")
 
 
 @dataclasses.dataclass
@@ -253,6 +255,15 @@ def _files_on_disk(folder: Path) -> dict[str, Path]:
     return found
 
 
+def _row_for_file(entry: UrlEntry, path: Path, folder: Path) -> ManifestRow:
+    """A manifest row rebuilt from a file on disk (the manifest was lost or never written)."""
+    data = path.read_bytes()
+    not_image = path.parent == folder / QUARANTINE_DIR / "not-image"
+    return ManifestRow(entry.url, file=relative(path, folder), sha256=hashlib.sha256(data).hexdigest(),
+                       bytes=len(data), status="not-image" if not_image else "ok",
+                       error="found on disk; not downloaded again" if not_image else "")
+
+
 def _plan(entries: list[UrlEntry], folder: Path, options: FetchOptions, summary: FetchSummary,
           ) -> tuple[dict[str, ManifestRow], list[UrlEntry]]:
     """Manifest rows for every URL (old ones kept) and the entries still to download."""
@@ -269,10 +280,7 @@ def _plan(entries: list[UrlEntry], folder: Path, options: FetchOptions, summary:
             rows[entry.url] = ManifestRow(entry.url, status="invalid", error=f"line {entry.line}: {entry.error}")
         elif found is not None:
             summary.skipped_existing += 1
-            data = found.read_bytes()
-            rows[entry.url] = old if old and old.status == "ok" else ManifestRow(
-                entry.url, file=relative(found, folder), sha256=hashlib.sha256(data).hexdigest(), bytes=len(data),
-                status="ok")
+            rows[entry.url] = old if old and old.status in ("ok", "not-image") else _row_for_file(entry, found, folder)
         elif old and old.status == "ok":
             summary.skipped_removed += 1
             rows[entry.url] = old

@@ -48,6 +48,7 @@ def _url_problem(url: str) -> str:
     """Empty when ``url`` is an absolute http(s) URL, else a short reason."""
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a non-numeric or out-of-range port
     except ValueError as error:
         return f"malformed URL ({error})"
     if parts.scheme.lower() not in ("http", "https"):

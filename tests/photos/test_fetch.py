@@ -123,8 +123,9 @@ def test_fetch_statuses_files_and_quarantine(fetched) -> None:
 
 def test_rerun_downloads_nothing_new(fetched) -> None:
     server, urls, out, _, _ = fetched
-    before = dict(server.requests)
+    before, statuses = dict(server.requests), {url: row["status"] for url, row in _manifest(out).items()}
     summary = fetch_urls(urls, out, FetchOptions(**FAST))
+    assert {url: row["status"] for url, row in _manifest(out).items()} == statuses
     new = {path: n - before.get(path, 0) for path, n in server.requests.items() if n != before.get(path, 0)}
     assert new == {"/slow.jpg": 2}  # only the transient failure is tried again; the 404 is final
     assert summary.downloaded == 0 and summary.skipped_existing == 8  # 4 kept + 3 quarantined + not-image
@@ -143,6 +144,9 @@ def test_resume_without_manifest_and_after_manual_cleaning(fetched) -> None:
     (out / "_manifest.csv").unlink()  # files alone are enough to recognise what was fetched
     before = dict(server.requests)
     fetch_urls(urls, out, FetchOptions(**FAST, verify=False))
+    rebuilt = _manifest(out)
+    assert rebuilt[server.url("/corrupt.jpg")]["status"] == "not-image"
+    assert rebuilt[server.url("/dup.jpg")]["file"].startswith("_quarantine/duplicate/")
     for path in ("/good.jpg", "/truncated.jpg", "/dup.jpg", "/corrupt.jpg", "/redirect"):
         assert server.requests[path] == before[path], path
     assert server.requests["/good.png"] == before["/good.png"] + 1  # no file and no record: fetched again
@@ -172,5 +176,7 @@ def test_bad_options_and_url_file(tmp_path: Path) -> None:
     urls.write_text("http://127.0.0.1:1/a.jpg\n")
     with pytest.raises(PhotosError, match="--workers 0"):
         fetch_urls(urls, tmp_path / "out", FetchOptions(workers=0))
+    with pytest.raises(PhotosError, match="--max-mb 0: must be more than 0"):
+        fetch_urls(urls, tmp_path / "out", FetchOptions(max_bytes=0))
     with pytest.raises(PhotosError, match="missing.txt: not found"):
         fetch_urls(tmp_path / "missing.txt", tmp_path / "out")
