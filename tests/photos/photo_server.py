@@ -1,4 +1,8 @@
-"""Test images made with PIL and a local HTTP server (127.0.0.1 only) that serves them."""
+"""Test images made with PIL and a local HTTP server (127.0.0.1 only) that serves them.
+
+Kept out of conftest.py on purpose: tests/analysis imports names from its own
+``conftest`` module, which another package's conftest.py would shadow.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
@@ -99,3 +104,15 @@ def fail_first(body: bytes, status: int, failures: int = 1, headers: dict[str, s
 
 def redirect(location: str) -> Route:
     return lambda n: (302, {"Location": location}, b"")
+
+
+@pytest.fixture
+def server() -> Iterator[ImageServer]:
+    """An ``ImageServer`` running in a thread for one test."""
+    server = ImageServer()
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.server.shutdown()
+        server.server.server_close()

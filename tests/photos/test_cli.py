@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from photo_server import ImageServer, image_bytes
+from photo_server import ImageServer, image_bytes, server  # noqa: F401 - server is a fixture
 
 import photos.errors
 from photos.cli import main

@@ -15,7 +15,7 @@ from photos.errors import PhotosError
 from photos.fetch import FetchOptions, _Failure, download, fetch_urls
 from photos.urls import url_key
 
-from photo_server import ImageServer, fail_first, image_bytes, redirect, slow
+from photo_server import ImageServer, fail_first, image_bytes, redirect, server, slow  # noqa: F401 - server is a fixture
 
 GOOD_JPG = image_bytes(96, 80, "JPEG", seed=1)
 GOOD_PNG = image_bytes(100, 90, "PNG", seed=2)
