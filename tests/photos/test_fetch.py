@@ -25,9 +25,10 @@ TINY_PNG = image_bytes(8, 8, "PNG", seed=5)
 TRUNCATED_JPG = image_bytes(128, 128, "JPEG", seed=6)[:1500]
 CORRUPT = np.random.default_rng(7).integers(0, 256, 3000, dtype=np.uint8).tobytes()
 
-# The slow route sleeps past --timeout on every try. The timeout stays at 1 s (not less) so
-# that a loaded CI machine never times out on the fast routes.
-FAST = dict(workers=4, timeout=1.0, retries=1, backoff=0.01, quiet=True)
+# The slow route sleeps past --timeout on every try. The timeout is 1.5 s, not less, so that
+# the fast routes never time out on a loaded CI machine; reruns use no retries to stay quick.
+FAST = dict(workers=4, timeout=1.5, retries=1, backoff=0.01, quiet=True)
+RERUN = {**FAST, "retries": 0}
 
 
 def _serve_all(server: ImageServer) -> list[str]:
@@ -36,7 +37,7 @@ def _serve_all(server: ImageServer) -> list[str]:
     server.add("/good.png", GOOD_PNG, "image/png")
     server.add("/corrupt.jpg", CORRUPT)
     server.add("/truncated.jpg", TRUNCATED_JPG)
-    server.routes["/slow.jpg"] = slow(GOOD_JPG, delay=1.5)
+    server.routes["/slow.jpg"] = slow(GOOD_JPG, delay=2.5)
     server.routes["/flaky.png"] = fail_first(FLAKY_PNG, 500)
     server.routes["/redirect"] = redirect("/redirected.png")
     server.add("/redirected.png", REDIRECTED_PNG, "image/png")
@@ -124,10 +125,10 @@ def test_fetch_statuses_files_and_quarantine(fetched) -> None:
 def test_rerun_downloads_nothing_new(fetched) -> None:
     server, urls, out, _, _ = fetched
     before, statuses = dict(server.requests), {url: row["status"] for url, row in _manifest(out).items()}
-    summary = fetch_urls(urls, out, FetchOptions(**FAST))
+    summary = fetch_urls(urls, out, FetchOptions(**RERUN))
     assert {url: row["status"] for url, row in _manifest(out).items()} == statuses
     new = {path: n - before.get(path, 0) for path, n in server.requests.items() if n != before.get(path, 0)}
-    assert new == {"/slow.jpg": 2}  # only the transient failure is tried again; the 404 is final
+    assert new == {"/slow.jpg": 1}  # only the transient failure is tried again; the 404 is final
     assert summary.downloaded == 0 and summary.skipped_existing == 8  # 4 kept + 3 quarantined + not-image
     assert summary.not_retried == 1  # the 404
     assert _manifest(out)[server.url("/good.jpg")]["status"] == "ok"
@@ -138,12 +139,12 @@ def test_resume_without_manifest_and_after_manual_cleaning(fetched) -> None:
     good_png = next(out.glob("00001_*.png"))
     good_png.unlink()  # cleaned by hand: must stay deleted
     before = dict(server.requests)
-    summary = fetch_urls(urls, out, FetchOptions(**FAST, verify=False))
+    summary = fetch_urls(urls, out, FetchOptions(**RERUN, verify=False))
     assert server.requests["/good.png"] == before["/good.png"] and not good_png.exists()
     assert summary.skipped_removed == 1
     (out / "_manifest.csv").unlink()  # files alone are enough to recognise what was fetched
     before = dict(server.requests)
-    fetch_urls(urls, out, FetchOptions(**FAST, verify=False))
+    fetch_urls(urls, out, FetchOptions(**RERUN, verify=False))
     rebuilt = _manifest(out)
     assert rebuilt[server.url("/corrupt.jpg")]["status"] == "not-image"
     assert rebuilt[server.url("/dup.jpg")]["file"].startswith("_quarantine/duplicate/")
