@@ -1,0 +1,5 @@
+import sys
+
+from photos.cli import main
+
+sys.exit(main())

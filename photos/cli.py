@@ -1,0 +1,72 @@
+"""``python -m photos fetch|verify``: the command line over ``photos.fetch`` and ``photos.verify``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from photos.errors import PhotosError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m photos",
+        description="Build an image-classification folder from URL lists and clean it (see docs/PHOTOS.md).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{fetch,verify}")
+    fetch = commands.add_parser("fetch", help="download a URL list into a class folder, then verify it")
+    fetch.add_argument("urls", help="text file, one URL per line; blank lines and '#' lines are ignored")
+    fetch.add_argument("--out", required=True, help="class folder to fill, e.g. data/kittencat/cat")
+    fetch.add_argument("--workers", type=int, default=8, help="parallel requests (default 8)")
+    fetch.add_argument("--timeout", type=float, default=10.0, help="seconds a connection may stall (default 10)")
+    fetch.add_argument("--retries", type=int, default=3,
+                       help="extra tries after a timeout, connection error or HTTP 5xx/408/429 (default 3)")
+    fetch.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds, doubling (default 1)")
+    fetch.add_argument("--max-mb", type=float, default=20.0, help="size cap per file in MB (default 20)")
+    fetch.add_argument("--min-size", type=int, default=64, help="verify: smallest shorter side in pixels (default 64)")
+    fetch.add_argument("--no-verify", action="store_true", help="download only; run verify later")
+    fetch.add_argument("--retry-failed", action="store_true",
+                       help="also retry URLs that failed for good before (4xx, too large, not an image)")
+    fetch.add_argument("--quiet", action="store_true", help="no progress bar")
+    verify = commands.add_parser("verify", help="decode, convert to RGB and quarantine bad/small/duplicate images")
+    verify.add_argument("folder", help="a class folder, or a task folder with one sub-folder per class")
+    verify.add_argument("--min-size", type=int, default=64, help="smallest shorter side in pixels (default 64)")
+    verify.add_argument("--dry-run", action="store_true", help="change nothing; list what would be done")
+    verify.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> str:
+    if args.command == "verify":
+        from photos.verify import verify_folder
+
+        return verify_folder(args.folder, min_size=args.min_size, dry_run=args.dry_run, quiet=args.quiet).text()
+    from photos.fetch import FetchOptions, fetch_urls
+
+    options = FetchOptions(
+        workers=args.workers, timeout=args.timeout, retries=args.retries, backoff=args.backoff,
+        max_bytes=int(args.max_mb * 2**20), min_size=args.min_size, verify=not args.no_verify,
+        retry_failed=args.retry_failed, quiet=args.quiet,
+    )
+    return fetch_urls(args.urls, args.out, options).text()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line.
+
+    Returns:
+        0 on success, 2 on bad input (one line on stderr), 130 on Ctrl-C.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        print(_run(args))
+    except PhotosError as error:
+        print(f"photos {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"photos {args.command}: interrupted; the manifest is saved, run the same command to resume",
+              file=sys.stderr)
+        return 130
+    return 0
