@@ -158,7 +158,7 @@ def _table(pdf: ReportPDF, columns: list[str], rows: list[list[Any]], *, widths:
 
 
 def _analysis_table(pdf: ReportPDF, table: Table) -> None:
-    _table(pdf, table.columns, table.rows, caption=table.title + (f"  [{table.csv}]" if table.csv else ""))
+    _table(pdf, table.columns, table.rows, caption=table.title)
 
 
 def _figure(pdf: ReportPDF, figure: Figure) -> None:
