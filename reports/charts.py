@@ -52,13 +52,13 @@ def _panel(x0: float, title: str, lines: dict[str, list[tuple[float, float]]], l
              'fill="none" stroke="#d9dee7"/>',
              f'<text x="{x0 + PAD}" y="10" font-size="9">{title}</text>',
              f'<text x="{x0 + PAD}" y="{PANEL_H - 3}" font-size="8">epoch {first:g}–{last:g}</text>',
-             f'<text x="{x0 + PANEL_W - PAD}" y="10" font-size="8" text-anchor="end">{low:.2g}–{high:.2g}</text>']
+             f'<text x="{x0 + PANEL_W - PAD}" y="{PANEL_H - 3}" font-size="8" text-anchor="end">{low:.2g}–{high:.2g}</text>']
     parts += [_polyline(points, x0, low, high, first, last, COLOURS[name]) for name, points in lines.items() if points]
     return "".join(parts)
 
 
 def learning_curve_svg(history: Sequence[dict[str, Any]]) -> Markup:
-    """Two panels (loss: train grey, valid blue; validation accuracy: green), or "" without epochs.
+    """Two panels (loss: train grey, valid blue; validation accuracy green), or "" without epochs.
 
     Args:
         history: history rows (dicts with epoch, train_loss, valid_loss, accuracy or error_rate).
@@ -68,9 +68,9 @@ def learning_curve_svg(history: Sequence[dict[str, Any]]) -> Markup:
     panels = []
     if any(losses.values()):
         values = [y for points in losses.values() for _, y in points]
-        panels.append(("loss (train grey, valid blue)", losses, min(0.0, min(values)), max(values)))
+        panels.append(("loss: train, valid", losses, min(0.0, min(values)), max(values)))
     if accuracy:
-        panels.append(("validation accuracy", {"accuracy": accuracy}, 0.0, 1.0))
+        panels.append(("valid accuracy", {"accuracy": accuracy}, 0.0, 1.0))
     if not panels:
         return Markup("")
     body = "".join(_panel(i * PANEL_W, *panel) for i, panel in enumerate(panels))

@@ -75,9 +75,16 @@ def _cell_view(row: dict[str, Any], run: RunData, analysis: Analysis, embedded: 
 
 
 def _settings(keys: list[dict[str, Any]]) -> list[str]:
-    """Each configuration's varying settings in words ("count range 1-5 · augmentation fastai")."""
-    names = varying_fields([{name: _plain(v) for name, v in key.items()} for key in keys]) if len(keys) > 1 else []
-    return [" · ".join(f"{field_label(name)} {_plain(key.get(name))}" for name in names) for key in keys]
+    """Each configuration's varying settings in words ("count range 1-5 · augmentation fastai").
+
+    Only fields the keys name are compared, and a field a configuration leaves blank (its task
+    ignores it) is not shown for that configuration.
+    """
+    plain = [{name: _plain(value) for name, value in key.items()} for key in keys]
+    named = {name for key in plain for name in key}
+    names = [name for name in varying_fields(plain) if name in named and name != "task"] if len(keys) > 1 else []
+    return [" · ".join(f"{field_label(name)} {key[name]}" for name in names if key.get(name) not in (None, ""))
+            for key in plain]
 
 
 def configurations_view(run: RunData, analysis: Analysis) -> list[dict[str, Any]]:
