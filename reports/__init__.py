@@ -1,7 +1,7 @@
-"""Run folder + analysis -> a self-contained report.html and a report.pdf.
+"""Run folder + analysis/summary.json -> a short paper: report.html and report.pdf.
 
 ``build_report(run_dir)`` writes both; ``python -m reports runs/NAME`` is the
-command-line entry. ``reports`` only assembles what ``study`` and ``analysis``
+command-line entry. ``reports`` only lays out what ``study`` and ``analysis``
 wrote; it trains and analyses nothing.
 """
 

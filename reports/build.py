@@ -1,37 +1,73 @@
-"""Assemble a run's report: collect, draw, render HTML and PDF, write them atomically.
+"""Assemble a run's report: read, lay out as HTML and PDF, write both atomically.
 
 ``build_report`` is what ``python -m reports`` and the end of every sweep
-(``study.sweep.build_reports``) call.
+call. Both files are rendered in memory first and written only when both
+rendered, each atomically, so a failure never leaves half a report.
 """
 
 from __future__ import annotations
 
+import datetime
+import os
 from pathlib import Path
 from typing import Any
 
-from reports.collect import collect_run
+from study.store import atomic_write_bytes, atomic_write_text
+
+from reports.collect import NotARunFolderError, collect_run
+from reports.drilldown import configurations_view
+from reports.headlines import front_matter
+from reports.html import render_html
+from reports.pdf import render_pdf
+from reports.provenance import provenance
 from reports.published import POST_RECIPE, POST_TITLE
+from reports.reproduction import reproduction
+from reports.summary import read_analysis
 
-__all__ = ["build_report", "report_data"]
+__all__ = ["build_report", "report_data", "SECTIONS", "ReportNotWritableError"]
 
-# results.csv columns shown as numbers (right-aligned, rounded) in the tables.
-NUMBER_COLUMNS = ("valid_accuracy", "test_accuracy", "count_mae", "label_noise_rate", "seconds", "lr", "accuracy")
+# (id, heading) of the report's sections after page 1, in order. The appendix is in the HTML only.
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("reproduction", "Reproduction"),
+    ("results", "Results"),
+    ("drivers", "What drives counting"),
+    ("limitations", "Limitations"),
+    ("methods", "Methods and provenance"),
+)
+
+
+class ReportNotWritableError(NotARunFolderError):
+    """The run folder (or a report file in it) cannot be written."""
 
 
 def report_data(run_dir: str | Path) -> dict[str, Any]:
-    """Everything both renderers need: the collected run plus findings and charts.
+    """Everything both renderers lay out, read from the run folder and its analysis/summary.json.
 
     Raises:
         NotARunFolderError: ``run_dir`` is not a run folder.
     """
-    from reports.charts import draw_charts
-    from reports.headlines import headline_findings
+    run = collect_run(run_dir)
+    analysis = read_analysis(run.run, run.scrub)
+    configurations = configurations_view(run, analysis)
+    missing = [*run.missing, *analysis.missing,
+               *((f"cell {p.label} ({p.status})", p.reason) for p in run.problems)]
+    return {
+        "name": run.name, "description": run.description, "sections": SECTIONS,
+        "generated": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "front": front_matter(run, analysis), "analysis": analysis, "configurations": configurations,
+        "reproduction": reproduction(run.rows, analysis.configurations), "post_title": POST_TITLE,
+        "post_recipe": POST_RECIPE, "limitations": analysis.limitations, "missing": missing,
+        "rows": run.rows, "provenance": provenance(run.run, run.rows), "sweep_text": run.sweep_text,
+    }
 
-    data = collect_run(run_dir)
-    data["findings"] = headline_findings(data["rows"]) + data["analysis"]["findings"]
-    data["charts"] = draw_charts(data)
-    data.update(post_title=POST_TITLE, post_recipe=POST_RECIPE, number_columns=NUMBER_COLUMNS)
-    return data
+
+def _check_writable(run_dir: Path) -> None:
+    """Fail before anything is written when the report files cannot be (re)placed."""
+    for name in ("report.html", "report.pdf"):
+        if (run_dir / name).exists() and not (run_dir / name).is_file():
+            raise ReportNotWritableError(f"{run_dir / name}: exists and is not a file; remove it to write the report")
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise ReportNotWritableError(f"{run_dir}: the run folder is read-only; cannot write the report there")
 
 
 def build_report(run_dir: str | Path) -> dict[str, str]:
@@ -44,21 +80,16 @@ def build_report(run_dir: str | Path) -> dict[str, str]:
         ``{"html": path, "pdf": path}`` of the files written.
 
     Raises:
-        NotARunFolderError: ``run_dir`` is not a run folder.
+        NotARunFolderError: ``run_dir`` is not a run folder, or the report cannot be written in it.
     """
-    from study.store import atomic_write_bytes, atomic_write_text
-
-    from reports.html import render_html
-    from reports.pdf import render_pdf
-
     run_dir = Path(run_dir)
     data = report_data(run_dir)
+    _check_writable(run_dir)
+    html, pdf = render_html(data), render_pdf(data)
     html_path, pdf_path = run_dir / "report.html", run_dir / "report.pdf"
-    # HTML first: if the PDF fails, the page is already there to read.
-    atomic_write_text(html_path, render_html(data))
-    written = {"html": str(html_path)}
-    pdf = render_pdf(data)
-    if pdf is not None:
+    try:
+        atomic_write_text(html_path, html)
         atomic_write_bytes(pdf_path, pdf)
-        written["pdf"] = str(pdf_path)
-    return written
+    except OSError as error:
+        raise ReportNotWritableError(f"{run_dir}: cannot write the report ({error.strerror or error})") from None
+    return {"html": str(html_path), "pdf": str(pdf_path)}

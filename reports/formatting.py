@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["number", "general", "duration"]
+__all__ = ["number", "general", "duration", "estimate"]
 
 
 def number(value: Any, digits: int = 3) -> str:
@@ -41,3 +41,28 @@ def duration(seconds: Any) -> str:
     if hours:
         return f"{hours} h {minutes} min"
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def estimate(value: Any, n: Any = None, unit: str = "") -> str:
+    """An estimate dict of the analysis contract as "0.870 (95% CI 0.830-0.900, t over seeds, n=3 seeds)".
+
+    Args:
+        value: ``{"mean", "low", "high", "method"}`` (summary.json), a bare number, or None.
+        n: how many seeds/images it pools (shown as ``n=...``), or None.
+        unit: what ``n`` counts ("seeds", "images").
+
+    Returns:
+        "–" when there is no number.
+    """
+    if not isinstance(value, dict):
+        return "–" if value in (None, "") else number(value)
+    if value.get("mean") in (None, ""):
+        return "–"
+    details = []
+    if value.get("low") not in (None, "") and value.get("high") not in (None, ""):
+        details.append(f"95% CI {number(value['low'])}–{number(value['high'])}")
+    if value.get("method"):
+        details.append(str(value["method"]))
+    if n not in (None, ""):
+        details.append(f"n={n}{' ' + unit if unit else ''}")
+    return number(value["mean"]) + (f" ({', '.join(details)})" if details else "")

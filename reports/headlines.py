@@ -1,89 +1,39 @@
-"""Headline findings stated with their numbers, read off the results table.
+"""Page 1: the question, the abstract that answers it, what the run cannot tell, the answer figure.
 
-These are descriptive (best and worst cell, means per axis level, label noise
-against accuracy); the analysis package's findings, which test hypotheses,
-are listed after them in the report.
+The words and numbers are the analysis's (summary.json ``answer`` and the
+first figure of section "answer"); this module only falls back to stating
+the run's progress when the analysis has not written them yet.
 """
 
 from __future__ import annotations
 
-from statistics import mean
 from typing import Any
 
-from reports.collect import row_accuracy, to_float
+from reports.collect import RunData
+from reports.summary import Analysis, Figure
 
-__all__ = ["headline_findings"]
+__all__ = ["QUESTION", "front_matter"]
 
-# Axes whose levels are compared when the sweep varies them.
-COMPARED_AXES = ("counts", "aug", "weights", "sizes", "n_train", "arch", "epochs")
-
-
-def _done(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in rows if r.get("status") == "done" and row_accuracy(r) is not None]
+QUESTION = "Can convolutional networks count?"
 
 
-def _axis_finding(rows: list[dict[str, Any]], axis: str) -> dict[str, str] | None:
-    """Mean accuracy per level of ``axis`` among counting cells, if it varies."""
-    levels: dict[str, list[float]] = {}
-    for row in rows:
-        if row.get("task", "counting") == "counting":
-            levels.setdefault(str(row.get(axis, "")), []).append(row_accuracy(row))
-    if len(levels) < 2:
-        return None
-    ranked = sorted(levels.items(), key=lambda item: -mean(item[1]))
-    parts = [f"{axis} {level}: {mean(values):.3f} (n={len(values)})" for level, values in ranked]
-    return {"title": f"Accuracy by {axis}", "text": "Mean counting accuracy " + "; ".join(parts) + "."}
+def _progress(run: RunData) -> str:
+    """"4 cells: 3 done, 1 failed." from the results rows."""
+    counts: dict[str, int] = {}
+    for row in run.rows:
+        counts[str(row.get("status"))] = counts.get(str(row.get("status")), 0) + 1
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return f"{len(run.rows)} cell{'s' if len(run.rows) != 1 else ''}" + (f": {parts}." if parts else ".")
 
 
-def _noise_finding(rows: list[dict[str, Any]]) -> dict[str, str] | None:
-    """Label noise from augmentation against accuracy (correlation with 3+ cells)."""
-    pairs = [(to_float(r.get("label_noise_rate")), row_accuracy(r)) for r in rows]
-    pairs = [(noise, acc) for noise, acc in pairs if noise is not None]
-    if not pairs:
-        return None
-    noises = [noise for noise, _ in pairs]
-    text = (f"Augmentation changed the visible count of {min(noises):.1%} to {max(noises):.1%} "
-            f"of training samples (label noise) across {len(pairs)} counting cells.")
-    if len(pairs) >= 3 and len(set(noises)) > 1:
-        mean_n, mean_a = mean(noises), mean(acc for _, acc in pairs)
-        cov = sum((n - mean_n) * (a - mean_a) for n, a in pairs)
-        var_n = sum((n - mean_n) ** 2 for n in noises)
-        var_a = sum((a - mean_a) ** 2 for _, a in pairs)
-        if var_a > 0:
-            text += f" Pearson r between label noise and accuracy: {cov / (var_n * var_a) ** 0.5:+.2f}."
-    return {"title": "Label noise from augmentation", "text": text}
-
-
-def headline_findings(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Findings with numbers from results rows (empty when no cell finished).
-
-    Args:
-        rows: results rows with ``label`` (``reports.collect``).
-
-    Returns:
-        ``[{"title", "text"}]`` in reading order.
-    """
-    done = _done(rows)
-    if not done:
-        return []
-    ranked = sorted(done, key=row_accuracy, reverse=True)
-    best, worst = ranked[0], ranked[-1]
-    findings = [{
-        "title": "Best and worst cell",
-        "text": (f"Highest accuracy {row_accuracy(best):.3f} ({best['label']}); "
-                 f"lowest {row_accuracy(worst):.3f} ({worst['label']}), over {len(done)} finished cells."),
-    }]
-    for axis in COMPARED_AXES:
-        finding = _axis_finding(done, axis)
-        if finding:
-            findings.append(finding)
-    mae = [(to_float(r.get("count_mae")), r) for r in done]
-    mae = [(value, r) for value, r in mae if value is not None]
-    if mae:
-        value, row = max(mae, key=lambda item: item[0])
-        findings.append({"title": "Counting error size",
-                         "text": f"Largest mean absolute count error {value:.2f} ({row['label']})."})
-    noise = _noise_finding(done)
-    if noise:
-        findings.append(noise)
-    return findings
+def front_matter(run: RunData, analysis: Analysis) -> dict[str, Any]:
+    """``{"question", "abstract": [str], "cannot_tell": [str], "figure": Figure | None, "progress": str}``."""
+    abstract = analysis.abstract
+    if not abstract:
+        why = ("The analysis has not run on this folder yet" if not analysis.present
+               else "The analysis wrote no abstract for this run")
+        abstract = [f"{why}, so this report has no estimates to answer the question with. "
+                    f"{_progress(run)} Run python -m analysis RUN, then python -m reports RUN."]
+    figure: Figure | None = analysis.answer_figure
+    return {"question": analysis.question or QUESTION, "abstract": abstract,
+            "cannot_tell": analysis.cannot_tell, "figure": figure, "progress": _progress(run)}

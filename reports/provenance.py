@@ -1,8 +1,10 @@
-"""Where a run's numbers came from: config, seeds, versions, device, commit, data.
+"""Where a run's numbers came from: machine, package versions, commit, commands.
 
-Everything here is read at report time without importing the heavy packages
-(versions come from ``importlib.metadata``, the commit from ``git``), so a
-report builds on a machine that lacks torch.
+This is the one place the report shows the platform string and paths, and
+every path is relative to the run folder (``RUN`` in the commands stands for
+the folder that holds the report). Everything is read without importing the
+heavy packages (versions from ``importlib.metadata``, the commit from
+``git``), so a report builds on a machine that lacks torch.
 """
 
 from __future__ import annotations
@@ -10,21 +12,23 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["provenance", "package_versions", "git_commit", "PACKAGES"]
+from study.runfolder import RunFolder
+
+from reports.formatting import duration
+from reports.values import to_float
+
+__all__ = ["provenance", "package_versions", "git_commit", "cpu_model", "PACKAGES"]
 
 # Distributions whose versions decide the numbers (or the report's look).
-PACKAGES = (
-    "torch", "torchvision", "timm", "captum", "numpy", "scipy", "scikit-learn", "pandas",
-    "matplotlib", "seaborn", "pillow", "jinja2", "fpdf2", "cnn-counting-study",
-)
+PACKAGES = ("torch", "torchvision", "timm", "captum", "numpy", "scipy", "pandas", "matplotlib", "pillow",
+            "fpdf2", "cnn-counting-study")
 
 
 def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
-    """Installed version of each distribution, or "not installed"."""
+    """Installed version of Python and of each distribution ("not installed" when absent)."""
     versions = {"python": platform.python_version()}
     for name in names:
         try:
@@ -35,9 +39,9 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 
 
 def git_commit(folder: Path) -> str:
-    """The commit checked out in ``folder``'s repository, "+ uncommitted changes" if dirty, else "unknown"."""
+    """The commit checked out in ``folder``'s repository ("+ uncommitted changes" if dirty), else "unknown"."""
     try:
-        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"],
+        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short=12", "HEAD"],
                               capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return "unknown"
@@ -45,46 +49,44 @@ def git_commit(folder: Path) -> str:
                                capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    commit = head.stdout.strip()
-    return commit + (" + uncommitted changes" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+    return head.stdout.strip() + (" + uncommitted changes" if dirty.returncode == 0 and dirty.stdout.strip() else "")
 
 
-def _datasets(run_dir: Path, cells: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
-    """Dataset identities: cached dataset files (named by spec hash) and each cell's spec hash."""
-    from study.spec import spec_hash
-
-    found = []
-    cache = run_dir / ".cache"
-    if cache.is_dir():
-        for path in sorted(cache.glob("*.pt")):
-            found.append({"what": f".cache/{path.name}", "hash": path.stem.rsplit("-", 1)[-1],
-                          "detail": f"{path.stat().st_size / 1e6:.1f} MB cached dataset"})
-    for cell_id, cell in cells.items():
-        if isinstance(cell.get("spec"), dict):
-            found.append({"what": f"cell {cell_id}", "hash": spec_hash(cell["spec"])[:16],
-                          "detail": "sha256 of spec.json: regenerates the cell's images (study.tasks.build_task)"})
-    return found
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo; elsewhere platform.processor())."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
-def provenance(run_dir: Path, rows: list[dict[str, str]], cells: dict[str, dict[str, Any]],
-               sweep: dict[str, Any]) -> dict[str, Any]:
-    """The provenance section's data.
+def provenance(run: RunFolder, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The Methods and provenance facts as (what, value) pairs, in reading order.
 
     Args:
-        run_dir: the run folder as the user named it (used in the command).
-        rows: results rows; seeds and devices are read from them.
-        cells: per-cell files from ``reports.collect``.
-        sweep: the sweep.toml text and parse.
+        run: the run folder (only file names under it are shown).
+        rows: results rows (devices, weights used, seeds and training time come from them).
     """
-    code_dir = Path(__file__).resolve().parent
-    return {
-        "sweep_toml": sweep.get("text"),
-        "seeds": sorted({row["seed"] for row in rows if row.get("seed", "") != ""}, key=lambda s: (len(s), s)),
-        "devices": sorted({row["device"] for row in rows if row.get("device")}),
-        "versions": package_versions(),
-        "platform": f"{platform.platform()} ({sys.implementation.name})",
-        "commit": git_commit(code_dir),
-        "datasets": _datasets(run_dir, cells),
-        "command": f"python -m study.sweep --config {run_dir / 'sweep.toml'} --out {run_dir}",
-        "report_command": f"python -m reports {run_dir}",
-    }
+    devices = sorted({str(row["device"]) for row in rows if row.get("device")})
+    weights = sorted({str(row["weights_used"]) for row in rows if row.get("weights_used")})
+    seeds = sorted({str(row["seed"]) for row in rows if str(row.get("seed", "")) != ""}, key=lambda s: (len(s), s))
+    seconds = sum(to_float(row.get("seconds")) or 0.0 for row in rows)
+    cached = sorted(path.name for path in run.cache_dir.glob("*.pt")) if run.cache_dir.is_dir() else []
+    versions = package_versions()
+    return [
+        ("Cells ran on", ", ".join(devices) or "–"),
+        ("Weights used", ", ".join(weights) or "–"),
+        ("Seeds", ", ".join(seeds) or "–"),
+        ("Training time", f"{duration(seconds)} (sum over cells)"),
+        ("Report built on", f"{platform.platform()}; CPU {cpu_model()}"),
+        ("Versions", ", ".join(f"{name} {version}" for name, version in versions.items())),
+        ("Code commit", f"{git_commit(Path(__file__).resolve().parent)} (at report time)"),
+        ("Cached datasets", ", ".join(f"{RunFolder.CACHE}/{name}" for name in cached) or "none"),
+        ("Reproduce", f"python -m study.sweep --config RUN/{RunFolder.SWEEP} --out RUN"),
+        ("Rebuild this report", "python -m analysis RUN && python -m reports RUN"),
+        ("RUN", f"the folder that holds this report ({run.path.name}); cell folders are under "
+                f"RUN/{RunFolder.CELLS}/, analysis tables under RUN/{RunFolder.ANALYSIS}/"),
+    ]

@@ -1,11 +1,11 @@
 """The original post's experiments and published numbers, as data.
 
-Source: ``../shared/seed/README.md`` ("Published numbers"), which summarises
-"Image Classification with fastai" (Josh Varty, January 2019) and its
-follow-up "Image Classification: Counting Part II" (2019-02-01). Each entry
-names the TrainSpec axes that identify the matching cell of a sweep
-(``study/presets/seed.toml`` runs exactly these cells), so the report can put
-our number beside the post's.
+Source: the blog post "Image Classification with fastai" (Josh Varty,
+January 2019) and its follow-up "Image Classification: Counting Part II"
+(2019-02-01); the numbers below are the error rates those posts report. Each
+entry names the TrainSpec settings that identify the matching cell of a sweep
+(the ``seed`` preset, ``study/presets/seed.toml``, runs exactly these cells),
+so the report can put our number beside the post's.
 
 Axes in ``match`` are compared with a results.csv row: ``data`` by the folder's
 last path component, ``lr`` numerically, everything else as text.

@@ -1,103 +1,103 @@
-"""The reproduction table: each experiment of the original post beside our matching cells.
+"""The reproduction table: each experiment of the original post beside this run's number.
 
-A results row matches a published experiment when it has every axis value
-the experiment names (``reports.published``); when none does, the table says
-why and names our closest finished cell so a small run still compares.
+A cell matches a published experiment when it has every setting the
+experiment names (``reports.published``). Our number is the analysis's
+estimate for the matching configuration (mean with its CI and n, from
+summary.json ``configurations``), or the cell's own test accuracy when the
+analysis has not run. When nothing matches, the row says why and names the
+closest finished cell, so a small run still compares.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from reports.collect import row_accuracy, to_float
+from study.spec import field_label
+
+from reports.collect import short_value
+from reports.formatting import estimate, general, number
 from reports.published import PUBLISHED, PublishedExperiment
+from reports.values import row_accuracy, to_float
 
-__all__ = ["reproduction"]
+__all__ = ["reproduction", "matches"]
 
 
-def _matches(row: dict[str, str], experiment: PublishedExperiment) -> bool:
-    """Does a results row have every axis value the published experiment names?"""
-    for key, wanted in experiment.match.items():
-        value = row.get(key, "")
+def matches(row: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Does a results row have every setting in ``wanted`` (lr numerically, data by folder name)?"""
+    for key, value in wanted.items():
+        have = row.get(key, "")
         if key == "lr":
-            number = to_float(value)
-            if number is None or abs(number - wanted) > 1e-12 * max(1.0, wanted):
+            number_ = to_float(have)
+            if number_ is None or abs(number_ - value) > 1e-12 * max(1.0, value):
                 return False
         elif key == "data":
-            if Path(value.rstrip("/")).name != wanted:
+            if short_value("data", have) != value:
                 return False
-        elif str(value) != str(wanted):
+        elif str(have) != str(value):
             return False
     return True
 
 
-def _our_settings(row: dict[str, str]) -> str:
-    """The settings of our cell, in the words the post uses."""
-    if row.get("task") == "folder":
-        what = f"folder {row.get('data', '')}"
-    else:
-        what = f"{row.get('n_train', '?')} images, sizes {row.get('sizes', '?')}"
-    weights = row.get("weights_used") or row.get("weights", "?")
-    return (f"{row.get('arch', '?')} ({weights}), {row.get('size', '?')} px, {what}, aug {row.get('aug', '?')}, "
-            f"{row.get('epochs', '?')} epochs, lr {row.get('lr', '?')}")
+def _ours(rows: list[dict[str, Any]], configurations: list[dict[str, Any]]) -> list[str]:
+    """Our numbers for the matching rows: one line per configuration, else per cell."""
+    lines, covered = [], set()
+    ids = {row["cell_id"] for row in rows}
+    for configuration in configurations:
+        cells = set(configuration.get("cells") or []) & ids
+        if cells:
+            covered |= cells
+            lines.append(f"{configuration.get('label', '?')}: "
+                         f"{estimate(configuration.get('accuracy'), configuration.get('n_seeds'), 'seeds')}")
+    for row in rows:
+        if row["cell_id"] in covered:
+            continue
+        if row.get("status") == "done":
+            lines.append(f"{row['label']}: {number(row_accuracy(row))} (one cell, no CI: analysis not run)")
+        else:
+            lines.append(f"{row['label']}: {row.get('status')}" + (f" ({row['error']})" if row.get("error") else ""))
+    return lines
 
 
-def _not_run_reason(experiment: PublishedExperiment, rows: list[dict[str, str]]) -> str:
-    """Why a published experiment has no cell in this sweep."""
-    if not rows:
-        return "no cells in this run yet"
-    if experiment.match.get("weights") == "imagenet" and not any(r.get("weights") == "imagenet" for r in rows):
-        return "not in this sweep's preset (it trains without ImageNet weights; the seed preset runs the post)"
-    return "not in this sweep's preset (the seed preset runs the post's experiments)"
-
-
-def _closest(experiment: PublishedExperiment, rows: list[dict[str, str]]) -> dict[str, Any] | None:
-    """The finished cell of the same task and count range (or photo folder) nearest the experiment.
-
-    Nearest = fewest differing match axes. Lets a quick run say "ours, under
-    other settings" instead of only "not run".
-    """
+def _closest(experiment: PublishedExperiment, rows: list[dict[str, Any]]) -> str:
+    """'Closest here: ...' for the finished cell of the same task and count range with fewest differences."""
     anchor = {key: experiment.match[key] for key in ("task", "counts", "data") if key in experiment.match}
     candidates = []
     for row in rows:
-        if row.get("status") != "done" or row_accuracy(row) is None:
+        if row.get("status") != "done" or row_accuracy(row) is None or not matches(row, anchor):
             continue
-        if not _matches(row, PublishedExperiment("", "", None, "", anchor)):
-            continue
-        differs = [key for key in experiment.match
-                   if not _matches(row, PublishedExperiment("", "", None, "", {key: experiment.match[key]}))]
-        candidates.append((len(differs), row.get("cell_id", ""), row, differs))
+        differs = [key for key, value in experiment.match.items() if not matches(row, {key: value})]
+        candidates.append((len(differs), row["label"], row, differs))
     if not candidates:
-        return None
+        return ""
     _, _, row, differs = min(candidates, key=lambda item: item[:2])
-    return {"label": row.get("label", ""), "accuracy": row_accuracy(row), "settings": _our_settings(row),
-            "differs": ", ".join(f"{key} {row.get(key, '')} (post: {experiment.match[key]})" for key in differs)}
+    shown = ", ".join(f"{field_label(key)} {general(row.get(key)) if key == 'lr' else row.get(key)} "
+                      f"(post: {general(experiment.match[key]) if key == 'lr' else experiment.match[key]})"
+                      for key in differs)
+    return f"Closest here: {row['label']}, accuracy {number(row_accuracy(row))}; differs in {shown}."
 
 
-def reproduction(rows: list[dict[str, str]], cells: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each published experiment beside our matching cells (or why none ran)."""
+def _not_run_reason(experiment: PublishedExperiment, rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "No cells in this run yet."
+    if experiment.match.get("weights") == "imagenet" and not any(r.get("weights") == "imagenet" for r in rows):
+        return "Not in this run: it trains without ImageNet weights (the seed preset runs the post's experiments)."
+    return "Not in this run (the seed preset runs the post's experiments)."
+
+
+def reproduction(rows: list[dict[str, Any]], configurations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per published experiment.
+
+    Args:
+        rows: results rows with ``label`` (``reports.collect``).
+        configurations: summary.json ``configurations`` ([] without analysis).
+
+    Returns:
+        ``[{"name", "settings", "published", "ours": [str], "note": str}]`` in the post's order.
+    """
     table = []
     for experiment in PUBLISHED:
-        ours = []
-        for row in (r for r in rows if _matches(r, experiment)):
-            status = row.get("status") or "pending"
-            note = ""
-            if status != "done":
-                error = (cells.get(row.get("cell_id", ""), {}).get("error") or {}).get("error") or row.get("error")
-                note = str(error or "not run yet")
-            elif row.get("weights_used") and row.get("weights_used") != row.get("weights"):
-                note = f"asked for {row.get('weights')} weights, used {row.get('weights_used')}"
-            ours.append({
-                "cell_id": row.get("cell_id", ""), "label": row.get("label", ""), "status": status,
-                "accuracy": row_accuracy(row) if status == "done" else None,
-                "settings": _our_settings(row), "note": note,
-            })
-        table.append({
-            "name": experiment.name, "settings": experiment.settings,
-            "published_text": experiment.published_text,
-            "published_accuracy": experiment.published_accuracy,
-            "ours": ours, "reason": "" if ours else _not_run_reason(experiment, rows),
-            "closest": None if ours else _closest(experiment, rows),
-        })
+        matched = [row for row in rows if matches(row, experiment.match)]
+        note = "" if matched else " ".join(filter(None, [_not_run_reason(experiment, rows), _closest(experiment, rows)]))
+        table.append({"name": experiment.name, "settings": experiment.settings,
+                      "published": experiment.published_text, "ours": _ours(matched, configurations), "note": note})
     return table
