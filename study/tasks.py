@@ -239,11 +239,11 @@ def _derived_seed(data_seed: int, stream: str) -> int:
 def scene_spec(spec: TrainSpec) -> SceneSpec:
     """The ``SceneSpec`` of a counting cell's training scenes (auto radius and gap resolved).
 
-    An explicit ``radius`` is used as given. The auto radius (4% of the
-    side, capped by coverage) is raised to ``MIN_RADIUS_PX`` when smaller,
-    and lowered, once, to the largest radius that packs when the largest
-    count does not fit at it, never below ``MIN_RADIUS_PX``. Cheap enough to
-    call at configuration time to refuse impossible cells.
+    An explicit ``radius`` is used as given (at least ``MIN_RADIUS_PX``).
+    The auto radius is ``synth.scenes.auto_radius`` (4% of the side, capped
+    so the largest count covers at most 30% of the canvas), raised to
+    ``MIN_RADIUS_PX`` when smaller; it is never shrunk further. Cheap enough
+    to call at configuration time to refuse impossible cells.
 
     Raises:
         ConfigError: the training scenes cannot be packed (naming the largest
@@ -278,18 +278,11 @@ def _training_scene_spec(spec: TrainSpec) -> SceneSpec:
         if spec.radius < MIN_RADIUS_PX:
             raise ConfigError(f"radius: expected at least {MIN_RADIUS_PX:g} px (or 0 = auto), got {spec.radius:g}")
         return _checked(make(spec.radius), "radius")
+    # The auto radius is capped so the largest count covers <= 30% of the canvas, well
+    # inside the sampler's limit: when even that (or the 1 px floor) cannot pack, the
+    # cell is impossible at this size, and shrinking further would only hide it.
     radius = max(MIN_RADIUS_PX, auto_radius(width, height, hi, gap))
-    if _infeasibility(make(radius)) is None:
-        return _checked(make(radius), "counts")
-    floor_error = _infeasibility(make(MIN_RADIUS_PX))
-    if floor_error is not None:
-        raise ConfigError(f"counts: {floor_error} (circles are never smaller than {MIN_RADIUS_PX:g} px)")
-    # Bisection between the floor (packs) and the auto radius (does not): bounded, never below the floor.
-    low, high = MIN_RADIUS_PX, radius
-    for _ in range(30):
-        middle = (low + high) / 2
-        low, high = (middle, high) if _infeasibility(make(middle)) is None else (low, middle)
-    return _checked(make(low), "counts")
+    return _checked(make(radius), "counts")
 
 
 def _infeasibility(candidate: SceneSpec) -> str | None:
