@@ -115,7 +115,7 @@ def test_reflection_padding_mirror_appears_where_predicted():
 
 
 def counting_scenes(counts: str, size: int, aspect: float = 1.0) -> list[Scene]:
-    spec = TrainSpec(counts=counts, size=size, n_train=120, n_test=0, aspect=aspect)
+    spec = TrainSpec(counts=counts, size=size, n_train=120, n_test=0, n_test_dewind=0, aspect=aspect)
     return build_task(spec, "cpu").train_scenes
 
 
@@ -151,7 +151,8 @@ def test_count_audit_agrees_with_connected_components_of_the_augmented_pixels():
     from scipy import ndimage
 
     # Wide gaps so circles never merge into one blob; a non-square canvas so the crop matters.
-    spec = TrainSpec(counts="1-5", size=64, n_train=200, n_test=0, radius=4.0, min_gap=6.0, aspect=1.25)
+    spec = TrainSpec(counts="1-5", size=64, n_train=200, n_test=0, n_test_dewind=0, radius=4.0, min_gap=6.0,
+                     aspect=1.25)
     task = build_task(spec, "cpu")
     policy = augment.create("fastai", size=64)
     params = policy.sample(len(task.train_scenes), task.canvas_hw, torch.Generator().manual_seed(0))

@@ -18,7 +18,7 @@ from study.tasks import DataError, build_task, decode_image, scene_spec
 
 
 def counting_spec(**changes) -> TrainSpec:
-    base = dict(counts="1-3", size=32, n_train=50, n_test=12, radius=3.0, seed=4)
+    base = dict(counts="1-3", size=32, n_train=50, n_test=12, n_test_dewind=0, radius=3.0, seed=4)
     return TrainSpec(**{**base, **changes})
 
 
@@ -112,7 +112,7 @@ def test_controlled_test_set_decouples_count_from_total_ink():
 
 def test_no_controlled_test_set_when_n_test_dewind_is_zero():
     task = build_task(counting_spec(n_test_dewind=0), "cpu")
-    assert task.eval_splits == ["valid", "test"] and task.test_dewind_images is None
+    assert task.eval_splits == ["valid", "test"] and task.test_dewind_images is None  # counting_spec: 0
     with pytest.raises(ValueError, match="no split 'test_dewind'; valid: train, valid, test"):
         task.split("test_dewind")
 
