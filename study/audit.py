@@ -17,7 +17,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from study import augment
-from synth.scenes import SceneSpec, auto_gap, auto_radius, parse_range, sample_scenes
+from study.spec import TrainSpec
+from study.tasks import scene_spec
+from synth.scenes import parse_range, sample_scenes
 
 __all__ = ["audit_table", "main"]
 
@@ -31,14 +33,17 @@ def audit_table(
     samples: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """One row per (counts, aspect, policy): label_noise_rate, clipped_rate, miscount_rate, samples."""
+    """One row per (counts, aspect, policy): label_noise_rate, clipped_rate, miscount_rate, samples.
+
+    Raises:
+        ValueError: a bad count range; ConfigError (a ValueError) when its circles cannot be packed.
+    """
     rows = []
     for counts in count_ranges:
         lo, hi = parse_range(counts, "--counts")
         for aspect in aspects:
-            width = round(size * aspect)
-            gap = auto_gap(size)
-            spec = SceneSpec(counts=(lo, hi), width=width, height=size, radius=auto_radius(width, size, hi, gap), min_gap=gap)
+            # Exactly the scenes a counting cell of this range, size and aspect trains on.
+            spec = scene_spec(TrainSpec(counts=f"{lo}-{hi}", size=size, aspect=aspect, n_test_dewind=0))
             scenes = sample_scenes(spec, scenes_per_range, seed=seed)
             for name in policies:
                 audit = augment.count_audit(augment.create(name, size=size), scenes, samples=samples, seed=seed)

@@ -79,8 +79,13 @@ class Policy:
     Attributes:
         name: registry name.
         size: square output size in pixels.
-        resize: ``crop`` (shorter side to ``size``, then crop, as fastai's
-            integer size) or ``squish`` (whole canvas to ``size x size``).
+        resize: how training samples reach ``size``: ``crop`` (shorter side
+            to ``size``, then crop, as fastai's integer size) or ``squish``
+            (whole canvas to ``size x size``).
+        eval_resize: the same choice for validation and test (centred, no
+            randomness). It is a property of the study, not of the policy:
+            every policy of one comparison gets the same value, so the
+            policies are scored on identical inputs.
         random_crop: crop position uniform (fastai ``rand_crop``) or centred.
         flip_lr_p: probability of a horizontal flip.
         dihedral_p: probability of one of the 8 dihedral transforms (fastai
@@ -95,6 +100,7 @@ class Policy:
     name: str = "none"
     size: int = 224
     resize: Literal["crop", "squish"] = "crop"
+    eval_resize: Literal["crop", "squish"] = "squish"
     random_crop: bool = False
     flip_lr_p: float = 0.0
     dihedral_p: float = 0.0
@@ -108,8 +114,9 @@ class Policy:
     lighting_p: float = 0.75
 
     def __post_init__(self) -> None:
-        if self.resize not in ("crop", "squish"):
-            raise ValueError(f"resize: unknown {self.resize!r}; valid: crop, squish")
+        for key in ("resize", "eval_resize"):
+            if getattr(self, key) not in ("crop", "squish"):
+                raise ValueError(f"{key}: unknown {getattr(self, key)!r}; valid: crop, squish")
         if self.size < 1:
             raise ValueError(f"size: expected a positive size, got {self.size}")
         if self.max_zoom < 1.0:
@@ -121,9 +128,14 @@ class Policy:
                 raise ValueError(f"{key}: expected a probability in [0, 1], got {getattr(self, key)}")
 
     # ------------------------------------------------------------------ sampling
-    def intermediate_hw(self, canvas_hw: tuple[int, int]) -> tuple[int, int]:
-        """Size of the grid fastai samples before cropping (shorter side = ``size``)."""
-        if self.resize == "squish":
+    def intermediate_hw(self, canvas_hw: tuple[int, int], train: bool = True) -> tuple[int, int]:
+        """Size of the grid fastai samples before cropping (shorter side = ``size``).
+
+        Args:
+            canvas_hw: ``(H, W)`` of the input images.
+            train: the training resize (``resize``) or the evaluation one (``eval_resize``).
+        """
+        if (self.resize if train else self.eval_resize) == "squish":
             return self.size, self.size
         height, width = canvas_hw
         ratio = min(height / self.size, width / self.size)
@@ -138,13 +150,14 @@ class Policy:
             batch: number of samples ``B``.
             canvas_hw: ``(H, W)`` of the input images.
             generator: CPU generator (seeded by the caller); None uses the global one.
-            train: False gives the validation transform (centre crop only).
+            train: False gives the evaluation transform: ``eval_resize``,
+                centred, nothing random.
 
         Returns:
             ``AugmentParams`` with ``matrices [B, 3, 3]`` float64.
         """
         draw = _Drawer(batch, generator)
-        inter_h, inter_w = self.intermediate_hw(canvas_hw)
+        inter_h, inter_w = self.intermediate_hw(canvas_hw, train)
         if train and self.random_crop:
             row_pct, col_pct = draw.uniform(0, 1), draw.uniform(0, 1)
         else:
@@ -222,7 +235,10 @@ class Policy:
         return self.apply(images, params)
 
     def eval_transform(self, images: torch.Tensor) -> torch.Tensor:
-        """Validation/test transform: resize and centre crop only (no randomness)."""
+        """Validation/test transform: ``eval_resize`` (squish, or a centre crop), nothing random.
+
+        uint8 ``[B, 3, H, W]`` -> float ``[B, 3, size, size]`` in 0..1.
+        """
         params = self.sample(images.shape[0], (images.shape[2], images.shape[3]), None, train=False)
         return self.apply(images, params)
 
@@ -348,7 +364,7 @@ def _sampling_grid(matrices: torch.Tensor, size: int) -> torch.Tensor:
 # ---------------------------------------------------------------------- registry
 POLICIES: dict[str, dict[str, Any]] = {
     "none": {},
-    # fastai v1 get_transforms() defaults for the training set (see shared/seed/README.md).
+    # fastai v1 get_transforms() defaults for the training set (docs/POST.md).
     "fastai": dict(
         random_crop=True,
         flip_lr_p=0.5,
@@ -362,7 +378,7 @@ POLICIES: dict[str, dict[str, Any]] = {
         lighting_p=0.75,
     ),
     # Follow-up post: no crop, zoom, warp or rotation; all 8 flips/rot90s and lighting.
-    # Squish rather than crop so a non-square canvas keeps every circle.
+    # Squish rather than crop so a non-square canvas keeps every circle in training.
     "sensible": dict(resize="squish", dihedral_p=1.0, max_lighting=0.2, lighting_p=0.75),
 }
 
@@ -372,12 +388,20 @@ def available() -> list[str]:
     return sorted(POLICIES)
 
 
-def create(name: str, **overrides: Any) -> Policy:
+def create(name: str, size: int = 224, eval_resize: str = "squish", **overrides: Any) -> Policy:
     """Build a registered policy, with any ``Policy`` field overridden.
 
+    Args:
+        name: a registered policy (``available()``).
+        size: output size in px.
+        eval_resize: ``squish`` or ``crop``, the evaluation transform; pass
+            the same value for every policy being compared (``TrainSpec.eval_resize``).
+        overrides: any other ``Policy`` field.
+
     Raises:
-        ValueError: unknown name (listing the known ones) or unknown field.
+        ValueError: unknown name (listing the known ones), unknown field or value.
     """
+    overrides = {"size": size, "eval_resize": eval_resize, **overrides}
     if name not in POLICIES:
         raise ValueError(f"aug: unknown policy {name!r}; valid: {', '.join(available())}")
     fields = {f.name for f in dataclasses.fields(Policy)} - {"name"}
@@ -387,9 +411,15 @@ def create(name: str, **overrides: Any) -> Policy:
     return Policy(name=name, **{**POLICIES[name], **overrides})
 
 
-def eval_transform(images: torch.Tensor, size: int, resize: Literal["crop", "squish"] = "crop") -> torch.Tensor:
-    """Validation/test transform: uint8 ``[B, 3, H, W]`` -> float ``[B, 3, size, size]`` (centre crop)."""
-    return Policy(name="eval", size=size, resize=resize).eval_transform(images)
+def eval_transform(images: torch.Tensor, size: int, resize: Literal["crop", "squish"] = "squish") -> torch.Tensor:
+    """The evaluation transform every policy shares: uint8 ``[B, 3, H, W]`` -> float ``[B, 3, size, size]``.
+
+    Args:
+        images: uint8 ``[B, 3, H, W]``.
+        size: output size in px.
+        resize: ``squish`` (whole canvas) or ``crop`` (shorter side to ``size``, centre crop).
+    """
+    return Policy(name="eval", size=size, eval_resize=resize).eval_transform(images)
 
 
 # ---------------------------------------------------------------------- circles
@@ -443,7 +473,7 @@ def visible_circles(
     Args:
         matrix: ``[3, 3]`` output pixel -> canvas pixel (one row of ``AugmentParams.matrices``).
         scene: circles in canvas pixels; canvas_hw: ``(H, W)`` of the canvas.
-        size: output frame ``[0, size]^2``.
+        size: output size (its pixel centres span ``[0.5, size - 0.5]^2``).
 
     Returns:
         dict of arrays over the ``9 K`` copies (mirror ring order, the
@@ -462,13 +492,15 @@ def visible_circles(
 
 
 def _classify(centres: np.ndarray, axes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Whole and partial flags of ellipses ``{c + A u : |u| <= 1}`` against the frame ``[0, size]^2``.
+    """Whole and partial flags of ellipses ``{c + A u : |u| <= 1}`` in a ``size x size`` output.
 
+    The output only shows the input at its pixel centres, whose hull is
+    ``[0.5, size - 0.5]^2`` (``grid_sample`` samples nothing between a pixel
+    centre and the frame line), so both tests use that hull.
     Whole: the ellipse's bounding box (half-extents = row norms of ``A``) is
-    inside the frame. Visible: the ellipse reaches the hull of the output
-    pixel centres ``[0.5, size - 0.5]^2`` (with ``align_corners=True`` only
-    the input at the pixel centres is sampled, so a mirror image that stops
-    short of it does not show). In the ellipse's own coordinates that hull is
+    inside the hull; a circle reaching past it loses the part beyond the
+    outermost pixel centres. Visible: the ellipse reaches the hull (a mirror
+    image that stops short of it does not show). In the ellipse's own coordinates that hull is
     a parallelogram; the ellipse reaches it when the origin is inside it or
     closer than 1 to one of its edges. Partial = visible and not whole.
 
@@ -479,8 +511,8 @@ def _classify(centres: np.ndarray, axes: np.ndarray, size: int) -> tuple[np.ndar
         whole ``[K]`` and partial ``[K]`` booleans.
     """
     extent = np.linalg.norm(axes, axis=2)  # [K, 2] half-width, half-height
-    whole = ((centres - extent) >= 0).all(1) & ((centres + extent) <= size).all(1)
     low, high = 0.5, size - 0.5
+    whole = ((centres - extent) >= low).all(1) & ((centres + extent) <= high).all(1)
     corners = np.array([[low, low], [high, low], [high, high], [low, high]], dtype=np.float64)  # [4, 2] in order
     inverse = np.linalg.inv(axes)  # [K, 2, 2]
     polygon = np.einsum("kij,kcj->kci", inverse, corners[None] - centres[:, None])  # [K, 4, 2]

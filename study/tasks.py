@@ -3,19 +3,30 @@
 Two kinds of task:
 
 - ``counting``: scenes sampled by ``synth.scenes`` and rendered once by
-  ``synth.render``; class ``i`` is the count ``lo + i``.
+  ``synth.render``; class ``i`` is the count ``lo + i``. Splits: ``train``
+  and ``valid`` (one pool, split at random), ``test`` (a fresh i.i.d. set)
+  and, when ``n_test_dewind > 0``, ``test_dewind``: a controlled test set
+  whose count is independent of Size and Spacing (DeWind et al., 2015).
 - ``folder``: one class per sub-folder of ``spec.data``, decoded once with
-  PIL and resized to ``size`` (crop, squish or pad).
+  PIL and resized to ``size`` (crop, squish or pad); ``train`` and ``valid``.
 
-Both are cached on disk (``cache_dir``) by a hash of the spec fields that
-determine them, so the cells of a sweep that share a dataset render or
-decode it once. A cache file is a ``torch.save`` dict of tensors written
-atomically; it is read with ``weights_only=True``.
+Seeds: every piece of data comes from the *data seed*
+(``spec.resolved_data_seed``), never from the init seed, so cells that differ
+only in ``seed`` (weights, batch order, augmentation) see identical images.
+The i.i.d. and controlled test sets draw from seeds derived from the data
+seed, so they never repeat the training scenes.
+
+Both kinds are cached on disk (``cache_dir``) under a hash of exactly the
+fields that change the data (``data_key``), so the cells of a sweep that
+share a dataset render or decode it once. A cache file is a ``torch.save``
+dict of tensors and strings written atomically; it is read with
+``weights_only=True``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,15 +37,55 @@ import torch
 from study.errors import ConfigError, DataError
 from study.spec import TrainSpec, spec_hash
 from synth.render import render_scenes
-from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, auto_gap, auto_radius, parse_range
+from synth.scenes import (
+    InfeasibleSceneError,
+    Scene,
+    SceneSpec,
+    auto_gap,
+    auto_radius,
+    check_feasible,
+    parse_range,
+    sample_scenes,
+)
 
-__all__ = ["DataError", "Task", "build_task", "resolve_device", "scene_spec", "IMAGE_SUFFIXES"]
+__all__ = [
+    "DataError",
+    "DEWIND_RADIUS_SPREAD",
+    "EVAL_SPLITS",
+    "MIN_RADIUS_PX",
+    "Task",
+    "build_task",
+    "class_folders",
+    "data_key",
+    "decode_image",
+    "dewind_scene_spec",
+    "resolve_device",
+    "scene_spec",
+]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# Smallest circle radius a counting cell may use: below 1 px a circle is a
+# sub-pixel smudge whose anti-aliased ink no longer shows a disc. (Mirrors
+# synth.scenes.MIN_RADIUS_PX where that constant exists.)
+MIN_RADIUS_PX = 1.0
+
+# Radii of varied-size and DeWind scenes: uniform on [(1 - s) r, (1 + s) r]
+# around the cell's radius r (max/min = 3). DeWind's design holds Size
+# independent of N only when max/min radius > (hi/lo)^(1/4): 1.50 for 1-5,
+# 1.16 for 11-20, 1.03 for 45-50, so a ratio of 3 serves every range the
+# presets use, and radii stay within half a radius of the training circles.
+DEWIND_RADIUS_SPREAD = 0.5
+
+# Evaluation splits in the order they are reported.
+EVAL_SPLITS = ("valid", "test", "test_dewind")
+_ALL_SPLITS = ("train", *EVAL_SPLITS)
+
+# Streams of the data seed: the training pool uses the data seed itself (so
+# `python -m synth --n n_train --seed S` draws the same pool); the test sets
+# use derived seeds.
+_SEED_STREAMS = {"test": 1, "test_dewind": 2}
 
 # Bump when the cached content or its meaning changes, so stale caches are ignored.
-_CACHE_VERSION = 1
-
+_CACHE_VERSION = 2
 
 
 @dataclasses.dataclass
@@ -42,11 +93,13 @@ class Task:
     """A dataset ready for training, resident on one device.
 
     Attributes:
-        classes: class names (counting: the counts as strings).
-        train_images, valid_images, test_images: uint8 ``[N, 3, H, W]``.
-        train_labels, valid_labels, test_labels: int64 ``[N]`` class indices.
-        train_scenes, valid_scenes, test_scenes: counting only, the scenes in
-            canvas pixel coordinates (the images' own size); None for folders.
+        classes: class names (counting: the counts as strings, in count order;
+            folder: the folder names, numeric order when every name is an integer).
+        train_images, valid_images, test_images, test_dewind_images: uint8 ``[N, 3, H, W]``.
+        train_labels, valid_labels, test_labels, test_dewind_labels: int64 ``[N]`` class indices.
+        train_scenes, valid_scenes, test_scenes, test_dewind_scenes: counting only,
+            the scenes in canvas pixel coordinates (the images' own size); None for folders.
+            ``test_dewind_*`` are None when the cell has no controlled test set.
         skipped_files: folder only, files that could not be decoded.
     """
 
@@ -57,9 +110,12 @@ class Task:
     valid_labels: torch.Tensor
     test_images: torch.Tensor
     test_labels: torch.Tensor
+    test_dewind_images: torch.Tensor | None = None
+    test_dewind_labels: torch.Tensor | None = None
     train_scenes: list[Scene] | None = None
     valid_scenes: list[Scene] | None = None
     test_scenes: list[Scene] | None = None
+    test_dewind_scenes: list[Scene] | None = None
     skipped_files: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -67,18 +123,52 @@ class Task:
         """``(H, W)`` of the stored images."""
         return int(self.train_images.shape[2]), int(self.train_images.shape[3])
 
+    @property
+    def eval_splits(self) -> list[str]:
+        """The evaluation splits this task has, in report order.
+
+        ``valid`` always; ``test`` when it holds images (folder tasks have
+        none); ``test_dewind`` when the cell asked for a controlled test set.
+        """
+        return [
+            name for name in EVAL_SPLITS
+            if name == "valid" or (getattr(self, f"{name}_labels") is not None and len(getattr(self, f"{name}_labels")))
+        ]
+
+    def _present(self) -> list[str]:
+        return [name for name in _ALL_SPLITS if getattr(self, f"{name}_labels") is not None]
+
+    def _check_split(self, name: str) -> None:
+        if name not in self._present():
+            raise ValueError(f"split: this task has no split {name!r}; valid: {', '.join(self._present())}")
+
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images and labels of ``train``, ``valid`` or ``test``."""
-        if name not in ("train", "valid", "test"):
-            raise ValueError(f"split: expected train, valid or test, got {name!r}")
+        """Images uint8 ``[N, 3, H, W]`` and labels int64 ``[N]`` of one split.
+
+        ``train``, ``valid`` and ``test`` always exist (a folder task's ``test``
+        is empty); ``test_dewind`` when the cell asked for it.
+
+        Raises:
+            ValueError: a split this task does not have, naming the ones it has.
+        """
+        self._check_split(name)
         return getattr(self, f"{name}_images"), getattr(self, f"{name}_labels")
+
+    def scenes(self, name: str) -> list[Scene] | None:
+        """The scenes of a split, aligned with ``split(name)``; None for folder tasks.
+
+        Raises:
+            ValueError: a split this task does not have.
+        """
+        self._check_split(name)
+        return getattr(self, f"{name}_scenes")
 
 
 def build_task(spec: TrainSpec, device: str | torch.device = "cpu", cache_dir: Path | None = None) -> Task:
     """Build (or load from cache) the task a spec describes, on ``device``.
 
     Args:
-        spec: the training run; task fields only matter here.
+        spec: the training run; only the fields in ``data_key`` matter here.
         device: where the tensors live (``auto``: cuda when available).
         cache_dir: folder of cached datasets (None: no cache).
 
@@ -88,12 +178,9 @@ def build_task(spec: TrainSpec, device: str | torch.device = "cpu", cache_dir: P
     Raises:
         DataError: folder task with a missing folder, < 2 classes, or an empty class.
         ConfigError: counting task whose circles cannot be packed.
-        NotImplementedError: ``sizes="dewind"`` before ``synth.numerosity`` exists.
     """
-    key, builder = (
-        (_counting_key(spec), _build_counting) if spec.task == "counting" else (_folder_key(spec), _build_folder)
-    )
-    path = Path(cache_dir) / f"{spec.task}-{spec_hash(key)[:16]}.pt" if cache_dir else None
+    builder = _build_counting if spec.task == "counting" else _build_folder
+    path = Path(cache_dir) / f"{spec.task}-{spec_hash(data_key(spec))[:16]}.pt" if cache_dir else None
     payload = _load_cache(path) if path else None
     if payload is None:
         payload = builder(spec)
@@ -102,11 +189,38 @@ def build_task(spec: TrainSpec, device: str | torch.device = "cpu", cache_dir: P
     return _to_task(payload, resolve_device(device))
 
 
+def data_key(spec: TrainSpec) -> dict[str, Any]:
+    """Exactly what determines a task's data: two specs with equal keys get identical images.
+
+    Counting: the scene and split fields, image size and the resolved data
+    seed. Folder: the folder's resolved path and file listing (names, sizes,
+    mtimes), the resize mode, size, split fraction and the data seed. The
+    init seed, the recipe and the model never enter.
+    """
+    if spec.task == "counting":
+        fields = ("counts", "sizes", "radius", "min_gap", "aspect", "n_train", "n_test", "n_test_dewind", "size",
+                  "valid_pct")
+        return {"version": _CACHE_VERSION, "task": "counting", "data_seed": spec.resolved_data_seed,
+                **{f: getattr(spec, f) for f in fields}}
+    root = Path(spec.data).expanduser().resolve()
+    listing = [(label, str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+               for label, p in _folder_files(root)]
+    return {
+        "version": _CACHE_VERSION,
+        "task": "folder",
+        "root": str(root),
+        "files": spec_hash(listing),
+        "data_seed": spec.resolved_data_seed,
+        **{f: getattr(spec, f) for f in ("resize", "size", "valid_pct")},
+    }
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` -> cuda when available, else cpu; anything else as given.
 
     Raises:
-        RuntimeError: cuda asked for on a machine without it.
+        RuntimeError: cuda asked for on a machine without it (a one-line
+            message naming the fix; callers show it without a traceback).
     """
     device = str(device)
     if device == "auto":
@@ -116,72 +230,142 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
+def _derived_seed(data_seed: int, stream: str) -> int:
+    """A seed for one data stream, independent of the others (numpy SeedSequence mixing)."""
+    return int(np.random.SeedSequence([data_seed, _SEED_STREAMS[stream]]).generate_state(1)[0])
+
+
 # ---------------------------------------------------------------------- counting
 def scene_spec(spec: TrainSpec) -> SceneSpec:
-    """The ``SceneSpec`` a counting ``TrainSpec`` asks for (auto radius and gap resolved).
+    """The ``SceneSpec`` of a counting cell's training scenes (auto radius and gap resolved).
+
+    An explicit ``radius`` is used as given (at least ``MIN_RADIUS_PX``).
+    The auto radius is ``synth.scenes.auto_radius`` (4% of the side, capped
+    so the largest count covers at most 30% of the canvas), raised to
+    ``MIN_RADIUS_PX`` when smaller; it is never shrunk further. Cheap enough
+    to call at configuration time to refuse impossible cells.
 
     Raises:
-        ConfigError: an explicit radius whose largest count cannot be packed.
+        ConfigError: the training scenes cannot be packed (naming the largest
+            feasible count at that radius and the largest feasible radius for
+            the count), or, when ``n_test_dewind > 0``, the controlled test
+            set cannot be built at this size (see ``dewind_scene_spec``).
     """
+    base = _training_scene_spec(spec)
+    if spec.n_test_dewind > 0:
+        dewind_scene_spec(spec, base)
+    return base
+
+
+def _radius_range(radius: float) -> tuple[float, float]:
+    """Varied radii around ``radius`` (``DEWIND_RADIUS_SPREAD``), never below ``MIN_RADIUS_PX``."""
+    return max(MIN_RADIUS_PX, (1 - DEWIND_RADIUS_SPREAD) * radius), (1 + DEWIND_RADIUS_SPREAD) * radius
+
+
+def _training_scene_spec(spec: TrainSpec) -> SceneSpec:
     lo, hi = parse_range(spec.counts, "counts")
     height, width = spec.size, int(round(spec.size * spec.aspect))
     gap = spec.min_gap or auto_gap(spec.size)
-    radius = spec.radius or auto_radius(width, height, hi, gap)
 
-    def make(r: float) -> SceneSpec:
-        varied = spec.sizes in ("varied", "dewind")
+    def make(radius: float) -> SceneSpec:
         return SceneSpec(
-            counts=(lo, hi),
-            width=width,
-            height=height,
-            radius=r,
-            radius_range=(0.5 * r, 1.5 * r) if varied else None,
-            min_gap=gap,
-            control="dewind" if spec.sizes == "dewind" else "none",
+            counts=(lo, hi), width=width, height=height, radius=radius,
+            radius_range=_radius_range(radius) if spec.sizes in ("varied", "dewind") else None,
+            min_gap=gap, control="dewind" if spec.sizes == "dewind" else "none",
         )
 
-    from synth.scenes import check_feasible
-
-    candidate = make(radius)
-    for _ in range(40):  # auto radius: shrink until the sampler can pack the largest count
-        try:
-            check_feasible(candidate)
-            return candidate
-        except InfeasibleSceneError as error:
-            if spec.radius:
-                raise ConfigError(f"radius: {error}") from None
-            radius *= 0.9
-            candidate = make(radius)
-    raise ConfigError(f"counts: cannot pack {hi} circles on a {width}x{height} canvas at any usable radius")
+    if spec.radius:
+        if spec.radius < MIN_RADIUS_PX:
+            raise ConfigError(f"radius: expected at least {MIN_RADIUS_PX:g} px (or 0 = auto), got {spec.radius:g}")
+        return _checked(make(spec.radius), "radius")
+    # The auto radius is capped so the largest count covers <= 30% of the canvas, well
+    # inside the sampler's limit: when even that (or the 1 px floor) cannot pack, the
+    # cell is impossible at this size, and shrinking further would only hide it.
+    radius = max(MIN_RADIUS_PX, auto_radius(width, height, hi, gap))
+    return _checked(make(radius), "counts")
 
 
-def _counting_key(spec: TrainSpec) -> dict[str, Any]:
-    fields = ("counts", "sizes", "radius", "min_gap", "aspect", "n_train", "n_test", "size", "valid_pct", "seed")
-    return {"version": _CACHE_VERSION, "task": "counting", **{f: getattr(spec, f) for f in fields}}
-
-
-def _build_counting(spec: TrainSpec) -> dict[str, torch.Tensor]:
-    """Sample, render and split the counting scenes (on CPU; the task moves them)."""
-    from synth.scenes import sample_scenes
-
-    scenes_spec = scene_spec(spec)
+def _infeasibility(candidate: SceneSpec) -> str | None:
+    """Why the sampler cannot pack ``candidate`` (synth's message), or None when it can."""
     try:
-        # Test scenes get their own derived seed so they never repeat training scenes.
-        pool = sample_scenes(scenes_spec, spec.n_train, seed=spec.seed)
-        test = sample_scenes(scenes_spec, spec.n_test, seed=spec.seed + 1_000_003) if spec.n_test else []
+        check_feasible(candidate)
+        if candidate.control == "dewind":
+            from synth.numerosity import dewind_ranges
+
+            dewind_ranges(candidate)
+    except InfeasibleSceneError as error:
+        return str(error)
+    return None
+
+
+def _checked(candidate: SceneSpec, field: str) -> SceneSpec:
+    problem = _infeasibility(candidate)
+    if problem is not None:
+        raise ConfigError(f"{field}: {problem}")
+    return candidate
+
+
+def dewind_scene_spec(spec: TrainSpec, base: SceneSpec | None = None) -> SceneSpec:
+    """The ``SceneSpec`` of a counting cell's controlled (DeWind) test set.
+
+    Same count range, canvas and gap as the training scenes; radii vary
+    around the cell's radius ``r`` on ``[max(1 px, 0.5 r), 1.5 r]``
+    (``DEWIND_RADIUS_SPREAD``), which DeWind's design needs to hold Size
+    independent of N. Count is then independent of Size (ISA x TSA) and
+    Spacing (FA x Sparsity); it cannot be independent of TSA and ISA at once
+    (log TSA - log ISA = log N), so for a narrow range such as 45-50 TSA is
+    nearly uncorrelated with N, while for 1-5 a correlation of about 0.6
+    remains (against exactly 1 in the fixed-radius i.i.d. test set).
+
+    Args:
+        spec: the counting cell.
+        base: its training ``scene_spec`` when already computed.
+
+    Raises:
+        ConfigError: this radius range cannot hold Size independent of N for
+            the count range, or the largest count does not fit.
+    """
+    base = base or _training_scene_spec(spec)
+    candidate = dataclasses.replace(base, radius_range=_radius_range(base.radius), control="dewind")
+    return _checked(candidate, "n_test_dewind")
+
+
+def _sample(scenes_spec: SceneSpec, n: int, seed: int) -> list[Scene]:
+    """``n`` scenes, i.i.d. or DeWind-controlled as the spec says; ConfigError when they cannot be packed."""
+    # The samplers' time-out bounds a whole call; allow ~50 ms a scene (10x what dense
+    # 45-50 scenes take) so large sets are not refused for their size alone.
+    timeout = max(30.0, 0.05 * n)
+    try:
+        if scenes_spec.control == "dewind":
+            from synth.numerosity import sample_dewind_scenes
+
+            return sample_dewind_scenes(scenes_spec, n, seed=seed, timeout_s=timeout)
+        return sample_scenes(scenes_spec, n, seed=seed, timeout_s=timeout)
     except InfeasibleSceneError as error:
         raise ConfigError(f"counts: {error}") from None
-    lo = scenes_spec.counts[0]
-    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(spec.seed))
+
+
+def _build_counting(spec: TrainSpec) -> dict[str, Any]:
+    """Sample, render and split the counting scenes (on CPU; the task moves them)."""
+    data_seed = spec.resolved_data_seed
+    train_spec = scene_spec(spec)
+    pool = _sample(train_spec, spec.n_train, data_seed)
+    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(data_seed))
     n_valid = max(1, int(round(spec.valid_pct * len(pool))))
-    payload = {"classes": list(range(lo, scenes_spec.counts[1] + 1))}
-    splits = {"valid": order[:n_valid].tolist(), "train": order[n_valid:].tolist(), "test": None}
-    for name, indices in splits.items():
-        scenes = [pool[i] for i in indices] if indices is not None else test
-        payload[f"{name}_images"] = _render(scenes, scenes_spec)
+    splits = {
+        "train": [pool[i] for i in order[n_valid:].tolist()],
+        "valid": [pool[i] for i in order[:n_valid].tolist()],
+        "test": _sample(train_spec, spec.n_test, _derived_seed(data_seed, "test")) if spec.n_test else [],
+    }
+    if spec.n_test_dewind:
+        dewind_spec = dewind_scene_spec(spec, train_spec)
+        splits["test_dewind"] = _sample(dewind_spec, spec.n_test_dewind, _derived_seed(data_seed, "test_dewind"))
+    lo, hi = train_spec.counts
+    payload: dict[str, Any] = {"classes": torch.arange(lo, hi + 1)}
+    for name, scenes in splits.items():
+        payload[f"{name}_images"] = _render(scenes, train_spec)
         payload[f"{name}_labels"] = torch.tensor([s.count - lo for s in scenes], dtype=torch.int64)
         payload.update({f"{name}_scenes_{k}": v for k, v in _pack_scenes(scenes).items()})
-    payload["classes"] = torch.tensor(payload["classes"])
     return payload
 
 
@@ -227,39 +411,55 @@ def _unpack_scenes(payload: dict[str, torch.Tensor], prefix: str) -> list[Scene]
 
 
 # ---------------------------------------------------------------------- folder
-def _class_folders(root: Path) -> list[Path]:
+def _ignored(name: str) -> bool:
+    """Folders the class listing skips: hidden (``.DS_Store``, ``.git``) or set aside (``_quarantine``, ``__MACOSX``)."""
+    return name.startswith((".", "_"))
+
+
+def class_folders(root: Path) -> list[Path]:
+    """The class sub-folders of ``root``, in class order.
+
+    Every sub-folder is a class, except hidden ones and ones whose name
+    starts with ``_`` (set aside by convention). The order is numeric when
+    every name is an integer (``9`` before ``10``, so class index distance is
+    count distance for folders of counts) and by code point otherwise; any
+    other legal name (spaces, unicode, newlines) is kept verbatim.
+
+    Raises:
+        DataError: ``root`` is not a folder, or has fewer than 2 class folders.
+    """
     if not root.is_dir():
         raise DataError(f"data: folder {str(root)!r} does not exist or is not a folder")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = [p for p in root.iterdir() if p.is_dir() and not _ignored(p.name)]
+    numeric = all(_as_int(p.name) is not None for p in folders)
+    folders.sort(key=lambda p: (_as_int(p.name), p.name) if numeric else (0, p.name))
     if len(folders) < 2:
         raise DataError(
-            f"data: folder {str(root)!r} needs at least 2 class sub-folders, found {len(folders)}"
-            f"{': ' + folders[0].name if folders else ''}"
+            f"data: folder {str(root)!r} needs at least 2 class sub-folders (names not starting with '.' or '_'), "
+            f"found {len(folders)}{': ' + repr(folders[0].name) if folders else ''}"
         )
     return folders
 
 
+def _as_int(name: str) -> int | None:
+    try:
+        return int(name)
+    except ValueError:
+        return None
+
+
 def _folder_files(root: Path) -> list[tuple[str, Path]]:
-    """``(class name, file)`` for every non-hidden file below each class folder, sorted."""
-    return [
-        (folder.name, path)
-        for folder in _class_folders(root)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and not path.name.startswith(".")
-    ]
+    """``(class name, file)`` for every file below each class folder, sorted.
 
-
-def _folder_key(spec: TrainSpec) -> dict[str, Any]:
-    root = Path(spec.data).expanduser().resolve()
-    listing = [(label, str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for label, p in _folder_files(root)]
-    fields = ("resize", "size", "valid_pct", "seed")
-    return {
-        "version": _CACHE_VERSION,
-        "task": "folder",
-        "root": str(root),
-        "files": spec_hash(listing),
-        **{f: getattr(spec, f) for f in fields},
-    }
+    Skips hidden files and anything inside a hidden or ``_`` sub-folder.
+    """
+    listing = []
+    for folder in class_folders(root):
+        for path in sorted(folder.rglob("*")):
+            parts = path.relative_to(folder).parts
+            if path.is_file() and not path.name.startswith(".") and not any(_ignored(p) for p in parts[:-1]):
+                listing.append((folder.name, path))
+    return listing
 
 
 def decode_image(path: Path, size: int, resize: str) -> np.ndarray:
@@ -293,7 +493,8 @@ def decode_image(path: Path, size: int, resize: str) -> np.ndarray:
         pixels = pixels[top : top + size, left : left + size]
     else:
         pad_h, pad_w = size - new_h, size - new_w
-        pixels = np.pad(pixels, ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)), mode="symmetric")
+        pixels = np.pad(pixels, ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)),
+                        mode="symmetric")
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
@@ -314,45 +515,46 @@ def _to_rgb(image):
 
 
 def _build_folder(spec: TrainSpec) -> dict[str, Any]:
-    """Decode every image once; skip unreadable files; stratified split."""
+    """Decode every image once; skip unreadable files; stratified split by the data seed."""
     from sklearn.model_selection import train_test_split
 
     root = Path(spec.data).expanduser().resolve()
     files = _folder_files(root)
-    classes = [folder.name for folder in _class_folders(root)]
+    classes = [folder.name for folder in class_folders(root)]
+    index_of = {name: index for index, name in enumerate(classes)}
     images, labels, skipped = [], [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PIL's DecompressionBomb/EXIF chatter is not actionable here
         for label, path in files:
             try:
                 images.append(decode_image(path, spec.size, spec.resize))
-                labels.append(classes.index(label))
+                labels.append(index_of[label])
             except Exception:  # any decode failure: corrupt, truncated, empty, not an image
                 skipped.append(str(path.relative_to(root)))
     per_class = np.bincount(np.array(labels, dtype=int), minlength=len(classes))
-    empty = [name for name, n in zip(classes, per_class) if n == 0]
+    empty = [repr(name) for name, n in zip(classes, per_class) if n == 0]
     if empty:
         raise DataError(f"data: class folder(s) {', '.join(empty)} in {str(root)!r} contain no usable image")
     if min(per_class) < 2:
-        small = [name for name, n in zip(classes, per_class) if n < 2]
+        small = [repr(name) for name, n in zip(classes, per_class) if n < 2]
         raise DataError(f"data: class folder(s) {', '.join(small)} in {str(root)!r} need at least 2 images to split")
     indices = np.arange(len(labels))
     n_valid = max(len(classes), int(round(spec.valid_pct * len(labels))))
     if len(labels) - n_valid < len(classes):
         raise DataError(f"data: {str(root)!r} has too few images ({len(labels)}) to split into train and valid")
-    train, valid = train_test_split(indices, test_size=n_valid, stratify=labels, random_state=spec.seed)
+    train, valid = train_test_split(indices, test_size=n_valid, stratify=labels, random_state=spec.resolved_data_seed)
     stack = torch.from_numpy(np.stack(images))  # [N, 3, size, size]
     label_tensor = torch.tensor(labels, dtype=torch.int64)
     train, valid = torch.from_numpy(np.sort(train)), torch.from_numpy(np.sort(valid))
-    empty_images = torch.zeros((0, 3, spec.size, spec.size), dtype=torch.uint8)
+    # Names travel as JSON lists: any legal folder name (newlines included) survives the cache.
     return {
-        "classes_names": "\n".join(classes),
-        "skipped": "\n".join(skipped),
+        "class_names_json": json.dumps(classes),
+        "skipped_json": json.dumps(skipped),
         "train_images": stack[train],
         "train_labels": label_tensor[train],
         "valid_images": stack[valid],
         "valid_labels": label_tensor[valid],
-        "test_images": empty_images,
+        "test_images": torch.zeros((0, 3, spec.size, spec.size), dtype=torch.uint8),
         "test_labels": torch.zeros(0, dtype=torch.int64),
     }
 
@@ -375,14 +577,13 @@ def _save_cache(payload: dict[str, Any], path: Path) -> None:
 
 
 def _to_task(payload: dict[str, Any], device: torch.device) -> Task:
+    present = [name for name in _ALL_SPLITS if f"{name}_labels" in payload]
     tensors = {
-        f"{split}_{kind}": payload[f"{split}_{kind}"].to(device)
-        for split in ("train", "valid", "test")
-        for kind in ("images", "labels")
+        f"{name}_{kind}": payload[f"{name}_{kind}"].to(device) for name in present for kind in ("images", "labels")
     }
     if "classes" in payload:  # counting
-        scenes = {f"{split}_scenes": _unpack_scenes(payload, f"{split}_scenes_") for split in ("train", "valid", "test")}
+        scenes = {f"{name}_scenes": _unpack_scenes(payload, f"{name}_scenes_") for name in present}
         classes = [str(int(c)) for c in payload["classes"].tolist()]
         return Task(classes=classes, **tensors, **scenes)
-    skipped = [s for s in payload["skipped"].split("\n") if s]
-    return Task(classes=payload["classes_names"].split("\n"), **tensors, skipped_files=skipped)
+    return Task(classes=json.loads(payload["class_names_json"]), **tensors,
+                skipped_files=json.loads(payload["skipped_json"]))

@@ -23,3 +23,10 @@ def test_cli_prints_the_table_and_rejects_bad_ranges(capsys):
     assert "label_noise_rate" in capsys.readouterr().out
     assert main(["--counts", "5-1", "--size", "32", "--samples", "10"]) == 2
     assert "--counts" in capsys.readouterr().err
+
+
+def test_cli_names_the_feasible_limits_when_circles_cannot_be_packed(capsys):
+    assert main(["--counts", "400-500", "--aspect", "1", "--size", "32", "--samples", "10"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: counts: cannot pack 400-500 circles") and "at most 67 circles" in error
+    assert "\n" not in error

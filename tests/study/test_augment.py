@@ -47,13 +47,30 @@ def test_every_policy_gives_seeded_float_batches_at_size(name):
     assert torch.equal(first, second)
 
 
-def test_eval_transform_is_an_exact_centre_crop_and_identity_at_size():
+def test_eval_transform_is_an_exact_centre_crop_or_a_squish_and_identity_at_size():
     images = torch.randint(0, 256, (2, 3, 32, 48), dtype=torch.uint8)
     # fastai: shorter side already 32, crop offset int((48 - 32 + 1) * 0.5) = 8
-    cropped = augment.eval_transform(images, 32)
+    cropped = augment.eval_transform(images, 32, resize="crop")
     assert torch.allclose(cropped * 255, images[..., 8:40].float(), atol=1e-3)
+    squished = augment.eval_transform(images, 32)  # default squish: every column reaches the output
+    expected = torch.nn.functional.interpolate(images.float(), size=(32, 32), mode="bilinear", align_corners=True)
+    assert squished.shape == (2, 3, 32, 32)
+    assert torch.allclose(squished[..., 0] * 255, images[..., 0].float(), atol=1e-3)  # first column kept
+    assert torch.allclose(squished[..., -1] * 255, images[..., -1].float(), atol=1e-3)  # last column kept
+    assert torch.allclose(squished * 255, expected, atol=1e-2)
     square = images[..., :32]
     assert torch.equal(augment.create("none", size=32)(square) * 255, square.float())
+
+
+@pytest.mark.parametrize("eval_resize", ["squish", "crop"])
+def test_every_policy_shares_one_eval_transform(eval_resize):
+    images = torch.randint(0, 256, (3, 3, 48, 64), dtype=torch.uint8)  # a 4:3 canvas
+    outputs = [augment.create(name, size=32, eval_resize=eval_resize).eval_transform(images)
+               for name in augment.available()]
+    assert all(torch.equal(outputs[0], output) for output in outputs[1:])
+    assert torch.equal(outputs[0], augment.eval_transform(images, 32, resize=eval_resize))
+    with pytest.raises(ValueError, match="eval_resize: unknown 'pad'; valid: crop, squish"):
+        augment.create("fastai", eval_resize="pad")
 
 
 @pytest.mark.parametrize("canvas_hw", [(64, 64), (48, 64)])
@@ -98,7 +115,7 @@ def test_reflection_padding_mirror_appears_where_predicted():
 
 
 def counting_scenes(counts: str, size: int, aspect: float = 1.0) -> list[Scene]:
-    spec = TrainSpec(counts=counts, size=size, n_train=120, n_test=0, aspect=aspect)
+    spec = TrainSpec(counts=counts, size=size, n_train=120, n_test=0, n_test_dewind=0, aspect=aspect)
     return build_task(spec, "cpu").train_scenes
 
 
@@ -134,7 +151,8 @@ def test_count_audit_agrees_with_connected_components_of_the_augmented_pixels():
     from scipy import ndimage
 
     # Wide gaps so circles never merge into one blob; a non-square canvas so the crop matters.
-    spec = TrainSpec(counts="1-5", size=64, n_train=200, n_test=0, radius=4.0, min_gap=6.0, aspect=1.25)
+    spec = TrainSpec(counts="1-5", size=64, n_train=200, n_test=0, n_test_dewind=0, radius=4.0, min_gap=6.0,
+                     aspect=1.25)
     task = build_task(spec, "cpu")
     policy = augment.create("fastai", size=64)
     params = policy.sample(len(task.train_scenes), task.canvas_hw, torch.Generator().manual_seed(0))
@@ -153,3 +171,41 @@ def test_count_audit_agrees_with_connected_components_of_the_augmented_pixels():
         assert (blobs - on_border, on_border) == (visible["whole"].sum(), visible["partial"].sum()), index
         checked += 1
     assert checked >= 25
+
+
+def whole_components(image: torch.Tensor, threshold: float) -> int:
+    """Connected ink blobs of a float ``[3, S, S]`` image that do not touch the outermost pixels."""
+    from scipy import ndimage
+
+    labels, blobs = ndimage.label((1 - image).mean(0).numpy() > threshold)
+    on_border = set(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]).tolist()) - {0}
+    return blobs - len(on_border)
+
+
+def whole_at_frame_edges(matrix: np.ndarray, scene: Scene, canvas_hw: tuple[int, int], size: int) -> int:
+    """The audit's whole count with the bound it used to have: boxes inside ``[0, size]`` (frame edges)."""
+    mirrored, _ = augment._reflections(scene.centers, *canvas_hw)
+    centres, _, axes = augment.map_circles(matrix, mirrored.reshape(-1, 2), np.tile(scene.radii, 9))
+    extent = np.linalg.norm(axes, axis=2)
+    return int((((centres - extent) >= 0) & ((centres + extent) <= size)).all(1).sum())
+
+
+@pytest.mark.parametrize("counts, floor", [("1-5", 0.95), ("45-50", 0.8)])
+def test_whole_count_agrees_with_connected_components_of_the_warped_pixels(counts, floor):
+    # Every sample, near the frame or not: the audit's whole count against the blobs of the
+    # pixels grid_sample actually produced. Lighting off so the ink threshold means one thing:
+    # half the ink of a circle's colour, so anti-aliased rims of 1 px gaps do not bridge.
+    task = build_task(TrainSpec(counts=counts, size=64, n_train=250, n_test=0, n_test_dewind=0), "cpu")
+    scenes = task.train_scenes  # 200
+    policy = augment.create("fastai", size=64, max_lighting=0.0)
+    params = policy.sample(len(scenes), task.canvas_hw, torch.Generator().manual_seed(0))
+    output = policy.apply(task.train_images, params)  # [200, 3, 64, 64]
+    threshold = 0.5 * (1 - np.mean(scenes[0].colors[0]) / 255)
+    fixed = old = 0
+    for index, scene in enumerate(scenes):
+        matrix = params.matrices[index].numpy()
+        blobs = whole_components(output[index], threshold)
+        fixed += blobs == augment.visible_circles(matrix, scene, task.canvas_hw, 64)["whole"].sum()
+        old += blobs == whole_at_frame_edges(matrix, scene, task.canvas_hw, 64)
+    assert fixed / len(scenes) >= floor
+    assert fixed > old  # the pixel-centre bound beats the frame-edge bound it replaced

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from study.tasks import DataError, build_task, decode_image, scene_spec
 
 
 def counting_spec(**changes) -> TrainSpec:
-    base = dict(counts="1-3", size=32, n_train=50, n_test=12, radius=3.0, seed=4)
+    base = dict(counts="1-3", size=32, n_train=50, n_test=12, n_test_dewind=0, radius=3.0, seed=4)
     return TrainSpec(**{**base, **changes})
 
 
@@ -40,9 +41,39 @@ def test_counting_task_labels_match_scene_counts_and_split_80_20():
 
 def test_counting_task_is_reproducible_and_seeds_change_it():
     first, second = build_task(counting_spec(), "cpu"), build_task(counting_spec(), "cpu")
-    other = build_task(counting_spec(seed=5), "cpu")
+    other = build_task(counting_spec(seed=5), "cpu")  # data_seed -1: the data follows the seed
     assert torch.equal(first.train_images, second.train_images)
     assert not torch.equal(first.train_images, other.train_images)
+
+
+def test_data_comes_from_the_data_seed_not_the_init_seed():
+    def images(**changes):
+        task = build_task(counting_spec(n_test_dewind=6, **changes), "cpu")
+        return {name: task.split(name)[0] for name in ("train", *task.eval_splits)}
+
+    same_data = [images(seed=seed, data_seed=7) for seed in (0, 1)]
+    assert same_data[0].keys() == {"train", "valid", "test", "test_dewind"}
+    assert all(torch.equal(same_data[0][name], same_data[1][name]) for name in same_data[0])
+    assert tasks.data_key(counting_spec(seed=0, data_seed=7)) == tasks.data_key(counting_spec(seed=1, data_seed=7))
+    assert tasks.data_key(counting_spec(seed=7)) == tasks.data_key(counting_spec(seed=3, data_seed=7))
+    other = images(seed=0, data_seed=8)
+    assert not any(torch.equal(same_data[0][name], other[name]) for name in other)
+
+
+def test_data_key_holds_what_changes_the_data_and_nothing_else():
+    key = tasks.data_key(counting_spec())
+    for recipe in (dict(epochs=9), dict(aug="none"), dict(lr=1e-4), dict(arch="resnet18"), dict(eval_resize="crop"),
+                   dict(batch_size=8), dict(precision="fp32"), dict(weights="imagenet")):
+        assert tasks.data_key(counting_spec(**recipe)) == key, recipe
+    for data in (dict(counts="2-4"), dict(size=48), dict(n_train=60), dict(n_test=5), dict(n_test_dewind=3),
+                 dict(aspect=1.5), dict(radius=2.0), dict(sizes="varied"), dict(valid_pct=0.3), dict(data_seed=9)):
+        assert tasks.data_key(counting_spec(**data)) != key, data
+
+
+def test_test_sets_never_repeat_each_other_or_the_training_pool():
+    task = build_task(counting_spec(n_test_dewind=12), "cpu")
+    seen = [{tuple(s.centers.ravel().round(6)) for s in task.scenes(name)} for name in ("train", "test", "test_dewind")]
+    assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
 
 
 def test_cache_is_reused_by_spec_hash(tmp_path, monkeypatch):
@@ -54,6 +85,36 @@ def test_cache_is_reused_by_spec_hash(tmp_path, monkeypatch):
     assert [s.to_dict() for s in built.test_scenes] == [s.to_dict() for s in cached.test_scenes]
     with pytest.raises(pytest.fail.Exception):
         build_task(counting_spec(n_train=60), "cpu", cache_dir=tmp_path)  # a different dataset is not cached
+
+
+def log_correlation(scenes, descriptor: str) -> float:
+    from synth.numerosity import describe_scenes
+
+    rows = describe_scenes(scenes)
+    return float(np.corrcoef(np.log([r["count"] for r in rows]), np.log([r[descriptor] for r in rows]))[0, 1])
+
+
+def test_controlled_test_set_decouples_count_from_total_ink():
+    spec = counting_spec(counts="20-24", size=64, radius=0.0, n_train=20, n_test=150, n_test_dewind=150)
+    task = build_task(spec, "cpu")
+    assert task.eval_splits == ["valid", "test", "test_dewind"]
+    images, labels = task.split("test_dewind")
+    scenes = task.scenes("test_dewind")
+    assert images.shape == (150, 3, 64, 64) and images.dtype == torch.uint8
+    assert labels.tolist() == [s.count - 20 for s in scenes] and set(labels.tolist()) == set(range(5))
+    radius = scene_spec(spec).radius
+    radii = np.concatenate([s.radii for s in scenes])
+    assert radii.min() >= 0.5 * radius - 1e-9 and radii.max() <= 1.5 * radius + 1e-9 and radii.std() > 0.1 * radius
+    assert log_correlation(task.scenes("test"), "tsa") > 0.99  # fixed radius: ink = N x circle area
+    assert abs(log_correlation(scenes, "tsa")) < 0.3  # controlled: ink says little about N
+    assert abs(log_correlation(scenes, "size")) < 0.25 and abs(log_correlation(scenes, "spacing")) < 0.25
+
+
+def test_no_controlled_test_set_when_n_test_dewind_is_zero():
+    task = build_task(counting_spec(n_test_dewind=0), "cpu")
+    assert task.eval_splits == ["valid", "test"] and task.test_dewind_images is None  # counting_spec: 0
+    with pytest.raises(ValueError, match="no split 'test_dewind'; valid: train, valid, test"):
+        task.split("test_dewind")
 
 
 def test_auto_radius_and_gap_follow_the_size_and_the_coverage_cap():
@@ -69,6 +130,25 @@ def test_auto_radius_and_gap_follow_the_size_and_the_coverage_cap():
 def test_explicit_radius_that_cannot_pack_is_a_config_error():
     with pytest.raises(ConfigError, match="radius"):
         scene_spec(TrainSpec(counts="45-50", size=32, radius=6.0))
+    with pytest.raises(ConfigError, match="radius: expected at least 1 px"):
+        scene_spec(TrainSpec(counts="1-5", size=32, radius=0.5))
+
+
+def test_counts_that_cannot_pack_at_the_smallest_radius_name_the_limits():
+    # 500 circles of >= 1 px with a 1 px gap need more than half of a 32 x 32 canvas.
+    with pytest.raises(ConfigError) as error:
+        scene_spec(TrainSpec(counts="400-500", size=32, n_test_dewind=0))
+    message = str(error.value)
+    assert message.startswith("counts: cannot pack 400-500 circles")
+    assert "at most" in message and "circles of radius 1 fit" in message and "fixed radius at most" in message
+    assert "\n" not in message
+
+
+def test_auto_radius_never_goes_below_one_pixel():
+    tiny = scene_spec(TrainSpec(counts="1-3", size=16, n_test_dewind=0))  # 4% of 16 px = 0.64 px
+    assert tiny.radius == tasks.MIN_RADIUS_PX
+    varied = scene_spec(TrainSpec(counts="1-3", size=32, sizes="varied", n_test_dewind=0))  # r = 1.28
+    assert varied.radius_range == pytest.approx((1.0, 1.92))
 
 
 def test_dewind_task_builds_when_numerosity_is_available():
@@ -152,6 +232,55 @@ def test_bad_folders_raise_data_error_naming_the_folder(tmp_path, layout, messag
         build_task(TrainSpec(task="folder", data=str(root), size=16), "cpu")
     assert str(root) in str(error.value)
     assert isinstance(error.value, ValueError)
+
+
+def write_solid_classes(root: Path, names: list[str], per_class: int = 3) -> dict[str, int]:
+    """One folder per name, each image a solid grey unique to its folder; returns name -> grey."""
+    greys = {}
+    for index, name in enumerate(names):
+        (root / name).mkdir(parents=True)
+        greys[name] = 10 + 20 * index
+        for image in range(per_class):
+            Image.fromarray(np.full((8, 8, 3), greys[name], dtype=np.uint8)).save(root / name / f"{image}.png")
+    return greys
+
+
+@pytest.mark.skipif(os.name == "nt", reason="newlines and some characters are not legal in Windows names")
+def test_class_names_survive_any_legal_folder_name_and_set_aside_folders_are_ignored(tmp_path):
+    root = tmp_path / "photos"
+    names = ["10", "9", "two words", "ça\nva", "Zebra", "apple", "ß"]
+    greys = write_solid_classes(root, names)
+    # Set aside: a hidden folder (Finder litter) and a "_" folder whose images would
+    # otherwise sort before every class and shift every label by one.
+    write_solid_classes(root, [".DS_Store", "_quarantine", "__MACOSX"])
+    write_solid_classes(root / "apple", [".thumbnails", "_rejected"])  # set-aside folders inside a class too
+    (root / "README.txt").write_text("a stray file at the top level is not a class")
+    for cache in (tmp_path / "cache", tmp_path / "cache"):  # built, then loaded from the cache
+        task = build_task(TrainSpec(task="folder", data=str(root), size=16, valid_pct=0.34), "cpu", cache_dir=cache)
+        assert sorted(task.classes) == sorted(names)
+        assert task.classes.index("Zebra") < task.classes.index("apple")  # code-point order for text names
+        for split in ("train", "valid"):
+            images, labels = task.split(split)
+            shown = [greys[task.classes[label]] for label in labels.tolist()]
+            assert images[:, 0, 0, 0].tolist() == shown  # every label names the folder its image came from
+        assert len(task.train_labels) + len(task.valid_labels) == 3 * len(names)
+
+
+def test_folders_named_by_numbers_sort_numerically(tmp_path):
+    write_solid_classes(tmp_path / "counts", ["10", "9", "1"], per_class=2)
+    task = build_task(TrainSpec(task="folder", data=str(tmp_path / "counts"), size=16, valid_pct=0.5), "cpu")
+    assert task.classes == ["1", "9", "10"]  # class index distance is count distance
+
+
+def test_folder_split_follows_the_data_seed(tmp_path):
+    write_solid_classes(tmp_path / "data", ["a", "b"], per_class=10)
+    images = {}
+    for seed, data_seed in ((0, 3), (1, 3), (0, 4)):
+        task = build_task(TrainSpec(task="folder", data=str(tmp_path / "data"), size=16, seed=seed,
+                                    data_seed=data_seed), "cpu")
+        images[seed, data_seed] = task.valid_images[:, 0, 0, 0].tolist(), task.valid_labels.tolist()
+    assert images[0, 3] == images[1, 3]
+    assert task.eval_splits == ["valid"] and task.split("test")[0].shape[0] == 0
 
 
 def test_resolve_device_auto_and_a_missing_cuda():
