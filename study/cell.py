@@ -11,7 +11,6 @@ the failure (``error.json``) is the caller's job.
 
 from __future__ import annotations
 
-import inspect
 import math
 import random
 import sys
@@ -145,7 +144,7 @@ def _fit_evaluate_write(
     stages = resolve_stages(spec)
     stage_records = _run_stages(learner, stages, folder, log)
     # 3. Evaluate every evaluation split; write history, predictions and the checkpoint.
-    splits = getattr(task, "eval_splits", ["valid", "test"])
+    splits = task.eval_splits
     evaluations = {split: learner.evaluate(split) for split in splits}
     history = learner.history if len(stages) > 1 else [
         {key: value for key, value in row.items() if key != "stage"} for row in learner.history]
@@ -165,10 +164,8 @@ def _fit_evaluate_write(
 
 
 def _policy(spec: TrainSpec) -> augment.Policy:
-    """The training policy; its eval transform follows ``eval_resize`` where augment supports it."""
-    if "eval_resize" in inspect.signature(augment.create).parameters:
-        return augment.create(spec.aug, size=spec.size, eval_resize=spec.eval_resize)
-    return augment.create(spec.aug, size=spec.size)
+    """The training policy; its eval transform is the same for every policy and follows ``eval_resize``."""
+    return augment.create(spec.aug, size=spec.size, eval_resize=spec.eval_resize)
 
 
 def _observers(progress: str, folder: CellFolder, spec: TrainSpec) -> list[TrainingObserver]:
