@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from synth.folder import write_folder
+from synth.folder import check_out_path, write_folder
 from synth.progress import progress_bar
 from synth.render import RENDERERS
 from synth.scenes import InfeasibleSceneError, SceneSpec, auto_gap, auto_radius, parse_range, sample_scenes
@@ -95,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _check_numbers(parser, args)
     try:
+        check_out_path(Path(args.out), args.overwrite)  # before minutes of sampling, not after
         spec = spec_from_args(args)
         with progress_bar(args.n, "sampling", enabled=not args.quiet) as bar:
             scenes = sample_scenes(spec, args.n, args.seed, progress=bar.update)

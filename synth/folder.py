@@ -29,7 +29,7 @@ from synth.progress import progress_bar
 from synth.render import render_scenes, render_scenes_matplotlib
 from synth.scenes import Scene
 
-__all__ = ["write_folder", "read_folder", "FolderExistsError", "OutputPathError"]
+__all__ = ["write_folder", "read_folder", "check_out_path", "FolderExistsError", "OutputPathError"]
 
 
 class FolderExistsError(FileExistsError):
@@ -40,7 +40,7 @@ class OutputPathError(OSError):
     """The output path cannot hold a folder (a file, under a file, not writable...)."""
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
+def check_out_path(out: Path, overwrite: bool) -> None:
     """Refuse an output path before any work, with the reason in one line.
 
     Raises:
@@ -108,7 +108,7 @@ def write_folder(
             nothing is left behind.
     """
     out = Path(out)
-    _check_out(out, overwrite)
+    check_out_path(out, overwrite)
     created, staging = _topmost_missing_parent(out), None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -112,3 +112,9 @@ def test_os_error_is_one_line_from_a_real_process(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1].startswith("error: --out /proc/x:") and "Traceback" not in result.stderr
+
+
+def test_bad_out_is_refused_before_sampling(tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file")
+    status, err = run_cli(["--n", "50", "--size", "32", "--out", str(tmp_path / "taken")], capsys)  # not --quiet
+    assert status == 2 and err.startswith("error: --out") and err.count("\n") == 1  # no progress lines first
