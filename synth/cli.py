@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,15 +80,17 @@ def _check_numbers(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         parser.error(f"--n: expected at least 1 image, got {args.n}")
     if args.size < 4:
         parser.error(f"--size: expected at least 4 px, got {args.size}")
-    if not args.aspect > 0 or round(args.size * args.aspect) < 4:
+    if not (math.isfinite(args.aspect) and args.aspect > 0) or round(args.size * args.aspect) < 4:
         parser.error(f"--aspect: expected a width / height giving at least 4 px, got {args.aspect:g}")
-    if args.radius is not None and not args.radius > 0:
-        parser.error(f"--radius: expected a radius > 0 px, got {args.radius:g}")
-    if args.radius_range is not None and not args.radius_range[0] > 0:
-        parser.error(f"--radius-range: expected radii > 0 px, got {args.radius_range[0]:g}")
+    if args.radius is not None and not (math.isfinite(args.radius) and args.radius > 0):
+        parser.error(f"--radius: expected a finite radius > 0 px, got {args.radius:g}")
+    if args.radius_range is not None:
+        low, high = args.radius_range
+        if not (math.isfinite(high) and low > 0):
+            parser.error(f"--radius-range: expected finite radii > 0 px, got {low:g}-{high:g}")
     for flag, value in (("--min-gap", args.min_gap), ("--margin", args.margin)):
-        if value is not None and not value >= 0:
-            parser.error(f"{flag}: expected >= 0 px, got {value:g}")
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            parser.error(f"{flag}: expected a finite distance >= 0 px, got {value:g}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,6 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # FolderExistsError, OutputPathError and what the OS refuses
         print(f"error: {_describe_os_error(args.out, error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # write_folder has already removed its partial output
+        print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
+        return 130
     print(f"wrote {len(scenes)} images of {spec.describe()} to {out}")
     return 0
 

@@ -84,6 +84,8 @@ def test_bad_out_paths(tmp_path, capsys, make_out):
         (["--size", "2"], "--size"),
         (["--size", "abc"], "'abc'"),
         (["--aspect", "0"], "--aspect"),
+        (["--aspect", "inf"], "--aspect"),
+        (["--radius", "nan"], "--radius"),
         (["--min-gap", "-1"], "--min-gap"),
         (["--counts", "500-500", "--size", "32"], "cannot pack 500-500 circles"),
         (["--counts", "20-20", "--size", "32", "--radius", "8"], "at most 2 circles of radius 8"),
