@@ -3,32 +3,42 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from synth.folder import FolderExistsError, write_folder
+from synth.folder import check_out_path, write_folder
+from synth.progress import progress_bar
 from synth.render import RENDERERS
 from synth.scenes import InfeasibleSceneError, SceneSpec, auto_gap, auto_radius, parse_range, sample_scenes
 
 __all__ = ["main", "build_parser"]
 
 
-def _range_arg(name: str, cast):
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), not usage text plus the error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _range_arg(name: str, cast, minimum: float | None):
     def parse(text: str):
         try:
-            return parse_range(text, name, cast)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
+            return parse_range(text, name, cast, minimum)
+        except ValueError as error:  # argparse already says "argument --counts: "
+            raise argparse.ArgumentTypeError(str(error).removeprefix(f"{name}: ")) from None
 
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m synth",
         description="Render N-circle images into DIR/<count>/<index>.png with metadata.csv and scenes.jsonl.",
     )
-    parser.add_argument("--counts", type=_range_arg("--counts", int), default=(1, 5), help="count range lo-hi (1-5)")
+    parser.add_argument("--counts", type=_range_arg("--counts", int, 1), default=(1, 5), help="count range lo-hi (1-5)")
     parser.add_argument("--n", type=int, default=2500, help="number of images (2500)")
     parser.add_argument("--size", type=int, default=224, help="image height in px (224)")
     parser.add_argument("--aspect", type=float, default=1.0, help="width / height; the post's figures were 4:3 (1.0)")
@@ -36,14 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output folder")
     radius = parser.add_mutually_exclusive_group()
     radius.add_argument("--radius", type=float, help="fixed radius in px (default: 4%% of the size, capped)")
-    radius.add_argument("--radius-range", type=_range_arg("--radius-range", float), help="radii drawn from A-B px")
+    radius.add_argument("--radius-range", type=_range_arg("--radius-range", float, None), help="radii drawn from A-B px")
     parser.add_argument("--min-gap", type=float, help="min edge-to-edge gap in px (default: size/64, >= 1)")
     parser.add_argument("--margin", type=float, default=1.0, help="min gap to the border in px (1)")
     parser.add_argument("--control", choices=SceneSpec.CONTROLS, default="none", help="numerosity control")
     parser.add_argument("--renderer", choices=RENDERERS, default="fast")
     parser.add_argument("--device", default="cpu", help="torch device for the fast renderer (cpu, cuda)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return parser
 
 
@@ -64,19 +74,52 @@ def spec_from_args(args: argparse.Namespace) -> SceneSpec:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _check_numbers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors for numbers argparse's types cannot judge alone (exits 2)."""
     if args.n < 1:
         parser.error(f"--n: expected at least 1 image, got {args.n}")
     if args.size < 4:
         parser.error(f"--size: expected at least 4 px, got {args.size}")
+    if not (math.isfinite(args.aspect) and args.aspect > 0) or round(args.size * args.aspect) < 4:
+        parser.error(f"--aspect: expected a width / height giving at least 4 px, got {args.aspect:g}")
+    if args.radius is not None and not (math.isfinite(args.radius) and args.radius > 0):
+        parser.error(f"--radius: expected a finite radius > 0 px, got {args.radius:g}")
+    if args.radius_range is not None:
+        low, high = args.radius_range
+        if not (math.isfinite(high) and low > 0):
+            parser.error(f"--radius-range: expected finite radii > 0 px, got {low:g}-{high:g}")
+    for flag, value in (("--min-gap", args.min_gap), ("--margin", args.margin)):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            parser.error(f"{flag}: expected a finite distance >= 0 px, got {value:g}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (argparse usage errors exit 2 themselves)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_numbers(parser, args)
     try:
+        check_out_path(Path(args.out), args.overwrite)  # before minutes of sampling, not after
         spec = spec_from_args(args)
-        scenes = sample_scenes(spec, args.n, args.seed)
+        with progress_bar(args.n, "sampling", enabled=not args.quiet) as bar:
+            scenes = sample_scenes(spec, args.n, args.seed, progress=bar.update)
         out = write_folder(args.out, scenes, args.renderer, args.device, args.overwrite, progress=not args.quiet)
-    except (InfeasibleSceneError, FolderExistsError, ValueError) as error:
+    except (InfeasibleSceneError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # FolderExistsError, OutputPathError and what the OS refuses
+        print(f"error: {_describe_os_error(args.out, error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # write_folder has already removed its partial output
+        print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
+        return 130
     print(f"wrote {len(scenes)} images of {spec.describe()} to {out}")
     return 0
+
+
+def _describe_os_error(out: str, error: OSError) -> str:
+    """One line naming ``--out`` and what went wrong there."""
+    if error.strerror is None:  # our own errors already name --out
+        return str(error)
+    where = f" ({error.filename})" if error.filename and str(error.filename) != str(out) else ""
+    return f"--out {out}: cannot write the folder there: {error.strerror}{where}"

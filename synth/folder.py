@@ -23,17 +23,53 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 from synth.numerosity import describe_scene
+from synth.progress import progress_bar
 from synth.render import render_scenes, render_scenes_matplotlib
 from synth.scenes import Scene
 
-__all__ = ["write_folder", "read_folder", "FolderExistsError"]
+__all__ = ["write_folder", "read_folder", "check_out_path", "FolderExistsError", "OutputPathError"]
 
 
 class FolderExistsError(FileExistsError):
     """The output folder exists and is not empty."""
+
+
+class OutputPathError(OSError):
+    """The output path cannot hold a folder (a file, under a file, not writable...)."""
+
+
+def check_out_path(out: Path, overwrite: bool) -> None:
+    """Refuse an output path before any work, with the reason in one line.
+
+    Raises:
+        FolderExistsError: a non-empty folder and no ``overwrite``.
+        OutputPathError: ``out`` or one of its parents is a file.
+    """
+    if out.is_file() or (out.exists() and not out.is_dir()):
+        raise OutputPathError(f"--out {out} is an existing file, not a folder; choose a folder path")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputPathError(f"--out {out}: {parent} is a file, so no folder can be made under it")
+            break
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise FolderExistsError(f"--out {out} exists and is not empty; choose another folder or pass --overwrite")
+
+
+def _topmost_missing_parent(out: Path) -> Path | None:
+    """The highest parent of ``out`` that does not exist yet (None if all exist)."""
+    missing = [parent for parent in out.parents if not parent.exists()]
+    return missing[-1] if missing else None
+
+
+def _make_staging(out: Path) -> Path:
+    """A fresh hidden sibling of ``out`` to write into; errors name ``out``'s parent, not the temp name."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(out.parent)) from None
 
 
 def _render(scenes: Sequence[Scene], renderer: str, device: str) -> torch.Tensor:
@@ -60,38 +96,43 @@ def write_folder(
         scenes: scenes to render; image ``i`` goes to ``<count>/<i:06d>.png``.
         renderer: ``fast`` (torch) or ``matplotlib``.
         chunk: scenes rendered per batch (bounds memory).
+        progress: show progress on stderr (see ``synth.progress``).
 
     Returns:
         The folder's path.
 
     Raises:
         FolderExistsError: ``out`` exists, is not empty and ``overwrite`` is off.
+        OutputPathError: ``out`` is a file or lies under one.
+        OSError: the folder cannot be written (read-only, no space...);
+            nothing is left behind.
     """
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FolderExistsError(f"--out {out} exists and is not empty; choose another folder or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    check_out_path(out, overwrite)
+    created, staging = _topmost_missing_parent(out), None
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = _make_staging(out)
         rows, lines = [], []
-        bar = tqdm(total=len(scenes), desc=f"writing {out.name}", unit="img", disable=not progress)
-        for start in range(0, len(scenes), chunk):
-            batch = scenes[start : start + chunk]
-            images = _render(batch, renderer, device).permute(0, 2, 3, 1).numpy()  # [B, H, W, 3]
-            for offset, (scene, image) in enumerate(zip(batch, images)):
-                index = start + offset
-                relative = f"{scene.count}/{index:06d}.png"
-                (staging / str(scene.count)).mkdir(exist_ok=True)
-                Image.fromarray(image).save(staging / relative, optimize=False)
-                rows.append({"path": relative, **describe_scene(scene)})
-                lines.append(json.dumps({"path": relative, **scene.to_dict()}, sort_keys=True))
-            bar.update(len(batch))
-        bar.close()
+        with progress_bar(len(scenes), "rendering and writing", enabled=progress) as bar:
+            for start in range(0, len(scenes), chunk):
+                batch = scenes[start : start + chunk]
+                images = _render(batch, renderer, device).permute(0, 2, 3, 1).numpy()  # [B, H, W, 3]
+                for offset, (scene, image) in enumerate(zip(batch, images)):
+                    relative = f"{scene.count}/{start + offset:06d}.png"
+                    (staging / str(scene.count)).mkdir(exist_ok=True)
+                    Image.fromarray(image).save(staging / relative, optimize=False)
+                    rows.append({"path": relative, **describe_scene(scene)})
+                    lines.append(json.dumps({"path": relative, **scene.to_dict()}, sort_keys=True))
+                    bar.update(1)
         pd.DataFrame(rows).to_csv(staging / "metadata.csv", index=False, float_format="%.6g")
         (staging / "scenes.jsonl").write_text("\n".join(lines) + "\n")
         _swap_into_place(staging, out)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        # Leave the disk as it was: no staging folder, no parents made for nothing.
+        for leftover in (staging, created):
+            if leftover is not None:
+                shutil.rmtree(leftover, ignore_errors=True)
         raise
     return out
 

@@ -25,12 +25,20 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, place_circles
 
-__all__ = ["describe_scene", "describe_scenes", "DESCRIPTOR_NAMES", "sample_dewind_scenes", "dewind_ranges"]
+__all__ = [
+    "describe_scene",
+    "describe_scenes",
+    "DESCRIPTOR_NAMES",
+    "sample_dewind_scenes",
+    "dewind_ranges",
+    "dewind_design_box",
+]
 
 DESCRIPTOR_NAMES = (
     "count",
@@ -143,57 +151,156 @@ def dewind_ranges(spec: SceneSpec) -> dict[str, tuple[float, float]]:
     return {"log_size": size, "log_spacing": spacing, "radius": (r_min, r_max)}
 
 
-def sample_dewind_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0) -> list[Scene]:
-    """Sample scenes with log N, log Size, log Spacing drawn independently.
+# Coverage of the field disc (N disks of radius r + gap/2 over a disc of
+# radius R + r + gap/2) that the design allows. Random sequential placement
+# jams near 0.55; staying below it keeps placement failures rare, and a
+# failure is retried in the same design cell, so failures cannot bend the
+# design. 0.45 rather than lower because the box shrinks fast with it at
+# 45-50 circles on 64 px.
+DESIGN_COVERAGE = 0.45
 
-    Counts cycle over the range as in ``sample_scenes``; for each scene a
-    (Size, Spacing) pair is drawn uniformly in log space from
-    ``dewind_ranges``, giving ISA = sqrt(Size / N) and FA = sqrt(Spacing x
-    N); all circles of a scene share that ISA (DeWind's stimuli). Draws
-    whose circles the sampler cannot pack are redrawn (at most 200 times per
-    scene, then an error): a small bias towards sparse layouts at the
-    largest counts, which the test of decorrelation measures.
+# The design grid: BINS x BINS cells over (log Size, log Spacing).
+BINS = 5
+
+
+def _field_fits(spec: SceneSpec, log_size: float, log_spacing: float, coverage: float = DESIGN_COVERAGE) -> bool:
+    """Whether every count of the spec packs at this (Size, Spacing) with room to spare."""
+    for count in range(spec.counts[0], spec.counts[1] + 1):
+        radius, field_radius = _radius_and_field(count, log_size, log_spacing)
+        effective = radius + spec.min_gap / 2
+        if count > 1 and count * effective**2 > coverage * (field_radius + effective) ** 2:
+            return False
+    return True
+
+
+def _radius_and_field(count: int, log_size: float, log_spacing: float) -> tuple[float, float]:
+    """Circle radius and field-disc radius of a scene with this N, Size and Spacing.
+
+    ISA = sqrt(Size / N) and FA = sqrt(Spacing x N) invert Size = N ISA^2 and
+    Spacing = FA^2 / N.
+    """
+    isa = math.sqrt(math.exp(log_size) / count)
+    field_area = math.sqrt(math.exp(log_spacing) * count)
+    return math.sqrt(isa / math.pi), math.sqrt(field_area / math.pi)
+
+
+def dewind_design_box(spec: SceneSpec) -> dict[str, tuple[float, float]]:
+    """The largest rectangle of (log Size, log Spacing) where every count packs.
+
+    Large items in a small field do not pack, so the reachable region of
+    ``dewind_ranges`` loses a corner. Sampling that region and rejecting
+    what does not pack would tie Size to Spacing; sampling a rectangle
+    inside it keeps all three axes independent. Packing gets harder as Size
+    grows and as Spacing shrinks, so for each candidate top of the Size range
+    the bottom of the Spacing range is found by bisection, and the pair with
+    the largest area (in log units) wins.
+
+    Returns:
+        ``{"log_size": (lo, hi), "log_spacing": (lo, hi)}``.
+
+    Raises:
+        InfeasibleSceneError: not even the smallest items in the largest
+            field pack at every count.
     """
     ranges = dewind_ranges(spec)
+    (size_lo, size_hi), (spacing_lo, spacing_hi) = ranges["log_size"], ranges["log_spacing"]
+    best = None
+    for size_top in np.linspace(size_lo, size_hi, 41)[1:]:
+        if not _field_fits(spec, size_top, spacing_hi):
+            continue
+        low, high = spacing_lo, spacing_hi  # invariant: high fits
+        if _field_fits(spec, size_top, low):
+            high = low
+        for _ in range(30):
+            if high - low < 1e-3:
+                break
+            middle = (low + high) / 2
+            low, high = (low, middle) if _field_fits(spec, size_top, middle) else (middle, high)
+        area = (size_top - size_lo) * (spacing_hi - high)
+        if best is None or area > best[0]:
+            best = (area, size_top, high)
+    if best is None or best[0] <= 0:
+        raise InfeasibleSceneError(
+            f"dewind: {spec.counts[1]} circles of radius {ranges['radius'][0]:g}-{ranges['radius'][1]:g} "
+            f"cannot be packed on a {spec.width}x{spec.height} canvas at any Size and Spacing; "
+            f"use a smaller radius or a larger canvas"
+        )
+    return {"log_size": (size_lo, best[1]), "log_spacing": (best[2], spacing_hi)}
+
+
+def _design(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Size and Spacing bins per scene, balanced within each count.
+
+    Each count walks through the ``BINS x BINS`` cells in a fresh random
+    order per pass, so every full pass gives that count every (Size,
+    Spacing) cell once: count, Size bin and Spacing bin are a full factorial
+    up to the last, partial pass.
+
+    Returns:
+        size bin ``[n]`` and spacing bin ``[n]`` in ``0..BINS-1``.
+    """
+    cells = np.empty(len(counts), dtype=np.int64)
+    for count in np.unique(counts):
+        where = np.flatnonzero(counts == count)
+        passes = -(-len(where) // (BINS * BINS))
+        order = np.concatenate([rng.permutation(BINS * BINS) for _ in range(passes)])
+        cells[where] = order[: len(where)]
+    return cells // BINS, cells % BINS
+
+
+def sample_dewind_scenes(
+    spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0, progress: Callable[[int], None] | None = None
+) -> list[Scene]:
+    """Sample scenes with log N, log Size and log Spacing independent of each other.
+
+    Counts cycle over the range as in ``sample_scenes``. (log Size, log
+    Spacing) come from a stratified design over ``dewind_design_box``: each
+    count visits every cell of a ``BINS x BINS`` grid equally often (see
+    ``_design``), and within a cell the point is uniform. That gives ISA =
+    sqrt(Size / N) and FA = sqrt(Spacing x N); all circles of a scene share
+    that ISA (DeWind's stimuli), centres are uniform in a centred disc of
+    area FA. The box leaves room to spare, so a placement that fails is
+    retried in the same cell rather than moved elsewhere, and the design
+    stays balanced.
+
+    Args:
+        progress: called with the number of scenes just finished.
+
+    Raises:
+        InfeasibleSceneError: no box packs, or a cell fails 50 times in a row.
+    """
+    box = dewind_design_box(spec)
     rng = np.random.default_rng(seed)
     lo, hi = spec.counts
     counts = lo + np.arange(n) % (hi - lo + 1)
+    size_bins, spacing_bins = _design(counts, rng)
     centre = (spec.width / 2, spec.height / 2)
+    canvas_box = (0.0, 0.0, float(spec.width), float(spec.height))
     started = time.monotonic()
     scenes = []
-    for count in counts:
-        for _attempt in range(200):
-            log_size = rng.uniform(*ranges["log_size"])
-            log_spacing = rng.uniform(*ranges["log_spacing"])
-            isa = math.sqrt(math.exp(log_size) / count)
-            field_area = math.sqrt(math.exp(log_spacing) * count)
-            radius = math.sqrt(isa / math.pi)
-            field_radius = math.sqrt(field_area / math.pi)
+    for count, size_bin, spacing_bin in zip(counts, size_bins, spacing_bins):
+        for _attempt in range(50):
+            log_size = _in_bin(box["log_size"], size_bin, rng.uniform())
+            log_spacing = _in_bin(box["log_spacing"], spacing_bin, rng.uniform())
+            radius, field_radius = _radius_and_field(int(count), log_size, log_spacing)
             radii = np.full(count, radius)
-            centres = None
-            effective = radius + spec.min_gap / 2
-            # Skip draws whose disks cannot fit the field (excluded area over half the field).
-            if count * effective**2 <= 0.5 * (field_radius + effective) ** 2:
-                centres = place_circles(
-                    radii,
-                    (0.0, 0.0, float(spec.width), float(spec.height)),
-                    (spec.width, spec.height),
-                    spec.margin,
-                    spec.min_gap,
-                    rng,
-                    max_restarts=4,
-                    field_disc=(centre[0], centre[1], field_radius),
-                )
-            if centres is not None:
+            centres = place_circles(
+                radii, canvas_box, (spec.width, spec.height), spec.margin, spec.min_gap, rng,
+                max_restarts=4, field_disc=(centre[0], centre[1], field_radius),
+            )
+            if centres is not None or time.monotonic() - started > timeout_s:
                 break
-            if time.monotonic() - started > timeout_s:
-                break
-        else:
-            centres = None
         if centres is None:
             raise InfeasibleSceneError(
                 f"dewind: could not pack {count} circles for {spec.describe()}; use a smaller radius "
                 f"range or a larger canvas"
             )
-        scenes.append(spec.scene(centres, radii, field_area))
+        scenes.append(spec.scene(centres, radii, math.pi * field_radius**2))
+        if progress is not None:
+            progress(1)
     return scenes
+
+
+def _in_bin(bounds: tuple[float, float], index: int, fraction: float) -> float:
+    """The point ``fraction`` of the way through bin ``index`` of ``BINS`` equal bins of ``bounds``."""
+    return bounds[0] + (index + fraction) * (bounds[1] - bounds[0]) / BINS

@@ -3,13 +3,21 @@
 The torch renderer draws every circle of a batch at once: each circle gets a
 small square patch of pixels around it, the patch gets an analytic
 anti-aliased coverage (a 1-px box filter of the disk edge, ``clamp(r - d +
-0.5, 0, 1)``), and all patches are scattered into the batch with one
-``scatter_reduce``. Cost is ``O(circles x patch area)``, not ``O(circles x
-image area)``, so 50 circles cost about what 50 small stamps cost.
+0.5, 0, 1)``), and all patches are scattered into the batch at once. Cost
+is ``O(circles x patch area)``, not ``O(circles x image area)``.
+
+Two paths share that coverage. The general one computes it per circle and
+keeps each pixel's strongest circle (any radii, colours, clipping). The
+stamp path, for a batch with one radius and one colour on one background
+(what ``python -m synth`` samples), precomputes the coloured patch for each
+1/128-px sub-pixel offset of the centre once, then only copies stamps and
+reduces them into the image with ``scatter_reduce``; it agrees with the
+general path to 2 levels of 255 and is several times faster with 50 circles.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -52,8 +60,17 @@ def _check_canvas(scenes: Sequence[Scene]) -> tuple[int, int]:
     return height, width
 
 
+def _patch_pad(radius: float) -> int:
+    """Patch half-width: pixel centres within ``radius + 0.5`` of a circle centre, all the ink.
+
+    A column ``x`` is inked when ``|x + 0.5 - cx| < r + 0.5``, so it lies in
+    ``floor(cx) - ceil(r) .. floor(cx) + ceil(r)``.
+    """
+    return int(math.ceil(radius))
+
+
 def _patches(
-    centres: torch.Tensor, radii: torch.Tensor, height: int, width: int
+    centres: torch.Tensor, radii: torch.Tensor, height: int, width: int, pad: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Anti-aliased coverage of each circle on a square patch around it.
 
@@ -66,7 +83,7 @@ def _patches(
         into the canvas.
     """
     device = centres.device
-    pad = int(math.ceil(float(radii.max()))) + 1
+    pad = _patch_pad(float(radii.max())) if pad is None else pad
     offsets = torch.arange(2 * pad + 1, device=device, dtype=torch.float32)  # [P]
     origin = torch.floor(centres) - pad  # [C, 2] top-left pixel of each patch
     xs = origin[:, 0:1] + offsets  # [C, P] pixel columns
@@ -130,7 +147,7 @@ def render_scenes(
     if chunk_scenes is None:
         max_circles = max(1, max(s.count for s in scenes))
         max_radius = max((float(s.radii.max()) for s in scenes if s.count), default=1.0)
-        patch = (2 * (math.ceil(max_radius) + 1) + 1) ** 2
+        patch = (2 * _patch_pad(max_radius) + 1) ** 2
         chunk_scenes = max(1, _MAX_PATCH_PIXELS // (max_circles * patch))
     for start in range(0, len(scenes), chunk_scenes):
         chunk = scenes[start : start + chunk_scenes]
@@ -148,7 +165,10 @@ def _palette(scene_index: np.ndarray, colors: np.ndarray, scenes: Sequence[Scene
     """
     backgrounds = np.array([s.background for s in scenes], dtype=np.int64)[scene_index]  # [C, 3]
     pairs = np.concatenate([colors.astype(np.int64), backgrounds], axis=1)  # [C, 6]
-    unique, palette_id = np.unique(pairs, axis=0, return_inverse=True)
+    if (pairs == pairs[:1]).all():  # the usual case; np.unique's row sort costs more than drawing
+        unique, palette_id = pairs[:1], np.zeros(len(pairs), dtype=np.int64)
+    else:
+        unique, palette_id = np.unique(pairs, axis=0, return_inverse=True)
     fill = torch.as_tensor(unique[:, None, :3], dtype=torch.float32)  # [Q, 1, 3]
     base = torch.as_tensor(unique[:, None, 3:], dtype=torch.float32)  # [Q, 1, 3]
     level = torch.arange(256, dtype=torch.float32)[None, :, None] / 255  # [1, 256, 1]
@@ -160,15 +180,39 @@ def _draw_chunk(scenes: Sequence[Scene], output: torch.Tensor) -> None:
     """Draw one chunk's circles into ``output`` ``[S, 3, H, W]`` (uint8, background already filled).
 
     Only pixels under a patch are touched; the rest of the canvas stays as
-    filled, which is what makes the renderer fast at 224 px.
+    filled, which is what makes the renderer fast at 224 px. Chunks whose
+    circles share one radius and one colour on one background (every scene
+    ``python -m synth`` samples with a fixed radius) take the stamp path.
     """
-    num_scenes, _, height, width = output.shape
-    plane = height * width
-    device = output.device
+    height, width = output.shape[2:]
     scene_index, centres, radii, colors = _flatten(scenes)
     if len(radii) == 0:
         return
     palette_id, tables = _palette(scene_index, colors, scenes)
+    pad = _patch_pad(float(radii.max()))
+    inside = (
+        (np.floor(centres) - pad >= 0).all() and (np.floor(centres[:, 0]) + pad < width).all()
+        and (np.floor(centres[:, 1]) + pad < height).all()
+    )
+    if len(tables) == 1 and radii.min() == radii.max() and inside:
+        _draw_stamps(scene_index, centres, float(radii[0]), tables[0], output)
+    else:
+        _draw_patches(scene_index, centres, radii, palette_id, tables, output)
+
+
+def _draw_patches(
+    scene_index: np.ndarray, centres: np.ndarray, radii: np.ndarray, palette_id: np.ndarray,
+    tables: torch.Tensor, output: torch.Tensor,
+) -> None:
+    """The general path: any radii, colours and backgrounds; circles may leave the canvas.
+
+    Args:
+        scene_index ``[C]``, centres ``[C, 2]``, radii ``[C]``, palette_id ``[C]``
+        and tables ``[Q, 256, 3]`` as from ``_flatten`` and ``_palette``.
+    """
+    num_scenes, _, height, width = output.shape
+    plane = height * width
+    device = output.device
     scene_index = torch.as_tensor(scene_index, device=device)
     coverage, rows, cols = _patches(
         torch.as_tensor(centres, dtype=torch.float32, device=device),
@@ -191,6 +235,78 @@ def _draw_chunk(scenes: Sequence[Scene], output: torch.Tensor) -> None:
     flat_output, flat_tables = output.view(-1), tables.to(device).permute(2, 0, 1).reshape(3, -1)  # [3, Q*256]
     for channel in range(3):
         flat_output[first_channel + channel * plane] = flat_tables[channel][entry]
+
+
+# Sub-pixel resolution of the stamp path: a centre is snapped to the nearest
+# 1/STAMP_STEPS px, which moves a circle edge by at most sqrt(2)/(2*256) px,
+# i.e. at most 0.6% coverage: under one level of 255 in most pixels.
+STAMP_STEPS = 128
+
+
+@functools.lru_cache(maxsize=8)
+def _stamps(
+    radius: float, pad: int, table: tuple[tuple[int, int, int], ...], device: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Colour stamps of one circle for every sub-pixel offset of its centre.
+
+    Args:
+        radius: circle radius in px; pad: patch half-width (``_patch_pad``).
+        table: 256 RGB colours, one per coverage level (``_palette``).
+
+    Returns:
+        uint8 stamps ``[3, STAMP_STEPS**2, K]`` (channel, offset ``fy * STEPS +
+        fx``, patch pixel): the same analytic coverage as ``_patches``,
+        coloured; and ``support`` ``[K]``, the patch pixels (``row * P + col``)
+        that some offset inks.
+    """
+    steps = (torch.arange(STAMP_STEPS, dtype=torch.float32) + 0.5) / STAMP_STEPS  # [T] offset in the pixel
+    fx = steps.repeat(STAMP_STEPS)  # [T*T]
+    fy = steps.repeat_interleave(STAMP_STEPS)  # [T*T]
+    centres = torch.stack([fx + pad, fy + pad], dim=1)  # [T*T, 2] in a patch whose origin is pixel 0
+    radii = torch.full((len(centres),), radius)
+    coverage, _, _ = _patches(centres, radii, 2 * pad + 1, 2 * pad + 1, pad=pad)  # [T*T, P, P]
+    level = (coverage * 255).round_().long().flatten(1)  # [T*T, P*P]
+    # Patch pixels no offset ever inks (the corners, ~30% of the square) are dropped.
+    support = (level > 0).any(dim=0).nonzero().squeeze(1)  # [K]
+    colours = torch.tensor(table, dtype=torch.uint8).T  # [3, 256]
+    stamps = torch.stack([colours[channel][level[:, support]] for channel in range(3)])  # [3, T*T, K]
+    return stamps.to(device), support.to(device)
+
+
+def _draw_stamps(
+    scene_index: np.ndarray, centres: np.ndarray, radius: float, table: torch.Tensor, output: torch.Tensor
+) -> None:
+    """One radius, one colour, one background, every patch inside the canvas: paste stamps.
+
+    Each circle's coloured patch is a row of ``_stamps`` (a copy, no
+    per-pixel arithmetic), reduced into each output channel with ``amax``
+    where the circle colour is above the background in that channel and
+    ``amin`` where below. Blending is monotone in coverage, so the reduce
+    keeps each pixel's strongest circle, as the general path does, and a
+    patch's blank corners (background colour) never paint over a neighbour.
+
+    Args:
+        scene_index ``[C]``, centres ``[C, 2]``; table ``[256, 3]`` uint8.
+    """
+    num_scenes, _, height, width = output.shape
+    plane = height * width
+    device = output.device
+    pad = _patch_pad(radius)
+    size = 2 * pad + 1
+    stamps, support = _stamps(radius, pad, tuple(map(tuple, table.tolist())), str(device))  # [3, T*T, K], [K]
+    whole = np.floor(centres)
+    step = np.minimum((centres - whole) * STAMP_STEPS, STAMP_STEPS - 1).astype(np.int64)  # [C, 2]
+    offset = torch.as_tensor(step[:, 1] * STAMP_STEPS + step[:, 0], device=device)  # [C]
+    corner = (whole - pad).astype(np.int64)  # [C, 2] patch origin (x, y)
+    base = torch.as_tensor(scene_index * (3 * plane) + corner[:, 1] * width + corner[:, 0], device=device)  # [C]
+    patch = torch.arange(size, device=device)
+    within = (patch[:, None] * width + patch[None, :]).view(-1)[support]  # [K] offset of each patch pixel
+    pixel = base[:, None] + within  # [C, K] index in channel 0 of the flat output
+    flat = output.view(-1)
+    for channel in range(3):
+        darker = int(table[255, channel]) < int(table[0, channel])
+        colours = stamps[channel].index_select(0, offset)  # [C, K]
+        flat[channel * plane :].scatter_reduce_(0, pixel.view(-1), colours.view(-1), "amin" if darker else "amax")
 
 
 def circle_masks(scene: Scene, device: str | torch.device = "cpu") -> torch.Tensor:

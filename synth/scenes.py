@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -27,6 +27,9 @@ __all__ = [
     "PACKING_DENSITY_LIMIT",
     "auto_radius",
     "auto_gap",
+    "fit_radius",
+    "check_feasible",
+    "MIN_RADIUS_PX",
 ]
 
 # Random sequential placement of equal disks jams at a covered fraction of
@@ -34,6 +37,10 @@ __all__ = [
 # available to the centres cannot be packed by our sampler, so it is rejected
 # before any attempt. Hexagonal packing (0.9069) is the hard geometric limit.
 PACKING_DENSITY_LIMIT = 0.5
+
+# Smallest radius the auto-sizing will choose: below about a pixel a circle
+# is a faint smudge after anti-aliasing, no longer a countable object.
+MIN_RADIUS_PX = 1.0
 
 # matplotlib's default "C0" blue on white, as in the post's figures.
 DEFAULT_COLOR = (31, 119, 180)
@@ -116,15 +123,24 @@ class Scene:
         return dataclasses.replace(self, **changes)
 
 
-def parse_range(text: str | int | Sequence[int], name: str = "range", cast=int) -> tuple:
+def parse_range(
+    text: str | int | Sequence[int], name: str = "range", cast=int, minimum: float | None = 1
+) -> tuple:
     """Parse ``"lo-hi"`` (or a single value, or a pair) into ``(lo, hi)``.
 
+    Args:
+        text: ``"lo-hi"``, ``"v"``, a number or a ``[lo, hi]`` pair.
+        name: what the range is, for error messages (e.g. ``"--counts"``).
+        cast: ``int`` for counts, ``float`` for radii.
+        minimum: smallest allowed value; counts start at 1 (the default),
+            ``None`` accepts any value.
+
     Raises:
-        ValueError: naming ``name`` and the bad text.
+        ValueError: naming ``name``, the bad text and what is expected.
     """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return cast(text), cast(text)
-    if isinstance(text, (list, tuple)):
+        lo = hi = cast(text)
+    elif isinstance(text, (list, tuple)):
         if len(text) != 2:
             raise ValueError(f"{name}: expected [lo, hi], got {list(text)!r}")
         lo, hi = cast(text[0]), cast(text[1])
@@ -141,6 +157,8 @@ def parse_range(text: str | int | Sequence[int], name: str = "range", cast=int) 
             raise ValueError(f"{name}: expected 'lo-hi' such as '1-5', got {text!r}") from None
     if lo > hi:
         raise ValueError(f"{name}: lower bound {lo} exceeds upper bound {hi} in {text!r}")
+    if minimum is not None and lo < minimum:
+        raise ValueError(f"{name}: values must be at least {minimum:g}, got {lo} in {text!r}")
     return lo, hi
 
 
@@ -177,12 +195,10 @@ class SceneSpec:
     CONTROLS = ("none", "dewind")
 
     def __post_init__(self) -> None:
-        lo, hi = parse_range(self.counts, "counts")
-        object.__setattr__(self, "counts", (lo, hi))
-        if lo < 1:
-            raise ValueError(f"counts: the smallest count must be >= 1, got {lo}")
+        object.__setattr__(self, "counts", parse_range(self.counts, "counts"))
         if self.radius_range is not None:
-            object.__setattr__(self, "radius_range", parse_range(self.radius_range, "radius_range", float))
+            radius_range = parse_range(self.radius_range, "radius_range", float, minimum=None)
+            object.__setattr__(self, "radius_range", radius_range)
         for name in ("width", "height"):
             if int(getattr(self, name)) < 4:
                 raise ValueError(f"{name}: canvas must be at least 4 px, got {getattr(self, name)}")
@@ -250,11 +266,55 @@ def auto_radius(width: int, height: int, max_count: int, gap: float | None = Non
     """Default radius: 4% of the image side, capped so the densest scene stays easy to pack.
 
     The cap keeps ``max_count * pi * (r + gap/2)^2 <= 0.3 * width * height``
-    (well under the sampler's limit), so 45-50 circles fit at 64 px.
+    (well under the sampler's limit), so 45-50 circles fit at 64 px. The
+    result is never below ``MIN_RADIUS_PX``; at that floor the spec may not
+    pack, which ``fit_radius`` checks.
+
+    Raises:
+        ValueError: ``max_count`` below 1.
     """
+    if max_count < 1:
+        raise ValueError(f"max_count: counts start at 1, got {max_count}")
     gap = auto_gap(min(width, height)) if gap is None else gap
     cap = math.sqrt(0.3 * width * height / (max_count * math.pi)) - gap / 2
-    return max(0.5, min(0.04 * min(width, height), cap))
+    return max(MIN_RADIUS_PX, min(0.04 * min(width, height), cap))
+
+
+def fit_radius(
+    width: int,
+    height: int,
+    max_count: int,
+    gap: float | None = None,
+    margin: float = 1.0,
+    relative_range: tuple[float, float] | None = None,
+) -> float:
+    """The auto radius, checked: it packs ``max_count`` circles, or an error says what does.
+
+    Args:
+        width, height: canvas in pixels.
+        max_count: the largest count the scenes will hold.
+        gap: edge-to-edge gap (default ``auto_gap``).
+        margin: edge-to-border gap, as ``SceneSpec.margin``.
+        relative_range: ``(a, b)`` when radii are drawn from ``[a r, b r]``
+            around the returned ``r`` (e.g. ``(0.5, 1.5)`` for varied sizes).
+
+    Returns:
+        ``auto_radius(width, height, max_count, gap)``, at least ``MIN_RADIUS_PX``.
+
+    Raises:
+        InfeasibleSceneError: even the floor radius cannot pack ``max_count``
+            circles; the message gives the largest count that fits at that
+            radius and the largest radius that fits that count.
+    """
+    gap = auto_gap(min(width, height)) if gap is None else gap
+    radius = auto_radius(width, height, max_count, gap)
+    radius_range = None if relative_range is None else (relative_range[0] * radius, relative_range[1] * radius)
+    spec = SceneSpec(
+        counts=(max_count, max_count), width=width, height=height, radius=radius,
+        radius_range=radius_range, min_gap=gap, margin=margin,
+    )
+    check_feasible(spec)
+    return radius
 
 
 def _free_extent(spec: SceneSpec, radius: float) -> tuple[float, float]:
@@ -402,12 +462,18 @@ def _candidates(
     return trial[in_box]
 
 
-def sample_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0) -> list[Scene]:
+def sample_scenes(
+    spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0, progress: Callable[[int], None] | None = None
+) -> list[Scene]:
     """Sample ``n`` scenes, counts spread evenly over the spec's range.
 
     Counts cycle through the range (``lo, lo+1, ..., hi, lo, ...``) so every
     class gets ``n / (hi - lo + 1)`` images up to one; the scenes themselves
     are random. The same ``(spec, n, seed)`` always gives the same scenes.
+
+    Args:
+        progress: called with the number of scenes just finished (e.g. a
+            progress bar's ``update``).
 
     Raises:
         InfeasibleSceneError: before any sampling when the spec cannot be
@@ -420,7 +486,7 @@ def sample_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0) -
     if spec.control == "dewind":
         from synth.numerosity import sample_dewind_scenes  # one-way: numerosity builds on scenes
 
-        return sample_dewind_scenes(spec, n, seed, timeout_s=timeout_s)
+        return sample_dewind_scenes(spec, n, seed, timeout_s=timeout_s, progress=progress)
     rng = np.random.default_rng(seed)
     lo, hi = spec.counts
     counts = lo + np.arange(n) % (hi - lo + 1)
@@ -440,4 +506,6 @@ def sample_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0) -
                 f"restarts; lower the count (feasible bound {max_feasible_count(spec)}) or the radius"
             )
         scenes.append(spec.scene(centres, radii, field_area))
+        if progress is not None:
+            progress(1)
     return scenes

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from synth.numerosity import DESCRIPTOR_NAMES, describe_scene, describe_scenes, dewind_ranges
-from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, sample_scenes
+from synth.numerosity import DESCRIPTOR_NAMES, describe_scene, describe_scenes, dewind_design_box, dewind_ranges
+from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, auto_gap, auto_radius, sample_scenes
 
 
 def test_descriptors_by_hand():
@@ -72,3 +72,34 @@ def test_dewind_too_narrow_radius_range_is_explained():
     spec = SceneSpec(counts=(1, 100), width=128, height=128, radius_range=(3.0, 3.5), control="dewind")
     with pytest.raises(InfeasibleSceneError, match="radius range .* too narrow"):
         dewind_ranges(spec)
+
+
+def stratified_spec(counts, size):
+    return SceneSpec(counts=counts, width=size, height=size, radius=auto_radius(size, size, counts[1]),
+                     min_gap=auto_gap(size), control="dewind")
+
+
+@pytest.mark.parametrize("size", [64, 224])
+@pytest.mark.parametrize("counts", [(1, 5), (6, 10), (11, 20), (21, 30), (45, 50)])
+def test_dewind_axes_are_mutually_decorrelated(counts, size):
+    # Packing rejection used to tie Size to Spacing (corr ~0.5 at 45-50); the stratified box must not.
+    logs = log_table(sample_scenes(stratified_spec(counts, size), 500, seed=0))
+    assert abs(correlation(logs["count"], logs["size"])) < 0.1
+    assert abs(correlation(logs["count"], logs["spacing"])) < 0.1
+    assert abs(correlation(logs["size"], logs["spacing"])) < 0.1
+    # And the axes really vary: at least a factor e in Size and in Spacing, not a collapsed box.
+    assert np.ptp(logs["size"]) > 1.0 and np.ptp(logs["spacing"]) > 0.8
+
+
+def test_dewind_design_box_lies_inside_the_reachable_ranges():
+    spec = stratified_spec((45, 50), 64)
+    box, ranges = dewind_design_box(spec), dewind_ranges(spec)
+    assert ranges["log_size"][0] <= box["log_size"][0] < box["log_size"][1] <= ranges["log_size"][1]
+    assert ranges["log_spacing"][0] <= box["log_spacing"][0] < box["log_spacing"][1] <= ranges["log_spacing"][1]
+
+
+def test_dewind_is_deterministic_per_seed():
+    spec = stratified_spec((6, 10), 64)
+    first, again, other = (sample_scenes(spec, 30, seed) for seed in (7, 7, 8))
+    assert [s.to_dict() for s in first] == [s.to_dict() for s in again]
+    assert [s.to_dict() for s in first] != [s.to_dict() for s in other]

@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 
 from synth.edit import is_valid
-from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, auto_radius, parse_range, sample_scenes
+from synth.scenes import (
+    MIN_RADIUS_PX,
+    InfeasibleSceneError,
+    Scene,
+    SceneSpec,
+    auto_radius,
+    fit_radius,
+    parse_range,
+    sample_scenes,
+)
 
 
 @pytest.mark.parametrize("counts", [(1, 5), (45, 50), (1, 100)])
@@ -85,3 +94,35 @@ def test_scene_round_trips_through_dict():
     again = Scene.from_dict(scene.to_dict())
     assert np.array_equal(again.centers, scene.centers) and np.array_equal(again.radii, scene.radii)
     assert (again.width, again.height, again.background) == (64, 48, scene.background)
+
+
+@pytest.mark.parametrize("text", ["0-0", "0-3", "0", (0, 2), -1])
+def test_parse_range_refuses_counts_below_one(text):
+    with pytest.raises(ValueError, match="--counts: values must be at least 1, got (0|-1)"):
+        parse_range(text, "--counts")
+
+
+def test_parse_range_minimum_can_be_lifted_for_radii():
+    assert parse_range("0.5-2", "--radius-range", float, minimum=None) == (0.5, 2.0)
+
+
+def test_auto_radius_never_goes_below_the_visible_floor():
+    assert auto_radius(32, 32, 10_000) == MIN_RADIUS_PX == 1.0
+    assert auto_radius(224, 224, 5) == pytest.approx(0.04 * 224)
+    with pytest.raises(ValueError, match="max_count: counts start at 1, got 0"):
+        auto_radius(64, 64, 0)
+
+
+def test_fit_radius_returns_the_auto_radius_when_it_packs():
+    assert fit_radius(64, 64, 50) == auto_radius(64, 64, 50)
+    assert fit_radius(224, 224, 5, relative_range=(0.5, 1.5)) == pytest.approx(0.04 * 224)
+
+
+def test_fit_radius_names_the_largest_count_and_radius_that_fit():
+    # 32 px, radius 1, gap 0.5, margin 1: centres' box 28 px, excluded radius 1.25,
+    # available (28 + 2.5)^2 = 930.25; 0.5 * 930.25 / (pi * 1.25^2) = 94.7, so 94 circles fit.
+    with pytest.raises(InfeasibleSceneError) as error:
+        fit_radius(32, 32, 500, gap=0.5)
+    message = str(error.value)
+    assert "cannot pack 500-500 circles, radius 1," in message
+    assert "at most 94 circles of radius 1 fit" in message and "for 500 circles" in message
