@@ -9,15 +9,18 @@ elsewhere bf16 is emulated and slower than fp32, so auto runs fp32.
 from __future__ import annotations
 
 import functools
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import torch
 
+from study.spec import TrainSpec
+
 __all__ = ["PRECISIONS", "native_bf16", "resolve_precision"]
 
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = typing.get_args(typing.get_type_hints(TrainSpec)["precision"])  # auto, fp32, bf16
 # /proc/cpuinfo flags of CPUs that compute bf16 natively (AVX512-BF16 dot products, AMX tiles).
 _BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 

@@ -23,7 +23,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from study.errors import ConfigError
-from study.precision import PRECISIONS
 from study.schedule import validate_stages
 from synth.scenes import parse_range
 
@@ -138,8 +137,9 @@ class TrainSpec:
         if self.task == "folder" and not self.data:
             raise ConfigError("data: the folder task needs data=<folder with one sub-folder per class>")
         validate_stages(self.stages)
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision: unknown {self.precision!r}; valid: {', '.join(PRECISIONS)}")
+        precisions = typing.get_args(typing.get_type_hints(TrainSpec)["precision"])
+        if self.precision not in precisions:
+            raise ConfigError(f"precision: unknown {self.precision!r}; valid: {', '.join(precisions)}")
 
     @property
     def resolved_data_seed(self) -> int:

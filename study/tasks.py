@@ -38,6 +38,7 @@ from study.errors import ConfigError, DataError
 from study.spec import TrainSpec, spec_hash
 from synth.render import render_scenes
 from synth.scenes import (
+    MIN_RADIUS_PX,
     InfeasibleSceneError,
     Scene,
     SceneSpec,
@@ -52,7 +53,6 @@ __all__ = [
     "DataError",
     "DEWIND_RADIUS_SPREAD",
     "EVAL_SPLITS",
-    "MIN_RADIUS_PX",
     "Task",
     "build_task",
     "class_folders",
@@ -63,10 +63,6 @@ __all__ = [
     "scene_spec",
 ]
 
-# Smallest circle radius a counting cell may use: below 1 px a circle is a
-# sub-pixel smudge whose anti-aliased ink no longer shows a disc. (Mirrors
-# synth.scenes.MIN_RADIUS_PX where that constant exists.)
-MIN_RADIUS_PX = 1.0
 
 # Radii of varied-size and DeWind scenes: uniform on [(1 - s) r, (1 + s) r]
 # around the cell's radius r (max/min = 3). DeWind's design holds Size

@@ -1,46 +1,36 @@
 """Synthetic circle-counting scenes: sampling, numerosity controls, rendering, folders.
 
-``synth`` knows nothing of training; ``study`` builds on it.
+``synth`` knows nothing of training; ``study`` builds on it. The names below
+are loaded on first use (PEP 562), so ``import synth.scenes`` (geometry, numpy
+only) does not pay for torch, which rendering and folders need.
 """
 
-from synth.edit import add_circle, is_valid, move_circle, remove_circle, scale_radii, spread
-from synth.folder import read_folder, write_folder
-from synth.numerosity import DESCRIPTOR_NAMES, describe_scene, describe_scenes
-from synth.render import circle_masks, render_scenes, render_scenes_matplotlib
-from synth.scenes import (
-    InfeasibleSceneError,
-    Scene,
-    SceneSpec,
-    auto_gap,
-    auto_radius,
-    max_feasible_count,
-    max_feasible_radius,
-    parse_range,
-    sample_scenes,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DESCRIPTOR_NAMES",
-    "InfeasibleSceneError",
-    "Scene",
-    "SceneSpec",
-    "add_circle",
-    "auto_gap",
-    "auto_radius",
-    "circle_masks",
-    "describe_scene",
-    "describe_scenes",
-    "is_valid",
-    "max_feasible_count",
-    "max_feasible_radius",
-    "move_circle",
-    "parse_range",
-    "read_folder",
-    "remove_circle",
-    "render_scenes",
-    "render_scenes_matplotlib",
-    "sample_scenes",
-    "scale_radii",
-    "spread",
-    "write_folder",
-]
+import importlib
+from typing import Any
+
+# public name -> the module that defines it
+_EXPORTS = {
+    **dict.fromkeys(("add_circle", "is_valid", "move_circle", "remove_circle", "scale_radii", "spread"), "synth.edit"),
+    **dict.fromkeys(("read_folder", "write_folder"), "synth.folder"),
+    **dict.fromkeys(("DESCRIPTOR_NAMES", "describe_scene", "describe_scenes"), "synth.numerosity"),
+    **dict.fromkeys(("circle_masks", "render_scenes", "render_scenes_matplotlib"), "synth.render"),
+    **dict.fromkeys(
+        ("InfeasibleSceneError", "MIN_RADIUS_PX", "Scene", "SceneSpec", "auto_gap", "auto_radius", "fit_radius",
+         "max_feasible_count", "max_feasible_radius", "parse_range", "sample_scenes"),
+        "synth.scenes",
+    ),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'synth' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return __all__
