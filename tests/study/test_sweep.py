@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
 SMOKE_CELLS = [cell.cell_id() for cell in load_sweep("smoke").cells()]  # [aug=none, aug=fastai]
 
 
-def fake_run_cell(spec, cell_dir, device="auto", cache_dir=None):
+def fake_run_cell(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
     """Writes a finished cell like the real one, instantly (module level: picklable)."""
     metrics = {"status": "done", "test_accuracy": 0.5 + spec.seed / 10, "valid_accuracy": 0.5,
                "seconds": 0.01, "device": "cpu", "weights_used": spec.weights, "pid": os.getpid()}
@@ -41,7 +40,7 @@ class Recorder:
         self.errors = errors or {}
         self.calls: list[str] = []
 
-    def __call__(self, spec, cell_dir, device="auto", cache_dir=None):
+    def __call__(self, spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
         self.calls.append(spec.cell_id())
         print("epoch table of", spec.aug)
         if spec.aug in self.errors:
@@ -164,8 +163,7 @@ def test_missing_photo_folder_is_skipped_with_the_layout(tmp_path: Path, capsys)
 
 
 def test_data_and_weights_errors_make_skipped_cells_that_are_tried_again(tmp_path: Path):
-    from study.models import WeightsUnavailableError
-    from study.tasks import DataError
+    from study.errors import DataError, WeightsUnavailableError
 
     run_dir = tmp_path / "run"
     recorder = Recorder({"none": DataError("no images in class 'x'"), "fastai": WeightsUnavailableError("offline")})
@@ -176,22 +174,6 @@ def test_data_and_weights_errors_make_skipped_cells_that_are_tried_again(tmp_pat
     assert "--set train.weights=none" in rows[1]["error"]
     assert main([*SMOKE, "--out", str(run_dir)], run_cell=recorder) == 0
     assert len(recorder.calls) == 4  # skipped cells are attempted on every run
-
-
-def test_report_steps_that_fail_cost_one_line_each(tmp_path: Path, capsys, monkeypatch):
-    seen = []
-
-    def broken(run_dir):
-        raise RuntimeError("no figures today")
-
-    monkeypatch.setitem(sys.modules, "analysis", types.SimpleNamespace(run_analysis=broken))
-    monkeypatch.setitem(sys.modules, "reports", types.SimpleNamespace(build_report=seen.append))
-    run_dir = tmp_path / "run"
-    argv = ["--preset", "smoke", "--device", "cpu", "--out", str(run_dir)]
-    assert main(argv, run_cell=fake_run_cell) == 0
-    out = capsys.readouterr().out
-    assert "report: analysis.run_analysis failed (RuntimeError: no figures today)" in out
-    assert seen == [run_dir.resolve()]
 
 
 def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
@@ -232,9 +214,9 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path: Path, argv, fragmen
 
 
 def test_run_folder_is_locked_against_a_second_sweep(tmp_path: Path, capsys):
-    from study.store import locked_run_dir
+    from study.runfolder import RunFolder
 
-    with locked_run_dir(tmp_path / "run"):
+    with RunFolder(tmp_path / "run").lock():
         assert main([*SMOKE, "--out", str(tmp_path / "run")], run_cell=Recorder()) == 2
     assert "another sweep is running" in capsys.readouterr().err
 
