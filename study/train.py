@@ -17,6 +17,7 @@ that fails while training prints one line, records error.json and exits 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -121,7 +122,8 @@ def _run(spec: TrainSpec, cell: CellFolder, args: argparse.Namespace) -> dict[st
     try:
         return run_cell(spec, cell.path, device=args.device, cache_dir=args.cache_dir, progress=_progress(args))
     except BaseException as error:
-        record_failure(cell, error, time.perf_counter() - started, device=args.device)
+        with contextlib.suppress(OSError):  # a folder that cannot be written: report the original error
+            record_failure(cell, error, time.perf_counter() - started, device=args.device)
         raise
 
 
