@@ -57,6 +57,10 @@ def sweep_command(run_dir: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "study.sweep", *SMOKE, "--out", str(run_dir), *extra]
 
 
+# One OpenMP thread: on a shared 2-core CPU, spinning threads make small cells many times slower.
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 # ---------------------------------------------------------------- the real cell
 
 
@@ -81,7 +85,8 @@ def test_smoke_sweep_end_to_end(tmp_path: Path, capsys):
 def test_resume_after_sigkill_redoes_no_finished_cell(tmp_path: Path):
     pytest.importorskip("study.cell")
     run_dir = tmp_path / "run"
-    first = subprocess.Popen(sweep_command(run_dir), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(sweep_command(run_dir), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=ONE_THREAD)
     deadline = time.monotonic() + 240
     try:
         while not list(run_dir.glob("cells/*/metrics.json")):
@@ -93,7 +98,8 @@ def test_resume_after_sigkill_redoes_no_finished_cell(tmp_path: Path):
         first.wait()
     finished = {path: path.stat().st_mtime_ns for path in run_dir.glob("cells/*/metrics.json")}
     assert finished
-    second = subprocess.run(sweep_command(run_dir), cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    second = subprocess.run(sweep_command(run_dir), cwd=tmp_path, capture_output=True, text=True, timeout=240,
+                            env=ONE_THREAD)
     assert second.returncode == 0, second.stderr
     assert f"{len(finished)} already done" in second.stdout
     for path, mtime in finished.items():
@@ -269,7 +275,7 @@ def test_sigterm_leaves_the_running_cell_pending_and_the_rerun_runs_it(tmp_path:
     cells = [cell.cell_id() for cell in load_sweep("smoke", sets=longer[1::2]).cells()]
     first_spec = run_dir / "cells" / cells[0] / "spec.json"
     first = subprocess.Popen(sweep_command(run_dir, *longer), cwd=tmp_path, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, env=ONE_THREAD)
     deadline = time.monotonic() + 240
     try:
         while not first_spec.exists():  # the first cell has started: its spec is written before training
@@ -287,8 +293,8 @@ def test_sigterm_leaves_the_running_cell_pending_and_the_rerun_runs_it(tmp_path:
     cell = run_dir / "cells" / cells[0]
     assert not (cell / "error.json").exists() and not (cell / "metrics.json").exists()
     assert [row["status"] for row in read_results(run_dir)][0] == "pending"
-    second = subprocess.run(sweep_command(run_dir, *longer), cwd=tmp_path, capture_output=True, text=True,
-                            timeout=300)
+    second = subprocess.run(sweep_command(run_dir, *longer, "--quiet"), cwd=tmp_path, capture_output=True,
+                            text=True, timeout=600, env=ONE_THREAD)
     assert second.returncode == 0, second.stderr
     assert "0 already done, 2 to run" in second.stdout
     assert (cell / "metrics.json").stat().st_mtime_ns > stopped_at  # the interrupted cell ran again
