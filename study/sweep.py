@@ -1,17 +1,22 @@
-"""The main job: expand a sweep spec into cells, run them, tabulate, report.
+"""The main job: expand a sweep spec into cells, run them, tabulate.
 
     python -m study.sweep [--preset quick] [--config F.toml] [--set k=v ...]
         [--out runs/NAME] [--dry-run] [--executor local|ray] [--no-report]
-        [--retry-failed] [--device auto|cpu|cuda] [--workers N]
+        [--retry-failed] [--device auto|cpu|cuda] [--workers N | --cells-per-gpu N]
+        [--quiet]
 
 A run folder ``runs/NAME`` holds ``sweep.toml`` (the resolved spec),
 ``cells/<cell_id>/`` (one per cell, see docs/RUN_FOLDER.md) and
 ``results.csv``, which is rebuilt from the cell folders after every cell.
-Rerunning the same command skips finished cells (those with metrics.json),
-reruns cells a killed sweep left half-done, and reports failed cells
-without rerunning them unless ``--retry-failed``. Cells skipped for missing
-photo folders or weights are attempted again on every run (they cost nothing
-until the data is there).
+Rerunning the same command skips finished cells, reruns cells a killed or
+interrupted sweep left half-done and cells whose result files were damaged
+(saying why), and reports failed cells without rerunning them unless
+``--retry-failed``. Cells skipped for missing photo folders or weights are
+attempted again on every run (they cost nothing until the data is there).
+
+This module is the sweep as a library and never imports ``analysis`` or
+``reports``: run as ``python -m study.sweep`` it hands over to
+``pipeline.main``, which adds the analysis and the report after the sweep.
 """
 
 from __future__ import annotations
@@ -168,9 +173,9 @@ def estimate_cell(cell: TrainSpec, device: str, measured: Sequence[dict[str, Any
     return image_epochs, seconds
 
 
-def _varying_axes(cells: Sequence[TrainSpec]) -> list[str]:
-    """The TrainSpec setting fields that differ between cells (the columns worth showing)."""
-    return varying_fields(cell.to_dict() for cell in cells)
+def _varying_axes(cells: Sequence[TrainSpec], roles: Sequence[str] = ("setting", "seed")) -> list[str]:
+    """The TrainSpec fields of the given roles that differ between cells (the columns worth showing)."""
+    return varying_fields((cell.to_dict() for cell in cells), roles)
 
 
 def _axis_values(cell: TrainSpec, axes: Sequence[str]) -> dict[str, Any]:
@@ -387,7 +392,7 @@ def print_replicates(result: SweepResult, cells: Sequence[TrainSpec]) -> None:
     groups: dict[Any, list[tuple[TrainSpec, dict[str, Any]]]] = {}
     for cell, row in zip(cells, result.rows):
         groups.setdefault(configuration_key(cell.to_dict()), []).append((cell, row))
-    axes = _varying_axes(cells)
+    axes = _varying_axes(cells, ("setting",))
     lines = []
     for members in groups.values():
         done = [(cell, row) for cell, row in members if row["status"] == CellStatus.DONE.value
@@ -420,9 +425,10 @@ def print_summary(result: SweepResult, spec: SweepSpec) -> None:
             table[column] = pandas.to_numeric(table[column], errors="coerce")
     print()
     print(table.to_string(index=False, float_format=lambda value: f"{value:.3f}", na_rep="-"))
-    if len(axes) == 2 and table.get("test_accuracy") is not None and table.test_accuracy.notna().any():
-        # Two axes (the quick preset's count range x augmentation): the grid at a glance.
-        rows, columns = labels
+    settings = _varying_axes(cells, ("setting",))
+    if len(settings) == 2 and table.get("test_accuracy") is not None and table.test_accuracy.notna().any():
+        # Two axes (the quick preset's count range x augmentation): the grid at a glance, seeds averaged.
+        rows, columns = (field_label(axis) for axis in settings)
         grid = table.pivot_table(index=rows, columns=columns, values="test_accuracy", sort=False)
         print(f"\ntest accuracy ({rows} x {columns}):")
         print(grid.to_string(float_format=lambda value: f"{value:.3f}", na_rep="-"))

@@ -57,8 +57,10 @@ def sweep_command(run_dir: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "study.sweep", *SMOKE, "--out", str(run_dir), *extra]
 
 
-# One OpenMP thread: on a shared 2-core CPU, spinning threads make small cells many times slower.
-ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+# This checkout's code (the subprocess runs in tmp_path, where an installed copy could win), and
+# one OpenMP thread: on a shared 2-core CPU, spinning threads make small cells many times slower.
+REPO = Path(__file__).resolve().parents[2]
+ONE_THREAD = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 
 
 # ---------------------------------------------------------------- the real cell
@@ -212,7 +214,7 @@ def test_estimates_scale_with_device_size_and_architecture():
 )
 def test_cli_errors_are_one_line_without_traceback(tmp_path: Path, argv, fragment):
     result = subprocess.run([sys.executable, "-m", "study.sweep", *argv], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=ONE_THREAD)
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert fragment in result.stderr
