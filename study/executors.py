@@ -43,6 +43,7 @@ __all__ = [
     "WorkerDiedError",
     "create",
     "gpu_slots",
+    "visible_gpus",
     "run_one",
     "record_failure",
     "missing_data_message",

@@ -26,7 +26,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import signal
 import sys
 import time
@@ -36,7 +35,7 @@ from typing import Any, NoReturn
 
 from study.config import DEFAULT_PRESET, load_sweep, preset_names
 from study.errors import ConfigError, UserError
-from study.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create
+from study.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create, gpu_slots, visible_gpus
 from study.grid import SweepSpec
 from study.runfolder import CellState, CellStatus, RunFolder
 from study.spec import TrainSpec, configuration_key, field_label, ignored_fields, varying_fields
@@ -535,7 +534,10 @@ def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None, aft
         run_dir = args.out or Path("runs") / spec.name
         options = _executor_options(args)
         if args.dry_run:
-            print_plan(spec, run_dir, args.device, args.workers, args.retry_failed)
+            workers = args.workers
+            if args.executor == "local" and args.cells_per_gpu is not None:
+                workers = len(gpu_slots(1, args.cells_per_gpu, visible_gpus(args.device)))
+            print_plan(spec, run_dir, args.device, workers, args.retry_failed)
             return 0
         executor = create(args.executor, **options, run_cell=run_cell)
         with contextlib.suppress(ValueError):  # not the main thread: keep the default

@@ -10,7 +10,6 @@ module entry points themselves.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
