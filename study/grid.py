@@ -95,7 +95,7 @@ class SweepSpec:
             axes = [(key, value if isinstance(value, tuple) else (value,)) for key, value in block]
             for combination in itertools.product(*(values for _, values in axes)):
                 chosen = dict(zip((key for key, _ in axes), combination))
-                built.append(_make_cell({**defaults, **chosen}, where, set(chosen)))
+                built.append(_make_cell(defaults, chosen, where))
         cells: dict[str, TrainSpec] = {}
         for spec in shared_radius(built):
             cells.setdefault(spec.cell_id(), spec)
@@ -118,28 +118,43 @@ class SweepSpec:
         return header + tomli_w.dumps(self.to_dict())
 
 
-def _make_cell(values: dict[str, Any], where: str, grid_keys: set[str]) -> TrainSpec:
-    """One TrainSpec from merged values, resetting the fields its task ignores.
+def _build(values: dict[str, Any]) -> TrainSpec:
+    """A checked TrainSpec, resetting the fields its task ignores.
 
-    Args:
-        values: every TrainSpec field -> value ([train] overlaid with the block).
-        where: the block's prefix for errors (``grid.`` or ``grid[2].``).
-        grid_keys: fields the block set, so an error names the section that
-            set the bad value (``grid.counts`` vs ``train.epochs``).
+    A folder (photo) cell gets the defaults of the counting-only fields, and
+    vice versa, so a block that crosses task = ["counting", "folder"] with
+    counts = [...] does not train the same photo cell once per count range.
     """
-    # A folder (photo) cell gets the defaults of the counting-only fields, and
-    # vice versa, so a block that crosses task = ["counting", "folder"] with
-    # counts = [...] does not train the same photo cell once per count range.
+    values = dict(values)
     for key in ignored_fields(str(values.get("task", "counting"))):
         values[key] = TRAIN_DEFAULTS[key]
-    try:
-        spec = TrainSpec(**values)
-        check_names(spec)
-        check_cell(spec)
-    except ConfigError as error:
-        key = str(error).split(":", 1)[0]
-        raise ConfigError(f"{where if key in grid_keys else 'train.'}{error}") from None
+    spec = TrainSpec(**values)
+    check_names(spec)
+    check_cell(spec)
     return spec
+
+
+def _make_cell(defaults: dict[str, Any], chosen: dict[str, Any], where: str) -> TrainSpec:
+    """One checked TrainSpec: the block's values over [train].
+
+    Args:
+        defaults: every TrainSpec field -> its [train] value.
+        chosen: the fields this grid combination sets.
+        where: the block's prefix for errors (``grid.`` or ``grid[2].``).
+
+    Raises:
+        ConfigError: prefixed with the section to fix: ``train.`` when the
+            [train] values are refused on their own, else the grid block's.
+    """
+    try:
+        return _build({**defaults, **chosen})
+    except ConfigError as error:
+        try:
+            _build(defaults)
+            section = where
+        except ConfigError:
+            section = "train."
+        raise ConfigError(f"{section}{error}") from None
 
 
 def _canvas(spec: TrainSpec) -> tuple[int, float, float]:
