@@ -47,7 +47,7 @@ def where(tmp_path: Path) -> Path:
     (tmp_path / "latin1.toml").write_bytes('[sweep]\nname = "caf\xe9"\n'.encode("latin-1"))
     (tmp_path / "broken.toml").write_text("[train\nepochs = 3\n")
     (tmp_path / "unknown.toml").write_text("[training]\nepochs = 3\n")
-    (tmp_path / "run" ).mkdir()
+    (tmp_path / "run").mkdir()
     (tmp_path / "run" / "sweep.toml").write_bytes(b"name = \xff\xfe\n")
     return tmp_path
 
