@@ -215,6 +215,7 @@ def run_one(job: CellJob, run_cell: RunCell | None = None) -> CellOutcome:
     ``record_failure``; 5. make sure a finished cell has metrics.json
     (written by the cell, else from the metrics it returned).
     """
+    run_cell = run_cell or _default_run_cell()  # import the engine first: spec.json means "training"
     started = time.perf_counter()
     cell = CellFolder(job.cell_dir)
     cell.reset(job.spec.to_dict())
@@ -223,7 +224,6 @@ def run_one(job: CellJob, run_cell: RunCell | None = None) -> CellOutcome:
     if job.spec.task == "folder" and not Path(job.spec.data).expanduser().is_dir():
         state = record_failure(cell, DataError("not found"), 0.0, device=job.device)
         return CellOutcome(cell.cell_id, state.status.value, 0.0, state.reason)
-    run_cell = run_cell or _default_run_cell()
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(_Tee(sys.stdout, captured)), \

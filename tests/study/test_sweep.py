@@ -290,7 +290,9 @@ def test_sigterm_leaves_the_running_cell_pending_and_the_rerun_runs_it(tmp_path:
     finally:
         if first.poll() is None:
             first.kill()
-    assert first.returncode == 130, stderr
+    # 130 from main; a KeyboardInterrupt that crossed C code (an import) can make CPython exit by SIGINT
+    # instead, which the shell also reports as 130.
+    assert first.returncode in (130, -signal.SIGINT), stderr
     assert "rerun the same command to resume" in stderr and "Traceback" not in stderr
     cell = run_dir / "cells" / cells[0]
     assert not (cell / "error.json").exists() and not (cell / "metrics.json").exists()
