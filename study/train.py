@@ -150,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {path_problem(error)}", file=sys.stderr)
         return 2
     except Exception as error:  # noqa: BLE001 - recorded in error.json with its traceback
-        where = f" (traceback in {cell.file(CellFolder.ERROR)})" if cell is not None else ""
+        recorded = cell is not None and cell.read_error() is not None
+        where = f" (traceback in {cell.file(CellFolder.ERROR)})" if recorded else ""
         print(f"error: the cell failed: {type(error).__name__}: {error}{where}", file=sys.stderr)
         return 1
     print(f"wrote {cell.path} (valid accuracy {metrics['valid_accuracy']:.4f})")
