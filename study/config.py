@@ -54,13 +54,16 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     """The raw (unchecked) dict of a TOML sweep file.
 
     Raises:
-        ConfigError: missing file or invalid TOML, naming the file.
+        ConfigError: missing, unreadable or non-UTF-8 file, or invalid TOML, naming the file.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as error:
         raise ConfigError(f"--config: cannot read {str(path)!r}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"--config: {str(path)!r} is not UTF-8 text (byte {error.start}); "
+                          "save it as UTF-8") from None
     return _parse_toml(text, str(path))
 
 

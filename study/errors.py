@@ -18,6 +18,7 @@ __all__ = [
     "NonFiniteLossError",
     "RunLockedError",
     "DamagedFileError",
+    "DeviceUnavailableError",
 ]
 
 
@@ -59,3 +60,7 @@ class RunLockedError(UserError, RuntimeError):
 
 class DamagedFileError(UserError, ValueError):
     """A file the study wrote can no longer be read (truncated, edited by hand)."""
+
+
+class DeviceUnavailableError(UserError, RuntimeError):
+    """A device was asked for that this machine does not have (``--device cuda`` without CUDA)."""

@@ -2,15 +2,15 @@
 
 An executor takes ``CellJob``s and calls ``on_done(CellOutcome)`` as each
 finishes, in completion order. Every executor runs a cell through
-``run_one``, which never lets a cell's failure escape: it records
-``error.json`` (failed or skipped) and returns an outcome, so one bad cell
-cannot stop a sweep. Only an interrupt (Ctrl-C, SIGTERM) stops the run; the
-cell in progress then has neither metrics.json nor error.json and is rerun
-from scratch next time.
+``run_one``, which never lets a cell's failure escape: ``record_failure``
+writes ``error.json`` (failed or skipped) and an outcome comes back, so one
+bad cell cannot stop a sweep. Only an interrupt (Ctrl-C, SIGTERM) stops the
+run; the cell in progress then has neither metrics.json nor error.json, is
+``pending``, and is rerun from scratch next time.
 
-Registered names: ``local`` (sequential, or ``workers`` processes, one per
-GPU) and ``ray`` (Ray tasks with fractional GPU requests). ``create(name,
-**options)`` builds one.
+Registered names: ``local`` (sequential, ``workers`` processes, or
+``cells_per_gpu`` processes per visible GPU) and ``ray`` (Ray tasks with
+fractional GPU requests). ``create(name, **options)`` builds one.
 """
 
 from __future__ import annotations
@@ -20,18 +20,17 @@ import dataclasses
 import gc
 import io
 import os
-import shutil
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
-from study.errors import ConfigError
+from study.errors import CannotRunHere, ConfigError, DataError, NonFiniteLossError, WeightsUnavailableError
+from study.runfolder import CellFolder, CellState, CellStatus
 from study.spec import TrainSpec
-from study.store import atomic_write_json, atomic_write_text
 
 __all__ = [
     "CellJob",
@@ -40,12 +39,20 @@ __all__ = [
     "LocalExecutor",
     "RayExecutor",
     "EXECUTORS",
+    "PROGRESS_MODES",
+    "WorkerDiedError",
     "create",
+    "gpu_slots",
+    "visible_gpus",
     "run_one",
+    "record_failure",
     "missing_data_message",
 ]
 
 RunCell = Callable[..., dict]
+
+# How a cell reports its epochs (study.cell.run_cell's ``progress``).
+PROGRESS_MODES = ("auto", "bar", "lines", "quiet")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +60,8 @@ class CellJob:
     """One cell to run: what to train, where to write, on what device.
 
     Paths are absolute so a job means the same thing in any worker's cwd.
-    ``workdir`` is the driver's cwd, which relative ``spec.data`` is read from.
+    ``workdir`` is the driver's cwd, which relative ``spec.data`` is read from;
+    ``progress`` is one of ``PROGRESS_MODES``.
     """
 
     spec: TrainSpec
@@ -61,6 +69,7 @@ class CellJob:
     device: str = "auto"
     cache_dir: Path | None = None
     workdir: Path | None = None
+    progress: str = "auto"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +88,11 @@ class Executor(Protocol):
     def run(self, jobs: Sequence[CellJob], on_done: Callable[[CellOutcome], None]) -> None: ...
 
 
-# ---------------------------------------------------------------- one cell
+class WorkerDiedError(RuntimeError):
+    """The worker process running a cell died (killed for memory, crashed) before reporting back."""
+
+
+# ---------------------------------------------------------------- recording failures
 
 
 # Where the post's photo tasks expect their images; other folders get the generic layout.
@@ -101,108 +114,136 @@ def missing_data_message(data: str, detail: str = "") -> str:
     )
 
 
+def _skip_message(spec: dict[str, Any], error: CannotRunHere) -> str:
+    """What to do about a cell that cannot run here."""
+    if isinstance(error, WeightsUnavailableError):
+        return (
+            f"ImageNet weights for {spec.get('arch', 'this architecture')} are not available offline ({error}); "
+            "download them once with network access (they are cached by torchvision/timm), "
+            "or run with --set train.weights=none"
+        )
+    if isinstance(error, DataError) and spec.get("task") == "folder":
+        return missing_data_message(str(spec.get("data", "")), str(error))
+    return str(error)
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    torch = sys.modules.get("torch")  # only a cell that imported torch can run out of GPU memory
+    kind = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+    return isinstance(kind, type) and isinstance(error, kind)
+
+
+def record_failure(cell: CellFolder, error: BaseException, seconds: float, **extra: Any) -> CellState | None:
+    """Record why a cell did not finish, in its error.json; the one place that writes it.
+
+    - ``CannotRunHere`` (missing photo folder, weights offline): ``skipped``,
+      with what to do about it; the sweep tries it again on every run.
+    - ``NonFiniteLossError``: ``failed``, with ``diverged_epoch`` in error.json.
+    - ``KeyboardInterrupt``/``SystemExit``: nothing is recorded (an error.json
+      left by this attempt is removed), so the cell stays ``pending`` and reruns.
+    - anything else: ``failed`` with the exception and its traceback.
+
+    Args:
+        cell: the cell folder (its spec.json names the task, data and arch).
+        error: what stopped the cell.
+        seconds: how long the attempt ran.
+        **extra: more keys for error.json (``device``...).
+
+    Returns:
+        The recorded state, or None for an interrupt.
+    """
+    if isinstance(error, (KeyboardInterrupt, SystemExit)):
+        cell.discard_error()
+        return None
+    trace = "".join(traceback.format_exception(error))
+    if isinstance(error, CannotRunHere):
+        status, message = CellStatus.SKIPPED, _skip_message(cell.read_spec(), error)
+    elif isinstance(error, NonFiniteLossError):
+        status, message = CellStatus.FAILED, f"training diverged: {error}"
+        extra["diverged_epoch"] = error.epoch
+    else:
+        status, message = CellStatus.FAILED, f"{type(error).__name__}: {error}"
+        if _is_out_of_memory(error):
+            message += " (lower batch_size or size, or give each cell a whole GPU)"
+    cell.write_error(status, message, trace, seconds=round(seconds, 3), cell_id=cell.cell_id, **extra)
+    return CellState(status, message)
+
+
+# ---------------------------------------------------------------- one cell
+
+
 def _default_run_cell() -> RunCell:
     from study.cell import run_cell  # lazy: torch and the engine load only when a cell runs
 
     return run_cell
 
 
-def _skip_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean "cannot run here", not "the cell failed"."""
-    found: list[type[BaseException]] = []
-    for module_name, name in (("study.tasks", "DataError"), ("study.models", "WeightsUnavailableError")):
-        with contextlib.suppress(ImportError, AttributeError):
-            module = __import__(module_name, fromlist=[name])
-            found.append(getattr(module, name))
-    return tuple(found)
+class _Tee(io.TextIOBase):
+    """A console stream that also keeps a copy of everything written to it."""
+
+    def __init__(self, console: TextIO, copy: io.StringIO) -> None:
+        self.console = console
+        self.copy = copy
+
+    def write(self, text: str) -> int:
+        self.console.write(text)
+        self.copy.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.console.flush()
+
+    def isatty(self) -> bool:
+        return self.console.isatty()  # so "auto" progress still sees the real terminal
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.console, "encoding", None) or "utf-8"
 
 
-def _skip_message(spec: TrainSpec, error: BaseException) -> str:
-    if type(error).__name__ == "WeightsUnavailableError":
-        return (
-            f"ImageNet weights for {spec.arch} are not available offline ({error}); download them once "
-            "with network access (they are cached by torchvision/timm), or run with --set train.weights=none"
-        )
-    if spec.task == "folder":
-        return missing_data_message(spec.data, str(error))
-    return f"{type(error).__name__}: {error}"
-
-
-def _failure_message(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}"
-    if "out of memory" in str(error).lower():
-        text += " (lower batch_size or size, or give each cell a whole GPU)"
-    return text
-
-
-def _record_error(job: CellJob, status: str, message: str, trace: str, seconds: float) -> None:
-    """error.json in the cell folder (replacing any the cell wrote with less context)."""
-    atomic_write_json(
-        job.cell_dir / "error.json",
-        {"status": status, "error": message, "traceback": trace, "seconds": round(seconds, 3),
-         "device": job.device, "cell_id": job.cell_dir.name},
-    )
-
-
-def _prepare_cell_dir(job: CellJob) -> None:
-    """Start a cell from an empty folder: a previous attempt left only partial files."""
-    if job.cell_dir.exists() and not (job.cell_dir / "metrics.json").exists():
-        shutil.rmtree(job.cell_dir)
-    job.cell_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(job.cell_dir / "spec.json", job.spec.to_dict())
-
-
-def _keep_console(job: CellJob, captured: str) -> None:
-    """Keep what the cell printed: as log.txt if it wrote none, else appended to it."""
-    if not captured.strip():
-        return
-    log = job.cell_dir / "log.txt"
-    if not log.exists():
-        atomic_write_text(log, captured)
-    elif captured.strip() not in log.read_text(encoding="utf-8", errors="replace"):
-        with log.open("a", encoding="utf-8") as handle:  # a log, not a result: append is fine
-            handle.write("\n--- console output ---\n" + captured)
+def _log_text(captured: str) -> str:
+    """Console text for log.txt: of a progress bar redrawn with carriage returns, keep the last state."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in captured.split("\n"))
 
 
 def run_one(job: CellJob, run_cell: RunCell | None = None) -> CellOutcome:
     """Run one cell and record its outcome; never raises except on interrupts.
 
-    Steps: 1. start from an empty cell folder; 2. skip a photo task whose
-    folder is missing; 3. call ``run_cell`` with the console captured into the
-    cell's log; 4. classify an exception as skipped (missing data or weights)
-    or failed and write error.json; 5. make sure a finished cell has
-    metrics.json (written by the cell, else from the metrics it returned).
+    Steps: 1. start from an empty cell folder (``CellFolder.reset``); 2. skip
+    a photo task whose folder is missing; 3. call ``run_cell`` with the
+    console shown AND kept in the cell's log.txt; 4. on an exception,
+    ``record_failure``; 5. make sure a finished cell has metrics.json
+    (written by the cell, else from the metrics it returned).
     """
+    run_cell = run_cell or _default_run_cell()  # import the engine first: spec.json means "training"
     started = time.perf_counter()
-    cell_id = job.cell_dir.name
-    _prepare_cell_dir(job)
+    cell = CellFolder(job.cell_dir)
+    cell.reset(job.spec.to_dict())
     if job.workdir is not None and Path.cwd() != job.workdir:
         os.chdir(job.workdir)  # relative photo folders are relative to where the sweep started
     if job.spec.task == "folder" and not Path(job.spec.data).expanduser().is_dir():
-        message = missing_data_message(job.spec.data, "not found")
-        _record_error(job, "skipped", message, "", 0.0)
-        return CellOutcome(cell_id, "skipped", 0.0, message)
-    run_cell = run_cell or _default_run_cell()
+        state = record_failure(cell, DataError("not found"), 0.0, device=job.device)
+        return CellOutcome(cell.cell_id, state.status.value, 0.0, state.reason)
     captured = io.StringIO()
     try:
-        with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
-            metrics = run_cell(job.spec, job.cell_dir, device=job.device, cache_dir=job.cache_dir)
-    except (KeyboardInterrupt, SystemExit):
-        raise
+        with contextlib.redirect_stdout(_Tee(sys.stdout, captured)), \
+                contextlib.redirect_stderr(_Tee(sys.stderr, captured)):
+            metrics = run_cell(job.spec, job.cell_dir, device=job.device, cache_dir=job.cache_dir,
+                               progress=job.progress)
     except BaseException as error:  # noqa: BLE001 - a cell may fail in any way; the sweep goes on
         seconds = time.perf_counter() - started
-        status = "skipped" if isinstance(error, _skip_errors()) else "failed"
-        message = _skip_message(job.spec, error) if status == "skipped" else _failure_message(error)
-        _record_error(job, status, message, traceback.format_exc(), seconds)
-        return CellOutcome(cell_id, status, seconds, message)
+        state = record_failure(cell, error, seconds, device=job.device)
+        if state is None:
+            raise  # an interrupt: the cell stays pending
+        return CellOutcome(cell.cell_id, state.status.value, seconds, state.reason)
     finally:
-        _keep_console(job, captured.getvalue())
+        cell.append_log(_log_text(captured.getvalue()))
         _release_memory()
     seconds = time.perf_counter() - started
-    if not (job.cell_dir / "metrics.json").exists():
-        record = {"status": "done", "seconds": round(seconds, 3), "device": job.device, **(metrics or {})}
-        atomic_write_json(job.cell_dir / "metrics.json", record)
-    return CellOutcome(cell_id, "done", seconds)
+    if cell.read_metrics() is None:
+        cell.write_metrics({"status": "done", "seconds": round(seconds, 3), "device": job.device,
+                            **(metrics or {})})
+    return CellOutcome(cell.cell_id, CellStatus.DONE.value, seconds)
 
 
 def _release_memory() -> None:
@@ -215,9 +256,10 @@ def _release_memory() -> None:
 
 def _worker_died(job: CellJob, error: BaseException) -> CellOutcome:
     """A worker process that died mid-cell (killed for memory, crashed): record it as failed."""
-    message = f"the worker process running this cell died: {type(error).__name__}: {error}"
-    _record_error(job, "failed", message, "", 0.0)
-    return CellOutcome(job.cell_dir.name, "failed", 0.0, message)
+    died = WorkerDiedError(f"the worker process running this cell died ({type(error).__name__}: {error})")
+    state = record_failure(CellFolder(job.cell_dir), died, 0.0, device=job.device)
+    return CellOutcome(job.cell_dir.name, state.status.value if state else "pending", 0.0,
+                       state.reason if state else "")
 
 
 # ---------------------------------------------------------------- local
@@ -244,8 +286,45 @@ def _init_worker(slots: Any, parent_pid: int, threads: int) -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
+def gpu_slots(workers: int, cells_per_gpu: int | None, gpu_count: int) -> list[int | None]:
+    """The GPU each local worker process is pinned to (None: no GPU, share the CPU).
+
+    Args:
+        workers: worker processes asked for with ``--workers`` (1 = sequential).
+        cells_per_gpu: ``--cells-per-gpu N``: N workers per visible GPU
+            (overrides ``workers``), or None.
+        gpu_count: GPUs visible to this process (0 when the device is cpu).
+
+    Returns:
+        One entry per worker: with ``cells_per_gpu`` N and G GPUs, N workers on
+        each GPU (GPU 0 N times, then GPU 1 ...); else worker i on GPU i mod G.
+
+    Raises:
+        ConfigError: ``cells_per_gpu`` below 1, or with no GPU visible.
+    """
+    if cells_per_gpu is not None:
+        if cells_per_gpu < 1:
+            raise ConfigError(f"--cells-per-gpu: expected at least 1, got {cells_per_gpu}")
+        if gpu_count == 0:
+            raise ConfigError(f"--cells-per-gpu {cells_per_gpu}: no GPU is visible here (or --device cpu); "
+                              "use --workers N to run cells in parallel on the CPU")
+        return [gpu for gpu in range(gpu_count) for _ in range(cells_per_gpu)]
+    if gpu_count == 0:
+        return [None] * workers
+    return [index % gpu_count for index in range(workers)]
+
+
+def visible_gpus(device: str) -> int:
+    """CUDA devices this process may use (0 for ``--device cpu`` or without CUDA)."""
+    if device == "cpu":
+        return 0
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 class LocalExecutor:
-    """Cells on this machine: in this process, or one worker process per GPU.
+    """Cells on this machine: in this process, or in worker processes pinned to GPUs.
 
     Args:
         workers: 1 runs cells sequentially in this process; N > 1 starts N
@@ -253,32 +332,31 @@ class LocalExecutor:
             GPUs) when the device allows CUDA, else sharing the CPU cores.
         device: the device string handed to each cell.
         run_cell: the cell function (default ``study.cell.run_cell``); must be
-            picklable (a module-level function) when ``workers`` > 1.
+            picklable (a module-level function) when more than one worker runs.
+        cells_per_gpu: N worker processes per visible GPU, each running one
+            cell at a time on its GPU (small cells leave a GPU mostly idle).
+        gpu_count: GPUs to schedule on (default: those visible; tests inject it).
     """
 
-    def __init__(self, workers: int = 1, device: str = "auto", run_cell: RunCell | None = None) -> None:
+    def __init__(self, workers: int = 1, device: str = "auto", run_cell: RunCell | None = None,
+                 cells_per_gpu: int | None = None, gpu_count: int | None = None) -> None:
         if workers < 1:
             raise ConfigError(f"--workers: expected at least 1, got {workers}")
-        self.workers = workers
+        if cells_per_gpu is not None and workers != 1:
+            raise ConfigError("--cells-per-gpu sets the number of workers itself; drop --workers")
         self.device = device
         self.run_cell = run_cell
+        needs_gpus = cells_per_gpu is not None or workers > 1
+        count = gpu_count if gpu_count is not None else (visible_gpus(device) if needs_gpus else 0)
+        self.slots = gpu_slots(workers, cells_per_gpu, count)
+        self.workers = len(self.slots)
 
     def run(self, jobs: Sequence[CellJob], on_done: Callable[[CellOutcome], None]) -> None:
-        if self.workers == 1:
+        if self.workers == 1 and self.slots[0] is None:
             for job in jobs:
                 on_done(run_one(job, self.run_cell))
             return
         self._run_pool(jobs, on_done)
-
-    def _gpu_slots(self) -> list[int | None]:
-        if self.device == "cpu":
-            return [None] * self.workers
-        import torch
-
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            return [None] * self.workers
-        return [index % count for index in range(self.workers)]
 
     def _run_pool(self, jobs: Sequence[CellJob], on_done: Callable[[CellOutcome], None]) -> None:
         import concurrent.futures
@@ -286,7 +364,7 @@ class LocalExecutor:
 
         context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
         slots = context.Queue()
-        for slot in self._gpu_slots():
+        for slot in self.slots:
             slots.put(slot)
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         pool = concurrent.futures.ProcessPoolExecutor(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import typing
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,9 @@ from study import augment, models
 from study.coerce import coerce, from_mapping
 from study.errors import ConfigError
 from study.spec import TRAIN_DEFAULTS, TrainSpec, ignored_fields
+from synth.scenes import parse_range
 
-__all__ = ["SWEEP_SECTIONS", "SweepInfo", "SweepSpec", "parse_sweep"]
+__all__ = ["SWEEP_SECTIONS", "SweepInfo", "SweepSpec", "parse_sweep", "check_cell", "check_names", "shared_radius"]
 
 SWEEP_SECTIONS = ("sweep", "train", "grid")
 
@@ -87,14 +89,16 @@ class SweepSpec:
                 range), naming the grid block and the cell.
         """
         defaults = dict(self.train)
-        cells: dict[str, TrainSpec] = {}
+        built: list[TrainSpec] = []
         for index, block in enumerate(self.grids):
             where = "grid." if len(self.grids) == 1 else f"grid[{index}]."
             axes = [(key, value if isinstance(value, tuple) else (value,)) for key, value in block]
             for combination in itertools.product(*(values for _, values in axes)):
                 chosen = dict(zip((key for key, _ in axes), combination))
-                spec = _make_cell({**defaults, **chosen}, where, set(chosen))
-                cells.setdefault(spec.cell_id(), spec)
+                built.append(_make_cell(defaults, chosen, where))
+        cells: dict[str, TrainSpec] = {}
+        for spec in shared_radius(built):
+            cells.setdefault(spec.cell_id(), spec)
         return list(cells.values())
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,30 +118,104 @@ class SweepSpec:
         return header + tomli_w.dumps(self.to_dict())
 
 
-def _make_cell(values: dict[str, Any], where: str, grid_keys: set[str]) -> TrainSpec:
-    """One TrainSpec from merged values, resetting the fields its task ignores.
+def _build(values: dict[str, Any]) -> TrainSpec:
+    """A checked TrainSpec, resetting the fields its task ignores.
 
-    Args:
-        values: every TrainSpec field -> value ([train] overlaid with the block).
-        where: the block's prefix for errors (``grid.`` or ``grid[2].``).
-        grid_keys: fields the block set, so an error names the section that
-            set the bad value (``grid.counts`` vs ``train.epochs``).
+    A folder (photo) cell gets the defaults of the counting-only fields, and
+    vice versa, so a block that crosses task = ["counting", "folder"] with
+    counts = [...] does not train the same photo cell once per count range.
     """
-    # A folder (photo) cell gets the defaults of the counting-only fields, and
-    # vice versa, so a block that crosses task = ["counting", "folder"] with
-    # counts = [...] does not train the same photo cell once per count range.
+    values = dict(values)
     for key in ignored_fields(str(values.get("task", "counting"))):
         values[key] = TRAIN_DEFAULTS[key]
-    try:
-        spec = TrainSpec(**values)
-        _check_names(spec)
-    except ConfigError as error:
-        key = str(error).split(":", 1)[0]
-        raise ConfigError(f"{where if key in grid_keys else 'train.'}{error}") from None
+    spec = TrainSpec(**values)
+    check_names(spec)
+    check_cell(spec)
     return spec
 
 
-def _check_names(spec: TrainSpec) -> None:
+def _make_cell(defaults: dict[str, Any], chosen: dict[str, Any], where: str) -> TrainSpec:
+    """One checked TrainSpec: the block's values over [train].
+
+    Args:
+        defaults: every TrainSpec field -> its [train] value.
+        chosen: the fields this grid combination sets.
+        where: the block's prefix for errors (``grid.`` or ``grid[2].``).
+
+    Raises:
+        ConfigError: prefixed with the section to fix: ``train.`` when the
+            [train] values are refused on their own, else the grid block's.
+    """
+    try:
+        return _build({**defaults, **chosen})
+    except ConfigError as error:
+        try:
+            _build(defaults)
+            section = where
+        except ConfigError:
+            section = "train."
+        raise ConfigError(f"{section}{error}") from None
+
+
+def _canvas(spec: TrainSpec) -> tuple[int, float, float]:
+    """What a shared radius depends on: the image size, aspect and gap."""
+    return spec.size, spec.aspect, spec.min_gap
+
+
+def shared_radius(cells: list[TrainSpec]) -> list[TrainSpec]:
+    """Give the auto-radius counting cells of one canvas the same circles.
+
+    The auto radius shrinks as the largest count grows, so left alone 1-5 and
+    45-50 would be drawn with different circles and a comparison of count
+    ranges would also compare circle sizes. Every counting cell with
+    ``radius = 0`` therefore gets the radius the sweep's largest count on the
+    same canvas (size, aspect, gap) needs; it is recorded in the spec, so it
+    is part of the cell id. A radius set by the sweep is kept.
+
+    Args:
+        cells: the expanded cells, in run order.
+
+    Returns:
+        The same cells with ``radius`` resolved where it was 0.
+    """
+    from study.tasks import scene_spec  # the data side owns how a radius is resolved
+
+    auto = [cell for cell in cells if cell.task == "counting" and cell.radius == 0]
+    radius: dict[tuple[int, float, float], float] = {}
+    for canvas in {_canvas(cell) for cell in auto}:
+        group = [cell for cell in auto if _canvas(cell) == canvas]
+        top = max(parse_range(cell.counts, "counts")[1] for cell in group)
+        densest = [cell for cell in group if parse_range(cell.counts, "counts")[1] == top]
+        # Rounded down to 0.1 um of a px: readable in spec.json, never less feasible.
+        radius[canvas] = min(math.floor(scene_spec(cell).radius * 1e4) / 1e4 for cell in densest)
+    return [dataclasses.replace(cell, radius=radius[_canvas(cell)]) if cell in auto else cell for cell in cells]
+
+
+def check_cell(spec: TrainSpec) -> None:
+    """Refuse, before any training, a cell that cannot train or cannot be drawn.
+
+    Raises:
+        ConfigError: naming the key and the value, and what would work.
+    """
+    if spec.batch_size < 2:
+        raise ConfigError(f"batch_size: {spec.batch_size} cannot train: BatchNorm needs at least 2 images "
+                          "per batch; set batch_size to 2 or more (the post used 64)")
+    if spec.task != "counting":
+        return
+    lo, hi = parse_range(spec.counts, "counts")
+    if lo < 1:
+        raise ConfigError(f"counts: {spec.counts!r} starts at {lo}; counts start at 1 (e.g. 1-{max(hi, 1)})")
+    n_valid = max(1, int(round(spec.valid_pct * spec.n_train)))
+    if spec.n_train - n_valid < 2:
+        raise ConfigError(
+            f"n_train: {spec.n_train} images with valid_pct {spec.valid_pct} leave {spec.n_train - n_valid} "
+            "training image(s); raise n_train or lower valid_pct so at least 2 are left for training")
+    from study.tasks import scene_spec  # the data side owns how scenes are drawn
+
+    scene_spec(spec)  # ConfigError when the largest count cannot be packed on the canvas
+
+
+def check_names(spec: TrainSpec) -> None:
     """Names that choose code (aug policy, architecture, weights) must exist."""
     if spec.weights not in ("imagenet", "none") and not Path(spec.weights).expanduser().is_file():
         raise ConfigError(

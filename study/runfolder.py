@@ -174,6 +174,11 @@ class CellFolder:
         atomic_write_json(self.path / self.ERROR,
                           {"status": status.value, "error": message, "traceback": traceback, **extra})
 
+    def discard_error(self) -> None:
+        """Remove error.json (an interrupted attempt is pending, not failed)."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.path / self.ERROR).unlink()
+
     def read_error(self) -> dict[str, Any] | None:
         error = read_json(self.path / self.ERROR)
         return error if isinstance(error, dict) else None

@@ -1,4 +1,4 @@
-"""Run folders on disk: atomic writes, cell status, and the results table.
+"""Atomic file writes and tolerant JSON reads, for every file the study writes.
 
 Every file the study writes goes through one of the ``atomic_*`` helpers: the
 bytes go to a temporary file in the destination's folder, are flushed and
@@ -8,25 +8,20 @@ killed at any moment, SIGKILL included, therefore leaves either the old file
 or the new one, never half of one; at worst a stray ``.*.tmp`` file that
 nothing reads.
 
-The layout is documented in ``docs/RUN_FOLDER.md``. ``results.csv`` is never
-appended to: ``write_results`` rebuilds it from the cell folders, so it
-cannot disagree with them.
+What goes where in a run folder is ``study.runfolder``'s business
+(documented in ``docs/RUN_FOLDER.md``); this module only knows files.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
-import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from study.errors import RunLockedError
 
 __all__ = [
     "atomic_write_bytes",
@@ -34,34 +29,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_torch_save",
     "read_json",
-    "cell_status",
-    "cell_record",
-    "results_rows",
-    "write_results",
-    "RESULT_METRICS",
-    "RESULT_COUNTS",
-    "STATUSES",
-    "locked_run_dir",
-    "RunLockedError",
 ]
-
-# A cell is one of these; "pending" means no metrics.json and no error.json.
-STATUSES = ("done", "failed", "skipped", "pending")
-
-# Headline metrics copied from metrics.json into results.csv, in this order.
-# Nested metrics (confusion matrix, per-class accuracy) stay in the cell folder.
-RESULT_METRICS = (
-    "valid_accuracy",
-    "test_accuracy",
-    "error_rate",
-    "count_mae",
-    "label_noise_rate",
-    "lr_used",
-)
-# Image counts the cell actually used. metrics.json calls them n_train/n_valid/
-# n_test, but n_train/n_test are also TrainSpec fields with another meaning
-# (images requested before the train/valid split), so the table renames them.
-RESULT_COUNTS = {"n_train": "train_images", "n_valid": "valid_images", "n_test": "test_images"}
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -155,105 +123,3 @@ def read_json(path: str | os.PathLike) -> Any | None:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-# ---------------------------------------------------------------- cell folders
-
-
-def cell_status(cell_dir: str | os.PathLike) -> str:
-    """``done`` if metrics.json exists, else error.json's status, else ``pending``."""
-    cell_dir = Path(cell_dir)
-    if (cell_dir / "metrics.json").is_file():
-        return "done"
-    error = read_json(cell_dir / "error.json")
-    if isinstance(error, dict) and error.get("status") in ("failed", "skipped"):
-        return error["status"]
-    return "pending"
-
-
-def _number_or_blank(value: Any) -> Any:
-    """Keep CSV cells scalar: NaN and non-scalars become blank."""
-    if isinstance(value, float) and math.isnan(value):
-        return ""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True)
-    return "" if value is None else value
-
-
-def cell_record(spec_dict: dict[str, Any], cell_id: str, cell_dir: str | os.PathLike) -> dict[str, Any]:
-    """One results.csv row: the spec, cell_id, status, error, headline metrics.
-
-    Args:
-        spec_dict: ``TrainSpec.to_dict()`` of the cell.
-        cell_id: its folder name.
-        cell_dir: the cell folder (may not exist yet: status ``pending``).
-    """
-    cell_dir = Path(cell_dir)
-    status = cell_status(cell_dir)
-    row: dict[str, Any] = {"cell_id": cell_id, **spec_dict, "status": status, "error": ""}
-    metrics = read_json(cell_dir / "metrics.json") if status == "done" else None
-    error = read_json(cell_dir / "error.json") if status in ("failed", "skipped") else None
-    source = metrics if isinstance(metrics, dict) else error if isinstance(error, dict) else {}
-    if error:
-        # One line: the table is for scanning; the traceback stays in error.json.
-        lines = str(error.get("error") or "").strip().splitlines()
-        row["error"] = lines[0] if lines else ""
-    for key in RESULT_METRICS:
-        row[key] = source.get(key, "")
-    for key, column in RESULT_COUNTS.items():
-        row[column] = source.get(key, "")
-    row["seconds"] = source.get("seconds", "")
-    row["device"] = source.get("device", "")
-    row["weights_used"] = source.get("weights_used", "")
-    return {key: _number_or_blank(value) for key, value in row.items()}
-
-
-def results_rows(cells: Iterable[tuple[dict[str, Any], str]], run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Rows for ``(spec_dict, cell_id)`` pairs, read from ``run_dir/cells/<cell_id>``."""
-    cells_root = Path(run_dir) / "cells"
-    return [cell_record(spec, cell_id, cells_root / cell_id) for spec, cell_id in cells]
-
-
-def write_results(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> None:
-    """Write rows as CSV atomically; columns are the union of keys in first-seen order."""
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(key for key in row if key not in columns)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buffer.getvalue())
-
-
-@contextlib.contextmanager
-def locked_run_dir(run_dir: str | os.PathLike) -> Iterator[Path]:
-    """Hold an exclusive lock on a run folder for the duration of a sweep.
-
-    Two sweeps writing one run folder would clear each other's cells. The
-    lock is an OS file lock (``flock``) on ``run_dir/.lock``, released by the
-    OS when the process dies, even by SIGKILL, so it never goes stale.
-
-    Raises:
-        RunLockedError: another process holds the lock.
-    """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(run_dir / ".lock", "a+")  # noqa: SIM115 - held open until the sweep ends
-    try:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no flock; one sweep per folder is then the user's job
-            fcntl = None
-        if fcntl is not None:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RunLockedError(
-                    f"another sweep is running in {run_dir} (it holds {run_dir / '.lock'}); "
-                    "wait for it to finish or choose another --out"
-                ) from None
-        yield run_dir
-    finally:
-        handle.close()
-

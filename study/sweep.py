@@ -1,17 +1,22 @@
-"""The main job: expand a sweep spec into cells, run them, tabulate, report.
+"""The main job: expand a sweep spec into cells, run them, tabulate.
 
     python -m study.sweep [--preset quick] [--config F.toml] [--set k=v ...]
         [--out runs/NAME] [--dry-run] [--executor local|ray] [--no-report]
-        [--retry-failed] [--device auto|cpu|cuda] [--workers N]
+        [--retry-failed] [--device auto|cpu|cuda] [--workers N | --cells-per-gpu N]
+        [--quiet]
 
 A run folder ``runs/NAME`` holds ``sweep.toml`` (the resolved spec),
 ``cells/<cell_id>/`` (one per cell, see docs/RUN_FOLDER.md) and
 ``results.csv``, which is rebuilt from the cell folders after every cell.
-Rerunning the same command skips finished cells (those with metrics.json),
-reruns cells a killed sweep left half-done, and reports failed cells
-without rerunning them unless ``--retry-failed``. Cells skipped for missing
-photo folders or weights are attempted again on every run (they cost nothing
-until the data is there).
+Rerunning the same command skips finished cells, reruns cells a killed or
+interrupted sweep left half-done and cells whose result files were damaged
+(saying why), and reports failed cells without rerunning them unless
+``--retry-failed``. Cells skipped for missing photo folders or weights are
+attempted again on every run (they cost nothing until the data is there).
+
+This module is the sweep as a library and never imports ``analysis`` or
+``reports``: run as ``python -m study.sweep`` it hands over to
+``pipeline.main``, which adds the analysis and the report after the sweep.
 """
 
 from __future__ import annotations
@@ -19,27 +24,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import importlib
+import json
+import math
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from study.config import DEFAULT_PRESET, load_sweep, preset_names
-from study.errors import ConfigError, RunLockedError
+from study.errors import ConfigError, UserError
+from study.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create, gpu_slots, visible_gpus
 from study.grid import SweepSpec
-from study.spec import TrainSpec, ignored_fields, varying_fields
-from study.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create
-from study.store import (
-    atomic_write_text,
-    cell_status,
-    locked_run_dir,
-    read_json,
-    results_rows,
-    write_results,
-)
+from study.runfolder import CellState, CellStatus, RunFolder
+from study.spec import TrainSpec, configuration_key, field_label, ignored_fields, varying_fields
 
 __all__ = [
     "SweepResult",
@@ -48,7 +47,9 @@ __all__ = [
     "estimate_cell",
     "print_plan",
     "print_summary",
-    "build_reports",
+    "pooled_accuracy",
+    "bench_throughput",
+    "build_parser",
     "main",
 ]
 
@@ -73,16 +74,17 @@ class SweepResult:
 # ---------------------------------------------------------------- planning
 
 
-def plan_cells(spec: SweepSpec, run_dir: Path) -> list[tuple[TrainSpec, str]]:
-    """Each cell with its current status in ``run_dir`` (``pending`` if never run)."""
-    cells_root = run_dir / "cells"
-    return [(cell, cell_status(cells_root / cell.cell_id())) for cell in spec.cells()]
+def plan_cells(spec: SweepSpec, run_dir: Path) -> list[tuple[TrainSpec, CellState]]:
+    """Each cell with its current state in ``run_dir`` (``pending`` if never run)."""
+    run = RunFolder(run_dir)
+    return [(cell, run.cell(cell.cell_id()).state()) for cell in spec.cells()]
 
 
-def _should_run(status: str, retry_failed: bool) -> bool:
+def _should_run(state: CellState, retry_failed: bool) -> bool:
     # done: never redo. failed: only on request (a silent retry hides a bug).
     # skipped: the data or weights may be there now, and checking is free.
-    return status in ("pending", "skipped") or (status == "failed" and retry_failed)
+    status = state.status
+    return status in (CellStatus.PENDING, CellStatus.SKIPPED) or (status is CellStatus.FAILED and retry_failed)
 
 
 # Training throughput in images/s for ResNet-18 at 64 px (CPU: measured on a
@@ -98,13 +100,52 @@ PHOTO_IMAGES_GUESS = 400  # the post's photo folders hold ~360 images
 LR_FIND_STEPS = 100
 
 
-def _images_per_second(cell: TrainSpec, device: str) -> float:
-    base, base_arch, base_size = THROUGHPUT[device]
+BENCH_FILE = ".cache/bench/train-{device}.json"  # written by `python -m study.bench train`
+
+
+def _bench_records(data: Any) -> list[dict[str, Any]]:
+    """The measurements in a bench file: one record, a list, or a dict holding a list."""
+    if isinstance(data, dict):
+        for key in ("results", "measurements"):
+            if isinstance(data.get(key), list):
+                return _bench_records(data[key])
+        data = [data]
+    records = []
+    for record in data if isinstance(data, list) else []:
+        if not isinstance(record, dict):
+            continue
+        speed = record.get("images_per_second", record.get("ours"))
+        if isinstance(speed, (int, float)) and speed > 0 and isinstance(record.get("size"), int):
+            records.append({"arch": str(record.get("arch", "")), "size": record["size"], "speed": float(speed)})
+    return records
+
+
+def bench_throughput(device: str, workdir: Path | None = None) -> list[dict[str, Any]]:
+    """Measured training throughput on ``device`` from the bench file, or [] when there is none.
+
+    Returns:
+        Records {"arch", "size", "speed" (training images/s)}.
+    """
+    path = (workdir or Path.cwd()) / BENCH_FILE.format(device=device)
+    try:
+        return _bench_records(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return []
+
+
+def _images_per_second(cell: TrainSpec, device: str, measured: Sequence[dict[str, Any]] = ()) -> float:
+    """Training images/s for the cell: scaled from the closest measurement, else from THROUGHPUT."""
+    if measured:
+        same_arch = [record for record in measured if record["arch"] == cell.arch] or list(measured)
+        record = min(same_arch, key=lambda r: abs(math.log(r["size"] / cell.size)))
+        base, base_arch, base_size = record["speed"], record["arch"], record["size"]
+    else:
+        base, base_arch, base_size = THROUGHPUT[device]
     flops = ARCH_GFLOPS.get(cell.arch, ARCH_GFLOPS["resnet34"])
     pixel_ratio = (base_size / cell.size) ** 2
     if device == "cuda":
         pixel_ratio = min(pixel_ratio, 4.0)  # small images leave a GPU underused
-    return base * ARCH_GFLOPS[base_arch] / flops * pixel_ratio
+    return base * ARCH_GFLOPS.get(base_arch, flops) / flops * pixel_ratio
 
 
 def _photo_count(data: str) -> int:
@@ -115,27 +156,32 @@ def _photo_count(data: str) -> int:
     return sum(1 for path in folder.rglob("*") if path.suffix.lower() in suffixes) or PHOTO_IMAGES_GUESS
 
 
-def estimate_cell(cell: TrainSpec, device: str) -> tuple[int, float]:
-    """Rough cost of one cell: (training images x epochs, seconds) on ``device`` (cpu|cuda)."""
+def estimate_cell(cell: TrainSpec, device: str, measured: Sequence[dict[str, Any]] = ()) -> tuple[int, float]:
+    """Rough cost of one cell: (training images x epochs, seconds) on ``device`` (cpu|cuda).
+
+    Args:
+        measured: ``bench_throughput(device)`` records to calibrate from (else the built-in figures).
+    """
     total = _photo_count(cell.data) if cell.task == "folder" else cell.n_train
     train = round(total * (1 - cell.valid_pct))
     valid = total - train
     test = cell.n_test if cell.task == "counting" else 0
     image_epochs = train * cell.epochs + (LR_FIND_STEPS * cell.batch_size if cell.lr == "find" else 0)
-    speed = _images_per_second(cell, device)
+    speed = _images_per_second(cell, device, measured)
     seconds = CELL_OVERHEAD_S[device] + image_epochs / speed + (valid * cell.epochs + test) / (3 * speed)
     return image_epochs, seconds
 
 
-def _varying_axes(cells: Sequence[TrainSpec]) -> list[str]:
-    """The TrainSpec fields that differ between cells (the columns worth showing)."""
-    return varying_fields(cell.to_dict() for cell in cells) or ["task", "counts", "aug"]
+def _varying_axes(cells: Sequence[TrainSpec], roles: Sequence[str] = ("setting", "seed")) -> list[str]:
+    """The TrainSpec fields of the given roles that differ between cells (the columns worth showing)."""
+    return varying_fields((cell.to_dict() for cell in cells), roles)
 
 
 def _axis_values(cell: TrainSpec, axes: Sequence[str]) -> dict[str, Any]:
-    """The cell's value on each axis, blank where its task ignores the field."""
+    """The cell's value on each axis under the axis's human label, blank where its task ignores it."""
     ignored = ignored_fields(cell.task)
-    return {axis: "" if axis in ignored else getattr(cell, axis) for axis in axes}
+    values = {field_label(axis): "" if axis in ignored else getattr(cell, axis) for axis in axes}
+    return values or {"cell": cell.cell_id()}
 
 
 def _resolve_device(device: str) -> str:
@@ -147,17 +193,22 @@ def _resolve_device(device: str) -> str:
 
 
 def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_failed: bool) -> None:
-    """The --dry-run output: every cell, whether it would run, and its estimated cost."""
+    """The --dry-run output: every cell, whether it would run, and its estimated cost.
+
+    The estimate is calibrated from ``.cache/bench/train-<device>.json`` when
+    ``python -m study.bench train`` wrote one here, else from built-in figures.
+    """
     import pandas
 
     planned = plan_cells(spec, run_dir)
     estimate_device = _resolve_device(device)
+    measured = bench_throughput(estimate_device)
     axes = _varying_axes([cell for cell, _ in planned])
     rows = []
-    for cell, status in planned:
-        image_epochs, seconds = estimate_cell(cell, estimate_device)
-        runs = _should_run(status, retry_failed)
-        rows.append({**_axis_values(cell, axes), "status": status,
+    for cell, state in planned:
+        image_epochs, seconds = estimate_cell(cell, estimate_device, measured)
+        runs = _should_run(state, retry_failed)
+        rows.append({**_axis_values(cell, axes), "status": state.status.value,
                      "will_run": "yes" if runs else "no", "images_x_epochs": image_epochs,
                      "est_seconds": round(seconds) if runs else 0})
     table = pandas.DataFrame(rows)
@@ -165,9 +216,10 @@ def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_
     print(table.to_string(index=False))
     to_run = table[table.will_run == "yes"]
     total = float(to_run.est_seconds.sum())
+    source = f"measured in {BENCH_FILE.format(device=estimate_device)}" if measured else "built-in figures"
     print(
         f"would run {len(to_run)} of {len(rows)} cells: {int(to_run.images_x_epochs.sum()):,} training "
-        f"images x epochs, ~{_duration(total)} on {estimate_device}"
+        f"images x epochs, ~{_duration(total)} on {estimate_device} ({source})"
         + (f" (~{_duration(total / workers)} with {workers} workers)" if workers > 1 else "")
         + "; dry run: nothing written"
     )
@@ -184,19 +236,19 @@ def _duration(seconds: float) -> str:
 # ---------------------------------------------------------------- running
 
 
-def _write_spec(spec: SweepSpec, run_dir: Path) -> None:
+def _write_spec(spec: SweepSpec, run: RunFolder) -> None:
     """Save the resolved spec; say so when it replaces a different one."""
-    path = run_dir / "sweep.toml"
     text = spec.to_toml()
-    if path.exists() and path.read_text(encoding="utf-8") != text:
-        print(f"note: {path} described a different sweep; replacing it (cells with the same id are reused)")
-    atomic_write_text(path, text)
+    previous = run.read_sweep_text()
+    if previous is not None and previous != text:
+        print(f"note: {run.sweep_path} described a different sweep; replacing it (cells with the same id are reused)")
+    run.write_sweep_text(text)
 
 
-def _write_table(spec: SweepSpec, run_dir: Path) -> list[dict[str, Any]]:
+def _write_table(spec: SweepSpec, run: RunFolder) -> list[dict[str, Any]]:
     """Rebuild results.csv from the cell folders (the folders are the truth)."""
-    rows = results_rows(((cell.to_dict(), cell.cell_id()) for cell in spec.cells()), run_dir)
-    write_results(rows, run_dir / "results.csv")
+    rows = [run.cell(cell.cell_id()).record(cell.to_dict()) for cell in spec.cells()]
+    run.write_results(rows)
     return rows
 
 
@@ -209,11 +261,13 @@ def run_sweep(
     retry_failed: bool = False,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    cell_progress: str = "auto",
 ) -> SweepResult:
     """Run every cell of ``spec`` that is not finished, writing into ``run_dir``.
 
     Steps: 1. lock the run folder and save sweep.toml; 2. choose the cells to
-    run (pending, skipped, and failed with ``retry_failed``); 3. run them on
+    run (pending, skipped, and failed with ``retry_failed``), saying why a
+    finished cell is run again (a damaged result file); 3. run them on
     ``executor``, rebuilding results.csv after each; 4. rebuild it once more.
 
     Args:
@@ -224,58 +278,64 @@ def run_sweep(
         retry_failed: rerun cells that failed before.
         cache_dir: the dataset cache shared by the cells (default run_dir/.cache).
         progress: show a tqdm bar over cells on stderr.
+        cell_progress: each cell's epoch progress (``study.executors.PROGRESS_MODES``).
 
     Returns:
         A SweepResult with one results row per cell.
 
     Raises:
         RunLockedError: another sweep holds the run folder.
+        DamagedFileError: the run folder's sweep.toml is not UTF-8.
     """
     from tqdm import tqdm
 
     started = time.perf_counter()
-    run_dir = Path(run_dir).resolve()
-    cache = Path(cache_dir).expanduser().resolve() if cache_dir else run_dir / ".cache"
+    run = RunFolder(Path(run_dir).resolve())
+    cache = Path(cache_dir).expanduser().resolve() if cache_dir else run.cache_dir
     outcomes: list[CellOutcome] = []
-    with locked_run_dir(run_dir):
-        _write_spec(spec, run_dir)
-        planned = plan_cells(spec, run_dir)
+    with run.lock():
+        _write_spec(spec, run)
+        planned = plan_cells(spec, run.path)
         jobs = [
-            CellJob(cell, run_dir / "cells" / cell.cell_id(), device, cache, Path.cwd())
-            for cell, status in planned
-            if _should_run(status, retry_failed)
+            CellJob(cell, run.cell(cell.cell_id()).path, device, cache, Path.cwd(), cell_progress)
+            for cell, state in planned
+            if _should_run(state, retry_failed)
         ]
         _report_plan(planned, len(jobs), retry_failed)
-        _write_table(spec, run_dir)
+        _write_table(spec, run)
         bar = tqdm(total=len(jobs), unit="cell", desc=spec.name, disable=not progress or not jobs, file=sys.stderr)
 
         def on_done(outcome: CellOutcome) -> None:
             outcomes.append(outcome)
-            _write_table(spec, run_dir)
-            bar.write(_outcome_line(outcome, run_dir))
+            _write_table(spec, run)
+            bar.write(_outcome_line(outcome, run), file=sys.stdout)
             bar.update(1)
 
         try:
             executor.run(jobs, on_done)
         finally:
             bar.close()
-            rows = _write_table(spec, run_dir)
-    return SweepResult(run_dir, rows, outcomes, time.perf_counter() - started)
+            rows = _write_table(spec, run)
+    return SweepResult(run.path, rows, outcomes, time.perf_counter() - started)
 
 
-def _report_plan(planned: list[tuple[TrainSpec, str]], to_run: int, retry_failed: bool) -> None:
-    done = sum(status == "done" for _, status in planned)
-    failed = sum(status == "failed" for _, status in planned)
+def _report_plan(planned: list[tuple[TrainSpec, CellState]], to_run: int, retry_failed: bool) -> None:
+    """One line on what will run, and one per finished cell whose results were damaged."""
+    for cell, state in planned:
+        if state.status is CellStatus.PENDING and state.reason:
+            print(f"cell {cell.cell_id()}: {state.reason}; rerunning")
+    done = sum(state.status is CellStatus.DONE for _, state in planned)
+    failed = sum(state.status is CellStatus.FAILED for _, state in planned)
     line = f"{len(planned)} cells: {done} already done, {to_run} to run"
     if failed and not retry_failed:
         line += f", {failed} failed before (not rerun; use --retry-failed)"
     print(line)
 
 
-def _outcome_line(outcome: CellOutcome, run_dir: Path) -> str:
+def _outcome_line(outcome: CellOutcome, run: RunFolder) -> str:
     """One line per finished cell: status, id, headline accuracy or the error."""
-    if outcome.status == "done":
-        metrics = read_json(run_dir / "cells" / outcome.cell_id / "metrics.json") or {}
+    if outcome.status == CellStatus.DONE.value:
+        metrics = run.cell(outcome.cell_id).read_metrics() or {}
         accuracy = metrics.get("test_accuracy", metrics.get("valid_accuracy"))
         detail = f"accuracy {accuracy:.3f}" if isinstance(accuracy, (int, float)) else "finished"
     else:
@@ -283,77 +343,109 @@ def _outcome_line(outcome: CellOutcome, run_dir: Path) -> str:
     return f"{outcome.status:<7} {outcome.cell_id} ({outcome.seconds:.0f} s): {detail}"
 
 
-# ---------------------------------------------------------------- summary and report
+# ---------------------------------------------------------------- summary
 
 
 SUMMARY_METRICS = ("valid_accuracy", "test_accuracy", "count_mae", "label_noise_rate", "seconds")
 
 
+def pooled_accuracy(accuracies: Sequence[float], n_images: Sequence[int]) -> dict[str, Any]:
+    """Mean test accuracy of replicate cells with a 95% confidence interval.
+
+    With 3 or more seeds: Student's t over the seeds' accuracies (the seed
+    is the unit that varies). With 2: too few for a t interval, so a Wilson
+    score interval over all the test images pooled.
+
+    Args:
+        accuracies: one test accuracy per seed.
+        n_images: the test images behind each accuracy.
+
+    Returns:
+        {"mean", "low", "high", "method", "n_seeds"}.
+    """
+    from scipy import stats
+
+    n = len(accuracies)
+    mean = sum(accuracies) / n
+    if n >= 3:
+        spread = stats.sem(accuracies) * stats.t.ppf(0.975, n - 1)
+        low, high, method = mean - spread, mean + spread, "t over seeds"
+    else:
+        total = sum(n_images)
+        correct = round(sum(a * k for a, k in zip(accuracies, n_images)))
+        interval = stats.binomtest(correct, total).proportion_ci(0.95, method="wilson")
+        low, high, method = interval.low, interval.high, "Wilson over images"
+    return {"mean": mean, "low": max(0.0, low), "high": min(1.0, high), "method": method, "n_seeds": n}
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def print_replicates(result: SweepResult, cells: Sequence[TrainSpec]) -> None:
+    """For each configuration run with 2 or more seeds: mean test accuracy, 95% CI and n seeds."""
+    groups: dict[Any, list[tuple[TrainSpec, dict[str, Any]]]] = {}
+    for cell, row in zip(cells, result.rows):
+        groups.setdefault(configuration_key(cell.to_dict()), []).append((cell, row))
+    axes = _varying_axes(cells, ("setting",))
+    lines = []
+    for members in groups.values():
+        done = [(cell, row) for cell, row in members if row["status"] == CellStatus.DONE.value
+                and _number(row.get("test_accuracy")) is not None and _number(row.get("test_images"))]
+        if len(done) < 2:
+            continue
+        pooled = pooled_accuracy([_number(row["test_accuracy"]) for _, row in done],
+                                 [int(_number(row["test_images"])) for _, row in done])
+        name = done[0][0].label(axes) or done[0][0].label()
+        lines.append(f"  {name}: {pooled['mean']:.3f} [{pooled['low']:.3f}, {pooled['high']:.3f}] "
+                     f"({pooled['method']}, n = {pooled['n_seeds']} seeds)")
+    if lines:
+        print("\nmean test accuracy over seeds, 95% CI:")
+        print("\n".join(lines))
+
+
 def print_summary(result: SweepResult, spec: SweepSpec) -> None:
-    """The end-of-sweep table (pandas), then one line per failed or skipped cell."""
+    """The end-of-sweep table (pandas), replicate means, then one line per failed or skipped cell."""
     import pandas
 
     cells = spec.cells()
     axes = _varying_axes(cells)
     shown = [{**row, **_axis_values(cell, axes)} for row, cell in zip(result.rows, cells)]
     table = pandas.DataFrame(shown)
-    columns = [column for column in (*axes, "status", *SUMMARY_METRICS) if column in table]
+    labels = list(_axis_values(cells[0], axes)) if cells else []
+    columns = [column for column in (*labels, "status", *SUMMARY_METRICS) if column in table]
     table = table[columns].copy()
     for column in SUMMARY_METRICS:
         if column in table:
             table[column] = pandas.to_numeric(table[column], errors="coerce")
     print()
     print(table.to_string(index=False, float_format=lambda value: f"{value:.3f}", na_rep="-"))
-    if len(axes) == 2 and table.get("test_accuracy") is not None and table.test_accuracy.notna().any():
-        # Two axes (the quick preset's count range x augmentation): the grid at a glance.
-        grid = table.pivot_table(index=axes[0], columns=axes[1], values="test_accuracy", sort=False)
-        print(f"\ntest accuracy ({axes[0]} x {axes[1]}):")
+    settings = _varying_axes(cells, ("setting",))
+    if len(settings) == 2 and table.get("test_accuracy") is not None and table.test_accuracy.notna().any():
+        # Two axes (the quick preset's count range x augmentation): the grid at a glance, seeds averaged.
+        rows, columns = (field_label(axis) for axis in settings)
+        grid = table.pivot_table(index=rows, columns=columns, values="test_accuracy", sort=False)
+        print(f"\ntest accuracy ({rows} x {columns}):")
         print(grid.to_string(float_format=lambda value: f"{value:.3f}", na_rep="-"))
+    print_replicates(result, cells)
     for row in result.rows:
-        if row["status"] in ("failed", "skipped"):
+        if row["status"] in (CellStatus.FAILED.value, CellStatus.SKIPPED.value):
             print(f"{row['status']}: {row['cell_id']}: {row['error']}")
-    counts = ", ".join(f"{result.count(s)} {s}" for s in ("done", "failed", "skipped", "pending") if result.count(s))
-    print(f"{counts} in {_duration(result.seconds)}; results: {result.run_dir / 'results.csv'}")
+    counts = ", ".join(f"{result.count(s.value)} {s.value}" for s in CellStatus if result.count(s.value))
+    print(f"{counts} in {_duration(result.seconds)}; results: {RunFolder(result.run_dir).results_path}")
     if result.failed:
         print("failed cells are not rerun automatically: fix the cause, then add --retry-failed")
-
-
-# The analysis and report packages are written by other people and may not be
-# there yet; each step that is missing or fails costs one line, not the results.
-REPORT_STEPS = (("analysis", "run_analysis"), ("reports", "build_report"))
-
-
-def build_reports(run_dir: Path) -> bool:
-    """Run analysis.run_analysis(run_dir) then reports.build_report(run_dir) if they exist.
-
-    Returns:
-        True if both ran without raising.
-    """
-    ok = True
-    for module_name, function_name in REPORT_STEPS:
-        try:
-            function = getattr(importlib.import_module(module_name), function_name)
-        except (ImportError, AttributeError):
-            print(f"report: {module_name}.{function_name} is not available; results are kept in {run_dir}")
-            ok = False
-            continue
-        try:
-            function(run_dir)
-        except Exception as error:  # noqa: BLE001 - a report problem must not lose the sweep's results
-            print(f"report: {module_name}.{function_name} failed ({type(error).__name__}: {error}); "
-                  f"results are kept in {run_dir}")
-            ok = False
-    if ok:
-        built = [name for name in ("report.html", "report.pdf") if (run_dir / name).exists()]
-        print(f"report: {', '.join(str(run_dir / name) for name in built) or 'done'}")
-    return ok
 
 
 # ---------------------------------------------------------------- command line
 
 
 class _ArgumentParser(argparse.ArgumentParser):
-    """argparse, but errors are one line ``error: ...`` and exit 2 (DESIGN.md)."""
+    """argparse, but errors are one line ``error: ...`` and exit 2."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message}\n")
@@ -375,56 +467,99 @@ def build_parser() -> argparse.ArgumentParser:
                         help="local: this machine (default); ray: Ray tasks on a cluster or a local instance")
     parser.add_argument("--workers", type=int, default=1,
                         help="local executor: worker processes, one per GPU (default 1: sequential)")
+    parser.add_argument("--cells-per-gpu", type=int,
+                        help="local executor: N worker processes per visible GPU, each cell pinned to one GPU")
     parser.add_argument("--address", help="ray executor: cluster address (default: a local instance)")
     parser.add_argument("--gpus-per-cell", type=float, help="ray executor: GPUs per cell, fractions allowed")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="handed to every cell (auto: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help="dataset cache shared by cells (default <out>/.cache)")
     parser.add_argument("--retry-failed", action="store_true", help="rerun cells that failed before")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress from the cells (log.txt keeps it)")
     parser.add_argument("--no-report", action="store_true", help="skip the analysis and report at the end")
     return parser
 
 
 def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.executor == "ray":
-        if args.workers != 1:
-            raise ConfigError("--workers: applies to --executor local; Ray schedules by --gpus-per-cell")
+        if args.workers != 1 or args.cells_per_gpu is not None:
+            raise ConfigError("--workers and --cells-per-gpu apply to --executor local; "
+                            "Ray schedules by --gpus-per-cell")
         return {"address": args.address, "gpus_per_cell": args.gpus_per_cell, "device": args.device}
     if args.address or args.gpus_per_cell is not None:
         raise ConfigError("--address and --gpus-per-cell apply to --executor ray")
-    return {"workers": args.workers, "device": args.device}
+    return {"workers": args.workers, "device": args.device, "cells_per_gpu": args.cells_per_gpu}
 
 
 def _raise_interrupt(signum: int, frame: Any) -> NoReturn:
     raise KeyboardInterrupt  # SIGTERM: stop like Ctrl-C, leaving the current cell to be rerun
 
 
-def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None) -> int:
-    """The command line; returns the exit status (0 ok, 1 failed cells, 2 usage, 130 interrupted)."""
+# What an OS error on the run folder usually means, by errno name.
+_PATH_HINTS = {
+    "ENOTDIR": "a file is in the way of a folder",
+    "EEXIST": "a file is in the way of a folder",
+    "EISDIR": "a folder is in the way of a file",
+    "EACCES": "no permission to write there",
+    "EROFS": "the file system is read-only",
+    "EPERM": "the operating system does not allow it",
+}
+
+
+def path_problem(error: OSError) -> str:
+    """One line for an OS error on a path: the path, what is wrong, and what to do."""
+    import errno
+
+    path = error.filename if error.filename is not None else "a path"
+    hint = _PATH_HINTS.get(errno.errorcode.get(error.errno or 0, ""), "")
+    reason = error.strerror or type(error).__name__
+    return f"{path}: {reason}" + (f" ({hint}; choose another --out)" if hint else "")
+
+
+AfterSweep = Callable[[SweepResult], None]
+
+
+def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None, after: AfterSweep | None = None) -> int:
+    """The command line; returns the exit status (0 ok, 1 failed cells, 2 usage, 130 interrupted).
+
+    Args:
+        argv: the arguments (default sys.argv[1:]).
+        run_cell: the cell function (default ``study.cell.run_cell``; tests pass fakes).
+        after: called with the result once the summary is printed, unless
+            ``--no-report`` (``pipeline`` passes its analysis and report step).
+    """
     args = build_parser().parse_args(argv)
     try:
         spec = load_sweep(args.preset, args.config, args.sets)
         run_dir = args.out or Path("runs") / spec.name
         options = _executor_options(args)
         if args.dry_run:
-            print_plan(spec, run_dir, args.device, args.workers, args.retry_failed)
+            workers = args.workers
+            if args.executor == "local" and args.cells_per_gpu is not None:
+                workers = len(gpu_slots(1, args.cells_per_gpu, visible_gpus(args.device)))
+            print_plan(spec, run_dir, args.device, workers, args.retry_failed)
             return 0
         executor = create(args.executor, **options, run_cell=run_cell)
         with contextlib.suppress(ValueError):  # not the main thread: keep the default
             signal.signal(signal.SIGTERM, _raise_interrupt)
-        result = run_sweep(spec, run_dir, executor, device=args.device,
-                           retry_failed=args.retry_failed, cache_dir=args.cache_dir)
-    except (ConfigError, RunLockedError) as error:
+        result = run_sweep(spec, run_dir, executor, device=args.device, retry_failed=args.retry_failed,
+                           cache_dir=args.cache_dir, cell_progress="quiet" if args.quiet else "auto")
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: {path_problem(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted: finished cells are kept; rerun the same command to resume", file=sys.stderr)
         return 130
     print_summary(result, spec)
-    if not args.no_report and result.count("done"):
-        build_reports(result.run_dir)
+    if after is not None and not args.no_report and result.count(CellStatus.DONE.value):
+        after(result)
     return 1 if result.failed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from pipeline import main as pipeline_main  # the sweep, then the analysis and the report
+
+    sys.exit(pipeline_main())

@@ -6,119 +6,155 @@ Examples::
         --weights imagenet --size 224 --n-train 2500 --epochs 5 --out runs/one
     python -m study.train --task folder --data data/kittencat --epochs 5 --out runs/cats
 
-Prints the epoch table and writes a cell folder (``docs/RUN_FOLDER.md``).
-Configuration, data and weights problems print one ``error: ...`` line and
-exit with status 2.
+Every ``TrainSpec`` field is a flag (``--n-train``, ``--valid-pct`` ...), built
+from ``study.spec.spec_fields()``: its type and choices come from the field's
+annotation, its help from the field's metadata. Prints the epoch table and
+writes a cell folder (``docs/RUN_FOLDER.md``). Configuration, data, device
+and path problems print one ``error: ...`` line and exit with status 2; a cell
+that fails while training prints one line, records error.json and exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Literal, NoReturn, get_args, get_origin
 
-from study import augment
-from study.errors import ConfigError, WeightsUnavailableError
-from study.models import ARCHITECTURES
-from study.spec import TrainSpec
+from study.coerce import coerce
+from study.errors import ConfigError, UserError
+from study.executors import record_failure
+from study.grid import check_cell, check_names
+from study.runfolder import CellFolder
+from study.spec import FieldInfo, TrainSpec, spec_fields
 
 __all__ = ["main", "build_parser", "spec_from_args"]
 
-_DEFAULTS = TrainSpec()
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, but errors are one line ``error: ...`` and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}\n")
 
 
-def _arch(text: str) -> str:
-    if text in ARCHITECTURES or (text.startswith("timm:") and len(text) > 5):
-        return text
-    raise argparse.ArgumentTypeError(f"unknown {text!r}; valid: {', '.join(ARCHITECTURES)}, timm:<name>")
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
-def _lr(text: str) -> float | str:
-    if text == "find":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'find', got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'find', got {text!r}")
-    return value
+def _converter(info: FieldInfo) -> Callable[[str], Any]:
+    """The argparse ``type`` of a field: ``study.coerce`` against its annotation."""
+
+    def convert(text: str) -> Any:
+        try:
+            return coerce(_flag(info.name), text, info.annotation)
+        except ConfigError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    convert.__name__ = info.name  # argparse names the type in some messages
+    return convert
+
+
+def _add_field(group: argparse._ArgumentGroup, info: FieldInfo) -> None:
+    """One flag for one TrainSpec field: bools are switches, Literals have choices."""
+    help_text = f"{info.help} (default {info.default!r})"
+    if info.annotation is bool:
+        group.add_argument(_flag(info.name), action="store_true", default=info.default, help=info.help)
+    elif get_origin(info.annotation) is Literal:
+        group.add_argument(_flag(info.name), choices=get_args(info.annotation), default=info.default,
+                           help=help_text)
+    else:
+        group.add_argument(_flag(info.name), type=_converter(info), default=info.default, help=help_text,
+                           metavar=info.name.upper())
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m study.train", description="Train and evaluate one cell.")
-    task = parser.add_argument_group("task")
-    task.add_argument("--task", choices=["counting", "folder"], default=_DEFAULTS.task)
-    task.add_argument("--counts", default=_DEFAULTS.counts, help="counting: class range lo-hi (default 1-5)")
-    task.add_argument("--sizes", choices=["fixed", "varied", "dewind"], default=_DEFAULTS.sizes)
-    task.add_argument("--radius", type=float, default=_DEFAULTS.radius, help="circle radius px; 0 = auto")
-    task.add_argument("--min-gap", type=float, default=_DEFAULTS.min_gap, help="px between circles; 0 = auto")
-    task.add_argument("--aspect", type=float, default=_DEFAULTS.aspect, help="canvas width / height")
-    task.add_argument("--n-train", type=int, default=_DEFAULTS.n_train, help="images split into train/valid")
-    task.add_argument("--n-test", type=int, default=_DEFAULTS.n_test)
-    task.add_argument("--data", default="", help="folder: root with one sub-folder per class")
-    task.add_argument("--resize", choices=["crop", "squish", "pad"], default=_DEFAULTS.resize)
-    task.add_argument("--valid-pct", type=float, default=_DEFAULTS.valid_pct)
-    model = parser.add_argument_group("model")
-    model.add_argument("--arch", type=_arch, default=_DEFAULTS.arch, help=f"{', '.join(ARCHITECTURES)} or timm:<name>")
-    model.add_argument("--weights", default=_DEFAULTS.weights, help="imagenet, none, or a state dict path")
-    model.add_argument("--head", choices=["fastai", "linear"], default=_DEFAULTS.head)
-    recipe = parser.add_argument_group("recipe")
-    recipe.add_argument("--aug", choices=augment.available(), default=_DEFAULTS.aug)
-    recipe.add_argument("--size", type=int, default=_DEFAULTS.size)
-    recipe.add_argument("--epochs", type=int, default=_DEFAULTS.epochs)
-    recipe.add_argument("--lr", type=_lr, default=_DEFAULTS.lr, help="max lr of the one cycle, or 'find'")
-    recipe.add_argument("--lr-find", action="store_true", help="same as --lr find")
-    recipe.add_argument("--freeze", choices=["auto", "yes", "no"], default=_DEFAULTS.freeze)
-    recipe.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size)
-    recipe.add_argument("--weight-decay", type=float, default=_DEFAULTS.weight_decay)
-    recipe.add_argument("--seed", type=int, default=_DEFAULTS.seed)
-    recipe.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")
+    """The command line: one flag per TrainSpec field, grouped by task, plus how to run."""
+    parser = _ArgumentParser(prog="python -m study.train", description="Train and evaluate one cell.")
+    groups = {
+        "counting": parser.add_argument_group("counting task"),
+        "folder": parser.add_argument_group("folder task"),
+        None: parser.add_argument_group("every task"),
+    }
+    for info in spec_fields():
+        _add_field(groups[info.task], info)
+    groups[None].add_argument("--lr-find", action="store_true", help="same as --lr find")
     run = parser.add_argument_group("run")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     run.add_argument("--out", type=Path, help="cell folder (default runs/train/<cell id>)")
     run.add_argument("--cache-dir", type=Path, help="dataset cache folder (default: no cache)")
-    run.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    run.add_argument("--quiet", action="store_true", help="no per-epoch progress (log.txt keeps the epoch table)")
+    run.add_argument("--no-progress", action="store_true", help="one line per epoch instead of a progress bar")
     return parser
 
 
 def spec_from_args(args: argparse.Namespace) -> TrainSpec:
-    """The ``TrainSpec`` the flags describe. Raises ``ConfigError``."""
-    return TrainSpec(
-        task=args.task, counts=args.counts, sizes=args.sizes, radius=args.radius, min_gap=args.min_gap,
-        aspect=args.aspect, n_train=args.n_train, n_test=args.n_test, data=args.data, resize=args.resize,
-        valid_pct=args.valid_pct, arch=args.arch, weights=args.weights, head=args.head, aug=args.aug,
-        size=args.size, epochs=args.epochs, lr="find" if args.lr_find else args.lr, freeze=args.freeze,
-        batch_size=args.batch_size, weight_decay=args.weight_decay, seed=args.seed, compile=args.compile,
-    )
+    """The ``TrainSpec`` the flags describe, checked as a sweep checks its cells.
+
+    Raises:
+        ConfigError: a bad value or combination, naming the field.
+    """
+    values = {info.name: getattr(args, info.name) for info in spec_fields()}
+    if args.lr_find:
+        values["lr"] = "find"
+    spec = TrainSpec(**values)
+    check_names(spec)
+    check_cell(spec)
+    return spec
+
+
+def _progress(args: argparse.Namespace) -> str:
+    if args.quiet:
+        return "quiet"
+    return "lines" if args.no_progress else "auto"
+
+
+def _run(spec: TrainSpec, cell: CellFolder, args: argparse.Namespace) -> dict[str, Any]:
+    """Run the cell; a failure is recorded in error.json (by type, as in a sweep) and re-raised."""
+    from study.cell import run_cell  # lazy: --help and flag errors need no torch
+    from study.tasks import resolve_device
+
+    resolve_device(args.device)  # fail before any data work
+    started = time.perf_counter()
+    try:
+        return run_cell(spec, cell.path, device=args.device, cache_dir=args.cache_dir, progress=_progress(args))
+    except BaseException as error:
+        with contextlib.suppress(OSError):  # a folder that cannot be written: report the original error
+            record_failure(cell, error, time.perf_counter() - started, device=args.device)
+        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse, run one cell, report. Returns the exit status (2 on a user error)."""
-    from study.errors import DataError, NonFiniteLossError
+    """Parse, run one cell, report.
+
+    Returns:
+        The exit status: 0 done, 1 the cell failed while training, 2 a user
+        error (bad flag or value, missing data or weights, no such device, a
+        path that cannot be written).
+    """
+    from study.sweep import path_problem
 
     args = build_parser().parse_args(argv)
-    user_errors = (ConfigError, DataError, WeightsUnavailableError, NonFiniteLossError, ValueError,
-                   FileNotFoundError, NotImplementedError)
+    cell: CellFolder | None = None
     try:
         spec = spec_from_args(args)
-        out = args.out or Path("runs") / "train" / spec.cell_id()
-        from study.cell import run_cell
-        from study.tasks import resolve_device
-
-        resolve_device(args.device)  # fail before any data work
-        progress = False if args.no_progress else None
-        metrics = run_cell(spec, out, device=args.device, cache_dir=args.cache_dir, progress=progress)
-    except user_errors as error:
+        cell = CellFolder(args.out or Path("runs") / "train" / spec.cell_id())
+        metrics = _run(spec, cell, args)
+    except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except RuntimeError as error:
-        if "CUDA is not available" in str(error):
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        raise
-    print(f"wrote {out} (valid accuracy {metrics['valid_accuracy']:.4f})")
+    except OSError as error:
+        print(f"error: {path_problem(error)}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - recorded in error.json with its traceback
+        recorded = cell is not None and cell.read_error() is not None
+        where = f" (traceback in {cell.file(CellFolder.ERROR)})" if recorded else ""
+        print(f"error: the cell failed: {type(error).__name__}: {error}{where}", file=sys.stderr)
+        return 1
+    print(f"wrote {cell.path} (valid accuracy {metrics['valid_accuracy']:.4f})")
     return 0
 
 

@@ -165,3 +165,35 @@ def test_trainspec_from_mapping_is_unchanged():
     assert (spec.counts, spec.epochs, spec.lr) == ("45-50", 3, "find")
     with pytest.raises(ConfigError, match="cli.bogus: unknown key"):
         from_mapping(TrainSpec, {"bogus": 1}, "cli.")
+
+
+def test_compared_count_ranges_share_one_auto_radius():
+    from synth.scenes import auto_gap, auto_radius
+
+    spec = load_sweep("smoke", sets=["train.size=64", "grid.counts=1-5,45-50"])
+    radii = {cell.counts: cell.radius for cell in spec.cells()}
+    assert set(radii) == {"1-5", "45-50"} and len(set(radii.values())) == 1
+    expected = auto_radius(64, 64, 50, auto_gap(64))  # what 45-50 needs at 64 px
+    assert radii["1-5"] == pytest.approx(expected, abs=1e-4) and radii["1-5"] <= expected
+    alone = load_sweep("smoke", sets=["train.size=64", "grid.counts=1-5"]).cells()[0].radius
+    assert alone > radii["1-5"]  # 1-5 on its own would have bigger circles
+    # The resolved radius is part of the spec, hence of the cell id; a radius the sweep sets is kept.
+    assert spec.cells()[0].to_dict()["radius"] == radii["1-5"]
+    fixed = load_sweep("smoke", sets=["train.size=64", "train.radius=3", "grid.counts=1-5,45-50"])
+    assert {cell.radius for cell in fixed.cells()} == {3.0}
+
+
+@pytest.mark.parametrize(
+    ("sets", "named"),
+    [
+        (["grid.counts=0-5"], ["grid.counts", "'0-5'", "start at 1"]),
+        (["grid.counts=5-1"], ["grid.counts", "5-1"]),
+        (["train.batch_size=1"], ["train.batch_size", "BatchNorm", "2 or more"]),
+        (["train.n_train=10", "train.valid_pct=0.9"], ["train.n_train", "valid_pct 0.9", "1 training image"]),
+    ],
+)
+def test_cells_that_cannot_train_are_refused_at_config_time(sets, named):
+    with pytest.raises(ConfigError) as error:
+        load_sweep("smoke", sets=sets)
+    message = str(error.value)
+    assert "\n" not in message and all(word in message for word in named), message

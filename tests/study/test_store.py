@@ -1,25 +1,15 @@
-"""Run-folder storage: atomic writes, cell status, the results table, the lock."""
+"""study.store: atomic writes (temp file + rename) and tolerant JSON reads."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pandas
 import pytest
 import torch
 
 from study import store
-from study.store import (
-    RunLockedError,
-    atomic_torch_save,
-    atomic_write_json,
-    atomic_write_text,
-    cell_record,
-    cell_status,
-    locked_run_dir,
-    write_results,
-)
+from study.store import atomic_torch_save, atomic_write_json, atomic_write_text
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -68,47 +58,6 @@ def test_atomic_torch_save_loads_with_weights_only(tmp_path: Path):
     loaded = torch.load(path, weights_only=True)
     assert loaded["arch"] == "resnet18" and torch.equal(loaded["model"]["w"], torch.ones(2))
     assert _leftovers(tmp_path) == []
-
-
-def test_cell_status(tmp_path: Path):
-    assert cell_status(tmp_path / "never") == "pending"
-    (tmp_path / "half").mkdir()
-    assert cell_status(tmp_path / "half") == "pending"
-    atomic_write_json(tmp_path / "bad" / "error.json", {"status": "failed", "error": "x"})
-    assert cell_status(tmp_path / "bad") == "failed"
-    atomic_write_json(tmp_path / "nodata" / "error.json", {"status": "skipped", "error": "x"})
-    assert cell_status(tmp_path / "nodata") == "skipped"
-    atomic_write_json(tmp_path / "ok" / "metrics.json", {"status": "done"})
-    atomic_write_json(tmp_path / "ok" / "error.json", {"status": "failed"})  # a stale error loses
-    assert cell_status(tmp_path / "ok") == "done"
-
-
-def test_results_table_keeps_spec_fields_and_renames_image_counts(tmp_path: Path):
-    spec = {"counts": "1-5", "n_train": 2500, "n_test": 1000}
-    atomic_write_json(tmp_path / "a" / "metrics.json", {
-        "status": "done", "test_accuracy": 0.9, "n_train": 2000, "n_valid": 500, "n_test": 1000,
-        "seconds": 3.5, "device": "cpu", "weights_used": "none", "confusion_matrix": [[1]],
-    })
-    atomic_write_json(tmp_path / "b" / "error.json", {"status": "failed", "error": "RuntimeError: NaN\nmore"})
-    rows = [cell_record(spec, "a", tmp_path / "a"), cell_record(spec, "b", tmp_path / "b"),
-            cell_record(spec, "c", tmp_path / "c")]
-    write_results(rows, tmp_path / "results.csv")
-    table = pandas.read_csv(tmp_path / "results.csv")
-    assert list(table.status) == ["done", "failed", "pending"]
-    assert list(table.n_train) == [2500, 2500, 2500]  # the spec's value, not the metric's
-    assert table.train_images[0] == 2000 and table.valid_images[0] == 500
-    assert table.test_accuracy[0] == 0.9 and table.device[0] == "cpu"
-    assert table.error[1] == "RuntimeError: NaN"
-    assert "confusion_matrix" not in table
-
-
-def test_run_folder_lock_is_exclusive(tmp_path: Path):
-    with locked_run_dir(tmp_path / "run"):
-        with pytest.raises(RunLockedError, match="another sweep is running"):
-            with locked_run_dir(tmp_path / "run"):
-                pass
-    with locked_run_dir(tmp_path / "run"):  # released on exit
-        pass
 
 
 def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path):

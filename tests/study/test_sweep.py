@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
 SMOKE_CELLS = [cell.cell_id() for cell in load_sweep("smoke").cells()]  # [aug=none, aug=fastai]
 
 
-def fake_run_cell(spec, cell_dir, device="auto", cache_dir=None):
+def fake_run_cell(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
     """Writes a finished cell like the real one, instantly (module level: picklable)."""
     metrics = {"status": "done", "test_accuracy": 0.5 + spec.seed / 10, "valid_accuracy": 0.5,
                "seconds": 0.01, "device": "cpu", "weights_used": spec.weights, "pid": os.getpid()}
@@ -41,7 +40,7 @@ class Recorder:
         self.errors = errors or {}
         self.calls: list[str] = []
 
-    def __call__(self, spec, cell_dir, device="auto", cache_dir=None):
+    def __call__(self, spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
         self.calls.append(spec.cell_id())
         print("epoch table of", spec.aug)
         if spec.aug in self.errors:
@@ -56,6 +55,12 @@ def read_results(run_dir: Path) -> list[dict[str, str]]:
 
 def sweep_command(run_dir: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "study.sweep", *SMOKE, "--out", str(run_dir), *extra]
+
+
+# This checkout's code (the subprocess runs in tmp_path, where an installed copy could win), and
+# one OpenMP thread: on a shared 2-core CPU, spinning threads make small cells many times slower.
+REPO = Path(__file__).resolve().parents[2]
+ONE_THREAD = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 
 
 # ---------------------------------------------------------------- the real cell
@@ -82,7 +87,8 @@ def test_smoke_sweep_end_to_end(tmp_path: Path, capsys):
 def test_resume_after_sigkill_redoes_no_finished_cell(tmp_path: Path):
     pytest.importorskip("study.cell")
     run_dir = tmp_path / "run"
-    first = subprocess.Popen(sweep_command(run_dir), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(sweep_command(run_dir), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=ONE_THREAD)
     deadline = time.monotonic() + 240
     try:
         while not list(run_dir.glob("cells/*/metrics.json")):
@@ -94,7 +100,8 @@ def test_resume_after_sigkill_redoes_no_finished_cell(tmp_path: Path):
         first.wait()
     finished = {path: path.stat().st_mtime_ns for path in run_dir.glob("cells/*/metrics.json")}
     assert finished
-    second = subprocess.run(sweep_command(run_dir), cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    second = subprocess.run(sweep_command(run_dir), cwd=tmp_path, capture_output=True, text=True, timeout=240,
+                            env=ONE_THREAD)
     assert second.returncode == 0, second.stderr
     assert f"{len(finished)} already done" in second.stdout
     for path, mtime in finished.items():
@@ -164,8 +171,7 @@ def test_missing_photo_folder_is_skipped_with_the_layout(tmp_path: Path, capsys)
 
 
 def test_data_and_weights_errors_make_skipped_cells_that_are_tried_again(tmp_path: Path):
-    from study.models import WeightsUnavailableError
-    from study.tasks import DataError
+    from study.errors import DataError, WeightsUnavailableError
 
     run_dir = tmp_path / "run"
     recorder = Recorder({"none": DataError("no images in class 'x'"), "fastai": WeightsUnavailableError("offline")})
@@ -176,22 +182,6 @@ def test_data_and_weights_errors_make_skipped_cells_that_are_tried_again(tmp_pat
     assert "--set train.weights=none" in rows[1]["error"]
     assert main([*SMOKE, "--out", str(run_dir)], run_cell=recorder) == 0
     assert len(recorder.calls) == 4  # skipped cells are attempted on every run
-
-
-def test_report_steps_that_fail_cost_one_line_each(tmp_path: Path, capsys, monkeypatch):
-    seen = []
-
-    def broken(run_dir):
-        raise RuntimeError("no figures today")
-
-    monkeypatch.setitem(sys.modules, "analysis", types.SimpleNamespace(run_analysis=broken))
-    monkeypatch.setitem(sys.modules, "reports", types.SimpleNamespace(build_report=seen.append))
-    run_dir = tmp_path / "run"
-    argv = ["--preset", "smoke", "--device", "cpu", "--out", str(run_dir)]
-    assert main(argv, run_cell=fake_run_cell) == 0
-    out = capsys.readouterr().out
-    assert "report: analysis.run_analysis failed (RuntimeError: no figures today)" in out
-    assert seen == [run_dir.resolve()]
 
 
 def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
@@ -224,7 +214,7 @@ def test_estimates_scale_with_device_size_and_architecture():
 )
 def test_cli_errors_are_one_line_without_traceback(tmp_path: Path, argv, fragment):
     result = subprocess.run([sys.executable, "-m", "study.sweep", *argv], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=ONE_THREAD)
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert fragment in result.stderr
@@ -232,9 +222,9 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path: Path, argv, fragmen
 
 
 def test_run_folder_is_locked_against_a_second_sweep(tmp_path: Path, capsys):
-    from study.store import locked_run_dir
+    from study.runfolder import RunFolder
 
-    with locked_run_dir(tmp_path / "run"):
+    with RunFolder(tmp_path / "run").lock():
         assert main([*SMOKE, "--out", str(tmp_path / "run")], run_cell=Recorder()) == 2
     assert "another sweep is running" in capsys.readouterr().err
 
@@ -275,3 +265,190 @@ def test_ray_executor_runs_the_smoke_sweep(tmp_path: Path, capsys):
         assert "the Ray cluster has no GPUs" in capsys.readouterr().err
     finally:
         ray.shutdown()
+
+
+# ---------------------------------------------------------------- reliability
+
+
+def test_sigterm_leaves_the_running_cell_pending_and_the_rerun_runs_it(tmp_path: Path):
+    pytest.importorskip("study.cell")
+    run_dir = tmp_path / "run"
+    longer = ["--set", "train.epochs=3", "--set", "train.n_train=400"]
+    cells = [cell.cell_id() for cell in load_sweep("smoke", sets=longer[1::2]).cells()]
+    first_spec = run_dir / "cells" / cells[0] / "spec.json"
+    first = subprocess.Popen(sweep_command(run_dir, *longer), cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=ONE_THREAD)
+    deadline = time.monotonic() + 240
+    try:
+        while not first_spec.exists():  # the first cell has started: its spec is written before training
+            assert first.poll() is None, first.communicate()[1]
+            assert time.monotonic() < deadline, "the first cell did not start in time"
+            time.sleep(0.02)
+        stopped_at = time.time_ns()
+        first.send_signal(signal.SIGTERM)
+        _, stderr = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    # 130 from main; a KeyboardInterrupt that crossed C code (an import) can make CPython exit by SIGINT
+    # instead, which the shell also reports as 130.
+    assert first.returncode in (130, -signal.SIGINT), stderr
+    assert "rerun the same command to resume" in stderr and "Traceback" not in stderr
+    cell = run_dir / "cells" / cells[0]
+    assert not (cell / "error.json").exists() and not (cell / "metrics.json").exists()
+    assert [row["status"] for row in read_results(run_dir)][0] == "pending"
+    second = subprocess.run(sweep_command(run_dir, *longer, "--quiet"), cwd=tmp_path, capture_output=True,
+                            text=True, timeout=600, env=ONE_THREAD)
+    assert second.returncode == 0, second.stderr
+    assert "0 already done, 2 to run" in second.stdout
+    assert (cell / "metrics.json").stat().st_mtime_ns > stopped_at  # the interrupted cell ran again
+    assert [row["status"] for row in read_results(run_dir)] == ["done", "done"]
+
+
+def test_ctrl_c_in_a_cell_records_nothing_and_the_cell_reruns(tmp_path: Path, capsys):
+    run_dir = tmp_path / "run"
+    interrupted = Recorder({"none": KeyboardInterrupt()})
+    assert main([*SMOKE, "--out", str(run_dir)], run_cell=interrupted) == 130
+    cell = run_dir / "cells" / SMOKE_CELLS[0]
+    assert cell.is_dir() and not (cell / "error.json").exists()
+    again = Recorder()
+    assert main([*SMOKE, "--out", str(run_dir)], run_cell=again) == 0
+    assert again.calls == SMOKE_CELLS
+
+
+def cell_with_tables(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
+    """A finished cell with history.csv and predictions.csv, like the real one."""
+    from study.runfolder import CellFolder
+
+    cell = CellFolder(cell_dir)
+    cell.write_history([{"epoch": 1, "train_loss": 1.0, "valid_loss": 1.1, "error_rate": 0.5,
+                         "accuracy": 0.5, "time": 0.1}])
+    cell.write_predictions([{"split": "test", "index": i, "label": "1", "pred": "2", "loss": 0.7,
+                             "probs": [0.3, 0.3, 0.4]} for i in range(3)], ["1", "2", "3"])
+    return fake_run_cell(spec, cell_dir, device, cache_dir)
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "history.csv", "predictions.csv"])
+def test_a_damaged_result_file_makes_the_sweep_rerun_the_cell_and_say_why(tmp_path: Path, capsys, name):
+    run_dir = tmp_path / "run"
+    assert main([*SMOKE, "--out", str(run_dir)], run_cell=cell_with_tables) == 0
+    damaged = run_dir / "cells" / SMOKE_CELLS[1] / name
+    damaged.write_bytes(damaged.read_bytes()[: len(damaged.read_bytes()) - 9])  # truncated mid-row
+    capsys.readouterr()
+    recorder = Recorder()
+    assert main([*SMOKE, "--out", str(run_dir)], run_cell=recorder) == 0
+    assert recorder.calls == [SMOKE_CELLS[1]]
+    out = capsys.readouterr().out
+    assert f"cell {SMOKE_CELLS[1]}: {name} is damaged" in out and "; rerunning" in out
+    assert "1 already done, 1 to run" in out
+
+
+def test_cell_output_reaches_the_console_and_the_log_and_quiet_is_passed_on(tmp_path: Path, capsys):
+    seen = []
+
+    def quiet_cell(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
+        seen.append(progress)
+        print(f"epoch 1 of {spec.aug}")
+        return fake_run_cell(spec, cell_dir, device, cache_dir)
+
+    run_dir = tmp_path / "run"
+    assert main([*SMOKE, "--out", str(run_dir), "--quiet"], run_cell=quiet_cell) == 0
+    assert seen == ["quiet", "quiet"]
+    assert "epoch 1 of none" in capsys.readouterr().out  # tee: on the console ...
+    assert "epoch 1 of none" in (run_dir / "cells" / SMOKE_CELLS[0] / "log.txt").read_text()  # ... and kept
+    assert main([*SMOKE, "--out", str(tmp_path / "loud")], run_cell=quiet_cell) == 0
+    assert seen[2:] == ["auto", "auto"]
+
+
+def test_record_failure_maps_error_types():
+    import tempfile
+
+    from study.errors import DataError, NonFiniteLossError, WeightsUnavailableError
+    from study.executors import record_failure
+    from study.runfolder import CellFolder, CellStatus
+    from study.spec import TrainSpec
+
+    with tempfile.TemporaryDirectory() as folder:
+        cell = CellFolder(Path(folder) / "cell")
+        cell.reset(TrainSpec(task="folder", data="data/kittencat").to_dict())
+        state = record_failure(cell, DataError("no images"), 1.0)
+        assert state.status is CellStatus.SKIPPED and "data/kittencat/kitten/*.jpg" in state.reason
+        state = record_failure(cell, WeightsUnavailableError("offline"), 1.0)
+        assert state.status is CellStatus.SKIPPED and "--set train.weights=none" in state.reason
+        state = record_failure(cell, NonFiniteLossError("loss is nan", epoch=3), 2.0)
+        assert state.status is CellStatus.FAILED and cell.read_error()["diverged_epoch"] == 3
+        state = record_failure(cell, ZeroDivisionError("boom"), 2.0, device="cpu")
+        assert state.reason == "ZeroDivisionError: boom" and cell.read_error()["device"] == "cpu"
+        assert "ZeroDivisionError" in cell.read_error()["traceback"]
+        assert record_failure(cell, KeyboardInterrupt(), 2.0) is None
+        assert cell.read_error() is None and cell.status is CellStatus.PENDING
+
+
+# ---------------------------------------------------------------- summary statistics
+
+
+def test_pooled_accuracy_t_over_three_seeds_and_wilson_over_images_for_two():
+    from study.sweep import pooled_accuracy
+
+    three = pooled_accuracy([0.5, 0.6, 0.7], [100, 100, 100])
+    # mean 0.6; sd 0.1, sem 0.1/sqrt(3), t(0.975, 2) = 4.303: half-width 0.2484
+    assert three["method"] == "t over seeds" and three["n_seeds"] == 3
+    assert three["mean"] == pytest.approx(0.6)
+    assert (three["low"], three["high"]) == (pytest.approx(0.3516, abs=1e-3), pytest.approx(0.8484, abs=1e-3))
+    two = pooled_accuracy([0.5, 0.5], [50, 50])
+    # Wilson, 50 of 100: 0.5 +- 1.96*sqrt(0.25/100 + 1.96^2/4/100^2) / (1 + 1.96^2/100) = [0.404, 0.596]
+    assert two["method"] == "Wilson over images"
+    assert (two["low"], two["high"]) == (pytest.approx(0.4038, abs=1e-3), pytest.approx(0.5962, abs=1e-3))
+
+
+def test_summary_pools_seeds_of_one_configuration(tmp_path: Path, capsys):
+    def cell_with_test_set(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
+        metrics = fake_run_cell(spec, cell_dir, device, cache_dir)
+        metrics.update(n_test=20)
+        from study.runfolder import CellFolder
+
+        CellFolder(cell_dir).write_metrics(metrics)
+        return metrics
+
+    argv = [*SMOKE, "--out", str(tmp_path / "run"), "--set", "grid.seed=0,1,2"]
+    assert main(argv, run_cell=cell_with_test_set) == 0
+    out = capsys.readouterr().out
+    # fake accuracies 0.5, 0.6, 0.7 per seed: mean 0.600 [0.352, 0.848] for each of the two policies
+    assert out.count("0.600 [0.352, 0.848] (t over seeds, n = 3 seeds)") == 2
+
+
+# ---------------------------------------------------------------- GPUs and estimates
+
+
+def test_cells_per_gpu_pins_n_workers_to_each_gpu():
+    from study.errors import ConfigError
+    from study.executors import LocalExecutor, gpu_slots
+
+    assert gpu_slots(1, 3, gpu_count=2) == [0, 0, 0, 1, 1, 1]
+    assert gpu_slots(4, None, gpu_count=2) == [0, 1, 0, 1]
+    assert gpu_slots(3, None, gpu_count=0) == [None, None, None]
+    executor = LocalExecutor(cells_per_gpu=2, gpu_count=4)
+    assert executor.workers == 8 and executor.slots.count(3) == 2
+    with pytest.raises(ConfigError, match="no GPU is visible"):
+        LocalExecutor(cells_per_gpu=2, gpu_count=0)
+    with pytest.raises(ConfigError, match="drop --workers"):
+        LocalExecutor(workers=2, cells_per_gpu=2, gpu_count=1)
+
+
+def test_dry_run_estimate_is_calibrated_from_a_bench_file(tmp_path: Path, monkeypatch, capsys):
+    from study.sweep import bench_throughput
+
+    cell = load_sweep("quick").cells()[0]  # resnet18 at 64 px
+    built_in = estimate_cell(cell, "cpu")[1]
+    monkeypatch.chdir(tmp_path)
+    assert bench_throughput("cpu") == []
+    bench = tmp_path / ".cache" / "bench" / "train-cpu.json"
+    bench.parent.mkdir(parents=True)
+    bench.write_text('{"arch": "resnet18", "size": 64, "device": "cpu", "ours": 400.0}')  # 2x the built-in 200
+    measured = bench_throughput("cpu")
+    assert measured == [{"arch": "resnet18", "size": 64, "speed": 400.0}]
+    faster = estimate_cell(cell, "cpu", measured)[1]
+    overhead = 10.0  # CELL_OVERHEAD_S["cpu"]: not scaled by throughput
+    assert faster - overhead == pytest.approx((built_in - overhead) / 2)
+    assert main(["--preset", "quick", "--dry-run", "--device", "cpu"]) == 0
+    assert "measured in .cache/bench/train-cpu.json" in capsys.readouterr().out
