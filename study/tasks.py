@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from study.errors import ConfigError, DataError
+from study.errors import ConfigError, DataError, DeviceUnavailableError
 from study.spec import TrainSpec, spec_hash
 from synth.render import render_scenes
 from synth.scenes import (
@@ -215,14 +215,14 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` -> cuda when available, else cpu; anything else as given.
 
     Raises:
-        RuntimeError: cuda asked for on a machine without it (a one-line
+        DeviceUnavailableError: cuda asked for on a machine without it (a one-line
             message naming the fix; callers show it without a traceback).
     """
     device = str(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device: {device!r} requested but CUDA is not available; use --device cpu or auto")
+        raise DeviceUnavailableError(f"device: {device!r} requested but CUDA is not available; use --device cpu or auto")
     return torch.device(device)
 
 

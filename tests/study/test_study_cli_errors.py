@@ -141,8 +141,6 @@ def test_module_entry_points_keep_the_contract(where: Path):
     assert_cli_error(run_module("study.sweep", *SMOKE, "--config", "latin1.toml", cwd=where), "latin1.toml")
 
 
-@pytest.mark.xfail(reason="needs study.tasks.scene_spec to floor the auto radius at 1 px and refuse the count",
-                   strict=False)
 def test_impossible_packing_is_refused_at_config_time(where: Path, monkeypatch, capsys):
     monkeypatch.chdir(where)
     status, out, err = run_main(sweep_main, [*SMOKE, "--set", "grid.counts=400-500"], capsys)
