@@ -15,10 +15,10 @@ from study.spec import TrainSpec
 
 
 def test_presets_are_shipped():
-    assert preset_names() == ["full", "quick", "seed", "smoke"]
+    assert preset_names() == ["confirm", "full", "quick", "seed", "smoke"]
 
 
-@pytest.mark.parametrize("name", ["smoke", "quick", "seed", "full"])
+@pytest.mark.parametrize("name", ["smoke", "quick", "confirm", "seed", "full"])
 def test_every_preset_round_trips_through_its_toml(name):
     spec = load_sweep(name)
     assert spec.name == name
@@ -179,14 +179,14 @@ def test_compared_count_ranges_share_one_auto_radius():
     assert alone > radii["1-5"]  # 1-5 on its own would have bigger circles
     # The resolved radius is part of the spec, hence of the cell id; a radius the sweep sets is kept.
     assert spec.cells()[0].to_dict()["radius"] == radii["1-5"]
-    fixed = load_sweep("smoke", sets=["train.size=64", "train.radius=3", "grid.counts=1-5,45-50"])
-    assert {cell.radius for cell in fixed.cells()} == {3.0}
+    fixed = load_sweep("smoke", sets=["train.size=64", "train.radius=2", "grid.counts=1-5,45-50"])
+    assert {cell.radius for cell in fixed.cells()} == {2.0}
 
 
 @pytest.mark.parametrize(
     ("sets", "named"),
     [
-        (["grid.counts=0-5"], ["grid.counts", "'0-5'", "start at 1"]),
+        (["grid.counts=0-5"], ["grid.counts", "'0-5'", "at least 1"]),
         (["grid.counts=5-1"], ["grid.counts", "5-1"]),
         (["train.batch_size=1"], ["train.batch_size", "BatchNorm", "2 or more"]),
         (["train.n_train=10", "train.valid_pct=0.9"], ["train.n_train", "valid_pct 0.9", "1 training image"]),
