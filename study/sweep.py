@@ -303,7 +303,9 @@ def run_sweep(
         ]
         _report_plan(planned, len(jobs), retry_failed)
         _write_table(spec, run)
-        bar = tqdm(total=len(jobs), unit="cell", desc=spec.name, disable=not progress or not jobs, file=sys.stderr)
+        # A bar over cells only on a terminal: in a log the one line per finished cell says the same.
+        bar = tqdm(total=len(jobs), unit="cell", desc=spec.name, file=sys.stderr,
+                   disable=not progress or not jobs or not sys.stderr.isatty())
 
         def on_done(outcome: CellOutcome) -> None:
             outcomes.append(outcome)
