@@ -286,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     if argv[0] == "synth":
-        from synth import bench as synth_bench  # lazy: written and owned by synth
+        from synth import bench as synth_bench  # deferred: the synth benchmark loads matplotlib
 
         return synth_bench.main(argv[1:]) or 0
     return _train_main(argv[1:])

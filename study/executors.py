@@ -15,10 +15,12 @@ fractional GPU requests). ``create(name, **options)`` builds one.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import gc
 import io
+import multiprocessing
 import os
 import sys
 import threading
@@ -359,9 +361,6 @@ class LocalExecutor:
         self._run_pool(jobs, on_done)
 
     def _run_pool(self, jobs: Sequence[CellJob], on_done: Callable[[CellOutcome], None]) -> None:
-        import concurrent.futures
-        import multiprocessing
-
         context = multiprocessing.get_context("spawn")  # CUDA cannot be forked
         slots = context.Queue()
         for slot in self.slots:

@@ -30,6 +30,7 @@ from study import augment, models
 from study.coerce import coerce, from_mapping
 from study.errors import ConfigError
 from study.spec import TRAIN_DEFAULTS, TrainSpec, ignored_fields
+from study.tasks import scene_spec
 from synth.scenes import parse_range
 
 __all__ = ["SWEEP_SECTIONS", "SweepInfo", "SweepSpec", "parse_sweep", "check_cell", "check_names", "shared_radius"]
@@ -178,8 +179,6 @@ def shared_radius(cells: list[TrainSpec]) -> list[TrainSpec]:
     Returns:
         The same cells with ``radius`` resolved where it was 0.
     """
-    from study.tasks import scene_spec  # the data side owns how a radius is resolved
-
     auto = [cell for cell in cells if cell.task == "counting" and cell.radius == 0]
     radius: dict[tuple[int, float, float], float] = {}
     for canvas in {_canvas(cell) for cell in auto}:
@@ -210,8 +209,6 @@ def check_cell(spec: TrainSpec) -> None:
         raise ConfigError(
             f"n_train: {spec.n_train} images with valid_pct {spec.valid_pct} leave {spec.n_train - n_valid} "
             "training image(s); raise n_train or lower valid_pct so at least 2 are left for training")
-    from study.tasks import scene_spec  # the data side owns how scenes are drawn
-
     scene_spec(spec)  # ConfigError when the largest count cannot be packed on the canvas
 
 

@@ -21,6 +21,7 @@ import contextlib
 import copy
 import csv
 import dataclasses
+import io
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,13 +32,16 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from study.augment import Policy
 from study.errors import NonFiniteLossError
 from study.observe import TrainingObserver
+from study.models import Classifier, normalize
 from study.precision import resolve_precision
 from study.spec import TrainSpec
-from study.models import Classifier, normalize
+from study.store import atomic_write_bytes, atomic_write_text
 from study.tasks import Task
 
 __all__ = [
@@ -100,11 +104,11 @@ class Interpretation:
 
     @classmethod
     def from_evaluation(cls, evaluation: Evaluation, classes: list[str]) -> "Interpretation":
-        from sklearn.metrics import confusion_matrix
-
-        confusion = confusion_matrix(
-            evaluation.labels.numpy(), evaluation.preds.numpy(), labels=list(range(len(classes)))
-        )
+        # rows = true, cols = predicted; a bincount over (true, pred) pairs (sklearn's
+        # confusion_matrix gives the same but costs ~3 s of import in every cell process)
+        size = len(classes)
+        pairs = evaluation.labels.numpy() * size + evaluation.preds.numpy()
+        confusion = np.bincount(pairs, minlength=size * size).reshape(size, size)
         return cls(classes=classes, confusion=confusion, evaluation=evaluation)
 
     def most_confused(self, min_count: int = 1) -> list[list]:
@@ -492,12 +496,6 @@ def _steepest(lrs: list[float], smoothed: list[float], skip_start: int = 10, ski
 
 def _save_lr_find(result: LRFinderResult, stem: Path) -> None:
     """Write ``stem.csv`` (lr, loss, smoothed_loss) and ``stem.png`` atomically."""
-    import io
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: plotting only here
-    from matplotlib.figure import Figure
-
-    from study.store import atomic_write_bytes, atomic_write_text
 
     text = io.StringIO()
     writer = csv.writer(text)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import json
 import math
 import signal
@@ -33,12 +34,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import pandas
+from scipy import stats
+from tqdm import tqdm
+
 from study.config import DEFAULT_PRESET, load_sweep, preset_names
 from study.errors import ConfigError, UserError
 from study.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create, gpu_slots, visible_gpus
 from study.grid import SweepSpec
 from study.runfolder import CellState, CellStatus, RunFolder
 from study.spec import TrainSpec, configuration_key, field_label, ignored_fields, varying_fields
+from study.tasks import resolve_device
 
 __all__ = [
     "SweepResult",
@@ -94,7 +100,7 @@ def _should_run(state: CellState, retry_failed: bool) -> bool:
 # architectures scale by pixels and by forward GFLOPs at 224 px; evaluation
 # runs ~3x faster than training. Rough by design: it tells minutes from days.
 THROUGHPUT = {"cpu": (200.0, "resnet18", 64), "cuda": (1500.0, "resnet34", 224)}
-ARCH_GFLOPS = {"resnet18": 1.8, "resnet34": 3.6, "resnet50": 4.1, "resnet101": 7.8, "resnet152": 11.5}
+ARCH_GFLOPS = {"resnet18": 1.8, "resnet34": 3.6, "resnet50": 4.1}
 CELL_OVERHEAD_S = {"cpu": 10.0, "cuda": 20.0}  # data generation, model build, CUDA start
 PHOTO_IMAGES_GUESS = 400  # the post's photo folders hold ~360 images
 LR_FIND_STEPS = 100
@@ -184,24 +190,15 @@ def _axis_values(cell: TrainSpec, axes: Sequence[str]) -> dict[str, Any]:
     return values or {"cell": cell.cell_id()}
 
 
-def _resolve_device(device: str) -> str:
-    if device != "auto":
-        return "cuda" if device.startswith("cuda") else "cpu"
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_failed: bool) -> None:
     """The --dry-run output: every cell, whether it would run, and its estimated cost.
 
     The estimate is calibrated from ``.cache/bench/train-<device>.json`` when
     ``python -m study.bench train`` wrote one here, else from built-in figures.
     """
-    import pandas
-
     planned = plan_cells(spec, run_dir)
-    estimate_device = _resolve_device(device)
+    # An explicit device is estimated even where it is missing (plan a GPU run on a laptop).
+    estimate_device = resolve_device("auto").type if device == "auto" else "cuda" if device.startswith("cuda") else "cpu"
     measured = bench_throughput(estimate_device)
     axes = _varying_axes([cell for cell, _ in planned])
     rows = []
@@ -287,8 +284,6 @@ def run_sweep(
         RunLockedError: another sweep holds the run folder.
         DamagedFileError: the run folder's sweep.toml is not UTF-8.
     """
-    from tqdm import tqdm
-
     started = time.perf_counter()
     run = RunFolder(Path(run_dir).resolve())
     cache = Path(cache_dir).expanduser().resolve() if cache_dir else run.cache_dir
@@ -365,8 +360,6 @@ def pooled_accuracy(accuracies: Sequence[float], n_images: Sequence[int]) -> dic
     Returns:
         {"mean", "low", "high", "method", "n_seeds"}.
     """
-    from scipy import stats
-
     n = len(accuracies)
     mean = sum(accuracies) / n
     if n >= 3:
@@ -412,8 +405,6 @@ def print_replicates(result: SweepResult, cells: Sequence[TrainSpec]) -> None:
 
 def print_summary(result: SweepResult, spec: SweepSpec) -> None:
     """The end-of-sweep table (pandas), replicate means, then one line per failed or skipped cell."""
-    import pandas
-
     cells = spec.cells()
     axes = _varying_axes(cells)
     shown = [{**row, **_axis_values(cell, axes)} for row, cell in zip(result.rows, cells)]
@@ -510,8 +501,6 @@ _PATH_HINTS = {
 
 def path_problem(error: OSError) -> str:
     """One line for an OS error on a path: the path, what is wrong, and what to do."""
-    import errno
-
     path = error.filename if error.filename is not None else "a path"
     hint = _PATH_HINTS.get(errno.errorcode.get(error.errno or 0, ""), "")
     reason = error.strerror or type(error).__name__

@@ -6,12 +6,6 @@ import pytest
 import torch
 
 
-def pytest_configure(config) -> None:
-    # Registered here because pyproject.toml is not ours to edit; the Ray test
-    # runs in the default suite and can be deselected with -m "not ray".
-    config.addinivalue_line("markers", "ray: starts a real local Ray instance (deselect with -m 'not ray')")
-
-
 @pytest.fixture(autouse=True)
 def one_thread():
     """One intra-op thread: on a shared 2-core CPU, OpenMP threads spinning against other
