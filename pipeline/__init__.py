@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import analysis
+import reports
 from study.executors import RunCell
 from study.runfolder import RunFolder
 from study.sweep import SweepResult
@@ -24,19 +26,7 @@ from study.sweep import main as sweep_main
 __all__ = ["run_pipeline", "build_reports", "main"]
 
 
-def _analyse(run_dir: Path) -> None:
-    import analysis  # here, not at the top: a broken analysis must not stop the sweep
-
-    analysis.run_analysis(run_dir)
-
-
-def _report(run_dir: Path) -> None:
-    import reports
-
-    reports.build_report(run_dir)
-
-
-REPORT_STEPS = (("analysis.run_analysis", _analyse), ("reports.build_report", _report))
+REPORT_STEPS = (("analysis.run_analysis", analysis.run_analysis), ("reports.build_report", reports.build_report))
 
 
 def build_reports(run_dir: str | Path) -> bool:
