@@ -149,7 +149,11 @@ def _note_cells(cells: list[CellRecord], summary: Summary) -> list[CellRecord]:
 
 
 def _progress(cells: list[CellRecord]) -> tuple[Callable[[CellRecord], Callable[[str], None]], Callable[[], None]]:
-    """Per-cell, per-step progress: a tqdm bar on a terminal, else one line per cell on stderr."""
+    """Per-cell, per-step progress: a tqdm bar on a terminal (stderr), else one line per cell on stdout.
+
+    Lines go to stdout, beside the command's result, so that stderr holds
+    nothing but the one-line error when something is wrong.
+    """
     total = sum(len(STEPS) if cell.is_counting else 2 for cell in cells)
     if sys.stderr.isatty():
         bar = tqdm(total=total, desc="analysis", unit="step", file=sys.stderr)
@@ -162,8 +166,7 @@ def _progress(cells: list[CellRecord]) -> tuple[Callable[[CellRecord], Callable[
         return starter, bar.close
 
     def line_starter(cell: CellRecord) -> Callable[[str], None]:
-        print(f"analysis: cell {cells.index(cell) + 1}/{len(cells)} {cell.label} ({cell.cell_id})",
-              file=sys.stderr, flush=True)
+        print(f"analysis: cell {cells.index(cell) + 1}/{len(cells)} {cell.label} ({cell.cell_id})", flush=True)
         return lambda name: None
     return line_starter, lambda: None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -120,10 +121,13 @@ def open_run(path: str | os.PathLike, writable: bool = True) -> RunFolder:
     if not run.is_run_folder():
         raise UserError(f"{where!r} is not a run folder: it has no sweep.toml, results.csv or cells/")
     if writable:
-        target = run.analysis_dir if run.analysis_dir.is_dir() else run.path
-        if not os.access(target, os.W_OK | os.X_OK):
-            raise UserError(f"run folder {str(target)!r} is read-only: the analysis cannot be written there; "
-                            "copy the run folder somewhere writable")
+        # Try it (permission bits say nothing for root or immutable folders): a probe file, removed at once.
+        try:
+            run.analysis_dir.mkdir(exist_ok=True)
+            tempfile.TemporaryFile(dir=run.analysis_dir).close()
+        except OSError as error:
+            raise UserError(f"run folder {where!r} is read-only ({error.strerror}): the analysis cannot be written "
+                            "to its analysis/ folder; copy the run folder somewhere writable") from None
     return run
 
 
