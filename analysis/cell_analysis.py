@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,23 +54,23 @@ class Budget:
         misclassified: highest-loss wrong test images kept for the drill-down.
     """
 
-    images: int = 12
+    images: int = 8
     interventions: int = 24
     deletion: int = 6
     deletion_steps: int = 6
     dewind: int = 200
-    probe: int = 200
+    probe: int = 90
     methods: tuple[str, ...] = ("gradcam", "integrated_gradients", "saliency")
     ig_steps: int = 16
     ig_max_steps: int = 64
     ig_tolerance: float = 0.05
-    baseline_images: int = 1000
+    baseline_images: int = 500
     misclassified: int = 6
 
 
 BUDGETS = {
     "default": Budget(),
-    "quick": Budget(images=6, interventions=12, deletion=3, deletion_steps=4, dewind=100, probe=120,
+    "quick": Budget(images=4, interventions=12, deletion=3, deletion_steps=4, dewind=100, probe=60,
                     methods=("gradcam", "integrated_gradients"), ig_steps=8, ig_max_steps=32, baseline_images=500),
     "full": Budget(images=32, interventions=64, deletion=16, deletion_steps=10, dewind=600, probe=600,
                    methods=("gradcam", "integrated_gradients", "saliency", "smoothgrad", "occlusion"),
@@ -288,37 +289,66 @@ def _dewind_set(result: CellResult, context: _Context, budget: Budget) -> None:
     context.dewind_images = render_scenes(context.dewind)
 
 
+def _recorded_predictions(cell: CellRecord, split: str, counts: np.ndarray) -> dict[str, np.ndarray] | None:
+    """What the cell predicted for a split at the end of training (predictions.csv): no forward pass needed.
+
+    Returns:
+        ``index`` ``[N]``, ``expected_count`` ``[N]`` (probabilities x counts), ``pred_count`` ``[N]``, or None.
+    """
+    table = cell.table(cell.folder.PREDICTIONS)
+    columns = [f"prob_{count}" for count in counts]
+    if table is None or "split" not in table or not set(columns) <= set(table.columns):
+        return None
+    rows = table[table["split"] == split]
+    if rows.empty:
+        return None
+    probs = rows[columns].to_numpy(dtype=float)  # [N, C]
+    return {"index": rows["index"].to_numpy(dtype=int), "expected_count": probs @ counts.astype(float),
+            "pred_count": rows["pred"].to_numpy(dtype=int)}
+
+
 def _confounds(result: CellResult, context: _Context, budget: Budget) -> None:
-    """The confound regression fitted on DeWind stimuli and on the training distribution (i.i.d. test scenes)."""
+    """The confound regression fitted on DeWind stimuli and on the training distribution (i.i.d. test scenes).
+
+    The i.i.d. fit (and the DeWind fit, when the engine evaluated a test_dewind split) reuses the
+    predictions recorded in predictions.csv instead of running the model again.
+    """
     lo, hi = int(context.counts.min()), int(context.counts.max())
-    fits = [("DeWind", context.dewind[: budget.dewind], context.dewind_images[: budget.dewind])]
-    chosen = np.arange(min(budget.dewind, len(context.task.test_labels)))
-    fits.append(("training distribution", [context.task.test_scenes[i] for i in chosen],
-                 context.task.test_images[chosen]))
+    fits = []
+    for fit, split, scenes in (("DeWind", "test_dewind", context.dewind), ("training distribution", "test", None)):
+        recorded = _recorded_predictions(result.cell, split, context.counts)
+        if recorded is not None:
+            keep = recorded["index"][: budget.dewind]
+            source = context.dewind if split == "test_dewind" else context.task.test_scenes
+            fits.append((fit, [source[i] for i in keep], {k: v[: budget.dewind] for k, v in recorded.items()}))
+        elif scenes:
+            shown = scenes[: budget.dewind]
+            fits.append((fit, shown, context.predictor.counts(context.dewind_images[: len(shown)])))
     tables = []
-    for fit, scenes, images in fits:
-        predicted = context.predictor.counts(images)
+    for fit, scenes, predicted in fits:
         axes = confounds.scene_axes(scenes)
         table = confounds.confound_regression(np.log(np.maximum(predicted["expected_count"], 1e-6)), axes)
         tables.append(table.assign(fit=fit, size_to_n=confounds.size_to_n_ratio(table),
                                    accuracy=float(np.mean(predicted["pred_count"] == np.exp(axes["log_n"]).round()))))
         result.limitations.extend(f"{result.cell.label}: {note}" for note in
                                   confounds.regression_caveats(axes, (lo, hi), fit))
-    result.add("confounds", pd.concat(tables, ignore_index=True))
+    result.add("confounds", pd.concat(tables, ignore_index=True) if tables else None)
 
 
 def _baselines(result: CellResult, context: _Context, budget: Budget) -> None:
-    """Ink-area and connected-component counters on the i.i.d. and the DeWind test sets."""
+    """Ink-area and connected-component counters on the i.i.d. and the DeWind test sets (ink fitted once)."""
     task, counts = context.task, context.counts
     train = np.arange(min(len(task.train_labels), budget.baseline_images))
     test = np.arange(min(len(task.test_labels), budget.baseline_images))
+    ink = baselines.InkAreaCounter().fit(task.train_images[train], counts[task.train_labels[train].numpy()])
     sets = [("i.i.d. test", task.test_images[test], counts[task.test_labels[test].numpy()])]
     if context.dewind:
-        sets.append(("DeWind test", context.dewind_images, np.array([scene.count for scene in context.dewind])))
+        shown = context.dewind[: budget.baseline_images]
+        sets.append(("DeWind test", context.dewind_images[: len(shown)], np.array([s.count for s in shown])))
     rows = []
     for split, images, truth in sets:
         scores = baselines.baseline_accuracy(task.train_images[train], counts[task.train_labels[train].numpy()],
-                                             images, truth)
+                                             images, truth, ink=ink)
         rows.extend({"split": split, "counter": name, **values} for name, values in scores.items())
     result.add("baselines", pd.DataFrame(rows))
 
@@ -391,15 +421,19 @@ def analyse_cell(cell: CellRecord, cache_dir: Path | None, device: torch.device,
         UserError: a damaged checkpoint (``DamagedFileError``, naming the file).
     """
     result = CellResult(cell)
-    context = None
+    context, started = None, time.perf_counter()
     with result.step("loading the model and task"):
         context = _load(cell, cache_dir, device)
+    result.notes["seconds"] = {"load": round(time.perf_counter() - started, 2)}
     if context is None:
         return result
     steps = STEPS if cell.is_counting else STEPS[:2]
+    seconds = result.notes["seconds"]
     for name, function in steps:
         if on_step:
             on_step(name)
+        started = time.perf_counter()
         with result.step(name):
             function(result, context, budget)
+        seconds[name] = round(time.perf_counter() - started, 2)
     return result

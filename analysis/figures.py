@@ -82,7 +82,8 @@ def accuracy_by_range(configs: pd.DataFrame, baselines: pd.DataFrame | None = No
         for offset, colour, hue in zip(offsets, colours, hues):
             rows = data[data["hue"] == hue]
             x = np.array([xs.index(v) for v in rows["x"]]) + offset
-            axis.errorbar(x, rows["mean"], yerr=[rows["mean"] - rows["low"], rows["high"] - rows["mean"]], fmt="o",
+            axis.errorbar(x, rows["mean"], yerr=np.clip([rows["mean"] - rows["low"], rows["high"] - rows["mean"]], 0, None),
+                          fmt="o",
                           color=colour, capsize=3, label=hue)
         if baselines is not None and not baselines.empty:
             for marker, (counter, rows) in zip("x+", baselines[baselines["split"] == split].groupby("counter")):
@@ -294,7 +295,9 @@ def confound_weights(table: pd.DataFrame) -> Figure | None:
     for offset, colour, ((label, fit), rows) in zip(offsets, colours, groups):
         rows = rows.set_index("term").reindex(terms)
         axis.errorbar(np.arange(len(terms)) + offset, rows["std_coef"],
-                      yerr=[rows["std_coef"] - rows["std_low"], rows["std_high"] - rows["std_coef"]], fmt="o",
+                      # a percentile bootstrap interval need not contain the estimate: clip the bars at it
+                      yerr=np.clip([rows["std_coef"] - rows["std_low"], rows["std_high"] - rows["std_coef"]], 0, None),
+                      fmt="o",
                       color=colour, capsize=3, label=f"{label}, {fit} (n={int(rows['n'].iloc[0])})")
     axis.axhline(0, color="0.5", linewidth=0.8)
     axis.set_xticks(range(len(terms)), ["log N", "log Size", "log Spacing"])

@@ -95,8 +95,10 @@ class Summary:
             if figure is None:
                 return
             path = figures.save_figure(figure, self.out_dir / "figures", figure_id)
-            self.figures.append({"id": figure_id, "file": path, "title": title, "takeaway": takeaway(),
+            sentence = takeaway()
+            self.figures.append({"id": figure_id, "file": path, "title": title, "takeaway": sentence,
                                  "section": section})
+            self.findings.append({"title": title, "text": sentence})
 
     def write(self, extra: dict[str, Any]) -> dict[str, Any]:
         """Write and return summary.json (atomically: the report never reads half a summary)."""
