@@ -89,7 +89,8 @@ class CellResult:
         edit: one counterfactual edit for the examples figure (``before``/``after`` images, counts).
         misclassified: ``{"image": uint8 [3, H, W], "true", "pred"}`` of wrong test predictions.
         notes: facts about how the measurements were made (Grad-CAM layer, IG steps).
-        limitations: sentences on what this cell's measurements cannot tell.
+        limitations: sentences on what this cell's measurements cannot tell (without the cell's
+            label: the pipeline lists the cells each sentence applies to).
         missing: ``{"what", "why"}`` for each step that did not run.
     """
 
@@ -172,9 +173,9 @@ def _maps(result: CellResult, context: _Context, images: torch.Tensor, target: t
             layer = attribution.gradcam_layer(context.clean, tuple(inputs.shape[-2:]), context.device)
             if layer is None:
                 result.notes["gradcam_layer"] = None
-                result.limitations.append(f"Grad-CAM is uninformative for {result.cell.label}: no stage's map is "
-                                          f"at least {attribution.GRADCAM_MIN_SIDE}x{attribution.GRADCAM_MIN_SIDE} "
-                                          f"at {inputs.shape[-1]} px, so it was not drawn.")
+                result.limitations.append(f"Grad-CAM is uninformative at {inputs.shape[-1]} px: no stage's map is "
+                                          f"at least {attribution.GRADCAM_MIN_SIDE}x{attribution.GRADCAM_MIN_SIDE}, "
+                                          "so it was not drawn.")
                 continue
             result.notes["gradcam_layer"] = f"{layer[0]} ({layer[2][0]}x{layer[2][1]})"
             options["layer"] = layer[1]
@@ -185,9 +186,8 @@ def _maps(result: CellResult, context: _Context, images: torch.Tensor, target: t
             result.notes["integrated_gradients"] = {**worst, "tolerance": budget.ig_tolerance}
             if worst["cap_hit"]:
                 result.limitations.append(
-                    f"Integrated Gradients for {result.cell.label} did not converge within {worst['n_steps']} steps "
-                    f"(completeness gap {worst['relative_delta']:.2f} of the logit change; tolerance "
-                    f"{budget.ig_tolerance}): its maps are approximate.")
+                    f"Integrated Gradients hit its cap of {worst['n_steps']} steps before its completeness gap fell "
+                    f"under {budget.ig_tolerance} of the logit change: its maps are approximate.")
     return maps
 
 
@@ -250,9 +250,9 @@ def _interventions(result: CellResult, context: _Context, budget: Budget) -> Non
     summary = interventions.summarize_interventions(table, str(result.cell.spec.get("sizes", "")))
     result.add("interventions_summary", summary)
     if summary["off_distribution"].any():
-        result.limitations.append(f"Enlarging circles on {result.cell.label} (trained on one radius) shows the model "
-                                  "a circle size it never saw: its 'enlarge' consistency mixes size sensitivity "
-                                  "with out-of-distribution behaviour.")
+        result.limitations.append("Enlarging circles on a model trained on one radius shows it a circle size it "
+                                  "never saw: its 'enlarge' consistency mixes size sensitivity with "
+                                  "out-of-distribution behaviour.")
     _example_edit(result, context, scenes[int(result.examples["index"][0])] if result.examples else scenes[0], gap)
 
 
@@ -323,15 +323,18 @@ def _confounds(result: CellResult, context: _Context, budget: Budget) -> None:
             fits.append((fit, [source[i] for i in keep], {k: v[: budget.dewind] for k, v in recorded.items()}))
         elif scenes:
             shown = scenes[: budget.dewind]
-            fits.append((fit, shown, context.predictor.counts(context.dewind_images[: len(shown)])))
+            predicted = context.predictor.counts(context.dewind_images[: len(shown)])
+            fits.append((fit, shown, predicted))
+            # No test_dewind split in predictions.csv: this set is the cell's DeWind accuracy.
+            truth = np.array([scene.count for scene in shown])
+            result.notes["dewind_hits"] = [int(np.sum(predicted["pred_count"] == truth)), len(shown)]
     tables = []
     for fit, scenes, predicted in fits:
         axes = confounds.scene_axes(scenes)
         table = confounds.confound_regression(np.log(np.maximum(predicted["expected_count"], 1e-6)), axes)
         tables.append(table.assign(fit=fit, size_to_n=confounds.size_to_n_ratio(table),
                                    accuracy=float(np.mean(predicted["pred_count"] == np.exp(axes["log_n"]).round()))))
-        result.limitations.extend(f"{result.cell.label}: {note}" for note in
-                                  confounds.regression_caveats(axes, (lo, hi), fit))
+        result.limitations.extend(confounds.regression_caveats(axes, (lo, hi), fit))
     result.add("confounds", pd.concat(tables, ignore_index=True) if tables else None)
 
 

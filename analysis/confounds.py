@@ -120,13 +120,13 @@ def regression_caveats(axes: pd.DataFrame, count_range: tuple[int, int], fit: st
     lo, hi = count_range
     sd_n = float(axes["log_n"].std(ddof=1)) if len(axes) > 1 else 0.0
     if sd_n < 0.1:
-        notes.append(f"{fit} fit for counts {lo}-{hi}: SD(log N) is {sd_n:.3f}, so the N weight rests on a "
+        notes.append(f"The {fit} fit for counts {lo}-{hi}: SD(log N) is {sd_n:.3f}, so the N weight rests on a "
                      f"narrow range, and the classifier's output is bounded to [{lo}, {hi}], so no weight can "
                      "show a counter's slope of 1 outside it.")
     correlation = np.array(axes[["log_n", "log_size", "log_spacing"]].corr().abs(), dtype=float)  # a writable copy
     np.fill_diagonal(correlation, 0)
     if len(axes) > 2 and np.nanmax(correlation) > 0.95:
-        notes.append(f"{fit} fit for counts {lo}-{hi}: the regressors are collinear (|r| = "
+        notes.append(f"The {fit} fit for counts {lo}-{hi}: the regressors are collinear (|r| = "
                      f"{np.nanmax(correlation):.2f}; one radius makes Size proportional to N), so the weights "
                      "cannot separate number from size there.")
     return notes

@@ -253,6 +253,7 @@ def run_analysis(
     analysable = _note_cells(cells, summary)[:max_cells]
     budget = budget or BUDGETS["quick" if quick else "default"]
     results = []
+    cells_of: dict[str, list[str]] = {}  # a per-cell limitation -> the cells it applies to
     starter, finish = _progress(analysable)
     try:
         for cell in analysable:
@@ -260,10 +261,13 @@ def run_analysis(
                                   on_step=starter(cell))
             results.append(result)
             summary.missing.extend(result.missing)
-            summary.limitations.extend(result.limitations)
+            for sentence in dict.fromkeys(result.limitations):
+                cells_of.setdefault(sentence, []).append(cell.label)
     finally:
         finish()
-    configurations = tables.configurations(cells)
+    summary.limitations.extend(f"{sentence} (cells: {', '.join(labels)})" for sentence, labels in cells_of.items())
+    configurations = tables.configurations(cells, {result.cell.cell_id: tuple(result.notes["dewind_hits"])
+                                                   for result in results if "dewind_hits" in result.notes})
     comparisons: list[dict[str, Any]] = []
     with summary.step("paired comparisons"):
         comparisons = paired_comparisons(cells)
