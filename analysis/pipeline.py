@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import sys
 import time
 import tomllib
@@ -105,7 +106,9 @@ class Summary:
         summary = {"findings": self.findings, "figures": self.figures, "tables": self.tables,
                    "missing": self.missing, "limitations": list(dict.fromkeys(self.limitations)),
                    "examples": self.examples, **extra}
-        atomic_write_text(self.out_dir / "summary.json", json.dumps(summary, indent=2, default=_json_default))
+        summary = _finite(json.loads(json.dumps(summary, default=_json_default)))
+        # allow_nan=False: NaN is not JSON; _finite turned every NaN/inf into null first.
+        atomic_write_text(self.out_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False))
         return summary
 
 
@@ -119,6 +122,17 @@ def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
     return str(value)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (recursively)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _question(run: RunFolder) -> str:
