@@ -1,11 +1,16 @@
 """Analysis of a run folder: what drives counting accuracy.
 
 ``python -m analysis runs/NAME`` (or ``run_analysis``) reads what ``study``
-wrote and writes tables, figures and ``summary.json`` under
-``runs/NAME/analysis/``. The modules each own one concern: ``attribution``
+wrote (through ``study.runfolder``) and writes tables, figures and
+``summary.json`` under ``runs/NAME/analysis/`` (docs/ANALYSIS.md). The
+modules each own one concern: ``rundata`` (cells and configurations),
+``stats`` (intervals and paired tests), ``comparisons``, ``attribution``
 (Captum wrappers and model hygiene), ``localization``, ``interventions``,
-``confounds``, ``probes``, ``baselines``, ``tables``, ``figures``; the
-``pipeline`` ties them together.
+``confounds``, ``probes``, ``baselines``, ``tables``, ``figures``,
+``findings`` (the words); the ``pipeline`` ties them together.
+
+Importing the package changes no global state: no matplotlib backend or
+style, no random seed.
 """
 
 from analysis.attribution import available as attribution_methods

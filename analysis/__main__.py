@@ -7,28 +7,43 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
+from analysis.pipeline import run_analysis
+from study.errors import UserError
+
+DEVICES = ("auto", "cpu", "cuda")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analysis", description="Analyse a run folder into runs/NAME/analysis/.")
     parser.add_argument("run_dir", type=Path, help="the run folder (runs/NAME)")
-    parser.add_argument("--quick", action="store_true", help="about a dozen images per cell, three attribution methods")
+    parser.add_argument("--quick", action="store_true", help="a few images per cell, Grad-CAM and IG only")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     parser.add_argument("--max-cells", type=int, default=None, help="analyse at most this many cells in depth")
     return parser
 
 
+def _check_device(device: str) -> None:
+    """One line naming the bad --device and the valid ones (cuda:N is accepted too)."""
+    if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise UserError(f"--device {device!r}: unknown device; valid: {', '.join(DEVICES)} (or cuda:N)")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device!r}: CUDA is not available on this machine; valid here: auto, cpu")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.run_dir.is_dir():
-        print(f"error: run folder {str(args.run_dir)!r} does not exist", file=sys.stderr)
+    try:
+        _check_device(args.device)
+        summary = run_analysis(args.run_dir, device=args.device, quick=args.quick, max_cells=args.max_cells)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    from analysis import run_analysis
-
-    summary = run_analysis(args.run_dir, device=args.device, quick=args.quick, max_cells=args.max_cells)
     print(f"analysed {summary['cells_analysed']} cell(s) in {summary['seconds']:.0f} s: {len(summary['tables'])} tables, "
           f"{len(summary['figures'])} figures -> {args.run_dir / 'analysis'}")
-    for finding in summary["findings"]:
-        print(f"- {finding['title']}: {finding['text']}")
+    for sentence in summary["answer"]["abstract"]:
+        print(f"- {sentence}")
     for gap in summary["missing"]:
         print(f"  missing: {gap['what']}: {gap['why']}")
     return 0

@@ -79,12 +79,17 @@ def baseline_accuracy(
     train_counts: np.ndarray,
     test_images: torch.Tensor,
     test_counts: np.ndarray,
+    ink: InkAreaCounter | None = None,
 ) -> dict[str, dict[str, float]]:
     """Accuracy and mean absolute error of both baselines on a test set.
 
     Connected-component counts are snapped into the class range (a count of
     0 or above the range is an error either way, but the snap keeps the two
     baselines comparable with a classifier that can only answer a class).
+
+    Args:
+        ink: an ink-area counter already fitted on the training images (None:
+            fit one here), so several test sets share one fit.
 
     Returns:
         ``{"ink_area": {...}, "components": {...}}`` each with ``accuracy``,
@@ -93,7 +98,7 @@ def baseline_accuracy(
     test_counts = np.asarray(test_counts)
     classes = np.unique(np.concatenate([np.asarray(train_counts), test_counts]))
     predictions = {
-        "ink_area": InkAreaCounter().fit(train_images, train_counts).predict(test_images),
+        "ink_area": (ink or InkAreaCounter().fit(train_images, train_counts)).predict(test_images),
         "components": np.clip(component_counts(test_images), classes.min(), classes.max()),
     }
     return {

@@ -1,31 +1,40 @@
 """Deep analysis of one finished cell: attribution, localisation, edits, cues, probes, baselines.
 
-Everything is bounded by a ``Budget`` (a few dozen test images per cell by
-default) so a whole sweep analyses in minutes on a CPU. Each step that fails
-(or cannot apply, e.g. no scenes for a photo cell) adds a ``missing`` entry
-and the others go on.
+Everything is bounded by a ``Budget`` so a whole sweep analyses in seconds
+per cell on a CPU. Each step that fails (or cannot apply, e.g. no scenes for
+a photo cell) adds a ``missing`` entry and the others go on; a damaged file
+the study wrote (``DamagedFileError``) stops the analysis with its one-line
+message instead, since every number after it would be wrong.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+import functools
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+import torchvision
 
 from analysis import attribution, baselines, confounds, interventions, probes
 from analysis.localization import circle_masses, localization_metrics
-from analysis.predict import PixelPipeline, Predictor, load_checkpoint, pixel_pipeline
+from analysis.predict import PixelPipeline, Predictor, load_model, pixel_pipeline
 from analysis.rundata import CellRecord
+from study.coerce import from_mapping
+from study.errors import UserError, WeightsUnavailableError
+from study.models import create_model
+from study.spec import TrainSpec
+from study.tasks import build_task
 from synth.render import circle_masks, render_scenes
-from synth.scenes import auto_gap
+from synth.scenes import Scene, auto_gap
 
-__all__ = ["Budget", "BUDGETS", "CellResult", "analyse_cell"]
+__all__ = ["Budget", "BUDGETS", "CellResult", "analyse_cell", "STEPS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,28 +45,36 @@ class Budget:
         images: test images attributed (balanced over classes).
         interventions: scenes edited (each edit kind once per scene).
         deletion: scenes in the deletion test; deletion_steps: removals per order.
-        dewind: DeWind-controlled scenes for the confound regression.
+        dewind: scenes per confound regression (DeWind and training distribution).
         probe: test images for the linear probes.
-        top_losses: images in the top-losses figure.
-        methods: attribution methods run (Grad-CAM and IG are always drawn).
-        ig_steps: Integrated Gradients steps.
+        methods: attribution methods run (Grad-CAM and IG are always run).
+        ig_steps: Integrated Gradients steps to start from; ig_max_steps: the cap;
+        ig_tolerance: largest convergence gap accepted, relative to ``|f(x) - f(baseline)|``.
+        baseline_images: images per test set for the non-learned counters (and their training fit).
+        misclassified: highest-loss wrong test images kept for the drill-down.
     """
 
-    images: int = 24
-    interventions: int = 32
-    deletion: int = 8
-    deletion_steps: int = 8
+    images: int = 8
+    interventions: int = 24
+    deletion: int = 6
+    deletion_steps: int = 6
     dewind: int = 200
-    probe: int = 300
-    top_losses: int = 8
-    methods: tuple[str, ...] = ("gradcam", "integrated_gradients", "saliency", "smoothgrad", "occlusion")
-    ig_steps: int = 24
+    probe: int = 90
+    methods: tuple[str, ...] = ("gradcam", "integrated_gradients", "saliency")
+    ig_steps: int = 16
+    ig_max_steps: int = 64
+    ig_tolerance: float = 0.05
+    baseline_images: int = 500
+    misclassified: int = 6
 
 
 BUDGETS = {
     "default": Budget(),
-    "quick": Budget(images=12, interventions=16, deletion=4, deletion_steps=5, dewind=80, probe=150,
-                    top_losses=4, methods=("gradcam", "integrated_gradients", "saliency"), ig_steps=16),
+    "quick": Budget(images=4, interventions=12, deletion=3, deletion_steps=4, dewind=100, probe=60,
+                    methods=("gradcam", "integrated_gradients"), ig_steps=8, ig_max_steps=32, baseline_images=500),
+    "full": Budget(images=32, interventions=64, deletion=16, deletion_steps=10, dewind=600, probe=600,
+                   methods=("gradcam", "integrated_gradients", "saliency", "smoothgrad", "occlusion"),
+                   ig_steps=32, ig_max_steps=256, ig_tolerance=0.02, baseline_images=2000),
 }
 
 
@@ -66,35 +83,44 @@ class CellResult:
     """What one cell's analysis produced.
 
     Attributes:
-        tables: name -> tidy DataFrame (each with ``cell_id``).
+        tables: name -> tidy DataFrame (each with ``cell_id`` and ``label``).
         examples: images ``[E, 3, H, W]`` uint8, ``maps`` {method: ``[E, h, w]``},
             ``labels``/``preds`` ``[E]`` class names, ``index`` ``[E]`` test indices.
-        top_losses: same layout for the highest-loss test images (Grad-CAM only).
+        edit: one counterfactual edit for the examples figure (``before``/``after`` images, counts).
+        misclassified: ``{"image": uint8 [3, H, W], "true", "pred"}`` of wrong test predictions.
+        notes: facts about how the measurements were made (Grad-CAM layer, IG steps).
+        limitations: sentences on what this cell's measurements cannot tell (without the cell's
+            label: the pipeline lists the cells each sentence applies to).
         missing: ``{"what", "why"}`` for each step that did not run.
     """
 
     cell: CellRecord
     tables: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
     examples: dict[str, Any] = dataclasses.field(default_factory=dict)
-    top_losses: dict[str, Any] = dataclasses.field(default_factory=dict)
+    edit: dict[str, Any] | None = None
+    misclassified: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    notes: dict[str, Any] = dataclasses.field(default_factory=dict)
+    limitations: list[str] = dataclasses.field(default_factory=list)
     missing: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
     @contextlib.contextmanager
     def step(self, what: str) -> Iterator[None]:
-        """Run a step; an exception becomes a ``missing`` entry instead of stopping the cell."""
+        """Run a step; an exception becomes a ``missing`` entry (a UserError such as a damaged file propagates)."""
         try:
             yield
+        except UserError:
+            raise
         except Exception as error:  # noqa: BLE001 - one failing analysis must not lose the others
             self.missing.append({"what": f"{what} ({self.cell.label})", "why": f"{type(error).__name__}: {error}"})
 
-    def add(self, name: str, table: pd.DataFrame) -> None:
+    def add(self, name: str, table: pd.DataFrame | None) -> None:
         if table is not None and not table.empty:
             self.tables[name] = table.assign(cell_id=self.cell.cell_id, label=self.cell.label)
 
 
 @dataclasses.dataclass
 class _Context:
-    """Loaded once per cell: model, predictor, task and the eval policy."""
+    """Loaded once per cell: model, predictor, task, the eval pipeline and the test predictions."""
 
     model: torch.nn.Module
     clean: torch.nn.Module
@@ -102,24 +128,22 @@ class _Context:
     transform: PixelPipeline
     task: Any
     classes: list[str]
+    counts: np.ndarray
     device: torch.device
+    dewind: list[Scene] | None = None
+    dewind_images: torch.Tensor | None = None
 
 
-def _load(cell: CellRecord, run_dir: Path, device: torch.device) -> _Context:
-    from study.coerce import from_mapping
-    from study.spec import TrainSpec
-    from study.tasks import build_task
-
-    model, info = load_checkpoint(cell.checkpoint, device)
+def _load(cell: CellRecord, cache_dir: Path | None, device: torch.device) -> _Context:
+    model, info = load_model(cell.folder, device)
     spec = info.get("spec") or cell.spec
     transform = pixel_pipeline(spec, info.get("normalize"))
     classes = [str(c) for c in info.get("classes") or (cell.metrics or {}).get("classes", [])]
     counts = np.array([int(c) for c in classes]) if cell.is_counting else np.arange(len(classes))
     fields = {k: v for k, v in spec.items() if k in TrainSpec.__dataclass_fields__}
-    cache = run_dir / ".cache"
-    task = build_task(from_mapping(TrainSpec, fields), "cpu", cache if cache.is_dir() else None)
+    task = build_task(from_mapping(TrainSpec, fields), "cpu", cache_dir)
     return _Context(model, attribution.prepare_model(model, device), Predictor(model, transform, counts, device),
-                    transform, task, classes, device)
+                    transform, task, classes, counts, device)
 
 
 def _balanced(labels: torch.Tensor, k: int) -> np.ndarray:
@@ -130,21 +154,44 @@ def _balanced(labels: torch.Tensor, k: int) -> np.ndarray:
     return np.array(order[:k], dtype=int)
 
 
-def _maps(context: _Context, images: torch.Tensor, target: torch.Tensor, methods: tuple[str, ...],
-          budget: Budget, background: tuple[int, int, int] = (255, 255, 255)) -> dict[str, torch.Tensor]:
-    """Attribution maps ``{method: [E, h, w]}`` (CPU) of uint8 images for the target classes."""
+def _maps(result: CellResult, context: _Context, images: torch.Tensor, target: torch.Tensor,
+          methods: tuple[str, ...], budget: Budget) -> dict[str, torch.Tensor]:
+    """Attribution maps ``{method: [E, h, w]}`` (CPU) of uint8 images for the target classes.
+
+    Grad-CAM runs on the deepest stage whose map is >= 7x7 (recorded in
+    ``result.notes``) and is left out, with a note, when no stage is; IG's
+    convergence is recorded there too.
+    """
     inputs = context.transform(images.to(context.device))  # [E, 3, h, w]
     baseline = attribution.background_baseline(inputs.shape[2], inputs.shape[3], context.transform.normalize,
-                                                background, context.device)
+                                                (255, 255, 255), context.device)
     maps = {}
     for name in methods:
-        method = attribution.create(name, context.clean, batch_size=16, n_steps=budget.ig_steps,
-                                    internal_batch_size=64, nt_samples=8)
+        options: dict[str, Any] = {"n_steps": budget.ig_steps, "max_steps": budget.ig_max_steps,
+                                   "tolerance": budget.ig_tolerance, "internal_batch_size": 128, "nt_samples": 8}
+        if name == "gradcam":
+            layer = attribution.gradcam_layer(context.clean, tuple(inputs.shape[-2:]), context.device)
+            if layer is None:
+                result.notes["gradcam_layer"] = None
+                result.limitations.append(f"Grad-CAM is uninformative at {inputs.shape[-1]} px: no stage's map is "
+                                          f"at least {attribution.GRADCAM_MIN_SIDE}x{attribution.GRADCAM_MIN_SIDE}, "
+                                          "so it was not drawn.")
+                continue
+            result.notes["gradcam_layer"] = f"{layer[0]} ({layer[2][0]}x{layer[2][1]})"
+            options["layer"] = layer[1]
+        method = attribution.create(name, context.clean, batch_size=len(inputs), **options)
         maps[name] = method(inputs, target.to(context.device), baseline).cpu()
+        if name == "integrated_gradients":
+            worst = max(method.convergence, key=lambda c: c["relative_delta"])
+            result.notes["integrated_gradients"] = {**worst, "tolerance": budget.ig_tolerance}
+            if worst["cap_hit"]:
+                result.limitations.append(
+                    f"Integrated Gradients hit its cap of {worst['n_steps']} steps before its completeness gap fell "
+                    f"under {budget.ig_tolerance} of the logit change: its maps are approximate.")
     return maps
 
 
-def _eval_masks(scene, policy) -> torch.Tensor:
+def _eval_masks(scene: Scene, policy: Any) -> torch.Tensor:
     """Per-circle masks ``[K, h, w]`` in model-input pixels (through the same eval transform)."""
     masks = circle_masks(scene)  # [K, H, W]
     if len(masks) == 0:
@@ -154,13 +201,13 @@ def _eval_masks(scene, policy) -> torch.Tensor:
 
 
 def _attribution_and_localisation(result: CellResult, context: _Context, budget: Budget) -> None:
-    """Maps for chosen test images, localisation per image and method, overlay examples."""
+    """Maps for chosen test images, localisation per image and method, the examples figure's data."""
     images, labels = context.task.test_images, context.task.test_labels
     chosen = _balanced(labels, budget.images)
     predicted = context.predictor.counts(images[chosen])
     target = torch.as_tensor(predicted["pred_class"])  # explain what the model answered
     methods = tuple(dict.fromkeys(("gradcam", "integrated_gradients", *budget.methods)))
-    maps = _maps(context, images[chosen], target, methods, budget)
+    maps = _maps(result, context, images[chosen], target, methods, budget)
     result.examples = {"images": images[chosen], "maps": maps, "index": chosen,
                        "labels": [context.classes[i] for i in labels[chosen]],
                        "preds": [context.classes[i] for i in predicted["pred_class"]]}
@@ -179,15 +226,45 @@ def _attribution_and_localisation(result: CellResult, context: _Context, budget:
     result.examples["circle_scores"] = scores
 
 
+def _misclassified(result: CellResult, context: _Context, budget: Budget) -> None:
+    """Up to ``budget.misclassified`` wrong test predictions (predictions.csv) with their images."""
+    predictions = result.cell.table(result.cell.folder.PREDICTIONS)
+    if predictions is None or "split" not in predictions:
+        return
+    wrong = predictions[(predictions["split"] == "test") & (predictions["label"].astype(str)
+                                                            != predictions["pred"].astype(str))]
+    wrong = wrong.nlargest(budget.misclassified, "loss") if "loss" in wrong else wrong.head(budget.misclassified)
+    images = context.task.test_images
+    result.misclassified = [{"image": images[int(row["index"])], "true": str(row["label"]), "pred": str(row["pred"])}
+                            for _, row in wrong.iterrows() if int(row["index"]) < len(images)]
+
+
 def _interventions(result: CellResult, context: _Context, budget: Budget) -> None:
     scenes = context.task.test_scenes
     chosen = _balanced(context.task.test_labels, budget.interventions)
-    counts = [int(c) for c in context.classes]
+    lo, hi = int(context.counts.min()), int(context.counts.max())
     gap = float(result.cell.spec.get("min_gap") or auto_gap(int(result.cell.spec["size"])))  # the cell's own gap
-    table = interventions.run_interventions(context.predictor, [scenes[i] for i in chosen],
-                                            (min(counts), max(counts)), seed=0, min_gap=gap)
+    table = interventions.run_interventions(context.predictor, [scenes[i] for i in chosen], (lo, hi), seed=0,
+                                            min_gap=gap)
     result.add("interventions", table)
-    result.add("interventions_summary", interventions.summarize_interventions(table))
+    summary = interventions.summarize_interventions(table, str(result.cell.spec.get("sizes", "")))
+    result.add("interventions_summary", summary)
+    if summary["off_distribution"].any():
+        result.limitations.append("Enlarging circles on a model trained on one radius shows it a circle size it "
+                                  "never saw: its 'enlarge' consistency mixes size sensitivity with "
+                                  "out-of-distribution behaviour.")
+    _example_edit(result, context, scenes[int(result.examples["index"][0])] if result.examples else scenes[0], gap)
+
+
+def _example_edit(result: CellResult, context: _Context, scene: Scene, gap: float) -> None:
+    """One before/after edit of an example scene for the examples figure (remove, else add)."""
+    lo = int(context.counts.min())
+    kind = "remove" if scene.count > lo else "add"
+    edited = interventions.edit_scene(scene, kind, np.random.default_rng(0), min_gap=gap)
+    pair = render_scenes([scene, edited])  # [2, 3, H, W]
+    predicted = context.predictor.counts(pair)["pred_count"]
+    result.edit = {"kind": kind, "before": pair[0], "after": pair[1], "true_before": scene.count,
+                   "true_after": edited.count, "pred_before": int(predicted[0]), "pred_after": int(predicted[1])}
 
 
 def _deletion(result: CellResult, context: _Context, budget: Budget) -> None:
@@ -196,68 +273,96 @@ def _deletion(result: CellResult, context: _Context, budget: Budget) -> None:
         raise RuntimeError("no circle attribution scores (the attribution step did not run)")
     scenes = [context.task.test_scenes[i] for i in result.examples["index"][: budget.deletion]]
     curves = interventions.deletion_curves(context.predictor, scenes, scores[: budget.deletion],
-                                           max_steps=budget.deletion_steps, random_orders=2, seed=0)
+                                           max_steps=budget.deletion_steps, random_orders=2, seed=0,
+                                           floor=int(context.counts.min()))
     result.add("deletion", curves)
 
 
+def _dewind_set(result: CellResult, context: _Context, budget: Budget) -> None:
+    """The DeWind-controlled scenes: the task's own test_dewind split when it has one, else generated."""
+    task = context.task
+    if "test_dewind" in getattr(task, "eval_splits", ()):
+        context.dewind = list(task.scenes("test_dewind"))[: max(budget.dewind, budget.baseline_images)]
+        context.dewind_images = task.split("test_dewind")[0][: len(context.dewind)]
+        return
+    context.dewind = confounds.dewind_scenes(result.cell.spec, max(budget.dewind, 1), seed=12345)
+    context.dewind_images = render_scenes(context.dewind)
+
+
+def _recorded_predictions(cell: CellRecord, split: str, counts: np.ndarray) -> dict[str, np.ndarray] | None:
+    """What the cell predicted for a split at the end of training (predictions.csv): no forward pass needed.
+
+    Returns:
+        ``index`` ``[N]``, ``expected_count`` ``[N]`` (probabilities x counts), ``pred_count`` ``[N]``, or None.
+    """
+    table = cell.table(cell.folder.PREDICTIONS)
+    columns = [f"prob_{count}" for count in counts]
+    if table is None or "split" not in table or not set(columns) <= set(table.columns):
+        return None
+    rows = table[table["split"] == split]
+    if rows.empty:
+        return None
+    probs = rows[columns].to_numpy(dtype=float)  # [N, C]
+    return {"index": rows["index"].to_numpy(dtype=int), "expected_count": probs @ counts.astype(float),
+            "pred_count": rows["pred"].to_numpy(dtype=int)}
+
+
 def _confounds(result: CellResult, context: _Context, budget: Budget) -> None:
-    scenes = confounds.dewind_scenes(result.cell.spec, budget.dewind, seed=12345)
-    predicted = context.predictor.counts(render_scenes(scenes))
-    axes = confounds.scene_axes(scenes)
-    table = confounds.confound_regression(np.log(np.maximum(predicted["expected_count"], 1e-6)), axes)
-    accuracy = float(np.mean(predicted["pred_count"] == np.exp(axes["log_n"]).round()))
-    result.add("confounds", table.assign(dewind_accuracy=accuracy))
+    """The confound regression fitted on DeWind stimuli and on the training distribution (i.i.d. test scenes).
+
+    The i.i.d. fit (and the DeWind fit, when the engine evaluated a test_dewind split) reuses the
+    predictions recorded in predictions.csv instead of running the model again.
+    """
+    lo, hi = int(context.counts.min()), int(context.counts.max())
+    fits = []
+    for fit, split, scenes in (("DeWind", "test_dewind", context.dewind), ("training distribution", "test", None)):
+        recorded = _recorded_predictions(result.cell, split, context.counts)
+        if recorded is not None:
+            keep = recorded["index"][: budget.dewind]
+            source = context.dewind if split == "test_dewind" else context.task.test_scenes
+            fits.append((fit, [source[i] for i in keep], {k: v[: budget.dewind] for k, v in recorded.items()}))
+        elif scenes:
+            shown = scenes[: budget.dewind]
+            predicted = context.predictor.counts(context.dewind_images[: len(shown)])
+            fits.append((fit, shown, predicted))
+            # No test_dewind split in predictions.csv: this set is the cell's DeWind accuracy.
+            truth = np.array([scene.count for scene in shown])
+            result.notes["dewind_hits"] = [int(np.sum(predicted["pred_count"] == truth)), len(shown)]
+    tables = []
+    for fit, scenes, predicted in fits:
+        axes = confounds.scene_axes(scenes)
+        table = confounds.confound_regression(np.log(np.maximum(predicted["expected_count"], 1e-6)), axes)
+        tables.append(table.assign(fit=fit, size_to_n=confounds.size_to_n_ratio(table),
+                                   accuracy=float(np.mean(predicted["pred_count"] == np.exp(axes["log_n"]).round()))))
+        result.limitations.extend(confounds.regression_caveats(axes, (lo, hi), fit))
+    result.add("confounds", pd.concat(tables, ignore_index=True) if tables else None)
 
 
-def _baselines(result: CellResult, context: _Context) -> None:
-    task, counts = context.task, np.array([int(c) for c in context.classes])
-    train = np.arange(min(len(task.train_labels), 1000))
-    scores = baselines.baseline_accuracy(task.train_images[train], counts[task.train_labels[train].numpy()],
-                                         task.test_images, counts[task.test_labels.numpy()])
-    rows = [{"counter": name, **values} for name, values in scores.items()]
-    metrics = result.cell.metrics or {}
-    rows.append({"counter": "network", "accuracy": metrics.get("test_accuracy"), "mae": metrics.get("count_mae"),
-                 "n": metrics.get("n_test")})
-    result.add("baselines", pd.DataFrame(rows).assign(counts=result.cell.spec.get("counts"),
-                                                      sizes=result.cell.spec.get("sizes")))
+def _baselines(result: CellResult, context: _Context, budget: Budget) -> None:
+    """Ink-area and connected-component counters on the i.i.d. and the DeWind test sets (ink fitted once)."""
+    task, counts = context.task, context.counts
+    train = np.arange(min(len(task.train_labels), budget.baseline_images))
+    test = np.arange(min(len(task.test_labels), budget.baseline_images))
+    ink = baselines.InkAreaCounter().fit(task.train_images[train], counts[task.train_labels[train].numpy()])
+    sets = [("i.i.d. test", task.test_images[test], counts[task.test_labels[test].numpy()])]
+    if context.dewind:
+        shown = context.dewind[: budget.baseline_images]
+        sets.append(("DeWind test", context.dewind_images[: len(shown)], np.array([s.count for s in shown])))
+    rows = []
+    for split, images, truth in sets:
+        scores = baselines.baseline_accuracy(task.train_images[train], counts[task.train_labels[train].numpy()],
+                                             images, truth, ink=ink)
+        rows.extend({"split": split, "counter": name, **values} for name, values in scores.items())
+    result.add("baselines", pd.DataFrame(rows))
 
 
-def _probes(result: CellResult, context: _Context, budget: Budget) -> None:
-    from study.models import WeightsUnavailableError, create_model
-
-    chosen = _balanced(context.task.test_labels, budget.probe)
-    inputs = context.transform(context.task.test_images[chosen].to(context.device))
-    counts = np.array([int(c) for c in context.classes])[context.task.test_labels[chosen].numpy()]
-    spec, classes = result.cell.spec, len(context.classes)
-    tables = [probes.probe_model(context.model, inputs, counts, "trained")]
-    torch.manual_seed(0)
-    random_model = create_model(spec["arch"], classes, "none", spec.get("head", "fastai")).to(context.device)
-    tables.append(probes.probe_model(random_model, inputs, counts, "random"))
-    cached_why = _imagenet_not_cached(spec["arch"])
-    if cached_why:
-        _NO_IMAGENET.setdefault(spec["arch"], cached_why)
-    if spec["arch"] in _NO_IMAGENET:  # tried and failed once in this process: do not wait for the network again
-        result.missing.append({"what": f"ImageNet probe ({result.cell.label})", "why": _NO_IMAGENET[spec["arch"]]})
-    else:
-        try:
-            pretrained = create_model(spec["arch"], classes, "imagenet", spec.get("head", "fastai")).to(context.device)
-            tables.append(probes.probe_model(pretrained, inputs, counts, "imagenet"))
-        except WeightsUnavailableError as error:
-            _NO_IMAGENET[spec["arch"]] = str(error).split(";")[0]
-            result.missing.append({"what": f"ImageNet probe ({result.cell.label})", "why": _NO_IMAGENET[spec["arch"]]})
-    result.add("probes", pd.concat(tables, ignore_index=True))
-
-
-_NO_IMAGENET: dict[str, str] = {}  # arch -> why its ImageNet weights could not be loaded
-
-
-def _imagenet_not_cached(arch: str) -> str:
-    """Why torchvision ImageNet weights are unavailable offline ('' if cached or not a torchvision arch).
+@functools.lru_cache(maxsize=None)
+def _imagenet_unavailable(arch: str) -> str:
+    """Why ImageNet weights for ``arch`` cannot be used offline ('' when they are cached or not torchvision's).
 
     Checked before asking torchvision, which would otherwise try (and, offline, wait for) a download.
+    Cached per process: the answer does not change between cells.
     """
-    import torchvision
-
     if arch.startswith("timm:"):
         return ""
     url = torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
@@ -265,48 +370,73 @@ def _imagenet_not_cached(arch: str) -> str:
     return "" if path.is_file() else f"ImageNet weights for {arch} are not cached ({path}) and analysis does not download them"
 
 
-def _top_losses(result: CellResult, context: _Context, budget: Budget) -> None:
-    predictions = result.cell.table("predictions.csv")
-    split = "test" if predictions is not None and (predictions["split"] == "test").any() else "valid"
-    rows = predictions[predictions["split"] == split].nlargest(budget.top_losses, "loss")
-    images, _ = context.task.split(split)
-    index = torch.as_tensor(rows["index"].to_numpy().copy())
-    labels, preds = [str(v) for v in rows["label"]], [str(v) for v in rows["pred"]]  # class names
-    target = torch.tensor([context.classes.index(name) for name in preds])
-    maps = _maps(context, images[index], target, ("gradcam",), budget)
-    result.top_losses = {"images": images[index], "maps": maps, "index": index, "loss": rows["loss"].to_numpy(),
-                         "labels": labels, "preds": preds,
-                         "prob": [float(row[f"prob_{name}"]) for name, (_, row) in zip(preds, rows.iterrows())]}
+def _probes(result: CellResult, context: _Context, budget: Budget) -> None:
+    chosen = _balanced(context.task.test_labels, budget.probe)
+    inputs = context.transform(context.task.test_images[chosen].to(context.device))
+    counts = context.counts[context.task.test_labels[chosen].numpy()]
+    spec, classes = result.cell.spec, len(context.classes)
+    tables = [probes.probe_model(context.model, inputs, counts, "trained")]
+    # A local generator, not torch.manual_seed: the caller's global RNG stays as it was.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        random_model = create_model(spec["arch"], classes, "none", spec.get("head", "fastai")).to(context.device)
+    tables.append(probes.probe_model(random_model, inputs, counts, "random"))
+    why = _imagenet_unavailable(spec["arch"])
+    if not why:
+        try:
+            pretrained = create_model(spec["arch"], classes, "imagenet", spec.get("head", "fastai")).to(context.device)
+            tables.append(probes.probe_model(pretrained, inputs, counts, "imagenet"))
+        except WeightsUnavailableError as error:
+            why = str(error).split(";")[0]
+    if why:
+        result.missing.append({"what": f"ImageNet probe ({result.cell.label})", "why": why})
+    result.add("probes", pd.concat(tables, ignore_index=True))
 
 
-def analyse_cell(cell: CellRecord, run_dir: Path, device: torch.device, budget: Budget) -> CellResult:
+# (name, function(result, context, budget)) in run order; counting-only steps after the first.
+STEPS: tuple[tuple[str, Callable[[CellResult, _Context, Budget], None]], ...] = (
+    ("attribution", _attribution_and_localisation),
+    ("misclassified", _misclassified),
+    ("interventions", _interventions),
+    ("deletion", _deletion),
+    ("DeWind set", _dewind_set),
+    ("confounds", _confounds),
+    ("baselines", _baselines),
+    ("probes", _probes),
+)
+
+
+def analyse_cell(cell: CellRecord, cache_dir: Path | None, device: torch.device, budget: Budget,
+                 on_step: Callable[[str], None] | None = None) -> CellResult:
     """Run every per-cell analysis that applies to ``cell``.
 
     Args:
         cell: a done cell with a checkpoint.
-        run_dir: the run folder (its ``.cache`` holds the datasets).
+        cache_dir: the run's dataset cache (None: rebuild the data).
         device: where models run.
         budget: how many images each analysis gets.
+        on_step: called with each step's name before it runs (progress display).
 
     Returns:
         a ``CellResult``; steps that failed are in ``missing``.
+
+    Raises:
+        UserError: a damaged checkpoint (``DamagedFileError``, naming the file).
     """
     result = CellResult(cell)
+    context, started = None, time.perf_counter()
     with result.step("loading the model and task"):
-        context = _load(cell, run_dir, device)
-    if "context" not in locals():
+        context = _load(cell, cache_dir, device)
+    result.notes["seconds"] = {"load": round(time.perf_counter() - started, 2)}
+    if context is None:
         return result
-    with result.step("attribution and localisation"):
-        _attribution_and_localisation(result, context, budget)
-    with result.step("top losses"):
-        _top_losses(result, context, budget)
-    if not cell.is_counting:
-        return result
-    for what, function, arguments in (
-        ("interventions", _interventions, (budget,)), ("deletion faithfulness", _deletion, (budget,)),
-        ("confound regression", _confounds, (budget,)), ("baselines", _baselines, ()),
-        ("linear probes", _probes, (budget,)),
-    ):
-        with result.step(what):
-            function(result, context, *arguments)
+    steps = STEPS if cell.is_counting else STEPS[:2]
+    seconds = result.notes["seconds"]
+    for name, function in steps:
+        if on_step:
+            on_step(name)
+        started = time.perf_counter()
+        with result.step(name):
+            function(result, context, budget)
+        seconds[name] = round(time.perf_counter() - started, 2)
     return result

@@ -8,7 +8,11 @@ log Spacing drawn independently), regress the log of the predicted count
 
 A pure counter has bN = 1 and bSize = bSpacing = 0; a network that reads
 total ink would put weight on Size (Size = ISA x TSA carries TSA).
-Intervals are percentile bootstraps over images.
+Intervals are percentile bootstraps over images. Weights are also reported
+standardised (beta x SD of the regressor: the change of the log prediction
+per SD of that axis), since the axes span different ranges, and the regression
+is fitted twice: on the training distribution (the i.i.d. test scenes) and on
+DeWind stimuli. ``regression_caveats`` says where a fit cannot inform.
 """
 
 from __future__ import annotations
@@ -20,10 +24,14 @@ import numpy as np
 import pandas as pd
 
 from analysis.stats import bootstrap_ci
+from study.coerce import from_mapping
+from study.spec import TrainSpec
+from study.tasks import scene_spec
 from synth.numerosity import describe_scene
 from synth.scenes import InfeasibleSceneError, Scene, sample_scenes
 
-__all__ = ["dewind_scenes", "confound_regression", "scene_axes", "weber_table"]
+__all__ = ["dewind_scenes", "confound_regression", "scene_axes", "size_to_n_ratio", "regression_caveats",
+           "weber_table"]
 
 TERMS = ("intercept", "log_n", "log_size", "log_spacing")
 
@@ -42,10 +50,6 @@ def dewind_scenes(spec: dict[str, Any], n: int, seed: int = 12345) -> list[Scene
     Raises:
         InfeasibleSceneError: no radius packs the range.
     """
-    from study.coerce import from_mapping
-    from study.spec import TrainSpec
-    from study.tasks import scene_spec
-
     base = scene_spec(from_mapping(TrainSpec, {k: v for k, v in spec.items() if k in TrainSpec.__dataclass_fields__}))
     radius = base.packing_radius
     error: Exception | None = None
@@ -91,8 +95,41 @@ def confound_regression(
     low, high = bootstrap_ci(fit, len(target), n_boot=n_boot, seed=seed)
     residual = target - design @ coef
     r2 = 1 - residual.var() / target.var() if target.var() > 0 else np.nan
-    return pd.DataFrame({"term": TERMS, "coef": coef, "ci_low": low, "ci_high": high,
+    sd = np.concatenate([[0.0], design[:, 1:].std(0, ddof=1)]) if len(target) > 1 else np.zeros(4)  # [4]
+    return pd.DataFrame({"term": TERMS, "coef": coef, "ci_low": low, "ci_high": high, "sd": sd,
+                         "std_coef": coef * sd, "std_low": low * sd, "std_high": high * sd,
                          "n": len(target), "r2": r2})
+
+
+def size_to_n_ratio(table: pd.DataFrame) -> float:
+    """|standardised Size weight| / |standardised N weight| of one fit (NaN when the N weight is 0)."""
+    rows = table.set_index("term")
+    n_weight = abs(float(rows.loc["log_n", "std_coef"]))
+    return abs(float(rows.loc["log_size", "std_coef"])) / n_weight if n_weight > 0 else float("nan")
+
+
+def regression_caveats(axes: pd.DataFrame, count_range: tuple[int, int], fit: str) -> list[str]:
+    """Why a confound regression on these scenes cannot inform, as sentences (empty when it can).
+
+    Args:
+        axes: ``scene_axes`` of the scenes the regression was fitted on.
+        count_range: the cell's inclusive class range (the classifier's output is bounded to it).
+        fit: the name of the fit (``training distribution`` or ``DeWind``), used in the sentences.
+    """
+    notes = []
+    lo, hi = count_range
+    sd_n = float(axes["log_n"].std(ddof=1)) if len(axes) > 1 else 0.0
+    if sd_n < 0.1:
+        notes.append(f"The {fit} fit for counts {lo}-{hi}: SD(log N) is {sd_n:.3f}, so the N weight rests on a "
+                     f"narrow range, and the classifier's output is bounded to [{lo}, {hi}], so no weight can "
+                     "show a counter's slope of 1 outside it.")
+    correlation = np.array(axes[["log_n", "log_size", "log_spacing"]].corr().abs(), dtype=float)  # a writable copy
+    np.fill_diagonal(correlation, 0)
+    if len(axes) > 2 and np.nanmax(correlation) > 0.95:
+        notes.append(f"The {fit} fit for counts {lo}-{hi}: the regressors are collinear (|r| = "
+                     f"{np.nanmax(correlation):.2f}; one radius makes Size proportional to N), so the weights "
+                     "cannot separate number from size there.")
+    return notes
 
 
 def weber_table(per_class_accuracy: dict[str, float], per_class_n: dict[str, int] | None = None) -> pd.DataFrame:

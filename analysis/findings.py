@@ -1,7 +1,8 @@
-"""Headline sentences for summary.json: each states its numbers and their n.
+"""The words of summary.json, computed from the data: tables, figure takeaways, the answer, the limitations.
 
-Each function reads the pooled tables the pipeline wrote (``summary.data``)
-and appends at most one finding; a table that is missing adds nothing.
+Every sentence states its numbers with their interval and n; a table or
+figure that has no data adds nothing (and the sentence that would describe
+it is not written).
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["write_findings"]
+from analysis import figures, tables
+from analysis.rundata import CellRecord, short_value
+from analysis.stats import MIN_SEEDS_FOR_T
+from study.runfolder import CellStatus
+from study.spec import varying_fields
+
+__all__ = ["write_outputs", "answer", "limitations", "example_caption", "accuracy_frame"]
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -21,115 +28,325 @@ def _fmt(value: Any, digits: int = 2) -> str:
         return str(value)
 
 
-def _accuracy(data: dict[str, pd.DataFrame]) -> tuple[str, str] | None:
-    table = data.get("seed_summary")
-    if table is None or table.empty:
-        return None
-    parts = []
-    for _, row in table.head(12).iterrows():
-        what = row.get("counts") if row.get("task") == "counting" else row.get("data")
-        ci = f" (95% CI {_fmt(row['ci_low'])}-{_fmt(row['ci_high'])})" if row["n"] > 1 else ""
-        parts.append(f"{what} {row.get('aug')} init={row.get('weights')}: {_fmt(row['mean'])}{ci}, n={row['n']} seed(s)")
-    return "Test accuracy per configuration", "; ".join(parts) + "."
+def _ci(estimate: dict[str, Any] | None) -> str:
+    if not estimate:
+        return "n/a"
+    return (f"{_fmt(estimate['mean'])} (95% CI {_fmt(estimate['low'])}-{_fmt(estimate['high'])}, "
+            f"{estimate['method']}, {estimate['n_seeds']} seed{'s' if estimate['n_seeds'] != 1 else ''}, "
+            f"n={estimate['n_images']} images)")
 
 
-def _label_noise(data: dict[str, pd.DataFrame]) -> tuple[str, str] | None:
-    table = data.get("label_noise")
-    if table is None or table.empty:
-        return None
-    grouped = table.groupby(["aug", "counts"]).agg(noise=("label_noise_rate", "mean"), accuracy=("test_accuracy", "mean"),
-                                                   cells=("cell_id", "count"), samples=("n_augmented_samples", "first"))
-    parts = [f"{aug} on {counts}: {_fmt(row.noise)} of augmented samples mislabelled (n={int(row.samples)} per cell, "
-             f"{int(row.cells)} cell(s)), test accuracy {_fmt(row.accuracy)}" for (aug, counts), row in grouped.iterrows()]
-    return "Augmentation label noise", "; ".join(parts) + "."
+# ------------------------------------------------------------------ accuracy by configuration
+
+def _axes(cells: list[CellRecord]) -> tuple[str | None, list[str]]:
+    """The x field of the accuracy figure (count range when it varies) and the hue fields (the other varying ones)."""
+    varying = varying_fields([cell.spec for cell in cells if cell.status is CellStatus.DONE and cell.spec])
+    x_field = "counts" if "counts" in varying else (varying[0] if varying else None)
+    return x_field, [name for name in varying if name != x_field]
 
 
-def _localization(data: dict[str, pd.DataFrame]) -> tuple[str, str] | None:
-    table = data.get("localization")
-    if table is None or table.empty:
-        return None
-    parts = []
-    for method, group in table.groupby("method"):
-        small, large = group[group["count"] <= 5], group[group["count"] >= 45]
-        coverage = f"per-circle coverage {_fmt(group['circle_coverage'].mean())}"
-        if len(small) and len(large):
-            coverage = (f"per-circle coverage {_fmt(small['circle_coverage'].mean())} at N<=5 (n={len(small)}) vs "
-                        f"{_fmt(large['circle_coverage'].mean())} at N>=45 (n={len(large)})")
-        parts.append(f"{method}: {_fmt(group['mass_share'].mean())} of attribution on circles covering "
-                     f"{_fmt(group['area_share'].mean(), 3)} of the image, pointing game "
-                     f"{_fmt(group['pointing_hit'].mean())}, {coverage} (n={len(group)} images)")
-    return "Where attribution falls", ("; ".join(parts) + ". IG and Occlusion use a blank-canvas baseline and are "
-                                       "near 1 by construction; Grad-CAM and Saliency are the informative ones.")
+def accuracy_frame(configurations: list[dict[str, Any]], cells: list[CellRecord]) -> pd.DataFrame:
+    """One row per configuration and test set: ``configuration``, ``x``, ``hue``, ``split``, the estimate."""
+    x_field, hue_fields = _axes(cells)
+    rows = []
+    for config in configurations:
+        key = config["key"]
+        x = short_value(x_field, key.get(x_field, "")) if x_field else config["label"]
+        hue = " · ".join(short_value(name, key.get(name, "")) for name in hue_fields) or "network"
+        for split, estimate in (("i.i.d. test", config["accuracy"]), ("DeWind test", config["dewind_accuracy"])):
+            if estimate:
+                rows.append({"configuration": config["label"], "x": x, "hue": hue, "split": split, **estimate})
+    return pd.DataFrame(rows)
 
 
-def _interventions(data: dict[str, pd.DataFrame]) -> tuple[str, str] | None:
-    table = data.get("interventions")
-    if table is None or table.empty:
-        return None
-    parts = []
-    for (counts, kind), group in table.groupby([table["label"].str.split().str[0], "kind"], sort=False):
-        done = group[group["status"] == "ok"]
-        excluded = len(group) - len(done)
-        consistent = float((done["pred_change"] == done["expected_change"]).mean()) if len(done) else np.nan
-        parts.append(f"{counts} {kind} ({int(group['expected_change'].iloc[0]):+d}): {_fmt(consistent)} "
-                     f"(n={len(done)}, {excluded} excluded)")
-    return "Counterfactual edits: share of predictions that moved exactly as the count", "; ".join(parts) + "."
+def _baseline_frame(baselines: pd.DataFrame, cells: list[CellRecord]) -> pd.DataFrame:
+    """Mean baseline accuracy per figure x value, test set and counter."""
+    if baselines.empty:
+        return baselines
+    x_field, _ = _axes(cells)
+    x_of = {cell.cell_id: short_value(x_field, cell.spec.get(x_field, "")) if x_field else cell.config_label
+            for cell in cells}
+    data = baselines.assign(x=baselines["cell_id"].map(x_of))
+    return data.groupby(["x", "split", "counter"], as_index=False)["accuracy"].mean()
 
 
-def _deletion(data: dict[str, pd.DataFrame]) -> tuple[str, str] | None:
-    table = data.get("deletion")
-    if table is None or table.empty:
-        return None
+def _accuracy_takeaway(frame: pd.DataFrame) -> str:
+    iid = frame[frame["split"] == "i.i.d. test"]
+    if iid.empty:
+        return "No configuration has an i.i.d. test accuracy."
+    best, worst = iid.loc[iid["mean"].idxmax()], iid.loc[iid["mean"].idxmin()]
+    text = (f"Highest i.i.d. accuracy: {best['configuration']} at {_ci(best.to_dict())}; lowest: "
+            f"{worst['configuration']} at {_ci(worst.to_dict())}.")
+    both = frame.pivot_table(index="configuration", columns="split", values="mean")
+    if "DeWind test" in both:
+        drop = (both["i.i.d. test"] - both["DeWind test"]).dropna()
+        if len(drop):
+            text += (f" On DeWind-controlled stimuli accuracy changes by {-drop.mean():+.2f} on average "
+                     f"(n={len(drop)} configurations).")
+    return text
+
+
+# ------------------------------------------------------------------ display tables
+
+def _configurations_display(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    shown = frame.assign(accuracy=[f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]" for m, lo, hi in
+                                   zip(frame["mean"], frame["low"], frame["high"])])
+    shown = shown.pivot_table(index=["configuration", "n_seeds", "method"], columns="split", values="accuracy",
+                              aggfunc="first", sort=False).reset_index()
+    return shown.rename(columns={"configuration": "Configuration", "n_seeds": "Seeds", "method": "95% CI"})
+
+
+def _cells_display(table: pd.DataFrame) -> pd.DataFrame:
+    if table.empty:
+        return table
+    return pd.DataFrame({"Cell": table["label"], "Status": table["status"],
+                         "Test accuracy [95% CI]": [f"{_fmt(a)} [{_fmt(lo)}, {_fmt(hi)}]" if n else "" for a, lo, hi, n
+                                                    in zip(table["accuracy"], table["ci_low"], table["ci_high"],
+                                                           table["n"])],
+                         "Test images": table["n"], "Why not done": table["error"].fillna("")})
+
+
+def _comparisons_display(comparisons: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = [{"Setting": c["axis"], "A vs B": f"{c['a']} vs {c['b']}", "Where": c["configuration"],
+             "Test set": c["split"], "A - B (95% CI)": f"{c['difference']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]",
+             "p": f"{c['p']:.3g}", "Odds ratio": _fmt(c["effect_size"]["odds_ratio"]), "Seeds": c["n_seeds"],
+             "Images": c["n_images"]} for c in comparisons]
+    return pd.DataFrame(rows)
+
+
+def _confounds_display(table: pd.DataFrame) -> pd.DataFrame:
+    if table.empty:
+        return table
+    rows = []
+    for (label, fit), group in table.groupby(["label", "fit"], sort=False):
+        terms = group.set_index("term")
+        rows.append({"Cell": label, "Fit on": fit,
+                     **{name: f"{terms.loc[term, 'std_coef']:.3g} [{terms.loc[term, 'std_low']:.3g}, "
+                               f"{terms.loc[term, 'std_high']:.3g}]"
+                        for term, name in (("log_n", "N"), ("log_size", "Size"), ("log_spacing", "Spacing"))},
+                     "Size/N": _fmt(group["size_to_n"].iloc[0]), "R²": _fmt(group["r2"].iloc[0]),
+                     "n": int(group["n"].iloc[0])})
+    return pd.DataFrame(rows)
+
+
+def _baselines_display(table: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    if table.empty:
+        return table
+    wide = table.pivot_table(index=["x", "split"], columns="counter", values="accuracy", sort=False).reset_index()
+    networks = frame.groupby(["x", "split"], as_index=False)["mean"].mean().rename(columns={"mean": "network (mean)"})
+    wide = wide.merge(networks, on=["x", "split"], how="left")
+    return wide.rename(columns={"x": "Group", "split": "Test set", "ink_area": "ink area",
+                                "components": "connected components"})
+
+
+def _interventions_display(table: pd.DataFrame) -> pd.DataFrame:
+    if table.empty:
+        return table
+    return pd.DataFrame({"Cell": table["label"], "Edit": table["kind"],
+                         "Consistent (all)": table["consistent"].map(_fmt),
+                         "Consistent (correct before)": table["consistent_if_correct"].map(_fmt),
+                         "n": table["n"], "n correct before": table["n_correct_before"],
+                         "Off training distribution": table["off_distribution"].map({True: "yes", False: ""})})
+
+
+def _measurement_frame(results: list[Any]) -> pd.DataFrame:
+    rows = []
+    for result in results:
+        ig = result.notes.get("integrated_gradients") or {}
+        rows.append({"Cell": result.cell.label, "Grad-CAM layer": result.notes.get("gradcam_layer") or "none (too coarse)",
+                     "IG steps": ig.get("n_steps"), "IG completeness gap": _fmt(ig.get("relative_delta"), 3),
+                     "IG cap hit": "yes" if ig.get("cap_hit") else "no"})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ takeaways
+
+def _mean_by(table: pd.DataFrame, by: str, value: str) -> str:
+    means = table.groupby(by, sort=False)[value].agg(["mean", "count"])
+    return "; ".join(f"{name} {_fmt(row['mean'])} (n={int(row['count'])})" for name, row in means.iterrows())
+
+
+def _confound_takeaway(table: pd.DataFrame) -> str:
+    ratios = table.groupby("fit", sort=False)["size_to_n"].median()
+    return ("Median |Size|/|N| standardised-weight ratio: " + "; ".join(
+        f"{fit} {_fmt(value)}" for fit, value in ratios.items())
+        + f" (a counter: 0; n={table['cell_id'].nunique()} cells).")
+
+
+def _deletion_takeaway(table: pd.DataFrame) -> str:
     removed = table[table["step"] >= 1].assign(per_circle=lambda t: t["delta_expected"] / t["step"])
-    parts = []
-    for label, group in removed.groupby("label", sort=False):
-        means = group.groupby("order")["per_circle"].agg(["mean", "count"])
-        if {"attribution", "random"} <= set(means.index):
-            parts.append(f"{label}: {_fmt(means.loc['attribution', 'mean'])} per removed circle in IG order "
-                         f"(n={int(means.loc['attribution', 'count'])} scene-steps) vs {_fmt(means.loc['random', 'mean'])} "
-                         f"in random order (n={int(means.loc['random', 'count'])})")
-    return ("Deletion faithfulness: change of the expected count per removed circle (a counter: -1)",
-            "; ".join(parts) + ".") if parts else None
+    return ("Change of the expected count per removed circle (a counter: -1): "
+            + _mean_by(removed, "order", "per_circle") + " scene-steps.")
 
 
-def _confounds(data: dict[str, pd.DataFrame]) -> tuple[str, str] | None:
-    table = data.get("confounds")
-    if table is None or table.empty:
-        return None
-    parts = []
-    for label, group in table.groupby("label", sort=False):
-        rows = group.set_index("term")
-        terms = ", ".join(f"{name} {_fmt(rows.loc[term, 'coef'])} [{_fmt(rows.loc[term, 'ci_low'])}, "
-                          f"{_fmt(rows.loc[term, 'ci_high'])}]"
-                          for term, name in (("log_n", "log N"), ("log_size", "log Size"), ("log_spacing", "log Spacing")))
-        parts.append(f"{label}: {terms} (n={int(rows['n'].iloc[0])}, DeWind accuracy {_fmt(rows['dewind_accuracy'].iloc[0])})")
-    return "Numerosity vs size and spacing (a counter: log N = 1, the others 0)", "; ".join(parts) + "."
+def _probe_takeaway(table: pd.DataFrame) -> str:
+    last = table[table["stage"] == table["stage"].iloc[-1]]
+    return (f"Count decodability at {last['stage'].iloc[0]}: " + _mean_by(last, "init", "accuracy")
+            + f" probes; chance {_fmt(last['chance'].mean())}.")
 
 
-def _probes(data: dict[str, pd.DataFrame]) -> tuple[str, str] | None:
-    table = data.get("probes")
-    if table is None or table.empty:
-        return None
-    last = table[table["stage"] == table["stage"].iloc[-1] if "layer4" not in set(table["stage"]) else table["stage"] == "layer4"]
-    parts = [f"{label}: " + ", ".join(f"{row['init']} {_fmt(row['accuracy'])}" for _, row in group.iterrows())
-             + f" (chance {_fmt(group['chance'].iloc[0])}, n={int(group['n'].iloc[0])})"
-             for label, group in last.groupby("label", sort=False)]
-    return "Linear probe accuracy of the count at the last stage", "; ".join(parts) + "."
+# ------------------------------------------------------------------ outputs
+
+def write_outputs(summary: Any, cells: list[CellRecord], results: list[Any], configurations: list[dict[str, Any]],
+                  comparisons: list[dict[str, Any]]) -> None:
+    """Every table and figure the data supports, written through ``summary``."""
+    frame = accuracy_frame(configurations, cells)
+    pooled = {name: pd.concat([r.tables[name] for r in results if name in r.tables], ignore_index=True)
+              if any(name in r.tables for r in results) else pd.DataFrame()
+              for name in ("localization", "interventions", "interventions_summary", "deletion", "confounds",
+                           "baselines", "probes")}
+    baselines = _baseline_frame(pooled["baselines"], cells)
+    summary.table(frame, "configurations", "Accuracy per configuration (mean over seeds, 95% CI)", "results",
+                  _configurations_display(frame))
+    summary.table(pd.DataFrame(comparisons).drop(columns=["per_seed_p", "effect_size"], errors="ignore"),
+                  "comparisons", "Paired comparisons on the same test images", "results",
+                  _comparisons_display(comparisons))
+    accuracy = tables.accuracy_table(cells)
+    summary.table(accuracy, "cells", "Every cell: status and test accuracy (Wilson 95% CI over its test images)",
+                  "appendix", _cells_display(accuracy))
+    summary.table(baselines, "baselines", "Non-learned counters beside the networks on both test sets", "drivers",
+                  _baselines_display(baselines, frame))
+    summary.table(pooled["confounds"], "confounds", "Confound regression: standardised weights (beta x SD) with "
+                  "95% bootstrap CIs", "drivers", _confounds_display(pooled["confounds"]))
+    summary.table(pooled["interventions_summary"], "interventions", "Counterfactual edits: share of predictions that "
+                  "moved as a counter's would", "drivers", _interventions_display(pooled["interventions_summary"]))
+    summary.table(_measurement_frame(results), "measurement", "How the attributions were measured", "appendix")
+    per_count = tables.per_count_accuracy(cells)
+    noise = tables.label_noise_table(cells)
+    history = tables.learning_curves(cells)
+    confusion = tables.confusion_long(cells)
+    for name, table, title in (("per_count_accuracy", per_count, "Accuracy per true class"),
+                               ("label_noise", noise, "Augmentation label noise beside accuracy"),
+                               ("history", history, "Learning curves of every cell"),
+                               ("confusion", confusion, "Confusion matrices (long form)"),
+                               ("off_by_k", tables.off_by_k(cells), "Off-by-k count errors"),
+                               ("localization", pooled["localization"], "Attribution on circles per image and method"),
+                               ("deletion", pooled["deletion"], "Deletion curves"),
+                               ("probes", pooled["probes"], "Linear probes of the count per stage")):
+        summary.table(table, name, title, "appendix", table.head(0))  # tidy data: the CSV only, no display rows
+    _figures(summary, frame, baselines, pooled, per_count, noise, history, confusion)
 
 
-def _baselines(data: dict[str, pd.DataFrame]) -> tuple[str, str] | None:
-    table = data.get("baselines")
-    if table is None or table.empty:
-        return None
-    parts = [f"{label}: " + ", ".join(f"{row['counter']} {_fmt(row['accuracy'])}" for _, row in group.iterrows())
-             + f" (n={int(group['n'].iloc[0])} test images)" for label, group in table.groupby("label", sort=False)]
-    return "Network vs non-learned counters (test accuracy)", "; ".join(parts) + "."
+def _figures(summary: Any, frame: pd.DataFrame, baselines: pd.DataFrame, pooled: dict[str, pd.DataFrame],
+             per_count: pd.DataFrame, noise: pd.DataFrame, history: pd.DataFrame, confusion: pd.DataFrame) -> None:
+    summary.figure(lambda: figures.accuracy_by_range(frame, baselines), "accuracy",
+                   "Accuracy by count range and policy, i.i.d. and DeWind test sets (95% CI; grey: baselines)",
+                   lambda: _accuracy_takeaway(frame), "answer")
+    summary.figure(lambda: figures.per_count_accuracy(per_count), "per_count_accuracy", "Accuracy per true count",
+                   lambda: "Per-count accuracy: " + _mean_by(per_count, "configuration", "accuracy") + " classes.",
+                   "results")
+    summary.figure(lambda: figures.confound_weights(pooled["confounds"]), "confounds",
+                   "What moves the predicted count: standardised weights of log N, log Size, log Spacing",
+                   lambda: _confound_takeaway(pooled["confounds"]), "drivers")
+    summary.figure(lambda: figures.intervention_consistency(pooled["interventions_summary"]), "interventions",
+                   "Counterfactual edits: did the prediction move as a counter's would?",
+                   lambda: "Consistent edits, all scenes: " + _mean_by(pooled["interventions_summary"], "kind",
+                                                                        "consistent") + " cells.", "drivers")
+    summary.figure(lambda: figures.deletion_curves(pooled["deletion"]), "deletion",
+                   "Deletion: most-attributed circles first vs random order (down to the smallest class)",
+                   lambda: _deletion_takeaway(pooled["deletion"]), "drivers")
+    summary.figure(lambda: figures.probe_curves(pooled["probes"]), "probes", "Linear probes of the count per stage",
+                   lambda: _probe_takeaway(pooled["probes"]), "drivers")
+    summary.figure(lambda: figures.label_noise(noise), "label_noise", "Augmentation label noise vs accuracy",
+                   lambda: "Augmented samples whose visible count differs from the label: "
+                   + _mean_by(noise, "configuration", "label_noise_rate") + " cells.", "drivers")
+    summary.figure(lambda: figures.learning_curves(history), "learning_curves", "Learning curves",
+                   lambda: "Final validation accuracy: " + _mean_by(
+                       history.groupby("label").tail(1), "label", "accuracy") + " final epoch.", "appendix")
+    summary.figure(lambda: figures.confusion_matrices(confusion), "confusion", "Confusion matrices (row-normalised)",
+                   lambda: f"{confusion['cell_id'].nunique()} cells; the first 4 are drawn.", "appendix")
+    summary.figure(lambda: figures.localization_vs_count(pooled["localization"]), "localization",
+                   "Share of attribution on the circles vs their area",
+                   lambda: "Mass share on circles: " + _mean_by(pooled["localization"], "method", "mass_share")
+                   + " images (IG is near 1 by construction: blank-canvas baseline).", "appendix")
 
 
-def write_findings(summary: Any) -> None:
-    """Append every finding that the available tables support to ``summary.findings``."""
-    for make in (_accuracy, _label_noise, _localization, _interventions, _deletion, _confounds, _probes, _baselines):
-        with summary.step(f"finding {make.__name__.strip('_')}"):
-            finding = make(summary.data)
-            if finding:
-                summary.findings.append({"title": finding[0], "text": finding[1]})
+# ------------------------------------------------------------------ answer and limitations
+
+def answer(question: str, summary: Any, cells: list[CellRecord], configurations: list[dict[str, Any]],
+           comparisons: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"question", "abstract": [3-5 sentences with CI and n], "cannot_tell": [sentences]}``."""
+    abstract = []
+    scored = [c for c in configurations if c["accuracy"]]
+    if scored:
+        best = max(scored, key=lambda c: c["accuracy"]["mean"])
+        worst = min(scored, key=lambda c: c["accuracy"]["mean"])
+        abstract.append(f"Across {len(scored)} configuration(s), i.i.d. test accuracy ranges from "
+                        f"{_ci(worst['accuracy'])} ({worst['label']}) to {_ci(best['accuracy'])} ({best['label']}).")
+        dewind = [c for c in scored if c["dewind_accuracy"]]
+        if dewind:
+            gap = np.mean([c["accuracy"]["mean"] - c["dewind_accuracy"]["mean"] for c in dewind])
+            abstract.append(f"On DeWind-controlled stimuli, where count is independent of size and spacing, "
+                            f"accuracy changes by {-gap:+.2f} on average against the i.i.d. test (n={len(dewind)} "
+                            f"configurations; e.g. "
+                            f"{dewind[0]['label']}: {_ci(dewind[0]['dewind_accuracy'])}).")
+    iid = [c for c in comparisons if c["split"] == "i.i.d. test"]
+    if iid:
+        top = max(iid, key=lambda c: abs(c["difference"]))
+        abstract.append(f"The largest paired difference is {top['axis']} {top['a']} vs {top['b']} "
+                        f"({top['configuration']}): {top['difference']:+.3f} (95% CI {top['ci'][0]:+.3f} to "
+                        f"{top['ci'][1]:+.3f}, p={top['p']:.3g}, {top['n_seeds']} seed(s), n={top['n_images']} "
+                        f"paired images).")
+    baselines = summary.data.get("baselines")
+    if baselines is not None and not baselines.empty:
+        ink = baselines[baselines["counter"] == "ink_area"].groupby("split")["accuracy"].mean()
+        abstract.append("An ink-area counter reaches " + ", ".join(f"{_fmt(v)} on the {k}" for k, v in ink.items())
+                        + " (mean over count ranges).")
+    confounds = summary.data.get("confounds")
+    if confounds is not None and not confounds.empty:
+        abstract.append(_confound_takeaway(confounds))
+    return {"question": question, "abstract": abstract[:5], "cannot_tell": _cannot_tell(cells, configurations)}
+
+
+def _cannot_tell(cells: list[CellRecord], configurations: list[dict[str, Any]]) -> list[str]:
+    done = [cell for cell in cells if cell.status is CellStatus.DONE]
+    notes = []
+    few = [c["label"] for c in configurations if c["n_seeds"] < MIN_SEEDS_FOR_T]
+    if few:
+        notes.append(f"{len(few)} of {len(configurations)} configuration(s) have fewer than {MIN_SEEDS_FOR_T} seeds, "
+                     "so their intervals are over test images only and leave out seed-to-seed variation.")
+    if done and not any(cell.spec.get("weights") == "imagenet" for cell in done):
+        notes.append("No cell starts from ImageNet weights, so this run cannot tell what pretraining adds.")
+    sizes = sorted({int(cell.spec.get("size", 0)) for cell in done})
+    if sizes and max(sizes) < 224:
+        notes.append(f"Images are {', '.join(map(str, sizes))} px, not the 224 px of the original study; "
+                     "effects that need resolution may differ.")
+    generated = [c["label"] for c in configurations
+                 if c["dewind_accuracy"] and c["dewind_accuracy"].get("source") != "test_dewind split"]
+    if generated:
+        notes.append(f"{len(generated)} configuration(s) recorded no test_dewind split; their DeWind accuracy comes "
+                     "from a smaller DeWind set generated by the analysis for the cells analysed in depth.")
+    elif done and not any(c["dewind_accuracy"] for c in configurations):
+        notes.append("No cell has a DeWind-controlled accuracy, so accuracy cannot be separated from size and "
+                     "spacing cues.")
+    return notes
+
+
+def limitations(cells: list[CellRecord], results: list[Any], configurations: list[dict[str, Any]]) -> list[str]:
+    """Sentences on what is missing or uninformative (beyond the per-cell ones)."""
+    notes = _cannot_tell(cells, configurations)
+    unfinished = [cell for cell in cells if cell.status is not CellStatus.DONE]
+    if unfinished:
+        notes.append(f"{len(unfinished)} cell(s) did not finish ({', '.join(sorted({c.status.value for c in unfinished}))})"
+                     " and are left out of every number.")
+    if not results:
+        notes.append("No cell was analysed in depth (no finished cell with a checkpoint), so there are no attribution, "
+                     "edit, confound or probe results.")
+    return notes
+
+
+def example_caption(result: Any) -> str:
+    """Caption of a cell's examples figure, with the measurement choices it depends on."""
+    layer = result.notes.get("gradcam_layer")
+    ig = result.notes.get("integrated_gradients") or {}
+    parts = [f"{result.cell.label}: test images with "
+             + (f"Grad-CAM ({layer})" if layer else "no Grad-CAM (maps too coarse)")
+             + (f" and Integrated Gradients ({ig['n_steps']} steps, completeness gap {_fmt(ig['relative_delta'], 3)})"
+                if ig else "")]
+    if result.edit:
+        edit = result.edit
+        parts.append(f"bottom: '{edit['kind']}' edit, {edit['true_before']} -> {edit['true_after']} circles, "
+                     f"predicted {edit['pred_before']} -> {edit['pred_after']}")
+    return "; ".join(parts) + "."

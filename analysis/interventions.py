@@ -114,27 +114,43 @@ def run_interventions(
     table.loc[ok, "pred_before"] = before["pred_count"][scene_of_row]
     table.loc[ok, "pred_after"] = after["pred_count"]
     table.loc[ok, "pred_change"] = after["pred_count"] - before["pred_count"][scene_of_row]
+    table.loc[ok, "correct_before"] = before["pred_count"][scene_of_row] == table.loc[ok, "count_before"].to_numpy()
     table.loc[ok, "expected_count_change"] = after["expected_count"] - before["expected_count"][scene_of_row]
     return table
 
 
-def summarize_interventions(table: pd.DataFrame) -> pd.DataFrame:
+def summarize_interventions(table: pd.DataFrame, sizes: str = "") -> pd.DataFrame:
     """Per edit kind: how often the prediction changed exactly as the count did.
+
+    A wrong prediction before the edit makes "consistent" hard to read (the
+    model was not counting that scene to begin with), so consistency is also
+    given on the scenes predicted correctly before the edit.
+
+    Args:
+        sizes: the cell's circle-size regime; with ``fixed`` an enlarged
+            circle is a size the model never saw (``off_distribution``).
 
     Returns:
         one row per kind: ``n`` (edits applied), ``excluded_out_of_range``,
         ``excluded_infeasible``, ``consistent`` (fraction with pred_change ==
-        expected_change), ``mean_pred_change``, ``mean_expected_count_change``,
-        and the share of each change -1, 0, +1 and other.
+        expected_change), ``n_correct_before`` and ``consistent_if_correct``
+        (the same on scenes predicted correctly before the edit),
+        ``off_distribution``, ``mean_pred_change``,
+        ``mean_expected_count_change``, and the share of each change -1, 0, +1 and other.
     """
     rows = []
     for kind, group in table.groupby("kind", sort=False):
         done = group[group["status"] == "ok"]
         change = done["pred_change"].to_numpy(dtype=float) if len(done) else np.zeros(0)
+        correct = done[done["correct_before"].astype(bool)] if len(done) else done
+        expected = group["expected_change"].iloc[0]
         rows.append({
             "kind": kind,
-            "expected_change": int(group["expected_change"].iloc[0]),
+            "expected_change": int(expected),
             "n": len(done),
+            "n_correct_before": len(correct),
+            "consistent_if_correct": float(np.mean(correct["pred_change"] == expected)) if len(correct) else np.nan,
+            "off_distribution": bool(kind == "enlarge" and sizes == "fixed"),
             "excluded_out_of_range": int((group["status"] == "out_of_range").sum()),
             "excluded_infeasible": int((group["status"] == "infeasible").sum()),
             "consistent": float(np.mean(change == group["expected_change"].iloc[0])) if len(done) else np.nan,
@@ -155,13 +171,19 @@ def deletion_curves(
     max_steps: int = 8,
     random_orders: int = 1,
     seed: int = 0,
+    floor: int = 0,
 ) -> pd.DataFrame:
     """Remove circles most-attributed first, and in random orders; predict after each removal.
+
+    Removal stops at ``floor``, the bottom of the class range: below it the
+    classifier cannot answer the true count, so a flat curve there says
+    nothing about the attribution.
 
     Args:
         scenes: the scenes.
         circle_scores: per scene ``[K]`` attribution mass of each circle.
-        max_steps: removals per order (at most K).
+        max_steps: removals per order (at most K - floor).
+        floor: the smallest count the model can answer.
         random_orders: random orders per scene (the control).
 
     Returns:
@@ -172,7 +194,7 @@ def deletion_curves(
     rng = np.random.default_rng(seed)
     rows, images_for = [], []
     for index, (scene, scores) in enumerate(zip(scenes, circle_scores)):
-        steps = min(max_steps, scene.count)
+        steps = max(0, min(max_steps, scene.count - floor))
         orders = [("attribution", 0, np.argsort(-np.asarray(scores), kind="stable"))]
         orders += [("random", r, rng.permutation(scene.count)) for r in range(random_orders)]
         for name, repeat, order in orders:

@@ -1,37 +1,52 @@
 """``run_analysis``: a run folder in, tables, figures and summary.json out.
 
-Layout written under ``runs/NAME/analysis/``::
+Layout written under ``runs/NAME/analysis/`` (documented in docs/ANALYSIS.md)::
 
-    tables/<name>.csv      tidy tables, each with its n
-    figures/<name>.png/svg
-    summary.json           the contract the report reads (see ``Summary.write``)
+    tables/<id>.csv        tidy tables, each with its n
+    figures/<id>.png       figures rendered at the size the report shows them
+    examples/<cell>.png    per cell: test images with Grad-CAM and IG overlays, one edit before/after
+    cells/<cell>/*.png     per cell: its highest-loss misclassified test images
+    summary.json           the report's single source of numbers and words
 
 A partial run (failed, skipped or unfinished cells, cells without a
 checkpoint, no counting or no photo cells) gives partial outputs and a
-``missing`` entry per gap; nothing here raises for a bad cell.
+``missing`` entry per gap. Bad input (no run folder, a read-only one, a
+damaged checkpoint or sweep.toml) raises ``UserError`` before anything is
+half-written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import math
+import sys
 import time
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
 
-from analysis import figures, tables
-from analysis.cell_analysis import BUDGETS, Budget, CellResult, analyse_cell
-from analysis.findings import write_findings
-from analysis.rundata import CellRecord, load_cells
-from study.store import atomic_write_text
+from analysis import figures, findings, tables
+from analysis.cell_analysis import BUDGETS, STEPS, Budget, CellResult, analyse_cell
+from analysis.comparisons import paired_comparisons
+from analysis.rundata import CellRecord, load_cells, open_run
+from study.errors import UserError
+from study.runfolder import CellStatus, RunFolder
+from study.store import atomic_write_bytes, atomic_write_text
 from study.tasks import resolve_device
 
-__all__ = ["run_analysis", "Summary", "SECTIONS"]
+__all__ = ["run_analysis", "Summary", "SECTIONS", "MAX_TABLE_ROWS"]
 
-SECTIONS = ("sweep", "drivers", "attribution", "photo")
+SECTIONS = ("answer", "results", "drivers", "reproduction", "appendix")
+MAX_TABLE_ROWS = 15
+DEFAULT_QUESTION = "Can a convolutional network count circles, and what drives its accuracy?"
 
 
 class Summary:
@@ -45,42 +60,91 @@ class Summary:
         self.out_dir = out_dir
         self.findings: list[dict[str, str]] = []
         self.figures: list[dict[str, str]] = []
-        self.tables: list[dict[str, str]] = []
+        self.tables: list[dict[str, Any]] = []
         self.missing: list[dict[str, str]] = []
-        self.data: dict[str, pd.DataFrame] = {}  # name -> table, for the findings
+        self.limitations: list[str] = []
+        self.examples: list[dict[str, str]] = []
+        self.data: dict[str, pd.DataFrame] = {}  # id -> tidy table, for findings and takeaways
 
     @contextlib.contextmanager
     def step(self, what: str) -> Iterator[None]:
         """Run a step; an exception becomes a ``missing`` entry (a partial run must not stop the analysis)."""
         try:
             yield
+        except UserError:
+            raise
         except Exception as error:  # noqa: BLE001
             self.missing.append({"what": what, "why": f"{type(error).__name__}: {error}"})
 
-    def table(self, frame: pd.DataFrame | None, name: str, title: str, section: str) -> None:
-        """Write ``tables/<name>.csv`` when there are rows."""
+    def table(self, frame: pd.DataFrame | None, table_id: str, title: str, section: str,
+              display: pd.DataFrame | None = None) -> None:
+        """Write ``tables/<id>.csv`` (the tidy table) and list up to 15 display rows of ``display``."""
         if frame is None or frame.empty:
             return
-        atomic_write_text(self.out_dir / "tables" / f"{name}.csv", frame.to_csv(index=False))
-        self.data[name] = frame
-        self.tables.append({"path": f"tables/{name}.csv", "title": title, "section": section})
+        atomic_write_text(self.out_dir / "tables" / f"{table_id}.csv", frame.to_csv(index=False))
+        self.data[table_id] = frame
+        shown = (display if display is not None else frame).head(MAX_TABLE_ROWS)
+        self.tables.append({"id": table_id, "file": f"tables/{table_id}.csv", "title": title, "section": section,
+                            "columns": [str(c) for c in shown.columns],
+                            "rows": [[_display(v) for v in row] for row in shown.itertuples(index=False)]})
 
-    def figure(self, make: Any, name: str, title: str, caption: str, section: str) -> None:
-        """Build a figure with ``make()`` (a step of its own) and write it when there is one."""
-        with self.step(f"figure {name}"):
+    def figure(self, make: Callable[[], Any], figure_id: str, title: str, takeaway: Callable[[], str],
+               section: str) -> None:
+        """Draw a figure with ``make()`` and write it with its computed takeaway (a step of its own)."""
+        with self.step(f"figure {figure_id}"):
             figure = make()
             if figure is None:
                 return
-            png, svg = figures.save_figure(figure, self.out_dir / "figures", name)
-            self.figures.append({"path": png, "svg": svg, "title": title, "caption": caption, "section": section})
+            path = figures.save_figure(figure, self.out_dir / "figures", figure_id)
+            sentence = takeaway()
+            self.figures.append({"id": figure_id, "file": path, "title": title, "takeaway": sentence,
+                                 "section": section})
+            self.findings.append({"title": title, "text": sentence})
 
-    def write(self, seconds: float, cells_analysed: int) -> dict[str, Any]:
-        """Write and return summary.json (``findings``, ``figures``, ``tables``, ``missing``, ``seconds``, ``cells_analysed``)."""
+    def write(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """Write and return summary.json (atomically: the report never reads half a summary)."""
         summary = {"findings": self.findings, "figures": self.figures, "tables": self.tables,
-                   "missing": self.missing, "seconds": round(float(seconds), 2), "cells_analysed": int(cells_analysed)}
-        # Atomic: the report never reads half a summary.
-        atomic_write_text(self.out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
+                   "missing": self.missing, "limitations": list(dict.fromkeys(self.limitations)),
+                   "examples": self.examples, **extra}
+        summary = _finite(json.loads(json.dumps(summary, default=_json_default)))
+        # allow_nan=False: NaN is not JSON; _finite turned every NaN/inf into null first.
+        atomic_write_text(self.out_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False))
         return summary
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.3g}"
+    return "" if value is None else str(value)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (recursively)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _question(run: RunFolder) -> str:
+    """The sweep's description as the question (raises DamagedFileError for a non-UTF-8 sweep.toml)."""
+    text = run.read_sweep_text()
+    if not text:
+        return DEFAULT_QUESTION
+    try:
+        description = tomllib.loads(text).get("sweep", {}).get("description")
+    except tomllib.TOMLDecodeError:
+        return DEFAULT_QUESTION
+    return str(description) if description else DEFAULT_QUESTION
 
 
 def _note_cells(cells: list[CellRecord], summary: Summary) -> list[CellRecord]:
@@ -88,54 +152,39 @@ def _note_cells(cells: list[CellRecord], summary: Summary) -> list[CellRecord]:
     if not cells:
         summary.missing.append({"what": "cells", "why": "the run folder has no cells/ (nothing trained yet)"})
     for cell in cells:
-        if cell.status != "done":
+        if cell.status is not CellStatus.DONE:
             why = cell.error or "no metrics.json (the cell did not finish)"
-            summary.missing.append({"what": f"cell {cell.cell_id}", "why": f"{cell.status}: {why}"})
+            summary.missing.append({"what": f"cell {cell.cell_id}", "why": f"{cell.status.value}: {why}"})
         elif cell.checkpoint is None:
             summary.missing.append({"what": f"attribution/interventions for {cell.cell_id}",
                                     "why": "no checkpoint.pt in the cell folder"})
-    done = [cell for cell in cells if cell.status == "done"]
+    done = [cell for cell in cells if cell.status is CellStatus.DONE]
     if done and not any(cell.is_counting for cell in done):
         summary.missing.append({"what": "counting analyses", "why": "the run has no finished counting cells"})
-    if done and not any(not cell.is_counting for cell in done):
-        summary.missing.append({"what": "photo analyses", "why": "the run has no finished photo (folder) cells"})
     return [cell for cell in done if cell.checkpoint is not None]
 
 
-def _sweep_outputs(cells: list[CellRecord], summary: Summary) -> None:
-    """Tables and figures from the cells' own files."""
-    accuracy = tables.accuracy_table(cells)
-    summary.table(accuracy, "cells", "Every cell: status, axes and test accuracy (Wilson 95% CI over test images)", "sweep")
-    summary.table(tables.seed_summary(accuracy), "seed_summary", "Mean test accuracy per configuration (95% t CI over seeds)", "sweep")
-    per_count = tables.per_count_accuracy(cells)
-    summary.table(per_count, "per_count_accuracy", "Accuracy per true class, with n", "sweep")
-    confusion = tables.confusion_long(cells)
-    summary.table(confusion, "confusion", "Confusion matrices (long form)", "sweep")
-    off_by = tables.off_by_k(cells)
-    summary.table(off_by, "off_by_k", "Off-by-k count errors", "sweep")
-    noise = tables.label_noise_table(cells)
-    summary.table(noise, "label_noise", "Augmentation label noise per policy and count range, beside accuracy", "drivers")
-    history = tables.learning_curves(cells)
-    summary.table(history, "history", "Learning curves of every cell", "sweep")
-    if accuracy.empty:
-        return
-    summary.figure(lambda: figures.accuracy_heatmaps(accuracy), "accuracy_heatmap", "Accuracy by count range and augmentation",
-                   "Mean test accuracy; panels by initialisation and circle-size regime; n = test images.", "sweep")
-    summary.figure(lambda: figures.accuracy_vs_train_size(accuracy), "accuracy_vs_train_size", "Accuracy vs training-set size",
-                   "Mean and 95% CI over seeds.", "sweep")
-    summary.figure(lambda: figures.learning_curves(history), "learning_curves", "Learning curves",
-                   "Validation loss and accuracy per epoch (history.csv).", "sweep")
-    summary.figure(lambda: figures.per_count_accuracy(per_count), "per_count_accuracy", "Per-count accuracy",
-                   "Test accuracy per true count.", "sweep")
-    summary.figure(lambda: figures.confusion_matrices(confusion), "confusion_matrices", "Confusion matrices",
-                   "Row-normalised; n = test images.", "sweep")
-    summary.figure(lambda: figures.off_by_k(off_by), "off_by_k", "Off-by-k errors",
-                   "Share of test images off by k counts.", "sweep")
-    summary.figure(lambda: figures.seed_spread(accuracy), "seed_spread", "Seed spread",
-                   "Each seed as a dot; mean and 95% CI over seeds.", "sweep")
-    summary.figure(lambda: figures.label_noise(noise), "label_noise", "Augmentation label noise vs accuracy",
-                   "Fraction of augmented training samples whose visible count differs from the label "
-                   "(study.augment.count_audit), beside test accuracy.", "drivers")
+def _progress(cells: list[CellRecord]) -> tuple[Callable[[CellRecord], Callable[[str], None]], Callable[[], None]]:
+    """Per-cell, per-step progress: a tqdm bar on a terminal (stderr), else one line per cell on stdout.
+
+    Lines go to stdout, beside the command's result, so that stderr holds
+    nothing but the one-line error when something is wrong.
+    """
+    total = sum(len(STEPS) if cell.is_counting else 2 for cell in cells)
+    if sys.stderr.isatty():
+        bar = tqdm(total=total, desc="analysis", unit="step", file=sys.stderr)
+
+        def starter(cell: CellRecord) -> Callable[[str], None]:
+            def on_step(name: str) -> None:
+                bar.set_postfix_str(f"{cell.label}: {name}", refresh=False)
+                bar.update(1)
+            return on_step
+        return starter, bar.close
+
+    def line_starter(cell: CellRecord) -> Callable[[str], None]:
+        print(f"analysis: cell {cells.index(cell) + 1}/{len(cells)} {cell.label} ({cell.cell_id})", flush=True)
+        return lambda name: None
+    return line_starter, lambda: None
 
 
 def _stack(results: list[CellResult], name: str) -> pd.DataFrame:
@@ -143,59 +192,48 @@ def _stack(results: list[CellResult], name: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _cell_outputs(results: list[CellResult], summary: Summary) -> None:
-    """Tables and figures of the per-cell analyses, pooled over cells."""
-    specs = (
-        ("localization", "Attribution on circles vs area, pointing game, per-circle coverage (per image and method)", "attribution"),
-        ("interventions", "Counterfactual edits: predicted count before and after (per scene and edit)", "drivers"),
-        ("interventions_summary", "Counterfactual edits: consistency with a counter per edit kind", "drivers"),
-        ("deletion", "Deletion curves: attribution order vs random order", "attribution"),
-        ("confounds", "DeWind regression of log predicted count on log N, log Size, log Spacing (bootstrap 95% CI)", "drivers"),
-        ("baselines", "Network vs ink-area and connected-component counters on the same test set", "drivers"),
-        ("probes", "Linear probes of the count per ResNet stage", "drivers"),
-    )
-    pooled = {name: _stack(results, name) for name, _, _ in specs}
-    for name, title, section in specs:
-        summary.table(pooled[name], name, title, section)
-    for name, make, title, caption, section in (
-        ("localization", figures.localization_vs_count, "Attribution on the circles",
-         "Share of attribution on circles (dashed: their area share) and fraction of circles above their fair "
-         "share, vs N. IG and Occlusion are ~1 by construction (blank-canvas baseline).", "attribution"),
-        ("interventions", figures.intervention_changes, "Counterfactual edits", "Distribution of predicted-count change per edit.", "drivers"),
-        ("deletion", figures.deletion_curves, "Deletion faithfulness", "Expected count as circles are removed (95% CI over scenes).", "attribution"),
-        ("confounds", figures.confound_weights, "Numerosity vs size and spacing cues", "Weights with 95% bootstrap CIs; n = DeWind images.", "drivers"),
-        ("probes", figures.probe_curves, "Linear probes", "3-fold CV accuracy of a logistic probe per stage.", "drivers"),
-        ("baselines", figures.baseline_bars, "Non-learned baselines", "Same test sets as the networks.", "drivers"),
-    ):
-        summary.figure(lambda make=make, name=name: make(pooled[name]), name, title, caption, section)
+def _write_png(path: Path, image: torch.Tensor) -> None:
+    buffer = io.BytesIO()
+    Image.fromarray(image.permute(1, 2, 0).numpy()).save(buffer, format="PNG")
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _cell_files(results: list[CellResult], summary: Summary) -> dict[str, list[dict[str, str]]]:
+    """The examples PNG of each cell, and its misclassified images; returns cell id -> misclassified entries."""
+    misclassified: dict[str, list[dict[str, str]]] = {}
     for result in results:
-        _example_figures(result, summary)
+        cell = result.cell
+        with summary.step(f"examples of {cell.cell_id}"):
+            figure = figures.example_panel(result.examples, result.edit)
+            if figure is not None:
+                path = figures.save_figure(figure, summary.out_dir / "examples", cell.cell_id)
+                summary.examples.append({"cell_id": cell.cell_id, "label": cell.label, "file": path,
+                                         "caption": findings.example_caption(result)})
+        entries = []
+        for k, wrong in enumerate(result.misclassified):
+            name = f"cells/{cell.cell_id}/wrong{k}.png"
+            _write_png(summary.out_dir / name, wrong["image"])
+            entries.append({"file": name, "true": wrong["true"], "pred": wrong["pred"]})
+        misclassified[cell.cell_id] = entries
+    return misclassified
 
 
-def _example_figures(result: CellResult, summary: Summary) -> None:
-    """Overlay grids (chosen, correct, wrong) and top losses of one cell."""
-    section = "attribution" if result.cell.is_counting else "photo"
-    stem, label = result.cell.cell_id, result.cell.label
-    examples = result.examples
-    if examples:
-        correct = [i for i, (t, p) in enumerate(zip(examples["labels"], examples["preds"])) if t == p]
-        wrong = [i for i, (t, p) in enumerate(zip(examples["labels"], examples["preds"])) if t != p]
-        for kind, rows in (("chosen", list(range(len(examples["labels"])))), ("correct", correct), ("wrong", wrong)):
-            subset = _subset(examples, rows[:6])
-            summary.figure(lambda subset=subset, kind=kind: figures.overlay_grid(subset, title=f"{label}: {kind} examples"),
-                           f"overlays_{kind}_{stem}", f"Grad-CAM and IG overlays, {kind} examples ({label})",
-                           "Image, Grad-CAM (last stage, ReLU) and Integrated Gradients (blank-canvas baseline).", section)
-    if result.top_losses:
-        summary.figure(lambda: figures.overlay_grid(result.top_losses, ("gradcam",), title=f"{label}: top losses"),
-                       f"top_losses_{stem}", f"Top losses with Grad-CAM ({label})",
-                       "Highest-loss test images: true / predicted class, loss and predicted probability.", section)
-
-
-def _subset(examples: dict[str, Any], rows: list[int]) -> dict[str, Any]:
-    if not rows:
-        return {}
-    return {"images": examples["images"][rows], "maps": {k: v[rows] for k, v in examples["maps"].items()},
-            "labels": [examples["labels"][i] for i in rows], "preds": [examples["preds"][i] for i in rows]}
+def _cells_drilldown(cells: list[CellRecord], misclassified: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
+    drill = {}
+    for cell in cells:
+        if cell.status is not CellStatus.DONE:
+            continue
+        history = cell.table(cell.folder.HISTORY)
+        columns = [c for c in ("epoch", "train_loss", "valid_loss", "accuracy", "stage") if history is not None
+                   and c in history]
+        metrics = cell.metrics or {}
+        drill[cell.cell_id] = {
+            "label": cell.label,
+            "history": history[columns].to_dict("records") if history is not None else [],
+            "confusion": metrics.get("confusion_matrix") or [], "classes": metrics.get("classes") or [],
+            "misclassified": misclassified.get(cell.cell_id, []),
+        }
+    return drill
 
 
 def run_analysis(
@@ -210,28 +248,51 @@ def run_analysis(
     Args:
         run_dir: ``runs/NAME``.
         device: ``auto`` (CUDA if present), ``cpu``, ``cuda``.
-        quick: the small budget (about a dozen images per cell, three attribution methods).
+        quick: the small budget (a few images per cell, Grad-CAM and IG only).
         max_cells: analyse at most this many cells in depth (None: all).
-        budget: overrides the images per analysis that ``quick`` chooses (tests use a tiny one).
+        budget: overrides the budget ``quick`` chooses (tests use a tiny one).
 
     Returns:
         the summary dict also written to ``run_dir/analysis/summary.json``.
+
+    Raises:
+        UserError: not a run folder, read-only, a damaged checkpoint or sweep.toml.
     """
     started = time.perf_counter()
-    run_dir = Path(run_dir)
-    out_dir = run_dir / "analysis"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary = Summary(out_dir)
-    cells = load_cells(run_dir)
-    analysable = _note_cells(cells, summary)
-    with summary.step("sweep tables and figures"):
-        _sweep_outputs(cells, summary)
-    budget, results = budget or BUDGETS["quick" if quick else "default"], []
-    for cell in analysable[:max_cells]:
-        results.append(analyse_cell(cell, run_dir, resolve_device(device), budget))
-        summary.missing.extend(results[-1].missing)
-    with summary.step("per-cell tables and figures"):
-        _cell_outputs(results, summary)
-    with summary.step("findings"):
-        write_findings(summary)
-    return summary.write(time.perf_counter() - started, len(results))
+    run = open_run(run_dir)
+    question = _question(run)
+    torch_device = resolve_device(device)
+    summary = Summary(run.analysis_dir)
+    cells = load_cells(run)
+    analysable = _note_cells(cells, summary)[:max_cells]
+    budget = budget or BUDGETS["quick" if quick else "default"]
+    results = []
+    cells_of: dict[str, list[str]] = {}  # a per-cell limitation -> the cells it applies to
+    starter, finish = _progress(analysable)
+    try:
+        for cell in analysable:
+            result = analyse_cell(cell, run.cache_dir if run.cache_dir.is_dir() else None, torch_device, budget,
+                                  on_step=starter(cell))
+            results.append(result)
+            summary.missing.extend(result.missing)
+            for sentence in dict.fromkeys(result.limitations):
+                cells_of.setdefault(sentence, []).append(cell.label)
+    finally:
+        finish()
+    summary.limitations.extend(f"{sentence} (cells: {', '.join(labels)})" for sentence, labels in cells_of.items())
+    configurations = tables.configurations(cells, {result.cell.cell_id: tuple(result.notes["dewind_hits"])
+                                                   for result in results if "dewind_hits" in result.notes})
+    comparisons: list[dict[str, Any]] = []
+    with summary.step("paired comparisons"):
+        comparisons = paired_comparisons(cells)
+    with summary.step("tables and figures"):
+        findings.write_outputs(summary, cells, results, configurations, comparisons)
+    misclassified = _cell_files(results, summary)
+    answer = findings.answer(question, summary, cells, configurations, comparisons)
+    summary.limitations.extend(findings.limitations(cells, results, configurations))
+    return summary.write({
+        "answer": answer, "configurations": configurations, "comparisons": comparisons,
+        "cells": _cells_drilldown(cells, misclassified),
+        "measurement": {result.cell.cell_id: result.notes for result in results},
+        "seconds": round(time.perf_counter() - started, 2), "cells_analysed": len(results),
+    })

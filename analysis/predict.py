@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ["PixelPipeline", "Predictor", "load_checkpoint", "pixel_pipeline"]
+from study import augment
+from study.models import IMAGENET_MEAN, IMAGENET_STD, create_model, normalize
+from study.runfolder import CellFolder
+
+__all__ = ["PixelPipeline", "Predictor", "load_model", "pixel_pipeline"]
 
 
 @dataclasses.dataclass
@@ -83,8 +86,6 @@ class PixelPipeline:
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
         """Float pixels in 0..1 ``[B, 3, h, w]`` -> the model's input space."""
-        from study.models import normalize
-
         return normalize(pixels, self.mean, self.std)
 
 
@@ -95,27 +96,25 @@ def pixel_pipeline(spec: dict[str, Any], normalize_stats: dict[str, Sequence[flo
         spec: the cell's TrainSpec dict (``aug``, ``size``).
         normalize_stats: ``{"mean": [3], "std": [3]}`` from the checkpoint (None: ImageNet).
     """
-    from study import augment
-    from study.models import IMAGENET_MEAN, IMAGENET_STD
-
-    policy = augment.create(spec.get("aug", "none"), size=int(spec["size"]))
+    options = {"size": int(spec["size"])}
+    if "eval_resize" in spec and "eval_resize" in augment.Policy.__dataclass_fields__:
+        options["eval_resize"] = spec["eval_resize"]  # the one eval transform of every policy
+    policy = augment.create(spec.get("aug", "none"), **options)
     stats = normalize_stats or {}
     return PixelPipeline(policy, tuple(stats.get("mean", IMAGENET_MEAN)), tuple(stats.get("std", IMAGENET_STD)))
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a cell's model from ``checkpoint.pt`` (a plain dict, ``weights_only=True``).
+def load_model(folder: CellFolder, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a cell's model from its checkpoint (``CellFolder.load_checkpoint``).
 
     Returns:
         the model in eval mode on ``device`` and the checkpoint dict without
         its state dict (``arch``, ``head``, ``classes``, ``size``, ``spec``, ``normalize``).
 
     Raises:
-        FileNotFoundError, KeyError: a missing file or a checkpoint without the documented keys.
+        FileNotFoundError: no checkpoint; DamagedFileError: one that cannot be read.
     """
-    from study.models import create_model
-
-    checkpoint = torch.load(Path(path), map_location="cpu", weights_only=True)
+    checkpoint = folder.load_checkpoint()
     model = create_model(checkpoint["arch"], int(checkpoint["num_classes"]), weights="none", head=checkpoint["head"])
     model.load_state_dict(checkpoint["model"])
     info = {key: value for key, value in checkpoint.items() if key != "model"}

@@ -75,10 +75,10 @@ def probe_scores(features: np.ndarray, counts: np.ndarray, folds: int = 3, seed:
     _, per_class = np.unique(counts, return_counts=True)
     splitter = (StratifiedKFold(folds, shuffle=True, random_state=seed) if per_class.min() >= folds
                 else KFold(folds, shuffle=True, random_state=seed))
-    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, C=1.0))
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=100, C=1.0))
     regressor = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 13)))
     with warnings.catch_warnings():
-        # A few hundred images and up to 512 features: lbfgs may stop at max_iter; the probe is still a probe.
+        # ~100 images and up to 512 features: lbfgs may stop at max_iter (100 keeps it cheap); the probe is still a probe.
         warnings.simplefilter("ignore", ConvergenceWarning)
         accuracy = cross_val_score(classifier, features, counts, cv=splitter, scoring="accuracy")
     r2 = cross_val_score(regressor, features, counts.astype(float), cv=KFold(folds, shuffle=True, random_state=seed),

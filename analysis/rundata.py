@@ -1,45 +1,80 @@
-"""Read a run folder (docs/RUN_FOLDER.md) into cell records, tolerating partial runs.
+"""A run folder's cells as records for the analysis, read through ``study.runfolder``.
 
-The cell folders are the source of truth (``results.csv`` is rebuilt from
-them by ``study``): a cell is ``done`` when it has ``metrics.json``,
-``failed``/``skipped`` when it has ``error.json``, and ``incomplete``
-otherwise. Nothing here raises on a missing or unreadable file.
+``study.runfolder`` is the only code that knows the run-folder layout; this
+module adds what the analysis needs on top: a human label per cell and per
+configuration, derived from the fields that actually vary in this run
+(``study.spec.varying_fields``), and the grouping of cells into
+configurations (``study.spec.configuration_key``: cells with equal keys are
+seed replicates and are pooled).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from study.store import read_json
+from study.errors import UserError
+from study.runfolder import CellFolder, CellState, CellStatus, RunFolder
+from study.spec import configuration_key, field_label, seed_fields, setting_fields, varying_fields
 
-__all__ = ["CellRecord", "load_cells", "cells_frame", "AXES"]
+__all__ = ["CellRecord", "open_run", "load_cells", "cells_frame", "short_value", "configuration_label"]
 
-# TrainSpec fields that define a configuration (everything but the seed varies the study).
-AXES = ("task", "counts", "sizes", "aug", "weights", "arch", "n_train", "size", "epochs", "head", "data")
+
+def short_value(name: str, value: Any) -> str:
+    """A field's value as a reader sees it in a label (a photo folder by its name)."""
+    if name == "data":
+        return str(value).rstrip("/").split("/")[-1] or "data"
+    if name == "weights" and value not in ("imagenet", "none"):
+        return "file"
+    return str(value)
+
+
+def configuration_label(spec: dict[str, Any], fields: list[str]) -> str:
+    """``"45-50 · sensible"``: the values of ``fields`` joined, or the counting range alone when none vary."""
+    names = fields or (["counts"] if spec.get("task", "counting") == "counting" else ["data"])
+    return " · ".join(short_value(name, spec.get(name, "")) for name in names)
 
 
 @dataclasses.dataclass
 class CellRecord:
-    """One cell folder.
+    """One cell folder as the analysis sees it.
 
     Attributes:
-        cell_id: folder name; path: the folder.
+        folder: the ``CellFolder``.
         spec: TrainSpec dict (``{}`` if spec.json is missing).
-        status: ``done`` | ``failed`` | ``skipped`` | ``incomplete``.
-        metrics: metrics.json (done cells) or None.
-        error: the error message of a failed/skipped cell.
+        state: ``CellState`` (status and reason).
+        metrics: metrics.json of a done cell, else None.
+        config_label: the configuration's human label (varying settings only).
+        label: ``config_label`` plus the seed when seeds vary.
     """
 
-    cell_id: str
-    path: Path
+    folder: CellFolder
     spec: dict[str, Any]
-    status: str
+    state: CellState
     metrics: dict[str, Any] | None = None
-    error: str = ""
+    config_label: str = ""
+    label: str = ""
+
+    @property
+    def cell_id(self) -> str:
+        return self.folder.cell_id
+
+    @property
+    def path(self) -> Path:
+        return self.folder.path
+
+    @property
+    def status(self) -> CellStatus:
+        return self.state.status
+
+    @property
+    def error(self) -> str:
+        return self.state.reason
 
     @property
     def is_counting(self) -> bool:
@@ -47,50 +82,84 @@ class CellRecord:
 
     @property
     def checkpoint(self) -> Path | None:
-        path = self.path / "checkpoint.pt"
-        return path if path.is_file() else None
+        return self.folder.checkpoint_path
 
     @property
-    def label(self) -> str:
-        """Short human name: counts/data, aug, init, seed."""
-        what = self.spec.get("counts", "?") if self.is_counting else Path(str(self.spec.get("data", "folder"))).name
-        return f"{what} {self.spec.get('aug', '?')} {self.spec.get('weights', '?')} s{self.spec.get('seed', 0)}"
+    def key(self) -> tuple[tuple[str, str], ...]:
+        """The configuration key: equal for seed replicates."""
+        return configuration_key(self.spec)
+
+    @property
+    def count_range(self) -> tuple[int, int] | None:
+        """The inclusive class range of a counting cell, from its classes (None otherwise)."""
+        classes = (self.metrics or {}).get("classes") or []
+        try:
+            counts = [int(c) for c in classes]
+        except (TypeError, ValueError):
+            return None
+        return (min(counts), max(counts)) if counts and self.is_counting else None
 
     def table(self, name: str) -> pd.DataFrame | None:
         """``history.csv`` or ``predictions.csv`` as a DataFrame, or None."""
+        return self.folder.table(name)
+
+
+def open_run(path: str | os.PathLike, writable: bool = True) -> RunFolder:
+    """The run folder at ``path``, checked before any work starts.
+
+    Raises:
+        UserError: missing, not a folder, not a run folder (no sweep.toml,
+            results.csv or cells/), or (``writable``) the analysis cannot be
+            written there. One line naming the folder.
+    """
+    run = RunFolder(path)
+    where = str(path)
+    if not run.path.exists():
+        raise UserError(f"run folder {where!r} does not exist; pass runs/NAME of a sweep (python -m study.sweep)")
+    if not run.path.is_dir():
+        raise UserError(f"run folder {where!r} is a file, not a folder; pass runs/NAME")
+    if not run.is_run_folder():
+        raise UserError(f"{where!r} is not a run folder: it has no sweep.toml, results.csv or cells/")
+    if writable:
+        # Try it (permission bits say nothing for root or immutable folders): a probe file, removed at once.
         try:
-            return pd.read_csv(self.path / name)
-        except (OSError, ValueError, pd.errors.EmptyDataError):
-            return None
+            run.analysis_dir.mkdir(exist_ok=True)
+            tempfile.TemporaryFile(dir=run.analysis_dir).close()
+        except OSError as error:
+            raise UserError(f"run folder {where!r} is read-only ({error.strerror}): the analysis cannot be written "
+                            "to its analysis/ folder; copy the run folder somewhere writable") from None
+    return run
 
 
-def load_cells(run_dir: str | Path) -> list[CellRecord]:
-    """Every cell folder under ``run_dir/cells`` (sorted by name)."""
-    folder = Path(run_dir) / "cells"
+def load_cells(run: str | os.PathLike | RunFolder) -> list[CellRecord]:
+    """Every cell folder of a run (sorted by id), labelled by the settings that vary in the run."""
+    run = run if isinstance(run, RunFolder) else RunFolder(run)
     records = []
-    for path in sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []:
-        spec = read_json(path / "spec.json") or {}
-        metrics = read_json(path / "metrics.json")
-        error = read_json(path / "error.json")
-        if isinstance(metrics, dict):
-            records.append(CellRecord(path.name, path, spec, "done", metrics))
-        elif isinstance(error, dict):
-            records.append(CellRecord(path.name, path, spec, str(error.get("status", "failed")), None,
-                                      str(error.get("error", ""))))
-        else:
-            records.append(CellRecord(path.name, path, spec, "incomplete"))
+    for folder in run.cells():
+        state = folder.state()
+        metrics = folder.read_metrics() if state.status is CellStatus.DONE else None
+        records.append(CellRecord(folder, folder.read_spec(), state, metrics))
+    specs = [record.spec for record in records if record.spec]
+    varying = varying_fields(specs)
+    seeds = varying_fields(specs, roles=("seed",))
+    for record in records:
+        record.config_label = configuration_label(record.spec, varying)
+        extra = [f"{field_label(name)} {record.spec.get(name)}" for name in seeds]
+        record.label = " · ".join([record.config_label, *extra])
     return records
 
 
 def cells_frame(cells: list[CellRecord]) -> pd.DataFrame:
-    """One row per cell: id, label, status, spec axes, seed and the headline metrics."""
+    """One row per cell: id, labels, status, every setting and seed field, and the headline metrics."""
     rows = []
     for cell in cells:
         metrics = cell.metrics or {}
-        row = {"cell_id": cell.cell_id, "label": cell.label, "status": cell.status, "error": cell.error,
-               **{axis: cell.spec.get(axis) for axis in AXES}, "seed": cell.spec.get("seed")}
-        for key in ("test_accuracy", "valid_accuracy", "count_mae", "label_noise_rate", "label_noise_clipped_rate",
-                    "label_noise_miscount_rate", "n_train", "n_valid", "n_test", "seconds", "weights_used"):
-            row[key if key != "n_train" else "n_train_images"] = metrics.get(key)
+        row = {"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label,
+               "status": cell.status.value, "error": cell.error,
+               **{name: cell.spec.get(name) for name in (*setting_fields(), *seed_fields())}}
+        for key in ("test_accuracy", "test_dewind_accuracy", "valid_accuracy", "count_mae", "label_noise_rate",
+                    "n_valid", "n_test", "n_test_dewind", "seconds", "weights_used"):
+            row[key] = metrics.get(key)
+        row["train_images"] = metrics.get("n_train")
         rows.append(row)
     return pd.DataFrame(rows)

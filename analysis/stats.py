@@ -1,21 +1,37 @@
-"""Small statistics helpers: means with t intervals, Wilson intervals, bootstrap.
+"""Statistics of accuracies: intervals over seeds or images, and paired tests between models.
 
-Every number the analysis reports carries its ``n``; where the unit of
-replication is a seed, the interval is a t interval over seeds.
+The unit of replication is the seed. With three or more seeds an accuracy is
+the mean over seeds with a t interval (seed-to-seed variation included);
+with fewer, the only honest interval is a Wilson interval over the pooled
+test images, which ignores seed variation, and it is labelled as such.
+
+Two models evaluated on the same test images are compared pairwise:
+McNemar's test on the images one got right and the other wrong (exact
+binomial when there are few such images), per seed, and over seeds a sign
+test on the per-seed differences. The effect sizes are the difference in
+accuracy (with an interval) and the odds ratio of the discordant pairs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["mean_ci", "wilson_ci", "bootstrap_ci"]
+__all__ = ["Estimate", "mean_ci", "wilson_ci", "bootstrap_ci", "accuracy_estimate", "McNemar", "mcnemar",
+           "sign_test", "PairedComparison", "compare_paired", "T_OVER_SEEDS", "WILSON_OVER_IMAGES",
+           "MIN_SEEDS_FOR_T"]
+
+T_OVER_SEEDS = "t over seeds"
+WILSON_OVER_IMAGES = "Wilson over images"
+MIN_SEEDS_FOR_T = 3  # with 2 seeds the t interval (t = 12.7) is wider than [0, 1]: uninformative
+EXACT_BELOW = 25  # discordant pairs under which McNemar uses the exact binomial test
 
 
-def mean_ci(values: np.ndarray | list[float], confidence: float = 0.95) -> dict[str, float]:
-    """Mean and a two-sided t confidence interval (NaN-free values only).
+def mean_ci(values: np.ndarray | Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+    """Mean and a two-sided t confidence interval (non-finite values dropped).
 
     Returns:
         ``mean``, ``ci_low``, ``ci_high``, ``n``; with n = 1 the interval is NaN.
@@ -63,3 +79,163 @@ def bootstrap_ci(
     draws = np.stack([statistic(rng.integers(0, rows, rows)) for _ in range(n_boot)])  # [n_boot, S]
     alpha = (1 - confidence) / 2
     return np.nanquantile(draws, alpha, axis=0), np.nanquantile(draws, 1 - alpha, axis=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """An accuracy with its 95% interval, how it was computed and its n.
+
+    Attributes:
+        mean: mean accuracy over seeds (pooled over images when method is Wilson).
+        low, high: the interval.
+        method: ``T_OVER_SEEDS`` or ``WILSON_OVER_IMAGES``.
+        n_seeds: cells pooled; n_images: test images per seed summed over seeds.
+    """
+
+    mean: float
+    low: float
+    high: float
+    method: str
+    n_seeds: int
+    n_images: int
+
+    def to_dict(self) -> dict[str, float | str | int]:
+        return {"mean": self.mean, "low": self.low, "high": self.high, "method": self.method,
+                "n_seeds": self.n_seeds, "n_images": self.n_images}
+
+    def text(self, digits: int = 2) -> str:
+        """``0.93 (95% CI 0.91-0.95, t over seeds, 3 seeds, n=3000 images)``."""
+        return (f"{self.mean:.{digits}f} (95% CI {self.low:.{digits}f}-{self.high:.{digits}f}, {self.method}, "
+                f"{self.n_seeds} seed{'s' if self.n_seeds != 1 else ''}, n={self.n_images} images)")
+
+
+def accuracy_estimate(correct: Sequence[int], totals: Sequence[int], confidence: float = 0.95) -> Estimate | None:
+    """Accuracy of one configuration from its seeds.
+
+    Args:
+        correct: correctly classified test images per seed ``[S]``.
+        totals: test images per seed ``[S]``.
+
+    Returns:
+        the estimate (t over seeds when S >= 3, else Wilson over the pooled
+        images), or None when there are no images.
+    """
+    pairs = [(int(k), int(n)) for k, n in zip(correct, totals) if n and n > 0]
+    if not pairs:
+        return None
+    hits, images = sum(k for k, _ in pairs), sum(n for _, n in pairs)
+    if len(pairs) >= MIN_SEEDS_FOR_T:
+        ci = mean_ci([k / n for k, n in pairs], confidence)
+        return Estimate(ci["mean"], max(0.0, ci["ci_low"]), min(1.0, ci["ci_high"]), T_OVER_SEEDS, len(pairs), images)
+    low, high = wilson_ci(hits, images, confidence)
+    return Estimate(hits / images, low, high, WILSON_OVER_IMAGES, len(pairs), images)
+
+
+@dataclasses.dataclass(frozen=True)
+class McNemar:
+    """McNemar's test on paired predictions.
+
+    Attributes:
+        only_a: images model A got right and B wrong; only_b: the reverse.
+        p: two-sided p value; exact: whether the exact binomial test was used.
+        odds_ratio: only_a / only_b (with 0.5 added to both when either is 0).
+    """
+
+    only_a: int
+    only_b: int
+    p: float
+    exact: bool
+    odds_ratio: float
+
+
+def mcnemar(a_correct: np.ndarray, b_correct: np.ndarray) -> McNemar:
+    """McNemar's test of two classifiers on the same images.
+
+    Exact binomial test (``scipy.stats.binomtest``, p = 0.5) on the
+    discordant pairs when there are fewer than 25, else the chi-square test
+    with continuity correction.
+
+    Args:
+        a_correct, b_correct: bool ``[N]``, whether each model got image i right.
+    """
+    a, b = np.asarray(a_correct, dtype=bool), np.asarray(b_correct, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"mcnemar: predictions of different lengths ({a.shape} vs {b.shape})")
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    discordant = only_a + only_b
+    if discordant == 0:
+        p, exact = 1.0, True
+    elif discordant < EXACT_BELOW:
+        p, exact = float(stats.binomtest(only_a, discordant, 0.5).pvalue), True
+    else:
+        chi2 = (abs(only_a - only_b) - 1) ** 2 / discordant
+        p, exact = float(stats.chi2.sf(chi2, 1)), False
+    odds = only_a / only_b if only_a and only_b else (only_a + 0.5) / (only_b + 0.5)
+    return McNemar(only_a, only_b, p, exact, float(odds))
+
+
+def sign_test(differences: Sequence[float]) -> float:
+    """Two-sided sign test p value of paired differences (zeros dropped; 1.0 when none are left)."""
+    values = np.asarray(differences, dtype=float)
+    positive, negative = int(np.sum(values > 0)), int(np.sum(values < 0))
+    if positive + negative == 0:
+        return 1.0
+    return float(stats.binomtest(positive, positive + negative, 0.5).pvalue)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedComparison:
+    """A vs B on the same test images over matched seeds.
+
+    Attributes:
+        n_seeds: matched seed pairs; n_images: images per pair summed.
+        difference: mean accuracy of A minus B; ci: its 95% interval.
+        p: the p value of ``test``; per_seed_p: McNemar p per seed.
+        odds_ratio: discordant pairs pooled over seeds (A right only / B right only).
+        test: what produced ``p`` and ``ci``.
+    """
+
+    n_seeds: int
+    n_images: int
+    difference: float
+    ci: tuple[float, float]
+    p: float
+    per_seed_p: list[float]
+    odds_ratio: float
+    only_a: int
+    only_b: int
+    test: str
+
+
+def compare_paired(pairs: Sequence[tuple[np.ndarray, np.ndarray]], n_boot: int = 1000, seed: int = 0) -> PairedComparison:
+    """Compare two models seed by seed on the same images.
+
+    With >= 3 seeds: difference CI is a t interval over per-seed differences
+    and p is a sign test over seeds (McNemar per seed is reported beside).
+    With fewer: McNemar on the discordant pairs pooled over seeds, and a
+    paired bootstrap over images for the difference CI.
+
+    Args:
+        pairs: per seed, bool ``[N_s]`` correctness of A and of B on the same images.
+    """
+    if not pairs:
+        raise ValueError("compare_paired: no matched seeds")
+    tests = [mcnemar(a, b) for a, b in pairs]
+    differences = np.array([np.mean(a) - np.mean(b) for a, b in pairs])
+    only_a, only_b = sum(t.only_a for t in tests), sum(t.only_b for t in tests)
+    odds = only_a / only_b if only_a and only_b else (only_a + 0.5) / (only_b + 0.5)
+    n_images = int(sum(len(a) for a, _ in pairs))
+    if len(pairs) >= MIN_SEEDS_FOR_T:
+        ci = mean_ci(differences)
+        return PairedComparison(len(pairs), n_images, float(differences.mean()), (ci["ci_low"], ci["ci_high"]),
+                                sign_test(differences), [t.p for t in tests], float(odds), only_a, only_b,
+                                "McNemar per seed + sign test over seeds; t CI over seeds")
+    a_all = np.concatenate([np.asarray(a, dtype=float) for a, _ in pairs])
+    b_all = np.concatenate([np.asarray(b, dtype=float) for _, b in pairs])
+    gap = a_all - b_all  # [N] per-image paired difference: -1, 0 or 1
+    low, high = bootstrap_ci(lambda rows: np.array([gap[rows].mean()]), len(gap), n_boot=n_boot, seed=seed)
+    pooled = mcnemar(a_all.astype(bool), b_all.astype(bool))
+    return PairedComparison(len(pairs), n_images, float(gap.mean()), (float(low[0]), float(high[0])), pooled.p,
+                            [t.p for t in tests], float(odds), only_a, only_b,
+                            "McNemar on images pooled over seeds (exact binomial when < 25 discordant); "
+                            "paired bootstrap CI over images")

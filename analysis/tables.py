@@ -1,7 +1,8 @@
 """Sweep-level tables from the cells' own files (no model needed).
 
-Each function returns a tidy DataFrame with an ``n`` column; seed-level
-summaries carry a 95% t interval over seeds.
+Each function returns a tidy DataFrame with an ``n`` column. Accuracies of a
+configuration pool its seed replicates (``CellRecord.key``) through
+``analysis.stats.accuracy_estimate``.
 """
 
 from __future__ import annotations
@@ -9,54 +10,115 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.rundata import AXES, CellRecord, cells_frame
-from analysis.stats import mean_ci, wilson_ci
+from analysis.rundata import CellRecord, cells_frame
+from analysis.stats import Estimate, accuracy_estimate, wilson_ci
+from study.cell import AUDIT_SAMPLES
+from study.runfolder import CellStatus
 
-__all__ = ["accuracy_table", "seed_summary", "per_count_accuracy", "off_by_k", "label_noise_table",
-           "learning_curves", "confusion_long"]
+__all__ = ["TEST_SPLITS", "split_correctness", "accuracy_table", "configurations", "per_count_accuracy",
+           "off_by_k", "label_noise_table", "learning_curves", "confusion_long"]
+
+# predictions.csv split names: the i.i.d. test set and the DeWind-controlled one.
+TEST_SPLITS = {"test": "i.i.d. test", "test_dewind": "DeWind test"}
+
+
+def split_correctness(cell: CellRecord, split: str) -> pd.DataFrame | None:
+    """Per test image of one split: ``index``, ``label``, ``pred``, ``correct`` (None when absent)."""
+    predictions = cell.table(cell.folder.PREDICTIONS)
+    if predictions is None or "split" not in predictions:
+        return None
+    rows = predictions[predictions["split"] == split]
+    if rows.empty:
+        return None
+    return pd.DataFrame({"index": rows["index"].to_numpy(), "label": rows["label"].astype(str).to_numpy(),
+                         "pred": rows["pred"].astype(str).to_numpy(),
+                         "correct": (rows["label"].astype(str) == rows["pred"].astype(str)).to_numpy()})
+
+
+def _hits(cell: CellRecord, split: str) -> tuple[int, int] | None:
+    """(correct, images) of a done cell on a split: predictions.csv, else metrics.json."""
+    table = split_correctness(cell, split)
+    if table is not None:
+        return int(table["correct"].sum()), len(table)
+    metrics = cell.metrics or {}
+    accuracy, n = metrics.get(f"{split}_accuracy"), metrics.get(f"n_{split}")
+    if accuracy is None or not n:
+        return None
+    return int(round(float(accuracy) * int(n))), int(n)
 
 
 def accuracy_table(cells: list[CellRecord]) -> pd.DataFrame:
-    """Every cell with its test accuracy, a Wilson 95% interval over test images, and ``n``."""
+    """Every cell with its i.i.d. test accuracy, a Wilson 95% interval over its test images, and ``n``."""
     frame = cells_frame(cells)
     if frame.empty:
         return frame
-    accuracy = frame["test_accuracy"].fillna(frame["valid_accuracy"]).astype(float)
-    n = frame["n_test"].where(frame["test_accuracy"].notna(), frame["n_valid"]).fillna(0).astype(int)
-    bounds = [wilson_ci(int(round(a * k)), k) if np.isfinite(a) else (np.nan, np.nan) for a, k in zip(accuracy, n)]
-    frame["accuracy"], frame["n"] = accuracy, n
-    frame["ci_low"], frame["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
-    return frame
+    accuracy, low, high, n = [], [], [], []
+    for cell in cells:
+        hits = _hits(cell, "test") if cell.status is CellStatus.DONE else None
+        if hits is None and cell.status is CellStatus.DONE:
+            hits = _hits(cell, "valid")  # folder cells without a test split
+        k, total = hits or (0, 0)
+        bounds = wilson_ci(k, total) if total else (np.nan, np.nan)
+        accuracy.append(k / total if total else np.nan)
+        low.append(bounds[0])
+        high.append(bounds[1])
+        n.append(total)
+    return frame.assign(accuracy=accuracy, ci_low=low, ci_high=high, n=n)
 
 
-def seed_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean accuracy over seeds per configuration, 95% t interval, ``n`` = seeds (done cells only)."""
-    done = table[table["status"] == "done"] if not table.empty else table
-    if done.empty:
-        return pd.DataFrame()
-    axes = [axis for axis in AXES if axis in done and done[axis].notna().any()]
-    rows = []
-    for key, group in done.groupby([done[a].astype(str) for a in axes], sort=False):
-        rows.append({**dict(zip(axes, key)), **mean_ci(group["accuracy"].to_numpy()),
-                     "seeds": ",".join(str(s) for s in group["seed"])})
-    return pd.DataFrame(rows)
+def _estimate(cells: list[CellRecord], split: str,
+              fallback: dict[str, tuple[int, int]] | None = None) -> Estimate | None:
+    hits = [h for h in (_hits(cell, split) or (fallback or {}).get(cell.cell_id) for cell in cells) if h]
+    return accuracy_estimate([k for k, _ in hits], [n for _, n in hits])
+
+
+def configurations(cells: list[CellRecord], dewind_fallback: dict[str, tuple[int, int]] | None = None) -> list[dict]:
+    """The configurations legend: done cells pooled by configuration key.
+
+    Args:
+        cells: every cell of the run (only done ones are pooled).
+        dewind_fallback: cell id -> (correct, images) on a DeWind set the analysis
+            generated, for cells whose predictions.csv has no ``test_dewind`` split.
+
+    Returns:
+        one dict per configuration, in first-seen order: ``label``, ``key``
+        (setting field -> value, task-ignored fields left out), ``cells``,
+        ``n_seeds``, ``n_images``, ``accuracy`` and ``dewind_accuracy``
+        (``Estimate.to_dict()`` or None).
+    """
+    groups: dict[tuple, list[CellRecord]] = {}
+    for cell in cells:
+        if cell.status is CellStatus.DONE:
+            groups.setdefault(cell.key, []).append(cell)
+    legend = []
+    for key, members in groups.items():
+        iid, dewind = _estimate(members, "test"), _estimate(members, "test_dewind", dewind_fallback)
+        recorded = all(_hits(cell, "test_dewind") for cell in members)
+        legend.append({
+            "label": members[0].config_label, "key": {name: members[0].spec.get(name) for name, value in key if value},
+            "cells": [cell.cell_id for cell in members], "n_seeds": len(members),
+            "n_images": iid.n_images if iid else 0,
+            "accuracy": iid.to_dict() if iid else None,
+            "dewind_accuracy": {**dewind.to_dict(), "source": "test_dewind split" if recorded else
+                                "DeWind set generated by the analysis"} if dewind else None,
+        })
+    return legend
 
 
 def per_count_accuracy(cells: list[CellRecord]) -> pd.DataFrame:
-    """Accuracy per true class of each done cell (test split; valid for folder cells), with n."""
+    """Accuracy per true class of each done cell (the metrics' split: test, or valid for folder cells), with n."""
     rows = []
     for cell in cells:
-        if cell.status != "done":
+        if cell.status is not CellStatus.DONE:
             continue
         metrics = cell.metrics or {}
         classes = metrics.get("classes") or []
         matrix = np.asarray(metrics.get("confusion_matrix") or [], dtype=float)
         for index, name in enumerate(classes):
             total = matrix[index].sum() if matrix.ndim == 2 and len(matrix) > index else 0
-            accuracy = matrix[index, index] / total if total else np.nan
-            rows.append({"cell_id": cell.cell_id, "label": cell.label, "counts": cell.spec.get("counts"),
-                         "aug": cell.spec.get("aug"), "task": cell.spec.get("task"), "class": name,
-                         "accuracy": accuracy, "n": int(total)})
+            rows.append({"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label,
+                         "task": cell.spec.get("task", "counting"), "class": name,
+                         "accuracy": matrix[index, index] / total if total else np.nan, "n": int(total)})
     return pd.DataFrame(rows)
 
 
@@ -79,22 +141,20 @@ def off_by_k(cells: list[CellRecord]) -> pd.DataFrame:
     for cell in cells:
         metrics = cell.metrics or {}
         for k, share in (metrics.get("off_by_k") or {}).items():
-            rows.append({"cell_id": cell.cell_id, "label": cell.label, "counts": cell.spec.get("counts"),
-                         "aug": cell.spec.get("aug"), "k": k, "share": share, "n": metrics.get("n_test")})
+            rows.append({"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label,
+                         "k": k, "share": share, "n": metrics.get("n_test")})
     return pd.DataFrame(rows)
 
 
 def label_noise_table(cells: list[CellRecord]) -> pd.DataFrame:
     """Augmentation label noise (study.augment.count_audit, in metrics.json) beside test accuracy."""
-    from study.cell import AUDIT_SAMPLES
-
     rows = []
     for cell in cells:
         metrics = cell.metrics or {}
         if metrics.get("label_noise_rate") is None:
             continue
-        rows.append({"cell_id": cell.cell_id, "label": cell.label, "counts": cell.spec.get("counts"),
-                     "aug": cell.spec.get("aug"), "sizes": cell.spec.get("sizes"), "seed": cell.spec.get("seed"),
+        rows.append({"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label,
+                     "counts": cell.spec.get("counts"), "aug": cell.spec.get("aug"),
                      "label_noise_rate": metrics["label_noise_rate"],
                      "clipped_rate": metrics.get("label_noise_clipped_rate"),
                      "miscount_rate": metrics.get("label_noise_miscount_rate"),
@@ -107,7 +167,7 @@ def learning_curves(cells: list[CellRecord]) -> pd.DataFrame:
     """history.csv of every cell stacked, with ``cell_id`` and ``label``."""
     frames = []
     for cell in cells:
-        history = cell.table("history.csv")
+        history = cell.table(cell.folder.HISTORY)
         if history is not None and not history.empty:
             frames.append(history.assign(cell_id=cell.cell_id, label=cell.label))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -1,8 +1,9 @@
 import sys
 from pathlib import Path
 
-# The helpers module lives beside the tests (tests/ is not a package).
+# helpers.py lives beside the tests and catalogue.py one level up (tests/ is not a package).
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import os
 import shutil
@@ -18,8 +19,9 @@ from analysis.cell_analysis import Budget
 torch.set_num_threads(1)
 
 # A few images per analysis: the tests check plumbing and files, not findings.
-TINY = Budget(images=4, interventions=4, deletion=2, deletion_steps=2, dewind=30, probe=24, top_losses=2,
-              methods=("gradcam", "integrated_gradients", "saliency"), ig_steps=4)
+TINY = Budget(images=4, interventions=4, deletion=2, deletion_steps=2, dewind=30, probe=24,
+              methods=("gradcam", "integrated_gradients", "saliency"), ig_steps=4, ig_max_steps=8,
+              baseline_images=40, misclassified=2)
 
 
 @pytest.fixture(scope="session")

@@ -2,33 +2,42 @@ import json
 import shutil
 
 import pytest
+from PIL import Image
 
 import analysis.__main__ as cli
 from analysis import cell_analysis, run_analysis
-from analysis.pipeline import SECTIONS
+from analysis.figures import DPI, WIDTH
+from analysis.pipeline import MAX_TABLE_ROWS, SECTIONS
 from conftest import TINY
 
-PROMISED_TABLES = {"cells", "seed_summary", "per_count_accuracy", "confusion", "off_by_k", "label_noise", "history",
-                   "localization", "interventions", "interventions_summary", "deletion", "confounds", "baselines",
-                   "probes"}
-PROMISED_FIGURES = {"accuracy_heatmap", "learning_curves", "per_count_accuracy", "confusion_matrices", "off_by_k",
-                    "label_noise", "localization", "interventions", "deletion", "confounds", "probes", "baselines"}
+PROMISED_TABLES = {"configurations", "comparisons", "cells", "baselines", "confounds", "interventions", "measurement",
+                   "per_count_accuracy", "history", "confusion", "localization", "deletion", "probes"}
+PROMISED_FIGURES = {"accuracy", "per_count_accuracy", "confounds", "interventions", "deletion", "probes",
+                    "learning_curves", "confusion", "localization"}
+TOP_KEYS = {"findings", "figures", "tables", "missing", "seconds", "cells_analysed", "answer", "configurations",
+            "comparisons", "limitations", "examples", "cells", "measurement"}
 
 
 def _check_contract(run_dir, summary):
-    on_disk = json.loads((run_dir / "analysis" / "summary.json").read_text())
+    out = run_dir / "analysis"
+    on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk == json.loads(json.dumps(summary, default=str))
-    assert set(on_disk) == {"findings", "figures", "tables", "missing", "seconds", "cells_analysed"}
-    for finding in on_disk["findings"]:
-        assert set(finding) == {"title", "text"} and "n=" in finding["text"]
+    assert set(on_disk) == TOP_KEYS
+    assert set(on_disk["answer"]) == {"question", "abstract", "cannot_tell"} and on_disk["answer"]["question"]
     for figure in on_disk["figures"]:
-        assert set(figure) == {"path", "svg", "title", "caption", "section"} and figure["section"] in SECTIONS
-        assert figure["path"].startswith("figures/") and figure["path"].endswith(".png")
-        assert (run_dir / "analysis" / figure["path"]).stat().st_size > 0
-        assert (run_dir / "analysis" / figure["svg"]).is_file()
+        assert set(figure) == {"id", "file", "title", "takeaway", "section"} and figure["section"] in SECTIONS
+        assert figure["file"].endswith(".png") and figure["takeaway"]
+        width, _ = Image.open(out / figure["file"]).size
+        assert width <= WIDTH * DPI + 1  # rendered at the size it is shown
+    assert not list(out.rglob("*.svg"))
     for table in on_disk["tables"]:
-        assert set(table) == {"path", "title", "section"} and table["section"] in SECTIONS
-        assert (run_dir / "analysis" / table["path"]).is_file()
+        assert set(table) == {"id", "file", "title", "section", "columns", "rows"} and table["section"] in SECTIONS
+        assert (out / table["file"]).is_file() and len(table["rows"]) <= MAX_TABLE_ROWS
+        assert all(len(row) == len(table["columns"]) for row in table["rows"])
+    for config in on_disk["configurations"]:
+        assert {"label", "key", "cells", "n_seeds", "n_images", "accuracy", "dewind_accuracy"} <= set(config)
+        assert config["accuracy"]["method"] in ("t over seeds", "Wilson over images")
+        assert config["accuracy"]["low"] <= config["accuracy"]["mean"] <= config["accuracy"]["high"]
     for gap in on_disk["missing"]:
         assert set(gap) == {"what", "why"}
     return on_disk
@@ -37,15 +46,23 @@ def _check_contract(run_dir, summary):
 def test_cli_writes_every_promised_output(run_copy, monkeypatch, capsys):
     monkeypatch.setitem(cell_analysis.BUDGETS, "quick", TINY)
     assert cli.main([str(run_copy), "--quick", "--device", "cpu", "--max-cells", "1"]) == 0
-    summary = json.loads((run_copy / "analysis" / "summary.json").read_text())
-    _check_contract(run_copy, summary)
-    tables = {t["path"][len("tables/"):-len(".csv")] for t in summary["tables"]}
-    figures = {f["path"][len("figures/"):-len(".png")] for f in summary["figures"]}
+    summary = _check_contract(run_copy, json.loads((run_copy / "analysis" / "summary.json").read_text()))
+    tables = {t["id"] for t in summary["tables"]}
+    figures = {f["id"] for f in summary["figures"]}
     assert PROMISED_TABLES <= tables, PROMISED_TABLES - tables
     assert PROMISED_FIGURES <= figures, PROMISED_FIGURES - figures
-    assert any(name.startswith("overlays_chosen_") for name in figures)
-    assert any(name.startswith("top_losses_") for name in figures)
-    assert summary["cells_analysed"] == 1
+    assert summary["figures"][0]["id"] == "accuracy" and summary["figures"][0]["section"] == "answer"
+    assert summary["cells_analysed"] == 1 and len(summary["examples"]) == 1
+    assert (run_copy / "analysis" / summary["examples"][0]["file"]).is_file()
+    # smoke: 2 policies on the same test images, 1 seed -> one paired i.i.d. comparison (McNemar)
+    comparison = next(c for c in summary["comparisons"] if c["split"] == "i.i.d. test")
+    assert comparison["field"] == "aug" and comparison["n_seeds"] == 1 and "McNemar" in comparison["test"]
+    assert comparison["ci"][0] <= comparison["difference"] <= comparison["ci"][1]
+    assert {c["label"] for c in summary["configurations"]} == {"none", "fastai"}
+    assert all(c["n_seeds"] == 1 and c["accuracy"]["method"] == "Wilson over images" for c in summary["configurations"])
+    assert any("fewer than 3 seeds" in s for s in summary["answer"]["cannot_tell"])
+    measured = next(iter(summary["measurement"].values()))
+    assert measured["gradcam_layer"].startswith("layer1")  # 32 px: only layer1 (8x8) is >= 7x7
     assert "analysed 1 cell(s)" in capsys.readouterr().out
     assert not [m for m in summary["missing"] if "Error" in m["why"] and "ImageNet" not in m["what"]], summary["missing"]
 
@@ -62,6 +79,7 @@ def test_partial_run_gives_partial_outputs(run_copy):
     assert "count1-3-fixed-broken" in whats and "boom" in whats
     assert "no checkpoint.pt" in whats
     assert summary["cells_analysed"] == 1
+    assert any("did not finish" in s for s in summary["limitations"])
 
 
 @pytest.mark.parametrize("damage", ["no cells", "only failed"])

@@ -1,0 +1,84 @@
+"""Paired comparisons: two settings of one field, everything else equal, on the same test images.
+
+For every setting field that varies in the run (augmentation policy, init,
+...), cells that differ only in that field and share their seeds are
+matched seed by seed; their per-image correctness on the same test images
+(``predictions.csv``: same index, same true label) feeds
+``analysis.stats.compare_paired``. Cells whose test images differ (another
+count range, another data seed) are not paired: that comparison would not
+be paired, and it is left out rather than mislabelled.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from analysis.rundata import CellRecord, configuration_label
+from analysis.stats import compare_paired
+from analysis.tables import TEST_SPLITS, split_correctness
+from study.runfolder import CellStatus
+from study.spec import field_label, seed_fields, varying_fields
+
+__all__ = ["paired_comparisons"]
+
+
+def _aligned(a: CellRecord, b: CellRecord, split: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Correctness of both cells on the images they share, or None when the images are not the same."""
+    left, right = split_correctness(a, split), split_correctness(b, split)
+    if left is None or right is None:
+        return None
+    merged = left.merge(right, on="index", suffixes=("_a", "_b"))
+    if merged.empty or len(merged) != len(left) or not (merged["label_a"] == merged["label_b"]).all():
+        return None
+    return merged["correct_a"].to_numpy(bool), merged["correct_b"].to_numpy(bool)
+
+
+def _seed_key(cell: CellRecord) -> tuple:
+    return tuple(str(cell.spec.get(name)) for name in seed_fields())
+
+
+def _compare(field: str, rest: list[str], value_a: str, value_b: str, group: dict[str, list[CellRecord]],
+             split: str) -> dict[str, Any] | None:
+    by_seed_b = {_seed_key(cell): cell for cell in group[value_b]}
+    pairs = [aligned for cell in group[value_a] if _seed_key(cell) in by_seed_b
+             for aligned in [_aligned(cell, by_seed_b[_seed_key(cell)], split)] if aligned is not None]
+    if not pairs:
+        return None
+    result = compare_paired(pairs)
+    return {"axis": field_label(field), "field": field, "a": value_a, "b": value_b,
+            "configuration": configuration_label(group[value_a][0].spec, rest) if rest else "all cells",
+            "split": TEST_SPLITS[split], "n_seeds": result.n_seeds, "n_images": result.n_images,
+            "difference": result.difference, "ci": list(result.ci), "p": result.p, "test": result.test,
+            "per_seed_p": result.per_seed_p,
+            "effect_size": {"difference": result.difference, "odds_ratio": result.odds_ratio,
+                            "only_a_correct": result.only_a, "only_b_correct": result.only_b}}
+
+
+def paired_comparisons(cells: list[CellRecord]) -> list[dict[str, Any]]:
+    """Every paired comparison the run supports (done cells only).
+
+    Returns:
+        dicts with ``axis`` (human field label), ``field``, ``a``, ``b``,
+        ``configuration`` (the other varying settings), ``split``,
+        ``n_seeds``, ``n_images``, ``difference`` (accuracy of a minus b),
+        ``ci``, ``p``, ``test``, ``per_seed_p``, ``effect_size``.
+    """
+    done = [cell for cell in cells if cell.status is CellStatus.DONE and cell.spec]
+    varying = varying_fields([cell.spec for cell in done])
+    comparisons = []
+    for field in varying:
+        rest = [name for name in varying if name != field]
+        groups: dict[tuple, dict[str, list[CellRecord]]] = {}
+        for cell in done:
+            others = tuple((name, value) for name, value in cell.key if name != field)
+            groups.setdefault(others, {}).setdefault(str(cell.spec.get(field)), []).append(cell)
+        for group in groups.values():
+            for value_a, value_b in itertools.combinations(group, 2):
+                for split in TEST_SPLITS:
+                    comparison = _compare(field, rest, value_a, value_b, group, split)
+                    if comparison:
+                        comparisons.append(comparison)
+    return comparisons
