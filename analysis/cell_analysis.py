@@ -281,7 +281,7 @@ def _deletion(result: CellResult, context: _Context, budget: Budget) -> None:
 def _dewind_set(result: CellResult, context: _Context, budget: Budget) -> None:
     """The DeWind-controlled scenes: the task's own test_dewind split when it has one, else generated."""
     task = context.task
-    if "test_dewind" in getattr(task, "eval_splits", ()):
+    if "test_dewind" in task.eval_splits:
         context.dewind = list(task.scenes("test_dewind"))[: max(budget.dewind, budget.baseline_images)]
         context.dewind_images = task.split("test_dewind")[0][: len(context.dewind)]
         return

@@ -18,6 +18,7 @@ import torch.nn as nn
 from study import augment
 from study.models import IMAGENET_MEAN, IMAGENET_STD, create_model, normalize
 from study.runfolder import CellFolder
+from study.spec import TRAIN_DEFAULTS
 
 __all__ = ["PixelPipeline", "Predictor", "load_model", "pixel_pipeline"]
 
@@ -96,10 +97,9 @@ def pixel_pipeline(spec: dict[str, Any], normalize_stats: dict[str, Sequence[flo
         spec: the cell's TrainSpec dict (``aug``, ``size``).
         normalize_stats: ``{"mean": [3], "std": [3]}`` from the checkpoint (None: ImageNet).
     """
-    options = {"size": int(spec["size"])}
-    if "eval_resize" in spec and "eval_resize" in augment.Policy.__dataclass_fields__:
-        options["eval_resize"] = spec["eval_resize"]  # the one eval transform of every policy
-    policy = augment.create(spec.get("aug", "none"), **options)
+    # The one eval transform of every policy (eval_resize); specs from before it existed used squish.
+    policy = augment.create(spec.get("aug", "none"), size=int(spec["size"]),
+                            eval_resize=spec.get("eval_resize", TRAIN_DEFAULTS["eval_resize"]))
     stats = normalize_stats or {}
     return PixelPipeline(policy, tuple(stats.get("mean", IMAGENET_MEAN)), tuple(stats.get("std", IMAGENET_STD)))
 
