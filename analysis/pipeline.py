@@ -46,7 +46,7 @@ __all__ = ["run_analysis", "Summary", "SECTIONS", "MAX_TABLE_ROWS"]
 
 SECTIONS = ("answer", "results", "drivers", "reproduction", "appendix")
 MAX_TABLE_ROWS = 15
-DEFAULT_QUESTION = "Can a convolutional network count circles, and what drives its accuracy?"
+DEFAULT_QUESTION = "Can convolutional networks count?"
 
 
 class Summary:
@@ -135,16 +135,15 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _question(run: RunFolder) -> str:
-    """The sweep's description as the question (raises DamagedFileError for a non-UTF-8 sweep.toml)."""
+def _description(run: RunFolder) -> str:
+    """The sweep's description, '' when none (raises DamagedFileError for a non-UTF-8 sweep.toml)."""
     text = run.read_sweep_text()
     if not text:
-        return DEFAULT_QUESTION
+        return ""
     try:
-        description = tomllib.loads(text).get("sweep", {}).get("description")
+        return str(tomllib.loads(text).get("sweep", {}).get("description") or "")
     except tomllib.TOMLDecodeError:
-        return DEFAULT_QUESTION
-    return str(description) if description else DEFAULT_QUESTION
+        return ""
 
 
 def _note_cells(cells: list[CellRecord], summary: Summary) -> list[CellRecord]:
@@ -260,7 +259,7 @@ def run_analysis(
     """
     started = time.perf_counter()
     run = open_run(run_dir)
-    question = _question(run)
+    description = _description(run)
     torch_device = resolve_device(device)
     summary = Summary(run.analysis_dir)
     cells = load_cells(run)
@@ -288,7 +287,8 @@ def run_analysis(
     with summary.step("tables and figures"):
         findings.write_outputs(summary, cells, results, configurations, comparisons)
     misclassified = _cell_files(results, summary)
-    answer = findings.answer(question, summary, cells, configurations, comparisons)
+    # The study's question heads every report; the sweep's description says what this run did.
+    answer = {**findings.answer(DEFAULT_QUESTION, summary, cells, configurations, comparisons), "run": description}
     summary.limitations.extend(findings.limitations(cells, results, configurations))
     return summary.write({
         "answer": answer, "configurations": configurations, "comparisons": comparisons,

@@ -23,7 +23,8 @@ def _check_contract(run_dir, summary):
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk == json.loads(json.dumps(summary, default=str))
     assert set(on_disk) == TOP_KEYS
-    assert set(on_disk["answer"]) == {"question", "abstract", "cannot_tell"} and on_disk["answer"]["question"]
+    assert set(on_disk["answer"]) == {"question", "abstract", "cannot_tell", "run"}
+    assert on_disk["answer"]["question"] == "Can convolutional networks count?"
     for figure in on_disk["figures"]:
         assert set(figure) == {"id", "file", "title", "takeaway", "section"} and figure["section"] in SECTIONS
         assert figure["file"].endswith(".png") and figure["takeaway"]
