@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# One prepared GPU session: CUDA tests, renderer and training benchmarks, a reduced
-# `full` sweep with GPU utilisation logged, and the analysis of that sweep.
+# One prepared GPU session: CUDA tests, renderer and training benchmarks (ResNet-34 at
+# 224 px, fp32 and bf16), sweep throughput at 1, 2 and 4 cells per GPU, the projected
+# time of the `full` grid, a reduced `full` sweep with GPU utilisation logged, and the
+# analysis of that sweep.
 # Run through the device tool with `.whl` carried (wheels the GPU image lacks):
 #   bash scripts/gpu_check.sh          (writes what it measured under $OUT)
 set -u
@@ -23,6 +25,18 @@ timeout 120 python3 -m study.bench synth --device cpu cuda --n 2000
 stamp bench-train-r34-224
 timeout 200 python3 -m study.bench train --device cuda --arch resnet34 --size 224 --batch-size 256 --steps 30 --repeats 3 --warmup 5 \
   && cp .cache/bench/train-cuda.json "$OUT/bench_train_cuda.json"
+# Small cells sharing one GPU: the same 8 quick-sized cells (64 px, 2,000 images) at 1, 2
+# and 4 cells per GPU; the wall time of each says how much sharing buys.
+for n in 1 2 4; do
+  stamp "cells-per-gpu-$n"
+  start=$(date +%s)
+  timeout 150 python3 -m study.sweep --preset quick --set grid.seed=0,1 --device cuda --cells-per-gpu "$n" \
+    --out "/tmp/share-$n" --no-report --quiet 2>&1 | tail -3
+  echo "cells-per-gpu $n: 8 cells in $(( $(date +%s) - start )) s" | tee -a "$OUT/cells_per_gpu.txt"
+done
+stamp full-dry-run
+# The projected time of the 540-cell grid, calibrated from the bench file written above.
+timeout 60 python3 -m study.sweep --preset full --dry-run --device cuda 2>&1 | tail -2 | tee "$OUT/full_projection.txt"
 stamp sweep-full-mini
 timeout 240 python3 -m study.sweep --preset full --set grid.counts=1-5,45-50 --set grid.aug=fastai,sensible \
   --set grid.weights=none --set grid.sizes=fixed --set grid.n_train=2500 --set grid.seed=0 \
