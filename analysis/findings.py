@@ -331,6 +331,12 @@ def limitations(cells: list[CellRecord], results: list[Any], configurations: lis
     if unfinished:
         notes.append(f"{len(unfinished)} cell(s) did not finish ({', '.join(sorted({c.status.value for c in unfinished}))})"
                      " and are left out of every number.")
+    fixed = sorted({cell.label for cell in cells if cell.is_counting and cell.spec.get("sizes", "fixed") == "fixed"
+                    and cell.status is CellStatus.DONE})
+    if fixed:
+        notes.append("The controlled (DeWind) test set varies circle size, which a model trained on one radius never "
+                     "saw: its drop there mixes reading ink with failing on new sizes. Train with sizes = varied or "
+                     f"dewind to separate the two ({len(fixed)} fixed-size cell(s)).")
     if not results:
         notes.append("No cell was analysed in depth (no finished cell with a checkpoint), so there are no attribution, "
                      "edit, confound or probe results.")
