@@ -68,9 +68,10 @@ def provenance(run: RunFolder, rows: list[dict[str, Any]]) -> list[tuple[str, st
 
     Args:
         run: the run folder (only file names under it are shown).
-        rows: results rows (devices, weights used, seeds and training time come from them).
+        rows: results rows (devices, precisions, weights used, seeds and training time come from them).
     """
     devices = sorted({str(row["device"]) for row in rows if row.get("device")})
+    precisions = sorted({str(row["precision"]) for row in rows if row.get("precision")})
     weights = sorted({str(row["weights_used"]) for row in rows if row.get("weights_used")})
     seeds = sorted({str(row["seed"]) for row in rows if str(row.get("seed", "")) != ""}, key=lambda s: (len(s), s))
     seconds = sum(to_float(row.get("seconds")) or 0.0 for row in rows)
@@ -78,6 +79,7 @@ def provenance(run: RunFolder, rows: list[dict[str, Any]]) -> list[tuple[str, st
     versions = package_versions()
     return [
         ("Cells ran on", ", ".join(devices) or "–"),
+        ("Precision", ", ".join(f"{p} autocast + channels_last" if p == "bf16" else p for p in precisions) or "–"),
         ("Weights used", ", ".join(weights) or "–"),
         ("Seeds", ", ".join(seeds) or "–"),
         ("Training time", f"{duration(seconds)} (sum over cells)"),

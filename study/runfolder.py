@@ -295,7 +295,7 @@ class CellFolder:
             row[key] = source.get(key, "")
         for key, column in RESULT_COUNTS.items():
             row[column] = source.get(key, "")
-        for key in ("seconds", "device", "weights_used"):
+        for key in ("seconds", "device", "precision", "weights_used"):
             row[key] = source.get(key, "")
         return {key: _scalar(value) for key, value in row.items()}
 
