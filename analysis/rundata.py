@@ -108,18 +108,12 @@ def open_run(path: str | os.PathLike, writable: bool = True) -> RunFolder:
     """The run folder at ``path``, checked before any work starts.
 
     Raises:
-        UserError: missing, not a folder, not a run folder (no sweep.toml,
-            results.csv or cells/), or (``writable``) the analysis cannot be
-            written there. One line naming the folder.
+        NotARunFolderError: missing, not a folder, not a run folder (no
+            sweep.toml, results.csv or cells/); UserError: (``writable``) the
+            analysis cannot be written there. One line naming the folder.
     """
-    run = RunFolder(path)
+    run = RunFolder.existing(path)
     where = str(path)
-    if not run.path.exists():
-        raise UserError(f"run folder {where!r} does not exist; pass runs/NAME of a sweep (python -m study.sweep)")
-    if not run.path.is_dir():
-        raise UserError(f"run folder {where!r} is a file, not a folder; pass runs/NAME")
-    if not run.is_run_folder():
-        raise UserError(f"{where!r} is not a run folder: it has no sweep.toml, results.csv or cells/")
     if writable:
         # Try it (permission bits say nothing for root or immutable folders): a probe file, removed at once.
         try:

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from study.errors import DamagedFileError, UserError
+from study.errors import DamagedFileError, NotARunFolderError
 from study.runfolder import CellStatus, RunFolder
 from study.spec import TRAIN_DEFAULTS, ignored_fields, varying_fields
 
@@ -23,8 +23,6 @@ from reports.privacy import PathScrubber
 __all__ = ["NotARunFolderError", "RunData", "Problem", "collect_run", "cell_label", "short_value"]
 
 
-class NotARunFolderError(UserError):
-    """The path is not a run folder written by ``python -m study.sweep``."""
 
 
 @dataclasses.dataclass
@@ -132,14 +130,7 @@ def collect_run(run_dir: str | Path) -> RunData:
     Raises:
         NotARunFolderError: the path does not exist, is a file, or holds no run files.
     """
-    run = RunFolder(run_dir)
-    if not run.path.exists():
-        raise NotARunFolderError(f"{run.path}: no such folder (expected a run folder written by python -m study.sweep)")
-    if not run.path.is_dir():
-        raise NotARunFolderError(f"{run.path}: is a file, not a run folder (expected a folder runs/NAME)")
-    if not run.is_run_folder():
-        raise NotARunFolderError(f"{run.path}: not a run folder (it has no {RunFolder.SWEEP}, "
-                                 f"{RunFolder.RESULTS} or {RunFolder.CELLS}/)")
+    run = RunFolder.existing(run_dir)
     scrub = PathScrubber(run.path)
     missing: list[tuple[str, str]] = []
     name, description, sweep_text = _sweep(run, scrub, missing)

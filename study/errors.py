@@ -18,6 +18,7 @@ __all__ = [
     "NonFiniteLossError",
     "RunLockedError",
     "DamagedFileError",
+    "NotARunFolderError",
     "DeviceUnavailableError",
 ]
 
@@ -64,3 +65,7 @@ class DamagedFileError(UserError, ValueError):
 
 class DeviceUnavailableError(UserError, RuntimeError):
     """A device was asked for that this machine does not have (``--device cuda`` without CUDA)."""
+
+
+class NotARunFolderError(UserError):
+    """The path is not a run folder written by ``python -m study.sweep``."""

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from study.errors import DamagedFileError, RunLockedError
+from study.errors import DamagedFileError, NotARunFolderError, RunLockedError
 from study.store import atomic_torch_save, atomic_write_json, atomic_write_text, read_json
 
 __all__ = [
@@ -349,6 +349,25 @@ class RunFolder:
     @property
     def report_pdf(self) -> Path:
         return self.path / self.REPORT_PDF
+
+    @classmethod
+    def existing(cls, path: str | os.PathLike) -> RunFolder:
+        """The run folder at ``path``, checked before a reader starts work.
+
+        Raises:
+            NotARunFolderError: one line naming the path: missing, a file, or
+                holding no sweep.toml, results.csv or cells/.
+        """
+        run, where = cls(path), str(path)
+        if not run.path.exists():
+            raise NotARunFolderError(f"run folder {where!r} does not exist (no such folder); pass runs/NAME "
+                                     "of a sweep written by python -m study.sweep")
+        if not run.path.is_dir():
+            raise NotARunFolderError(f"run folder {where!r} is a file, not a folder; pass runs/NAME")
+        if not run.is_run_folder():
+            raise NotARunFolderError(f"{where!r} is not a run folder: it has no {cls.SWEEP}, {cls.RESULTS} "
+                                     f"or {cls.CELLS}/")
+        return run
 
     def is_run_folder(self) -> bool:
         """True when it holds a sweep spec, a results table or cell folders."""
