@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 from pathlib import Path
 
-from study.store import atomic_write_text
+from study.store import atomic_write_csv
 
 from photos.errors import PhotosError
 
@@ -81,8 +80,4 @@ def read_manifest(path: Path) -> dict[str, ManifestRow]:
 
 def write_manifest(path: Path, rows: list[ManifestRow]) -> None:
     """Write ``rows`` (in the given order) to ``path`` atomically."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(dataclasses.asdict(row) for row in rows)
-    atomic_write_text(path, buffer.getvalue())
+    atomic_write_csv(path, (dataclasses.asdict(row) for row in rows), COLUMNS)

@@ -31,7 +31,7 @@ import os
 import warnings
 from pathlib import Path
 
-from study.store import atomic_write_bytes, atomic_write_text
+from study.store import atomic_write_bytes, atomic_write_csv
 
 from photos.errors import PhotosError, ensure_writable_folder, relative
 from photos.progress import progress_bar
@@ -220,13 +220,7 @@ def _convert(folder: Path, check: FileCheck) -> None:
 
 
 def _write_report(path: Path, checks: list[FileCheck]) -> None:
-    import csv
-
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=REPORT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(dataclasses.asdict(check) for check in checks)
-    atomic_write_text(path, buffer.getvalue())
+    atomic_write_csv(path, (dataclasses.asdict(check) for check in checks), REPORT_COLUMNS)
 
 
 def verify_folder(folder: str | Path, min_size: int = 64, dry_run: bool = False, quiet: bool = False) -> VerifySummary:

@@ -17,7 +17,6 @@ import contextlib
 import csv
 import dataclasses
 import enum
-import io
 import json
 import math
 import os
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from study.errors import DamagedFileError, NotARunFolderError, RunLockedError
-from study.store import atomic_torch_save, atomic_write_json, atomic_write_text, read_json
+from study.store import atomic_torch_save, atomic_write_csv, atomic_write_json, atomic_write_text, read_json
 
 __all__ = [
     "CellStatus",
@@ -212,7 +211,7 @@ class CellFolder:
         columns = list(self.HISTORY_COLUMNS)
         for row in rows:
             columns.extend(key for key in row if key not in columns)
-        atomic_write_text(self.path / self.HISTORY, _csv_text(rows, columns))
+        atomic_write_csv(self.path / self.HISTORY, rows, columns)
 
     def write_predictions(self, rows: Sequence[dict[str, Any]], classes: Sequence[str]) -> None:
         """predictions.csv: ``split, index, label, pred, loss, prob_<class>...`` (+ any extra keys).
@@ -230,7 +229,7 @@ class CellFolder:
             out.update({column: f"{float(p):.6g}" for column, p in zip(prob_columns, probs)})
             columns.extend(key for key in out if key not in columns and key not in prob_columns)
             flat.append(out)
-        atomic_write_text(self.path / self.PREDICTIONS, _csv_text(flat, [*columns, *prob_columns]))
+        atomic_write_csv(self.path / self.PREDICTIONS, flat, [*columns, *prob_columns])
 
     def table(self, name: str) -> Any:
         """``history.csv`` or ``predictions.csv`` as a pandas DataFrame, or None if missing or damaged."""
@@ -404,7 +403,7 @@ class RunFolder:
         columns: list[str] = []
         for row in rows:
             columns.extend(key for key in row if key not in columns)
-        atomic_write_text(self.results_path, _csv_text(rows, columns))
+        atomic_write_csv(self.results_path, rows, columns)
 
     def read_results(self) -> list[dict[str, str]]:
         """results.csv rows as strings ([] when missing or unreadable)."""
@@ -443,14 +442,6 @@ class RunFolder:
             yield self
         finally:
             handle.close()
-
-
-def _csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", restval="")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def _csv_problem(path: Path) -> str:

@@ -15,11 +15,12 @@ What goes where in a run folder is ``study.runfolder``'s business
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
+    "atomic_write_csv",
     "atomic_torch_save",
     "read_json",
 ]
@@ -97,6 +99,15 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return sorted(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON: {value!r}")
+
+
+def atomic_write_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
+    """Write dict rows as CSV (header first, ``\\n`` line ends, missing keys blank) atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
