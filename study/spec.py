@@ -39,6 +39,7 @@ __all__ = [
     "configuration_key",
     "field_label",
     "spec_hash",
+    "parse_count_set",
     "TRAIN_DEFAULTS",
 ]
 
@@ -71,6 +72,28 @@ class TrainSpec:
     min_gap: float = _field(0.0, "min edge-to-edge gap in px; 0 = auto (1 px per 64 px of size)",
                             label="gap", task="counting")
     aspect: float = _field(1.0, "canvas width / height (the post's figures were 4:3)", task="counting")
+    held_out: str = _field(
+        "", "counts inside `counts` withheld from training and tested on a split of their own (test_held_out): "
+        "a count, a range or a comma list, e.g. 3 of 1-5 (interpolation: train on 1,2,4,5) or 21-30 of 1-30 "
+        "(extrapolation: train on 1-20); empty = none", label="held-out counts", task="counting")
+    shape: Literal["circle", "square", "triangle", "mixed"] = _field(
+        "circle", "item shape (equal area at equal radius); mixed = each item's shape drawn at random",
+        task="counting")
+    colour: Literal["fixed", "random"] = _field(
+        "fixed", "item colour: one colour for every target, or a random colour per item", task="counting")
+    distractors: str = _field(
+        "0", "items per scene that are not counted, a number or a range lo-hi; they differ from the targets "
+        "by `distractor_kind`", task="counting")
+    distractor_kind: Literal["colour", "shape"] = _field(
+        "colour", "how distractors differ from targets: another colour, or another shape", label="distractor kind",
+        task="counting")
+    overlap: bool = _field(
+        False, "items may overlap (the label stays exact; connected components no longer equal the count)",
+        task="counting")
+    scene_size: int = _field(
+        0, "side in px of the canvas the scenes are drawn on, scaled to `size` for rendering; 0 = `size`. "
+        "Cells with the same scene_size and data seed see the same scenes at every `size` (a resolution "
+        "sweep separates crowding from a counting limit)", label="scene px", task="counting")
     n_train: int = _field(2500, "images split into train/valid", label="images", task="counting")
     n_test: int = _field(1000, "images in a fresh test set with its own seed", label="test images", task="counting")
     data: str = _field("", "root folder with one sub-folder of images per class", label="photo folder", task="folder")
@@ -86,7 +109,14 @@ class TrainSpec:
     # --- model ---
     arch: str = _field("resnet34", "torchvision resnet name or timm:<name>", label="architecture")
     weights: str = _field("none", "imagenet, none, or the path of a state-dict file", label="init")
-    head: Literal["fastai", "linear"] = _field("fastai", "classifier head: fastai's two-layer head or one linear layer")
+    head: Literal["fastai", "linear", "regression", "ordinal"] = _field(
+        "fastai", "readout: fastai's two-layer classifier head, one linear classifier layer, regression "
+        "(one output: the count or its log, see reg_target) or ordinal (cumulative logits over the counts, "
+        "CORAL)")
+    reg_target: Literal["count", "log"] = _field(
+        "count", "what the regression head predicts: the count or its natural log", label="regression target")
+    reg_loss: Literal["mse", "huber"] = _field(
+        "mse", "loss of the regression head: mean squared error or Huber (delta 1)", label="regression loss")
     # --- recipe ---
     aug: str = _field("fastai", "augmentation policy (study.augment registry)", label="augmentation")
     size: int = _field(64, "training image size in px (the post: 224)", label="px")
@@ -123,23 +153,85 @@ class TrainSpec:
             ("min_gap", self.min_gap >= 0, "a gap >= 0 (0 = auto)"),
             ("data_seed", self.data_seed >= -1, "a seed >= 0, or -1 for the same as seed"),
             ("n_test_dewind", self.n_test_dewind >= 0, "a non-negative number of images"),
+            ("scene_size", self.scene_size == 0 or self.scene_size >= 16, "0 (= size) or a side >= 16 px"),
         ]
         for key, ok, expected in checks:
             if not ok:
                 raise ConfigError(f"{key}: expected {expected}, got {getattr(self, key)!r}")
         if isinstance(self.lr, float) and not self.lr > 0:
             raise ConfigError(f"lr: expected a positive number or 'find', got {self.lr!r}")
+        self._check_choices()
         if self.task == "counting":
-            try:
-                parse_range(self.counts, "counts")
-            except ValueError as error:
-                raise ConfigError(str(error)) from None
+            self._check_counting()
         if self.task == "folder" and not self.data:
             raise ConfigError("data: the folder task needs data=<folder with one sub-folder per class>")
         validate_stages(self.stages)
-        precisions = typing.get_args(typing.get_type_hints(TrainSpec)["precision"])
-        if self.precision not in precisions:
-            raise ConfigError(f"precision: unknown {self.precision!r}; valid: {', '.join(precisions)}")
+
+    def _check_choices(self) -> None:
+        """Every ``Literal`` field holds one of its choices (the CLI and config files check this too;
+        this catches specs built in Python)."""
+        for name, annotation in typing.get_type_hints(TrainSpec).items():
+            if typing.get_origin(annotation) is Literal:
+                choices = typing.get_args(annotation)
+                if getattr(self, name) not in choices:
+                    raise ConfigError(f"{name}: unknown {getattr(self, name)!r}; valid: {', '.join(choices)}")
+
+    def _check_counting(self) -> None:
+        """Count range, held-out counts, distractors and the stimulus combinations that cannot be drawn."""
+        try:
+            parse_range(self.counts, "counts")
+            parse_range(self.distractors, "distractors", minimum=0)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        self.held_out_counts  # parses and checks against counts
+        if self.shape == "mixed" and self.distractor_kind == "shape" and self.has_distractors:
+            raise ConfigError("distractor_kind: 'shape' needs one target shape; shape 'mixed' uses them all "
+                              "(use distractor_kind = 'colour', or a single shape)")
+        if self.colour == "random" and self.distractor_kind == "colour" and self.has_distractors:
+            raise ConfigError("distractor_kind: 'colour' needs one target colour; colour 'random' uses them all "
+                              "(use distractor_kind = 'shape', or colour = 'fixed')")
+
+    @property
+    def has_distractors(self) -> bool:
+        """Whether scenes hold items that are not counted."""
+        return parse_range(self.distractors, "distractors", minimum=0)[1] > 0
+
+    @property
+    def count_range(self) -> tuple[int, int]:
+        """``(lo, hi)`` of ``counts``: every count the model can be asked about (its classes)."""
+        return parse_range(self.counts, "counts")
+
+    @property
+    def held_out_counts(self) -> tuple[int, ...]:
+        """The counts withheld from training, sorted (empty: none).
+
+        Raises:
+            ConfigError: not a count, range or comma list; a count outside ``counts``;
+                or fewer than 2 counts left to train on.
+        """
+        if not str(self.held_out).strip():
+            return ()
+        held = parse_count_set(self.held_out, "held_out")
+        lo, hi = self.count_range
+        outside = [count for count in held if not lo <= count <= hi]
+        if outside:
+            raise ConfigError(f"held_out: {', '.join(map(str, outside))} not inside counts {self.counts}; "
+                              f"held-out counts are a subset of the counts the model reads out")
+        if (hi - lo + 1) - len(held) < 2:
+            raise ConfigError(f"held_out: {self.held_out!r} leaves fewer than 2 of counts {self.counts} to train on")
+        return held
+
+    @property
+    def train_counts(self) -> tuple[int, ...]:
+        """The counts the model is trained (and i.i.d.-tested) on: ``counts`` minus ``held_out``."""
+        lo, hi = self.count_range
+        held = set(self.held_out_counts)
+        return tuple(count for count in range(lo, hi + 1) if count not in held)
+
+    @property
+    def render_scale(self) -> float:
+        """``size / scene_size``: how scene geometry is scaled for rendering (1 when scene_size is 0)."""
+        return self.size / self.scene_size if self.scene_size else 1.0
 
     @property
     def resolved_data_seed(self) -> int:
@@ -164,6 +256,24 @@ class TrainSpec:
         weights = self.weights if self.weights in ("imagenet", "none") else "file"
         name = f"{what}-{self.aug}-{self.arch.replace(':', '_')}-{weights}-n{self.n_train}-s{self.seed}"
         return f"{name}-{spec_hash(self.to_dict())[:8]}"
+
+
+def parse_count_set(text: Any, name: str = "counts") -> tuple[int, ...]:
+    """Counts written as a number, a range or a comma list (``3``, ``21-30``, ``2,4``, ``1-2,7``), sorted.
+
+    Raises:
+        ConfigError: naming ``name``, the bad part and the accepted forms.
+    """
+    counts: set[int] = set()
+    for part in str(text).split(","):
+        try:
+            lo, hi = parse_range(part.strip(), name)
+        except ValueError:
+            raise ConfigError(
+                f"{name}: cannot read {part.strip()!r} in {str(text)!r}; expected counts >= 1 as a number, "
+                f"a range lo-hi or a comma list, e.g. 3, 21-30 or 2,4") from None
+        counts.update(range(lo, hi + 1))
+    return tuple(sorted(counts))
 
 
 def spec_hash(data: Any) -> str:

@@ -109,7 +109,7 @@ def test_folder_cells_ignore_counting_axes():
     ("kwargs", "expected"),
     [
         ({"sets": ["train.sise=3"]}, ["train.sise: unknown key", "valid keys:", "size"]),
-        ({"sets": ["grid.colour=red"]}, ["grid.colour: unknown key"]),
+        ({"sets": ["grid.hue=red"]}, ["grid.hue: unknown key"]),
         ({"sets": ["train.size=big"]}, ["train.size: expected an integer, got 'big'"]),
         ({"sets": ["train.epochs=0"]}, ["train.epochs: expected at least 1 epoch"]),
         ({"sets": ["train.sizes=huge"]}, ["train.sizes: unknown value 'huge'", "'fixed' | 'varied' | 'dewind'"]),
