@@ -159,8 +159,8 @@ def _make_cell(defaults: dict[str, Any], chosen: dict[str, Any], where: str) -> 
 
 
 def _canvas(spec: TrainSpec) -> tuple[int, float, float]:
-    """What a shared radius depends on: the image size, aspect and gap."""
-    return spec.size, spec.aspect, spec.min_gap
+    """What a shared radius depends on: the side of the scene canvas, aspect and gap."""
+    return spec.scene_size or spec.size, spec.aspect, spec.min_gap
 
 
 def shared_radius(cells: list[TrainSpec]) -> list[TrainSpec]:

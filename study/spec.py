@@ -67,7 +67,8 @@ class TrainSpec:
     sizes: Literal["fixed", "varied", "dewind"] = _field(
         "fixed", "circle-size regime: one radius, radii varied per circle, or DeWind-controlled scenes",
         label="circle sizes", task="counting")
-    radius: float = _field(0.0, "circle radius in px at `size`; 0 = auto (one radius for the compared ranges)",
+    radius: float = _field(0.0, "item radius in px of the scene canvas (`scene_size`, or `size` when 0); "
+                           "0 = auto (one radius for the compared ranges)",
                            task="counting")
     min_gap: float = _field(0.0, "min edge-to-edge gap in px; 0 = auto (1 px per 64 px of size)",
                             label="gap", task="counting")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ __all__ = [
     "data_key",
     "decode_image",
     "dewind_scene_spec",
+    "rendered_scene_spec",
     "resolve_device",
     "scene_spec",
 ]
@@ -72,16 +74,16 @@ __all__ = [
 DEWIND_RADIUS_SPREAD = 0.5
 
 # Evaluation splits in the order they are reported.
-EVAL_SPLITS = ("valid", "test", "test_dewind")
+EVAL_SPLITS = ("valid", "test", "test_dewind", "test_held_out")
 _ALL_SPLITS = ("train", *EVAL_SPLITS)
 
 # Streams of the data seed: the training pool uses the data seed itself (so
 # `python -m synth --n n_train --seed S` draws the same pool); the test sets
 # use derived seeds.
-_SEED_STREAMS = {"test": 1, "test_dewind": 2}
+_SEED_STREAMS = {"test": 1, "test_dewind": 2, "test_held_out": 3}
 
 # Bump when the cached content or its meaning changes, so stale caches are ignored.
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 
 
 @dataclasses.dataclass
@@ -91,11 +93,13 @@ class Task:
     Attributes:
         classes: class names (counting: the counts as strings, in count order;
             folder: the folder names, numeric order when every name is an integer).
-        train_images, valid_images, test_images, test_dewind_images: uint8 ``[N, 3, H, W]``.
-        train_labels, valid_labels, test_labels, test_dewind_labels: int64 ``[N]`` class indices.
-        train_scenes, valid_scenes, test_scenes, test_dewind_scenes: counting only,
-            the scenes in canvas pixel coordinates (the images' own size); None for folders.
-            ``test_dewind_*`` are None when the cell has no controlled test set.
+        train_images, valid_images, test_images, test_dewind_images, test_held_out_images:
+            uint8 ``[N, 3, H, W]``.
+        train_labels, ...: int64 ``[N]`` class indices (count ``classes[i]``).
+        train_scenes, ...: counting only, the scenes in canvas pixel coordinates (the
+            images' own size); None for folders.
+            ``test_dewind_*`` are None when the cell has no controlled test set,
+            ``test_held_out_*`` when it holds no count out.
         skipped_files: folder only, files that could not be decoded.
     """
 
@@ -108,10 +112,13 @@ class Task:
     test_labels: torch.Tensor
     test_dewind_images: torch.Tensor | None = None
     test_dewind_labels: torch.Tensor | None = None
+    test_held_out_images: torch.Tensor | None = None
+    test_held_out_labels: torch.Tensor | None = None
     train_scenes: list[Scene] | None = None
     valid_scenes: list[Scene] | None = None
     test_scenes: list[Scene] | None = None
     test_dewind_scenes: list[Scene] | None = None
+    test_held_out_scenes: list[Scene] | None = None
     skipped_files: list[str] = dataclasses.field(default_factory=list)
 
     @property
@@ -124,7 +131,8 @@ class Task:
         """The evaluation splits this task has, in report order.
 
         ``valid`` always; ``test`` when it holds images (folder tasks have
-        none); ``test_dewind`` when the cell asked for a controlled test set.
+        none); ``test_dewind`` when the cell asked for a controlled test set;
+        ``test_held_out`` when it holds counts out.
         """
         return [
             name for name in EVAL_SPLITS
@@ -188,13 +196,14 @@ def build_task(spec: TrainSpec, device: str | torch.device = "cpu", cache_dir: P
 def data_key(spec: TrainSpec) -> dict[str, Any]:
     """Exactly what determines a task's data: two specs with equal keys get identical images.
 
-    Counting: the scene and split fields, image size and the resolved data
-    seed. Folder: the folder's resolved path and file listing (names, sizes,
+    Counting: the scene, stimulus and split fields, image size and the
+    resolved data seed. Folder: the folder's resolved path and file listing (names, sizes,
     mtimes), the resize mode, size, split fraction and the data seed. The
     init seed, the recipe and the model never enter.
     """
     if spec.task == "counting":
-        fields = ("counts", "sizes", "radius", "min_gap", "aspect", "n_train", "n_test", "n_test_dewind", "size",
+        fields = ("counts", "held_out", "sizes", "radius", "min_gap", "aspect", "shape", "colour", "distractors",
+                  "distractor_kind", "overlap", "scene_size", "n_train", "n_test", "n_test_dewind", "size",
                   "valid_pct")
         return {"version": _CACHE_VERSION, "task": "counting", "data_seed": spec.resolved_data_seed,
                 **{f: getattr(spec, f) for f in fields}}
@@ -233,7 +242,11 @@ def _derived_seed(data_seed: int, stream: str) -> int:
 
 # ---------------------------------------------------------------------- counting
 def scene_spec(spec: TrainSpec) -> SceneSpec:
-    """The ``SceneSpec`` of a counting cell's training scenes (auto radius and gap resolved).
+    """The ``SceneSpec`` a counting cell's training scenes are drawn from (auto radius and gap resolved).
+
+    Its canvas is the scene canvas: ``scene_size`` (times ``aspect`` in
+    width) when set, else ``size``; ``rendered_scene_spec`` is the same
+    spec on the images' canvas.
 
     An explicit ``radius`` is used as given (at least ``MIN_RADIUS_PX``).
     The auto radius is ``synth.scenes.auto_radius`` (4% of the side, capped
@@ -253,6 +266,42 @@ def scene_spec(spec: TrainSpec) -> SceneSpec:
     return base
 
 
+def rendered_scene_spec(spec: TrainSpec) -> SceneSpec:
+    """``scene_spec`` scaled to the images' canvas (``size``): draw new scenes from this to show them
+    to a trained model (it is ``scene_spec`` itself when ``scene_size`` is 0)."""
+    return _scaled(scene_spec(spec), spec)
+
+
+def _scaled(scenes_spec: SceneSpec, spec: TrainSpec) -> SceneSpec:
+    """A scene spec with every length multiplied by ``spec.render_scale`` (canvas as the images')."""
+    factor = spec.render_scale
+    if factor == 1.0:
+        return scenes_spec
+    radius_range = scenes_spec.radius_range
+    return dataclasses.replace(
+        scenes_spec, width=_canvas_width(spec, spec.size), height=spec.size, radius=scenes_spec.radius * factor,
+        radius_range=(radius_range[0] * factor, radius_range[1] * factor) if radius_range else None,
+        min_gap=scenes_spec.min_gap * factor, margin=scenes_spec.margin * factor,
+    )
+
+
+def _canvas_width(spec: TrainSpec, side: int) -> int:
+    return int(round(side * spec.aspect))
+
+
+def _rescale(scenes: list[Scene], spec: TrainSpec) -> list[Scene]:
+    """Scenes drawn on the scene canvas, scaled to the images' canvas (unchanged when scene_size is 0)."""
+    factor = spec.render_scale
+    if factor == 1.0:
+        return scenes
+    width = _canvas_width(spec, spec.size)
+    return [
+        scene.replace(width=width, height=spec.size, centers=scene.centers * factor, radii=scene.radii * factor,
+                      field_area=scene.field_area * factor * factor)
+        for scene in scenes
+    ]
+
+
 def _radius_range(radius: float) -> tuple[float, float]:
     """Varied radii around ``radius`` (``DEWIND_RADIUS_SPREAD``), never below ``MIN_RADIUS_PX``."""
     return max(MIN_RADIUS_PX, (1 - DEWIND_RADIUS_SPREAD) * radius), (1 + DEWIND_RADIUS_SPREAD) * radius
@@ -260,8 +309,9 @@ def _radius_range(radius: float) -> tuple[float, float]:
 
 def _training_scene_spec(spec: TrainSpec) -> SceneSpec:
     lo, hi = parse_range(spec.counts, "counts")
-    height, width = spec.size, int(round(spec.size * spec.aspect))
-    gap = spec.min_gap or auto_gap(spec.size)
+    side = spec.scene_size or spec.size
+    height, width = side, _canvas_width(spec, side)
+    gap = spec.min_gap or auto_gap(side)
 
     def make(radius: float) -> SceneSpec:
         return SceneSpec(
@@ -345,24 +395,53 @@ def _build_counting(spec: TrainSpec) -> dict[str, Any]:
     """Sample, render and split the counting scenes (on CPU; the task moves them)."""
     data_seed = spec.resolved_data_seed
     train_spec = scene_spec(spec)
-    pool = _sample(train_spec, spec.n_train, data_seed)
+    seen, held = spec.train_counts, spec.held_out_counts
+    pool = _sample_counts(train_spec, spec.n_train, data_seed, seen)
     order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(data_seed))
     n_valid = max(1, int(round(spec.valid_pct * len(pool))))
     splits = {
         "train": [pool[i] for i in order[n_valid:].tolist()],
         "valid": [pool[i] for i in order[:n_valid].tolist()],
-        "test": _sample(train_spec, spec.n_test, _derived_seed(data_seed, "test")) if spec.n_test else [],
+        "test": _sample_counts(train_spec, spec.n_test, _derived_seed(data_seed, "test"), seen),
     }
     if spec.n_test_dewind:
         dewind_spec = dewind_scene_spec(spec, train_spec)
-        splits["test_dewind"] = _sample(dewind_spec, spec.n_test_dewind, _derived_seed(data_seed, "test_dewind"))
+        splits["test_dewind"] = _sample_counts(dewind_spec, spec.n_test_dewind,
+                                               _derived_seed(data_seed, "test_dewind"), seen)
+    if held:
+        splits["test_held_out"] = _sample_counts(train_spec, spec.n_test, _derived_seed(data_seed, "test_held_out"),
+                                                 held)
     lo, hi = train_spec.counts
     payload: dict[str, Any] = {"classes": torch.arange(lo, hi + 1)}
     for name, scenes in splits.items():
-        payload[f"{name}_images"] = _render(scenes, train_spec)
+        scenes = _rescale(scenes, spec)
+        payload[f"{name}_images"] = _render(scenes, _scaled(train_spec, spec))
         payload[f"{name}_labels"] = torch.tensor([s.count - lo for s in scenes], dtype=torch.int64)
         payload.update({f"{name}_scenes_{k}": v for k, v in _pack_scenes(scenes).items()})
     return payload
+
+
+def _sample_counts(scenes_spec: SceneSpec, n: int, seed: int, keep: tuple[int, ...]) -> list[Scene]:
+    """``n`` scenes whose counts are ``keep`` (a subset of the spec's range), spread evenly over them.
+
+    The whole range is sampled (so DeWind's design and the radius are those of
+    the full range) and the scenes of the other counts are dropped; with every
+    count kept this is ``_sample`` itself, scene for scene.
+    """
+    lo, hi = scenes_spec.counts
+    if n == 0:
+        return []
+    if len(keep) == hi - lo + 1:
+        return _sample(scenes_spec, n, seed)
+    # The sampler cycles through the counts, so drawing this many gives every kept count its quota.
+    draw = math.ceil(n * (hi - lo + 1) / len(keep)) + (hi - lo + 1)
+    quota = {count: n // len(keep) + (index < n % len(keep)) for index, count in enumerate(keep)}
+    chosen = []
+    for scene in _sample(scenes_spec, draw, seed):
+        if quota.get(scene.count, 0) > 0:
+            quota[scene.count] -= 1
+            chosen.append(scene)
+    return chosen
 
 
 def _render(scenes: list[Scene], spec: SceneSpec) -> torch.Tensor:

@@ -14,7 +14,7 @@ from PIL import Image
 import study.tasks as tasks
 from study.errors import ConfigError
 from study.spec import TrainSpec
-from study.tasks import DataError, build_task, decode_image, scene_spec
+from study.tasks import DataError, build_task, decode_image, rendered_scene_spec, scene_spec
 
 
 def counting_spec(**changes) -> TrainSpec:
@@ -293,3 +293,55 @@ def test_resolve_device_auto_and_a_missing_cuda():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA is not available; use --device cpu or auto"):
             resolve_device("cuda")
+
+
+# ---------------------------------------------------------------- held-out counts and scene_size
+
+
+def test_held_out_counts_never_reach_training_and_get_their_own_split():
+    spec = TrainSpec(counts="1-5", held_out="3", n_train=100, n_test=50, n_test_dewind=40, size=32)
+    task = build_task(spec)
+    for split in ("train", "valid", "test", "test_dewind"):
+        _, labels = task.split(split)
+        assert 3 - 1 not in labels.tolist(), split  # class index of count 3
+    images, labels = task.split("test_held_out")
+    assert labels.tolist() == [2] * 50 and images.shape == (50, 3, 32, 32)
+    assert [s.count for s in task.scenes("test_held_out")] == [3] * 50
+    assert task.classes == ["1", "2", "3", "4", "5"]
+    assert task.eval_splits == ["valid", "test", "test_dewind", "test_held_out"]
+    # the seen counts are spread evenly: 100 images over 4 counts
+    assert sorted(torch.bincount(torch.cat([task.train_labels, task.valid_labels]), minlength=5).tolist()) == [0, 25, 25, 25, 25]
+
+
+def test_extrapolation_uses_the_radius_of_the_whole_range():
+    inside = scene_spec(TrainSpec(counts="1-30", held_out="21-30", size=64, n_test_dewind=0))
+    whole = scene_spec(TrainSpec(counts="1-30", size=64, n_test_dewind=0))
+    assert inside.radius == whole.radius and inside.counts == (1, 30)
+
+
+def test_no_held_out_split_without_held_out_counts():
+    task = build_task(TrainSpec(counts="1-3", n_train=20, n_test=6, n_test_dewind=0, size=32))
+    assert "test_held_out" not in task.eval_splits
+    with pytest.raises(ValueError, match="test_held_out"):
+        task.split("test_held_out")
+
+
+def test_scene_size_gives_the_same_scenes_at_every_size():
+    small = build_task(TrainSpec(counts="1-5", n_train=30, n_test=10, n_test_dewind=0, size=32, scene_size=64))
+    large = build_task(TrainSpec(counts="1-5", n_train=30, n_test=10, n_test_dewind=0, size=64, scene_size=64))
+    assert small.train_images.shape[-1] == 32 and large.train_images.shape[-1] == 64
+    for a, b in zip(small.test_scenes, large.test_scenes):
+        np.testing.assert_allclose(a.centers * 2, b.centers)
+        np.testing.assert_allclose(a.radii * 2, b.radii)
+        assert a.count == b.count and (a.width, b.width) == (32, 64)
+    ink = lambda images: float((255 - images.float()).sum())  # noqa: E731
+    assert ink(small.test_images) / ink(large.test_images) == pytest.approx(0.25, abs=0.03)
+
+
+def test_rendered_scene_spec_is_the_scene_spec_scaled_to_size():
+    spec = TrainSpec(counts="1-5", size=32, scene_size=128, n_test_dewind=0)
+    drawn, shown = scene_spec(spec), rendered_scene_spec(spec)
+    assert (drawn.width, shown.width) == (128, 32)
+    assert shown.radius == pytest.approx(drawn.radius / 4) and shown.min_gap == pytest.approx(drawn.min_gap / 4)
+    plain = TrainSpec(counts="1-5", size=32, n_test_dewind=0)
+    assert rendered_scene_spec(plain) == scene_spec(plain)
