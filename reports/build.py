@@ -27,10 +27,13 @@ from reports.summary import read_analysis
 __all__ = ["build_report", "report_data", "SECTIONS", "ReportNotWritableError"]
 
 # (id, heading) of the report's sections after page 1, in order. The appendix is in the HTML only.
+# "numerosity" (held-out counts, heads, Weber fits, number units, resolution, architectures) is shown
+# only when the analysis wrote something for it.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("reproduction", "Reproduction"),
     ("results", "Results"),
     ("drivers", "What drives counting"),
+    ("numerosity", "Numerosity instruments"),
     ("limitations", "Limitations"),
     ("methods", "Methods and provenance"),
 )
@@ -52,13 +55,19 @@ def report_data(run_dir: str | Path) -> dict[str, Any]:
     missing = [*run.missing, *analysis.missing,
                *((f"cell {p.label} ({p.status})", p.reason) for p in run.problems)]
     return {
-        "name": run.name, "description": run.description, "sections": SECTIONS,
+        "name": run.name, "description": run.description, "sections": _sections(analysis),
         "generated": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "front": front_matter(run, analysis), "analysis": analysis, "configurations": configurations,
         "reproduction": reproduction(run.rows, analysis.configurations), "post_title": POST_TITLE,
         "post_recipe": POST_RECIPE, "limitations": analysis.limitations, "missing": missing,
         "rows": run.rows, "provenance": provenance(run.run, run.rows), "sweep_text": run.sweep_text,
     }
+
+
+def _sections(analysis) -> tuple[tuple[str, str], ...]:
+    """The sections this report has: every one of SECTIONS, less "numerosity" when it would be empty."""
+    empty = not analysis.figures_in("numerosity") and not analysis.tables_in("numerosity")
+    return tuple((id_, title) for id_, title in SECTIONS if not (id_ == "numerosity" and empty))
 
 
 def _check_writable(run_dir: Path) -> None:

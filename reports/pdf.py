@@ -250,6 +250,14 @@ def _drivers(pdf: ReportPDF, data: dict[str, Any]) -> None:
         _paragraph(pdf, "No attribution or intervention results in this run (see Limitations).", 9, "I", WARN)
 
 
+def _numerosity(pdf: ReportPDF, data: dict[str, Any]) -> None:
+    analysis = data["analysis"]
+    for figure in analysis.figures_in("numerosity"):
+        _figure(pdf, figure)
+    for table in analysis.tables_in("numerosity"):
+        _analysis_table(pdf, table)
+
+
 def _limitations(pdf: ReportPDF, data: dict[str, Any]) -> None:
     _items(pdf, [("", sentence) for sentence in data["limitations"]], 9)
     if data["missing"]:
@@ -264,7 +272,7 @@ def _methods(pdf: ReportPDF, data: dict[str, Any]) -> None:
 
 
 SECTION_RENDERERS = {"reproduction": _reproduction, "results": _results, "drivers": _drivers,
-                     "limitations": _limitations, "methods": _methods}
+                     "numerosity": _numerosity, "limitations": _limitations, "methods": _methods}
 
 
 def render_pdf(data: dict[str, Any]) -> bytes:

@@ -26,7 +26,7 @@ from reports.privacy import PathScrubber
 __all__ = ["Analysis", "Figure", "Table", "Example", "read_analysis", "misclassified_png", "SECTIONS", "MAX_BODY_ROWS"]
 
 # The ``section`` values of the contract; unknown ones go to the appendix.
-SECTIONS = ("answer", "results", "drivers", "reproduction", "appendix")
+SECTIONS = ("answer", "results", "drivers", "numerosity", "reproduction", "appendix")
 # A table in the body of the report shows at most this many rows (its CSV has them all).
 MAX_BODY_ROWS = 15
 # Figures the analysis did not give a dpi for are taken to be drawn at this one.

@@ -111,6 +111,7 @@ def _figure_entries(base: Path) -> list[dict[str, str]]:
     layout = [("accuracy_by_range", "answer", (700, 380)), ("per_count_accuracy", "results", (700, 300)),
               ("learning_curves", "results", (700, 280)), ("seed_spread", "results", (500, 260)),
               ("label_noise", "drivers", (600, 300)), ("interventions", "drivers", (600, 300)),
+              ("weber_fraction", "numerosity", (650, 300)),
               ("confusion_matrices", "appendix", (700, 420)), ("off_by_k", "appendix", (600, 300))]
     entries = []
     for index, (name, section, size) in enumerate(layout):
