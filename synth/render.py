@@ -17,10 +17,10 @@ whose items overlap (``SceneSpec.overlap``) and are not all circles of one
 colour: those are drawn in item order, each over the ones before
 (``_draw_layers``), so occlusion follows the scene's order.
 
-Two paths share that coverage. The general one computes it per circle and
-keeps each pixel's strongest circle (any radii, colours, clipping). The
-stamp path, for a batch with one radius and one colour on one background
-(what ``python -m synth`` samples), precomputes the coloured patch for each
+Two paths share that coverage. The general one computes it per item and
+keeps each pixel's strongest item (any shapes, radii, colours, clipping). The
+stamp path, for a batch with one shape, one radius and one colour on one
+background (what ``python -m synth`` samples), precomputes the coloured patch for each
 1/128-px sub-pixel offset of the centre once, then only copies stamps and
 reduces them into the image with ``scatter_reduce``; it agrees with the
 general path to 2 levels of 255 and is several times faster with 50 circles.
@@ -291,15 +291,16 @@ def _palette(scene_index: np.ndarray, colors: np.ndarray, scenes: Sequence[Scene
 
 
 def _stamps_apply(scenes: Sequence[Scene], height: int, width: int) -> bool:
-    """Whether the stamp path can draw these scenes: all circles of one radius and one colour on one
-    background, every patch inside the canvas."""
+    """Whether the stamp path can draw these scenes: items of one shape, one radius and one colour on
+    one background, every patch inside the canvas."""
     scene_index, centres, radii, colors = _flatten(scenes)
-    if len(radii) == 0 or _flat_shapes(scenes).any() or radii.min() != radii.max():
+    shapes = _flat_shapes(scenes)
+    if len(radii) == 0 or (shapes != shapes[0]).any() or radii.min() != radii.max():
         return False
     backgrounds = np.array([s.background for s in scenes])[scene_index]
     if not ((colors == colors[:1]).all() and (backgrounds == backgrounds[:1]).all()):
         return False
-    pad = _patch_pad(float(radii.max()))
+    pad = _patch_pad(float(radii.max()) * EXTENT_FACTORS[shapes[0]])
     return bool(
         (np.floor(centres) - pad >= 0).all() and (np.floor(centres[:, 0]) + pad < width).all()
         and (np.floor(centres[:, 1]) + pad < height).all()
@@ -311,8 +312,9 @@ def _draw_chunk(scenes: Sequence[Scene], output: torch.Tensor, stamps: bool | No
 
     Only pixels under a patch are touched; the rest of the canvas stays as
     filled, which is what makes the renderer fast at 224 px. Chunks whose
-    circles share one radius and one colour on one background (every scene
-    ``python -m synth`` samples with a fixed radius) take the stamp path.
+    items share one shape, one radius and one colour on one background (every
+    scene ``python -m synth`` samples with a fixed radius, one shape and no
+    distractors) take the stamp path.
 
     Args:
         stamps: take (or skip) the stamp path; default ``_stamps_apply`` of these scenes.
@@ -324,7 +326,7 @@ def _draw_chunk(scenes: Sequence[Scene], output: torch.Tensor, stamps: bool | No
     shapes = _flat_shapes(scenes)
     palette_id, tables = _palette(scene_index, colors, scenes)
     if _stamps_apply(scenes, height, width) if stamps is None else stamps:
-        _draw_stamps(scene_index, centres, float(radii[0]), tables[0], output)
+        _draw_stamps(scene_index, centres, float(radii[0]), tables[0], output, shape=int(shapes[0]))
     else:
         _draw_patches(scene_index, centres, radii, palette_id, tables, output, shapes=shapes)
 
@@ -409,20 +411,21 @@ def _draw_layers(scenes: Sequence[Scene], output: torch.Tensor) -> None:
 
 
 # Sub-pixel resolution of the stamp path: a centre is snapped to the nearest
-# 1/STAMP_STEPS px, which moves a circle edge by at most sqrt(2)/(2*256) px,
+# 1/STAMP_STEPS px, which moves an item's edge by at most sqrt(2)/(2*256) px,
 # i.e. at most 0.6% coverage: under one level of 255 in most pixels.
 STAMP_STEPS = 128
 
 
 @functools.lru_cache(maxsize=8)
 def _stamps(
-    radius: float, pad: int, table: tuple[tuple[int, int, int], ...], device: str
+    radius: float, pad: int, table: tuple[tuple[int, int, int], ...], device: str, shape: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Colour stamps of one circle for every sub-pixel offset of its centre.
+    """Colour stamps of one item for every sub-pixel offset of its centre.
 
     Args:
-        radius: circle radius in px; pad: patch half-width (``_patch_pad``).
+        radius: equal-area radius in px; pad: patch half-width (``_patch_pad`` of the extent radius).
         table: 256 RGB colours, one per coverage level (``_palette``).
+        shape: the item's code in ``SHAPES``.
 
     Returns:
         uint8 stamps ``[3, STAMP_STEPS**2, K]`` (channel, offset ``fy * STEPS +
@@ -435,7 +438,8 @@ def _stamps(
     fy = steps.repeat_interleave(STAMP_STEPS)  # [T*T]
     centres = torch.stack([fx + pad, fy + pad], dim=1)  # [T*T, 2] in a patch whose origin is pixel 0
     radii = torch.full((len(centres),), radius)
-    coverage, _, _ = _patches(centres, radii, 2 * pad + 1, 2 * pad + 1, pad=pad)  # [T*T, P, P]
+    shapes = torch.full((len(centres),), shape, dtype=torch.int8)
+    coverage, _, _ = _patches(centres, radii, 2 * pad + 1, 2 * pad + 1, pad=pad, shapes=shapes)  # [T*T, P, P]
     level = (coverage * 255).round_().long().flatten(1)  # [T*T, P*P]
     # Patch pixels no offset ever inks (the corners, ~30% of the square) are dropped.
     support = (level > 0).any(dim=0).nonzero().squeeze(1)  # [K]
@@ -445,9 +449,10 @@ def _stamps(
 
 
 def _draw_stamps(
-    scene_index: np.ndarray, centres: np.ndarray, radius: float, table: torch.Tensor, output: torch.Tensor
+    scene_index: np.ndarray, centres: np.ndarray, radius: float, table: torch.Tensor, output: torch.Tensor,
+    shape: int = 0,
 ) -> None:
-    """One radius, one colour, one background, every patch inside the canvas: paste stamps.
+    """One shape, one radius, one colour, one background, every patch inside the canvas: paste stamps.
 
     Each circle's coloured patch is a row of ``_stamps`` (a copy, no
     per-pixel arithmetic), reduced into each output channel with ``amax``
@@ -457,14 +462,14 @@ def _draw_stamps(
     patch's blank corners (background colour) never paint over a neighbour.
 
     Args:
-        scene_index ``[C]``, centres ``[C, 2]``; table ``[256, 3]`` uint8.
+        scene_index ``[C]``, centres ``[C, 2]``; table ``[256, 3]`` uint8; shape: code in ``SHAPES``.
     """
     num_scenes, _, height, width = output.shape
     plane = height * width
     device = output.device
-    pad = _patch_pad(radius)
+    pad = _patch_pad(radius * EXTENT_FACTORS[shape])
     size = 2 * pad + 1
-    stamps, support = _stamps(radius, pad, tuple(map(tuple, table.tolist())), str(device))  # [3, T*T, K], [K]
+    stamps, support = _stamps(radius, pad, tuple(map(tuple, table.tolist())), str(device), shape)  # [3, T*T, K], [K]
     whole = np.floor(centres)
     step = np.minimum((centres - whole) * STAMP_STEPS, STAMP_STEPS - 1).astype(np.int64)  # [C, 2]
     offset = torch.as_tensor(step[:, 1] * STAMP_STEPS + step[:, 0], device=device)  # [C]

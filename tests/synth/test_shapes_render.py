@@ -57,15 +57,19 @@ def test_square_and_triangle_pixels_match_the_geometry():
     # Square of side 8 (r = 8 / sqrt(pi)) on pixel boundaries: exactly 64 full pixels, nothing else.
     square = Scene(width=16, height=16, centers=[[8.0, 8.0]], radii=[8 / math.sqrt(math.pi)], colors=[[0, 0, 0]],
                    shapes=[1])
-    image = render_scenes([square])[0, 0]
-    assert (image[4:12, 4:12] == 0).all() and (image == 0).sum() == 64 and (image == 255).sum() == 256 - 64
-    # Triangle apex up: the row through the apex is narrow, the base row wide; left-right symmetric.
+    mask = circle_masks(square)[0]  # the exact coverage
+    assert (mask[4:12, 4:12] == 1).all() and mask.sum().item() == pytest.approx(64, abs=1e-4)
+    rendered = 1 - render_scenes([square])[0, 0].float() / 255  # the stamp path snaps centres to 1/128 px
+    assert (rendered - mask).abs().max() <= 2 / 255
+    # Triangle apex up: the top inked row is narrow, the base row wide; exactly left-right symmetric.
     triangle = Scene(width=32, height=32, centers=[[16.0, 16.0]], radii=[6.0], colors=[[0, 0, 0]], shapes=[2])
-    ink_rows = (255 - render_scenes([triangle])[0, 0].float()).sum(1)
-    rows = ink_rows.nonzero().squeeze(1)
-    assert ink_rows[rows[0]] < ink_rows[rows[-2]]
-    alpha = 255 - render_scenes([triangle])[0, 0].int()
-    assert (alpha - alpha.flip(1)).abs().max() <= 1
+    mask = circle_masks(triangle)[0]
+    row_ink = mask.sum(1)
+    rows = row_ink.nonzero().squeeze(1)
+    assert row_ink[rows[0]] < 1 and row_ink[rows[-2]] > 10
+    assert torch.allclose(mask, mask.flip(1), atol=1e-5)
+    extent = 6.0 * 1.5551  # apex at y = 16 - R, base at y = 16 + R / 2
+    assert rows[0].item() == math.floor(16 - extent) and rows[-1].item() == math.floor(16 + extent / 2)
 
 
 @pytest.mark.parametrize("shape", ["square", "triangle", "mixed"])
@@ -146,3 +150,20 @@ def test_cuda_matches_cpu_for_shapes_and_overlap():
     scenes = sample_scenes(spec, 40, seed=0)
     difference = (render_scenes(scenes, "cuda").cpu().int() - render_scenes(scenes).int()).abs()
     assert difference.max() <= 1
+
+
+@pytest.mark.parametrize("shape", ["square", "triangle"])
+def test_stamp_path_of_one_shape_matches_the_general_path(shape, monkeypatch):
+    from synth import render
+
+    spec = SceneSpec(counts=(5, 12), width=64, height=48, radius=3.3, min_gap=1.0, shape=shape)
+    scenes = sample_scenes(spec, 20, seed=4)
+    height, width = 48, 64
+    reference = torch.full((len(scenes), 3, height, width), 255, dtype=torch.uint8)
+    scene_index, centres, radii, colors = render._flatten(scenes)
+    palette_id, tables = render._palette(scene_index, colors, scenes)
+    render._draw_patches(scene_index, centres, radii, palette_id, tables, reference, shapes=render._flat_shapes(scenes))
+    monkeypatch.setattr(render, "_draw_patches", lambda *args, **kwargs: pytest.fail("expected the stamp path"))
+    stamped = render_scenes(scenes).int()
+    assert (stamped - reference.int()).abs().max() <= 2
+    assert (stamped - reference.int()).abs().float().mean() < 0.05
