@@ -152,8 +152,8 @@ def test_cuda_matches_cpu_for_shapes_and_overlap():
     assert difference.max() <= 1
 
 
-@pytest.mark.parametrize("shape", ["square", "triangle"])
-def test_stamp_path_of_one_shape_matches_the_general_path(shape, monkeypatch):
+@pytest.mark.parametrize("shape", ["square", "triangle", "mixed"])
+def test_stamp_path_matches_the_general_path_for_shapes(shape, monkeypatch):
     from synth import render
 
     spec = SceneSpec(counts=(5, 12), width=64, height=48, radius=3.3, min_gap=1.0, shape=shape)
