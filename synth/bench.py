@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from synth.render import render_scenes, render_scenes_matplotlib
-from synth.scenes import SceneSpec, auto_radius, sample_scenes
+from synth.scenes import SceneSpec, auto_radius, parse_range, sample_scenes
 
 __all__ = ["main", "benchmark_renderers"]
 
@@ -40,16 +40,21 @@ def _images_per_second(render: Callable[[], torch.Tensor], images: int, repeats:
 def benchmark_renderers(
     size: int = 224, count_ranges: Sequence[str] = ("1-5", "45-50"), n: int = 2000, n_matplotlib: int = 100,
     devices: Sequence[str] = ("cpu",), repeats: int = 3, shapes: Sequence[str] = ("circle",),
+    distractors: tuple[int, int] = (0, 0), overlap: bool = False,
 ) -> list[dict]:
-    """Rows of ``{counts, shape, size, device, fast_ips, matplotlib_ips, ratio}``, one per shape, count range and device."""
+    """Rows of ``{counts, shape, size, device, fast_ips, matplotlib_ips, ratio}``, one per shape, count range and device.
+
+    ``distractors`` (colour distractors per scene) and ``overlap`` are passed to every ``SceneSpec``.
+    """
     rows = []
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # per-core comparison: matplotlib draws on one core
     try:
         for shape, counts in ((shape, counts) for shape in shapes for counts in count_ranges):
             lo, hi = (int(v) for v in counts.split("-"))
-            spec = SceneSpec(counts=(lo, hi), width=size, height=size, shape=shape)
-            spec = dataclasses.replace(spec, radius=auto_radius(size, size, hi, extent_factor=spec.extent_factor))
+            spec = SceneSpec(counts=(lo, hi), width=size, height=size, shape=shape, distractors=distractors, overlap=overlap)
+            radius = auto_radius(size, size, spec.max_items, extent_factor=spec.extent_factor)
+            spec = dataclasses.replace(spec, radius=radius)
             scenes = sample_scenes(spec, n, seed=0)
             matplotlib_ips = _images_per_second(
                 lambda: render_scenes_matplotlib(scenes[:n_matplotlib]), n_matplotlib, 1, lambda: None
@@ -67,6 +72,13 @@ def benchmark_renderers(
     return rows
 
 
+def _distractor_range(text: str) -> tuple[int, int]:
+    try:
+        return parse_range(text, "--distractors", minimum=0)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--distractors: ")) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m study.bench synth", description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=224)
@@ -76,9 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", nargs="+", default=None, help="devices for ours (default: cpu, and cuda if present)")
     parser.add_argument("--shape", nargs="+", default=["circle"], choices=SceneSpec.SHAPE_CHOICES,
                         help="item shapes to time (circle)")
+    parser.add_argument("--distractors", type=_distractor_range, default=(0, 0),
+                        help="colour distractors per scene, lo-hi (0)")
+    parser.add_argument("--overlap", action="store_true", help="items may overlap (drawn in order)")
     args = parser.parse_args(argv)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    rows = benchmark_renderers(args.size, args.counts, args.n, args.n_matplotlib, devices, shapes=args.shape)
+    rows = benchmark_renderers(args.size, args.counts, args.n, args.n_matplotlib, devices, shapes=args.shape,
+                               distractors=args.distractors, overlap=args.overlap)
     print(f"{'shape':>8} {'counts':>7} {'size':>5} {'device':>7} {'ours img/s':>12} {'matplotlib img/s':>17} {'ratio':>8}")
     for row in rows:
         print(
