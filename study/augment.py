@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from synth.scenes import Scene
+from synth.scenes import Scene, extent_radii
 
 __all__ = [
     "AugmentParams",
@@ -468,27 +468,36 @@ def map_circles(
 def visible_circles(
     matrix: np.ndarray, scene: Scene, canvas_hw: tuple[int, int], size: int
 ) -> dict[str, np.ndarray]:
-    """Where a scene's circles and their reflection-padding mirrors land in the output.
+    """Where a scene's items and their reflection-padding mirrors land in the output.
+
+    Whole and clipped are judged on each item's extent circle
+    (``synth.scenes.extent_radii``), which holds every shape in every
+    rotation: a square or triangle called whole is whole; one called
+    clipped may just miss the frame with its own outline.
 
     Args:
         matrix: ``[3, 3]`` output pixel -> canvas pixel (one row of ``AugmentParams.matrices``).
-        scene: circles in canvas pixels; canvas_hw: ``(H, W)`` of the canvas.
+        scene: items in canvas pixels; canvas_hw: ``(H, W)`` of the canvas.
         size: output size (its pixel centres span ``[0.5, size - 0.5]^2``).
 
     Returns:
-        dict of arrays over the ``9 K`` copies (mirror ring order, the
-        originals are ``copy == 4``): ``centers [9K, 2]``, ``radii [9K]``,
-        ``copy [9K]``, ``circle [9K]`` (index in the scene), and booleans
-        ``whole``, ``partial`` (touches the frame but is clipped).
+        dict of arrays over the ``9 K`` copies (``K = scene.n_items``; mirror
+        ring order, the originals are ``copy == 4``): ``centers [9K, 2]``,
+        ``radii [9K]`` (mapped equal-area radii), ``copy [9K]``, ``circle
+        [9K]`` (item index in the scene), ``target [9K]`` (counted), and
+        booleans ``whole``, ``partial`` (touches the frame but is clipped).
     """
     mirrored, _ = _reflections(scene.centers, *canvas_hw)  # [9, K, 2]
-    centres, radii, axes = map_circles(
-        np.asarray(matrix, dtype=np.float64), mirrored.reshape(-1, 2), np.tile(scene.radii, 9)
+    extents = extent_radii(scene)
+    centres, mapped_extents, axes = map_circles(
+        np.asarray(matrix, dtype=np.float64), mirrored.reshape(-1, 2), np.tile(extents, 9)
     )
     whole, partial = _classify(centres, axes, size)
-    copies = np.repeat(np.arange(9), scene.count)
-    circles = np.tile(np.arange(scene.count), 9)
-    return {"centers": centres, "radii": radii, "copy": copies, "circle": circles, "whole": whole, "partial": partial}
+    copies = np.repeat(np.arange(9), scene.n_items)
+    circles = np.tile(np.arange(scene.n_items), 9)
+    radii = mapped_extents * np.tile(scene.radii / extents, 9)  # the map's area scale, on equal-area radii
+    return {"centers": centres, "radii": radii, "copy": copies, "circle": circles,
+            "target": np.tile(scene.targets, 9), "whole": whole, "partial": partial}
 
 
 def _classify(centres: np.ndarray, axes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -533,12 +542,13 @@ def count_audit(
     samples: int = 1000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """How often a policy changes what the image shows: clipped circles or a wrong count.
+    """How often a policy changes what the image shows: clipped targets or a wrong count.
 
-    Draws ``samples`` (scene, augmentation) pairs, maps every circle and its
-    reflection-padding mirror images into the output frame, and counts whole
-    and partly visible circles. A sample is *changed* when any circle is
-    clipped or the whole count differs from the label.
+    Draws ``samples`` (scene, augmentation) pairs, maps every item and its
+    reflection-padding mirror images into the output frame (extent circles,
+    see ``visible_circles``), and counts whole and partly visible targets.
+    A sample is *changed* when any target is clipped or the number of whole
+    targets differs from the label; distractors never change a label.
 
     Args:
         policy: an augmentation policy (its training transform is audited).
@@ -564,7 +574,9 @@ def count_audit(
     for index, (scene_index, matrix) in enumerate(zip(chosen, matrices)):
         scene = scenes[scene_index]
         visible = visible_circles(matrix, scene, canvas_hw, policy.size)
-        labels[index], whole[index], partial[index] = scene.count, visible["whole"].sum(), visible["partial"].sum()
+        target = visible["target"]
+        labels[index] = scene.count
+        whole[index], partial[index] = (visible["whole"] & target).sum(), (visible["partial"] & target).sum()
     clipped, miscounted = partial > 0, whole != labels
     changed = clipped | miscounted
     per_count = {}

@@ -4,19 +4,22 @@
 for each renderer and their ratio, for 1-5 and 45-50 circles at 224 px, on
 one CPU core (``torch.set_num_threads(1)``; matplotlib is single-threaded)
 and on CUDA when available. Scene sampling is excluded from both: they
-render the very same scenes.
+render the very same scenes. ``--shape circle square triangle mixed``
+adds rows per item shape (each at its own auto radius, so scenes of every
+shape pack alike), to compare shape rendering against circles.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
 import torch
 
 from synth.render import render_scenes, render_scenes_matplotlib
-from synth.scenes import SceneSpec, auto_radius, sample_scenes
+from synth.scenes import SceneSpec, auto_radius, parse_range, sample_scenes
 
 __all__ = ["main", "benchmark_renderers"]
 
@@ -36,16 +39,22 @@ def _images_per_second(render: Callable[[], torch.Tensor], images: int, repeats:
 
 def benchmark_renderers(
     size: int = 224, count_ranges: Sequence[str] = ("1-5", "45-50"), n: int = 2000, n_matplotlib: int = 100,
-    devices: Sequence[str] = ("cpu",), repeats: int = 3,
+    devices: Sequence[str] = ("cpu",), repeats: int = 3, shapes: Sequence[str] = ("circle",),
+    distractors: tuple[int, int] = (0, 0), overlap: bool = False,
 ) -> list[dict]:
-    """Rows of ``{counts, device, fast_ips, matplotlib_ips, ratio}``."""
+    """Rows of ``{counts, shape, size, device, fast_ips, matplotlib_ips, ratio}``, one per shape, count range and device.
+
+    ``distractors`` (colour distractors per scene) and ``overlap`` are passed to every ``SceneSpec``.
+    """
     rows = []
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # per-core comparison: matplotlib draws on one core
     try:
-        for counts in count_ranges:
+        for shape, counts in ((shape, counts) for shape in shapes for counts in count_ranges):
             lo, hi = (int(v) for v in counts.split("-"))
-            spec = SceneSpec(counts=(lo, hi), width=size, height=size, radius=auto_radius(size, size, hi))
+            spec = SceneSpec(counts=(lo, hi), width=size, height=size, shape=shape, distractors=distractors, overlap=overlap)
+            radius = auto_radius(size, size, spec.max_items, extent_factor=spec.extent_factor)
+            spec = dataclasses.replace(spec, radius=radius)
             scenes = sample_scenes(spec, n, seed=0)
             matplotlib_ips = _images_per_second(
                 lambda: render_scenes_matplotlib(scenes[:n_matplotlib]), n_matplotlib, 1, lambda: None
@@ -55,12 +64,19 @@ def benchmark_renderers(
                 batch = scenes if device == "cpu" else scenes * 10  # give the GPU a batch worth its time
                 fast_ips = _images_per_second(lambda: render_scenes(batch, device=device), len(batch), repeats, sync)
                 rows.append({
-                    "counts": counts, "size": size, "device": device, "fast_ips": fast_ips,
+                    "counts": counts, "shape": shape, "size": size, "device": device, "fast_ips": fast_ips,
                     "matplotlib_ips": matplotlib_ips, "ratio": fast_ips / matplotlib_ips,
                 })
     finally:
         torch.set_num_threads(threads)
     return rows
+
+
+def _distractor_range(text: str) -> tuple[int, int]:
+    try:
+        return parse_range(text, "--distractors", minimum=0)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--distractors: ")) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,13 +86,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=2000, help="scenes rendered by ours per timing (2000)")
     parser.add_argument("--n-matplotlib", type=int, default=100, help="scenes rendered by matplotlib (100)")
     parser.add_argument("--device", nargs="+", default=None, help="devices for ours (default: cpu, and cuda if present)")
+    parser.add_argument("--shape", nargs="+", default=["circle"], choices=SceneSpec.SHAPE_CHOICES,
+                        help="item shapes to time (circle)")
+    parser.add_argument("--distractors", type=_distractor_range, default=(0, 0),
+                        help="colour distractors per scene, lo-hi (0)")
+    parser.add_argument("--overlap", action="store_true", help="items may overlap (drawn in order)")
     args = parser.parse_args(argv)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    rows = benchmark_renderers(args.size, args.counts, args.n, args.n_matplotlib, devices)
-    print(f"{'counts':>7} {'size':>5} {'device':>7} {'ours img/s':>12} {'matplotlib img/s':>17} {'ratio':>8}")
+    rows = benchmark_renderers(args.size, args.counts, args.n, args.n_matplotlib, devices, shapes=args.shape,
+                               distractors=args.distractors, overlap=args.overlap)
+    print(f"{'shape':>8} {'counts':>7} {'size':>5} {'device':>7} {'ours img/s':>12} {'matplotlib img/s':>17} {'ratio':>8}")
     for row in rows:
         print(
-            f"{row['counts']:>7} {row['size']:>5} {row['device']:>7} {row['fast_ips']:>12,.0f} "
+            f"{row['shape']:>8} {row['counts']:>7} {row['size']:>5} {row['device']:>7} {row['fast_ips']:>12,.0f} "
             f"{row['matplotlib_ips']:>17,.1f} {row['ratio']:>7.1f}x"
         )
     print("one CPU thread for both on cpu rows; matplotlib always on one CPU core")

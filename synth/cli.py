@@ -1,8 +1,9 @@
-"""``python -m synth``: generate a circle-counting image folder."""
+"""``python -m synth``: generate a counting image folder (circles, squares, triangles, with or without distractors)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from collections.abc import Sequence
@@ -36,7 +37,7 @@ def _range_arg(name: str, cast, minimum: float | None):
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="python -m synth",
-        description="Render N-circle images into DIR/<count>/<index>.png with metadata.csv and scenes.jsonl.",
+        description="Render images of N targets into DIR/<count>/<index>.png with metadata.csv and scenes.jsonl.",
     )
     parser.add_argument("--counts", type=_range_arg("--counts", int, 1), default=(1, 5), help="count range lo-hi (1-5)")
     parser.add_argument("--n", type=int, default=2500, help="number of images (2500)")
@@ -50,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-gap", type=float, help="min edge-to-edge gap in px (default: size/64, >= 1)")
     parser.add_argument("--margin", type=float, default=1.0, help="min gap to the border in px (1)")
     parser.add_argument("--control", choices=SceneSpec.CONTROLS, default="none", help="numerosity control")
+    parser.add_argument("--shape", choices=SceneSpec.SHAPE_CHOICES, default="circle",
+                        help="target shape, equal area at equal radius; mixed = each item's shape at random (circle)")
+    parser.add_argument("--colour", choices=SceneSpec.COLOUR_CHOICES, default="fixed",
+                        help="one colour for every target, or a random hue per item (fixed)")
+    parser.add_argument("--distractors", type=_range_arg("--distractors", int, 0), default=(0, 0),
+                        help="uncounted items per scene, lo-hi (0)")
+    parser.add_argument("--distractor-kind", choices=SceneSpec.DISTRACTOR_KINDS, default="colour",
+                        help="distractors differ from targets by colour (orange) or by shape (colour)")
+    parser.add_argument("--overlap", action="store_true", help="items may overlap; later items drawn on top")
     parser.add_argument("--renderer", choices=RENDERERS, default="fast")
     parser.add_argument("--device", default="cpu", help="torch device for the fast renderer (cpu, cuda)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -58,20 +68,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def spec_from_args(args: argparse.Namespace) -> SceneSpec:
-    """The SceneSpec the flags describe (auto radius and gap filled in)."""
+    """The SceneSpec the flags describe (auto radius and gap filled in).
+
+    The auto radius packs the largest scene (targets plus distractors) by the
+    extent radius of the widest shape drawn.
+
+    Raises:
+        ValueError: a combination of stimulus flags that cannot be drawn.
+    """
     width = round(args.size * args.aspect)
     gap = auto_gap(args.size) if args.min_gap is None else args.min_gap
-    radius = args.radius if args.radius is not None else auto_radius(width, args.size, args.counts[1], gap)
-    return SceneSpec(
+    spec = SceneSpec(
         counts=args.counts,
         width=width,
         height=args.size,
-        radius=radius,
+        radius=args.radius if args.radius is not None else 1.0,
         radius_range=args.radius_range,
         min_gap=gap,
         margin=args.margin,
         control=args.control,
+        shape=args.shape,
+        colour=args.colour,
+        distractors=args.distractors,
+        distractor_kind=args.distractor_kind,
+        overlap=args.overlap,
     )
+    if args.radius is None:
+        radius = auto_radius(width, args.size, spec.max_items, gap, spec.extent_factor)
+        spec = dataclasses.replace(spec, radius=radius)
+    return spec
 
 
 def _check_numbers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

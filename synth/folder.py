@@ -3,8 +3,10 @@
 The layout is the one the original post loaded with fastai's
 ``ImageDataBunch.from_folder`` (one sub-folder per class), with two files
 beside it that no image folder usually has: ``metadata.csv`` (one row per
-image: path, count and the numerosity descriptors) and ``scenes.jsonl`` (one
-line per image: its circles), so every image can be re-rendered or edited.
+image: path, count (targets), the numerosity descriptors of the targets
+and ``n_items``, targets plus distractors) and ``scenes.jsonl`` (one
+line per image: its items, with shape and target flag), so every image can
+be re-rendered or edited.
 
 A folder is written to a temporary sibling and renamed into place, so an
 interrupted run never leaves a half-written dataset behind.
@@ -122,7 +124,7 @@ def write_folder(
                     relative = f"{scene.count}/{start + offset:06d}.png"
                     (staging / str(scene.count)).mkdir(exist_ok=True)
                     Image.fromarray(image).save(staging / relative, optimize=False)
-                    rows.append({"path": relative, **describe_scene(scene)})
+                    rows.append({"path": relative, **describe_scene(scene), "n_items": scene.n_items})
                     lines.append(json.dumps({"path": relative, **scene.to_dict()}, sort_keys=True))
                     bar.update(1)
         pd.DataFrame(rows).to_csv(staging / "metadata.csv", index=False, float_format="%.6g")

@@ -19,6 +19,15 @@ falls as the Size range widens).
 Field area (FA) here is the area of the disc the centres are drawn from
 (the *field*), as in DeWind's stimuli; ``hull_area`` (convex hull of the
 centres) is recorded beside it as the area the viewer can see.
+
+Shapes and distractors. Radii are equal-area radii, so ISA and TSA keep
+their formulas for every shape; packing uses extent radii. Descriptors
+describe the *targets* only (what is counted). Distractors share the
+scene's item size and field, and their number is drawn independently of N;
+they add ink (``n_items`` in a folder's metadata records it) but no
+descriptor counts them. Overlapping items are refused with ``dewind``
+(``SceneSpec`` says so): occlusion would break the Size and Spacing
+descriptors.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, place_circles
+from synth.scenes import EXTENT_FACTORS, InfeasibleSceneError, Scene, SceneSpec, draw_items, place_circles
 
 __all__ = [
     "describe_scene",
@@ -68,7 +77,7 @@ def _hull_area(points: np.ndarray) -> float:
 
 
 def describe_scene(scene: Scene) -> dict[str, float]:
-    """DeWind descriptors of one scene (areas in px^2, distances in px).
+    """DeWind descriptors of one scene's targets (areas in px^2, distances in px; distractors ignored).
 
     Returns:
         dict with ``DESCRIPTOR_NAMES``: count N; isa (mean item area); tsa
@@ -78,6 +87,8 @@ def describe_scene(scene: Scene) -> dict[str, float]:
         coverage = TSA / FA; size = ISA x TSA; spacing = FA x sparsity;
         mean_radius; mean_nn_distance (centre to nearest centre; 0 if N = 1).
     """
+    if not scene.targets.all():
+        scene = scene.select(scene.targets)
     count = scene.count
     areas = math.pi * scene.radii**2
     tsa = float(areas.sum())
@@ -129,7 +140,7 @@ def dewind_ranges(spec: SceneSpec) -> dict[str, tuple[float, float]]:
     if spec.radius_range is None:  # a fixed radius gives no Size range: span 0.6x..1.4x around it
         r_min, r_max = 0.6 * spec.radius, 1.4 * spec.radius
     isa_min, isa_max = math.pi * r_min**2, math.pi * r_max**2
-    field_radius_max = min(spec.width, spec.height) / 2 - r_max - spec.margin
+    field_radius_max = min(spec.width, spec.height) / 2 - r_max * spec.extent_factor - spec.margin
     if field_radius_max <= 0:
         raise InfeasibleSceneError(f"dewind: radius {r_max:g} leaves no field on a {spec.width}x{spec.height} canvas")
     fa_max = math.pi * field_radius_max**2
@@ -164,17 +175,18 @@ BINS = 5
 
 
 def _field_fits(spec: SceneSpec, log_size: float, log_spacing: float, coverage: float = DESIGN_COVERAGE) -> bool:
-    """Whether every count of the spec packs at this (Size, Spacing) with room to spare."""
+    """Whether every count of the spec (plus the most distractors) packs at this (Size, Spacing) with room to spare."""
     for count in range(spec.counts[0], spec.counts[1] + 1):
         radius, field_radius = _radius_and_field(count, log_size, log_spacing)
-        effective = radius + spec.min_gap / 2
-        if count > 1 and count * effective**2 > coverage * (field_radius + effective) ** 2:
+        effective = radius * spec.extent_factor + spec.min_gap / 2
+        items = count + spec.distractors[1]
+        if items > 1 and items * effective**2 > coverage * (field_radius + effective) ** 2:
             return False
     return True
 
 
 def _radius_and_field(count: int, log_size: float, log_spacing: float) -> tuple[float, float]:
-    """Circle radius and field-disc radius of a scene with this N, Size and Spacing.
+    """Equal-area item radius and field-disc radius of a scene with this N, Size and Spacing.
 
     ISA = sqrt(Size / N) and FA = sqrt(Spacing x N) invert Size = N ISA^2 and
     Spacing = FA^2 / N.
@@ -221,7 +233,7 @@ def dewind_design_box(spec: SceneSpec) -> dict[str, tuple[float, float]]:
             best = (area, size_top, high)
     if best is None or best[0] <= 0:
         raise InfeasibleSceneError(
-            f"dewind: {spec.counts[1]} circles of radius {ranges['radius'][0]:g}-{ranges['radius'][1]:g} "
+            f"dewind: {spec.max_items} {spec.item_noun} of radius {ranges['radius'][0]:g}-{ranges['radius'][1]:g} "
             f"cannot be packed on a {spec.width}x{spec.height} canvas at any Size and Spacing; "
             f"use a smaller radius or a larger canvas"
         )
@@ -259,7 +271,7 @@ def sample_dewind_scenes(
     ``_design``), and within a cell the point is uniform. That gives ISA =
     sqrt(Size / N) and FA = sqrt(Spacing x N); all circles of a scene share
     that ISA (DeWind's stimuli), centres are uniform in a centred disc of
-    area FA. The box leaves room to spare, so a placement that fails is
+    area FA. Distractors (if any) take the same ISA and field. The box leaves room to spare, so a placement that fails is
     retried in the same cell rather than moved elsewhere, and the design
     stays balanced.
 
@@ -279,23 +291,25 @@ def sample_dewind_scenes(
     started = time.monotonic()
     scenes = []
     for count, size_bin, spacing_bin in zip(counts, size_bins, spacing_bins):
+        items = draw_items(spec, int(count), rng)
+        factors = np.asarray(EXTENT_FACTORS)[items.shapes]  # [K] extent / equal-area radius
         for _attempt in range(50):
             log_size = _in_bin(box["log_size"], size_bin, rng.uniform())
             log_spacing = _in_bin(box["log_spacing"], spacing_bin, rng.uniform())
             radius, field_radius = _radius_and_field(int(count), log_size, log_spacing)
-            radii = np.full(count, radius)
+            radii = np.full(len(factors), radius)
             centres = place_circles(
-                radii, canvas_box, (spec.width, spec.height), spec.margin, spec.min_gap, rng,
+                radii * factors, canvas_box, (spec.width, spec.height), spec.margin, spec.min_gap, rng,
                 max_restarts=4, field_disc=(centre[0], centre[1], field_radius),
             )
             if centres is not None or time.monotonic() - started > timeout_s:
                 break
         if centres is None:
             raise InfeasibleSceneError(
-                f"dewind: could not pack {count} circles for {spec.describe()}; use a smaller radius "
+                f"dewind: could not pack {len(factors)} {spec.item_noun} for {spec.describe()}; use a smaller radius "
                 f"range or a larger canvas"
             )
-        scenes.append(spec.scene(centres, radii, math.pi * field_radius**2))
+        scenes.append(spec.scene(centres, radii, math.pi * field_radius**2, items))
         if progress is not None:
             progress(1)
     return scenes

@@ -1,10 +1,19 @@
-"""Scenes: lists of circles on a canvas, and the sampler that lays them out.
+"""Scenes: items (circles, squares, triangles) on a canvas, and the sampler that lays them out.
 
 A scene is the source of truth of the whole study: images are rendered from
 scenes, counterfactuals are edited scenes, and localisation metrics use the
 scene's masks. Coordinates are in pixels with the origin at the top-left
 corner of the canvas; pixel ``(row, col)`` covers ``[col, col+1) x [row,
 row+1)`` so its centre is at ``(col + 0.5, row + 0.5)``.
+
+Items. Every item has a shape (``SHAPES``) and is a target (counted) or a
+distractor (drawn, never counted). ``radii`` are *equal-area* radii: an
+item of radius ``r`` has area ``pi r^2`` whatever its shape, so the
+numerosity descriptors (ISA, TSA) keep their circle formulas. A square is
+axis-aligned with side ``r sqrt(pi)``; a triangle is equilateral, apex up,
+centred on its centroid, with side ``r sqrt(4 pi / sqrt(3))``. Packing,
+gaps, margins and clipping use the *extent* (circumscribed) radius,
+``extent_radii``, so items of any shape never touch unless overlap is asked for.
 """
 
 from __future__ import annotations
@@ -17,6 +26,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 __all__ = [
+    "SHAPES",
+    "EXTENT_FACTORS",
+    "DISTRACTOR_COLOR",
+    "extent_radii",
     "Scene",
     "SceneSpec",
     "InfeasibleSceneError",
@@ -30,6 +43,9 @@ __all__ = [
     "fit_radius",
     "check_feasible",
     "MIN_RADIUS_PX",
+    "ItemKinds",
+    "draw_items",
+    "random_colours",
 ]
 
 # Random sequential placement of equal disks jams at a covered fraction of
@@ -46,6 +62,25 @@ MIN_RADIUS_PX = 1.0
 DEFAULT_COLOR = (31, 119, 180)
 DEFAULT_BACKGROUND = (255, 255, 255)
 
+# matplotlib's "C1" orange: the colour of colour distractors.
+DISTRACTOR_COLOR = (255, 127, 14)
+
+# Item shapes; a scene stores each item's index into this tuple (int8).
+SHAPES = ("circle", "square", "triangle")
+
+# Circumradius / equal-area radius per shape: a circle 1; a square of area
+# pi r^2 has half-diagonal r sqrt(pi / 2); an equilateral triangle of area
+# pi r^2 has side a = r sqrt(4 pi / sqrt(3)) and circumradius a / sqrt(3).
+EXTENT_FACTORS = (1.0, math.sqrt(math.pi / 2), math.sqrt(4 * math.pi / math.sqrt(3)) / math.sqrt(3))
+
+# Shape of shape-distractors for each target shape.
+_OTHER_SHAPE = {"circle": "square", "square": "circle", "triangle": "circle"}
+
+# Random target colours: this saturation and value, hue uniform; a hue whose
+# colour lies closer than _MIN_CONTRAST (RGB distance) to the background is redrawn.
+_RANDOM_SATURATION = 0.85
+_MIN_CONTRAST = 96.0
+
 
 class InfeasibleSceneError(ValueError):
     """A scene spec whose circles cannot be packed onto its canvas."""
@@ -53,17 +88,19 @@ class InfeasibleSceneError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Scene:
-    """Circles on a canvas.
+    """Items on a canvas.
 
     Attributes:
         width: canvas width in pixels.
         height: canvas height in pixels.
         centers: float array ``[K, 2]`` of ``(x, y)`` centres in pixels.
-        radii: float array ``[K]`` of radii in pixels.
+        radii: float array ``[K]`` of equal-area radii in pixels (area ``pi r^2``).
         colors: uint8 array ``[K, 3]`` of RGB fill colours.
         background: RGB background colour.
         field_area: area in px^2 of the region the centres were drawn from
             (the "field" of DeWind et al.; see ``synth.numerosity``).
+        shapes: int8 array ``[K]`` of indices into ``SHAPES`` (default: all circles).
+        targets: bool array ``[K]``, True for counted items (default: all).
     """
 
     width: int
@@ -73,25 +110,45 @@ class Scene:
     colors: np.ndarray
     background: tuple[int, int, int] = DEFAULT_BACKGROUND
     field_area: float = 0.0
+    shapes: np.ndarray | None = None
+    targets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         centers = np.asarray(self.centers, dtype=np.float64).reshape(-1, 2)
         radii = np.asarray(self.radii, dtype=np.float64).reshape(-1)
         colors = np.asarray(self.colors, dtype=np.uint8).reshape(-1, 3)
-        if not (len(centers) == len(radii) == len(colors)):
+        count = len(radii)
+        shapes = np.zeros(count, np.int8) if self.shapes is None else np.asarray(self.shapes).reshape(-1)
+        targets = np.ones(count, bool) if self.targets is None else np.asarray(self.targets, dtype=bool).reshape(-1)
+        if not (len(centers) == count == len(colors) == len(shapes) == len(targets)):
             raise ValueError(
-                f"scene arrays disagree: {len(centers)} centres, {len(radii)} radii, "
-                f"{len(colors)} colours"
+                f"scene arrays disagree: {len(centers)} centres, {count} radii, {len(colors)} colours, "
+                f"{len(shapes)} shapes, {len(targets)} target flags"
             )
+        if count and (shapes.min() < 0 or shapes.max() >= len(SHAPES)):
+            raise ValueError(f"scene shapes: codes must be 0..{len(SHAPES) - 1} ({', '.join(SHAPES)}), "
+                             f"got {sorted(set(shapes.tolist()))}")
         object.__setattr__(self, "centers", centers)
         object.__setattr__(self, "radii", radii)
         object.__setattr__(self, "colors", colors)
+        object.__setattr__(self, "shapes", shapes.astype(np.int8))
+        object.__setattr__(self, "targets", targets)
         object.__setattr__(self, "background", tuple(int(c) for c in self.background))
 
     @property
     def count(self) -> int:
-        """Number of circles (the label)."""
+        """Number of targets (the label)."""
+        return int(self.targets.sum())
+
+    @property
+    def n_items(self) -> int:
+        """Number of items drawn, targets and distractors."""
         return int(len(self.radii))
+
+    @property
+    def circles_only(self) -> bool:
+        """Whether every item is a circle (the renderer's original, bit-stable case)."""
+        return not self.shapes.any()
 
     def to_dict(self) -> dict:
         """A JSON-ready dict; ``Scene.from_dict`` inverts it exactly."""
@@ -101,14 +158,24 @@ class Scene:
             "background": list(self.background),
             "field_area": self.field_area,
             "circles": [
-                {"x": float(x), "y": float(y), "r": float(r), "color": [int(c) for c in col]}
-                for (x, y), r, col in zip(self.centers, self.radii, self.colors)
+                {"x": float(x), "y": float(y), "r": float(r), "color": [int(c) for c in col],
+                 "shape": SHAPES[int(shape)], "target": bool(target)}
+                for (x, y), r, col, shape, target in zip(self.centers, self.radii, self.colors, self.shapes, self.targets)
             ],
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "Scene":
+        """Inverse of ``to_dict``; items without ``shape`` / ``target`` are circles / targets.
+
+        Raises:
+            ValueError: an unknown shape name.
+        """
         circles = data["circles"]
+        names = [c.get("shape", "circle") for c in circles]
+        unknown = sorted(set(names) - set(SHAPES))
+        if unknown:
+            raise ValueError(f"scene: unknown shape {unknown[0]!r}; valid: {', '.join(SHAPES)}")
         return cls(
             width=int(data["width"]),
             height=int(data["height"]),
@@ -117,10 +184,69 @@ class Scene:
             colors=np.array([c["color"] for c in circles], dtype=np.uint8).reshape(-1, 3),
             background=tuple(data.get("background", DEFAULT_BACKGROUND)),
             field_area=float(data.get("field_area", 0.0)),
+            shapes=np.array([SHAPES.index(name) for name in names], dtype=np.int8),
+            targets=np.array([c.get("target", True) for c in circles], dtype=bool),
         )
 
     def replace(self, **changes) -> "Scene":
         return dataclasses.replace(self, **changes)
+
+    def select(self, keep: np.ndarray) -> "Scene":
+        """The scene with only the items ``keep`` (a bool mask ``[K]`` or an index array)."""
+        return self.replace(
+            centers=self.centers[keep], radii=self.radii[keep], colors=self.colors[keep],
+            shapes=self.shapes[keep], targets=self.targets[keep],
+        )
+
+    def rescaled(self, width: int, height: int) -> "Scene":
+        """The same scene on a ``width x height`` canvas: centres, radii and field area scaled by ``width / self.width``.
+
+        Raises:
+            ValueError: ``height`` is not the scaled height (to a pixel), i.e. the aspect ratio would change.
+        """
+        factor = width / self.width
+        if width < 1 or abs(height - self.height * factor) > 1.0:
+            raise ValueError(
+                f"rescaled: {width}x{height} is not {self.width}x{self.height} scaled uniformly "
+                f"(expected height {self.height * factor:.1f} for width {width})"
+            )
+        return self.replace(
+            width=int(width), height=int(height), centers=self.centers * factor, radii=self.radii * factor,
+            field_area=self.field_area * factor**2,
+        )
+
+
+def extent_radii(scene: Scene) -> np.ndarray:
+    """Circumradius of each item, ``[K]`` px: what packing, gaps, margins and clipping use."""
+    return scene.radii * np.asarray(EXTENT_FACTORS)[scene.shapes]
+
+
+def random_colours(count: int, background: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
+    """``[count, 3]`` uint8 colours of uniform hue, saturated, never close to ``background``.
+
+    The value is dark on light backgrounds and bright on dark ones; a hue
+    that still lands within ``_MIN_CONTRAST`` of the background is redrawn.
+    """
+    bg = np.asarray(background, dtype=np.float64)
+    value = 0.75 if bg.mean() > 127.5 else 1.0
+    colours = np.zeros((count, 3))
+    pending = np.arange(count)
+    for _ in range(100):
+        if len(pending) == 0:
+            break
+        hue = rng.uniform(0.0, 1.0, len(pending))
+        rgb = 255 * _hsv_to_rgb(hue, _RANDOM_SATURATION, value)  # [P, 3]
+        colours[pending] = rgb
+        pending = pending[np.linalg.norm(np.round(rgb) - bg, axis=1) < _MIN_CONTRAST]
+    if len(pending):
+        raise ValueError(f"colour 'random': no hue contrasts with background {tuple(background)}")
+    return np.round(colours).astype(np.uint8)
+
+
+def _hsv_to_rgb(hue: np.ndarray, saturation: float, value: float) -> np.ndarray:
+    """Vectorised HSV -> RGB in [0, 1]: ``[N]`` hues -> ``[N, 3]``."""
+    k = (np.array([5.0, 3.0, 1.0])[None, :] + hue[:, None] * 6) % 6  # [N, 3]
+    return value - value * saturation * np.clip(np.minimum(k, 4 - k), 0, 1)
 
 
 def parse_range(
@@ -167,18 +293,30 @@ class SceneSpec:
     """What scenes to sample.
 
     Attributes:
-        counts: inclusive ``(lo, hi)`` range of circle counts; labels are exact.
+        counts: inclusive ``(lo, hi)`` range of target counts; labels are exact.
         width, height: canvas in pixels (may be non-square, e.g. 4:3 as the
             post's matplotlib figures).
-        radius: fixed radius in pixels, used when ``radius_range`` is None.
-        radius_range: ``(lo, hi)`` radii drawn uniformly per circle
+        radius: fixed equal-area radius in pixels, used when ``radius_range`` is None.
+        radius_range: ``(lo, hi)`` radii drawn uniformly per item
             ("varied sizes" of the follow-up post).
-        min_gap: minimum distance in pixels between two circle edges.
-        margin: minimum distance in pixels from a circle edge to the canvas
-            border (circles always lie fully inside the canvas).
+        min_gap: minimum distance in pixels between two items' extent circles.
+        margin: minimum distance in pixels from an item's extent circle to the
+            canvas border (items always lie fully inside the canvas).
         control: ``"none"`` or ``"dewind"`` (count decorrelated from size
             and spacing cues; see ``synth.numerosity``).
-        color, background: RGB colours.
+        color, background: RGB colours (``color``: the targets' colour when ``colour="fixed"``).
+        shape: the targets' shape, one of ``SHAPES``, or ``"mixed"`` (each
+            item's shape drawn uniformly from ``SHAPES``).
+        colour: ``"fixed"`` (every target in ``color``) or ``"random"`` (a
+            random hue per item, see ``random_colours``).
+        distractors: inclusive ``(lo, hi)`` range of distractors per scene,
+            drawn uniformly and independently of the count; never counted.
+        distractor_kind: ``"colour"`` (the targets' shapes in
+            ``DISTRACTOR_COLOR``) or ``"shape"`` (the other shape: circle <->
+            square, triangle -> circle, in the targets' colouring).
+        overlap: items may overlap (later items are drawn over earlier ones);
+            no item's centre is covered by another's extent circle, so every
+            item stays visible. The margin still holds.
     """
 
     counts: tuple[int, int] = (1, 5)
@@ -191,11 +329,20 @@ class SceneSpec:
     control: str = "none"
     color: tuple[int, int, int] = DEFAULT_COLOR
     background: tuple[int, int, int] = DEFAULT_BACKGROUND
+    shape: str = "circle"
+    colour: str = "fixed"
+    distractors: tuple[int, int] = (0, 0)
+    distractor_kind: str = "colour"
+    overlap: bool = False
 
     CONTROLS = ("none", "dewind")
+    SHAPE_CHOICES = (*SHAPES, "mixed")
+    COLOUR_CHOICES = ("fixed", "random")
+    DISTRACTOR_KINDS = ("colour", "shape")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "counts", parse_range(self.counts, "counts"))
+        object.__setattr__(self, "distractors", parse_range(self.distractors, "distractors", minimum=0))
         if self.radius_range is not None:
             radius_range = parse_range(self.radius_range, "radius_range", float, minimum=None)
             object.__setattr__(self, "radius_range", radius_range)
@@ -206,8 +353,26 @@ class SceneSpec:
             raise ValueError(f"radius: must be > 0, got {self.min_radius}")
         if self.min_gap < 0 or self.margin < 0:
             raise ValueError(f"min_gap and margin must be >= 0, got {self.min_gap}, {self.margin}")
-        if self.control not in self.CONTROLS:
-            raise ValueError(f"control: unknown {self.control!r}; valid: {', '.join(self.CONTROLS)}")
+        for name, valid in (("control", self.CONTROLS), ("shape", self.SHAPE_CHOICES),
+                            ("colour", self.COLOUR_CHOICES), ("distractor_kind", self.DISTRACTOR_KINDS)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"{name}: unknown {getattr(self, name)!r}; valid: {', '.join(valid)}")
+        self._check_combination()
+
+    def _check_combination(self) -> None:
+        """Refuse stimulus combinations that cannot be drawn, naming both settings."""
+        if self.has_distractors and self.distractor_kind == "shape" and self.shape == "mixed":
+            raise ValueError("distractor_kind 'shape' needs one target shape, but shape 'mixed' uses them all; "
+                             "use distractor_kind 'colour' or a single shape")
+        if self.has_distractors and self.distractor_kind == "colour" and self.colour == "random":
+            raise ValueError("distractor_kind 'colour' needs one target colour, but colour 'random' uses them all; "
+                             "use distractor_kind 'shape' or colour 'fixed'")
+        if self.has_distractors and self.distractor_kind == "colour" and tuple(self.color) == DISTRACTOR_COLOR:
+            raise ValueError(f"color {tuple(self.color)} is the distractor colour; colour distractors need "
+                             f"targets of another colour")
+        if self.overlap and self.control == "dewind":
+            raise ValueError("overlap with control 'dewind' is not supported: DeWind's size and spacing "
+                             "descriptors assume items that do not occlude each other")
 
     @property
     def min_radius(self) -> float:
@@ -217,16 +382,40 @@ class SceneSpec:
     def max_radius(self) -> float:
         return float(self.radius_range[1] if self.radius_range else self.radius)
 
-    def scene(self, centres: np.ndarray, radii: np.ndarray, field_area: float) -> Scene:
-        """A scene on this spec's canvas, every circle in the spec's colour."""
+    @property
+    def has_distractors(self) -> bool:
+        return self.distractors[1] > 0
+
+    @property
+    def max_items(self) -> int:
+        """Most items one scene can hold: the largest count plus the most distractors."""
+        return self.counts[1] + self.distractors[1]
+
+    @property
+    def target_shapes(self) -> tuple[str, ...]:
+        """Shapes a target may take."""
+        return SHAPES if self.shape == "mixed" else (self.shape,)
+
+    @property
+    def distractor_shapes(self) -> tuple[str, ...]:
+        """Shapes a distractor may take (empty without distractors)."""
+        if not self.has_distractors:
+            return ()
+        return (_OTHER_SHAPE[self.shape],) if self.distractor_kind == "shape" else self.target_shapes
+
+    @property
+    def extent_factor(self) -> float:
+        """Largest circumradius / equal-area radius over the shapes the spec draws."""
+        return max(EXTENT_FACTORS[SHAPES.index(s)] for s in (*self.target_shapes, *self.distractor_shapes))
+
+    def scene(self, centres: np.ndarray, radii: np.ndarray, field_area: float, items: "ItemKinds | None" = None) -> Scene:
+        """A scene on this spec's canvas; without ``items``, every item a target circle in the spec's colour."""
+        if items is None:
+            colours = np.tile(np.array(self.color, dtype=np.uint8), (len(radii), 1))
+            return Scene(self.width, self.height, centres, radii, colours, self.background, field_area)
         return Scene(
-            width=self.width,
-            height=self.height,
-            centers=centres,
-            radii=radii,
-            colors=np.tile(np.array(self.color, dtype=np.uint8), (len(radii), 1)),
-            background=self.background,
-            field_area=field_area,
+            self.width, self.height, centres, radii, items.colours, self.background, field_area,
+            shapes=items.shapes, targets=items.targets,
         )
 
     @property
@@ -242,16 +431,66 @@ class SceneSpec:
         mean_square = (a * a + a * b + b * b) / 3  # E[x^2] for x uniform on [a, b]
         return math.sqrt(mean_square) - self.min_gap / 2
 
+    @property
+    def item_noun(self) -> str:
+        """What the items are called in messages: ``circles``, ``squares``, ``triangles`` or ``items``."""
+        shapes = {*self.target_shapes, *self.distractor_shapes}
+        return f"{shapes.pop()}s" if len(shapes) == 1 else "items"
+
     def describe(self) -> str:
         size = (
             f"radius {self.radius_range[0]:g}-{self.radius_range[1]:g}"
             if self.radius_range
             else f"radius {self.radius:g}"
         )
+        noun = "circles" if self.shape == "circle" else ("items of mixed shape" if self.shape == "mixed" else f"{self.shape}s")
+        extras = "".join([
+            f" with {self.distractors[0]}-{self.distractors[1]} {self.distractor_kind} distractors"
+            if self.has_distractors else "",
+            ", random colours" if self.colour == "random" else "",
+        ])
         return (
-            f"{self.counts[0]}-{self.counts[1]} circles, {size}, on {self.width}x{self.height} px "
-            f"(min_gap {self.min_gap:g}, margin {self.margin:g}, control {self.control})"
+            f"{self.counts[0]}-{self.counts[1]} {noun}{extras}, {size}, on {self.width}x{self.height} px "
+            f"(min_gap {self.min_gap:g}, margin {self.margin:g}, control {self.control}"
+            f"{', overlapping' if self.overlap else ''})"
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemKinds:
+    """Per-item attributes of one scene before placement: shapes ``[K]`` int8, targets ``[K]`` bool, colours ``[K, 3]`` uint8."""
+
+    shapes: np.ndarray
+    targets: np.ndarray
+    colours: np.ndarray
+
+
+def draw_items(spec: SceneSpec, count: int, rng: np.random.Generator) -> ItemKinds:
+    """Shapes, target flags and colours of a scene with ``count`` targets, distractors drawn from the spec.
+
+    Targets come first, then distractors, then (only with distractors) one
+    random permutation so order carries no label (it matters when overlap
+    draws later items on top). A plain spec (circles, fixed colour, no
+    distractors) draws nothing from ``rng``, so its scenes stay as they were.
+    """
+    lo, hi = spec.distractors
+    extra = int(rng.integers(lo, hi + 1)) if hi > 0 else 0
+    total = count + extra
+    targets = np.arange(total) < count
+    codes = np.array([SHAPES.index(s) for s in spec.target_shapes], dtype=np.int8)
+    shapes = rng.choice(codes, total) if len(codes) > 1 else np.full(total, codes[0], np.int8)
+    if extra and spec.distractor_kind == "shape":
+        shapes[~targets] = SHAPES.index(spec.distractor_shapes[0])
+    if spec.colour == "random":
+        colours = random_colours(total, spec.background, rng)
+    else:
+        colours = np.tile(np.array(spec.color, dtype=np.uint8), (total, 1))
+        if extra and spec.distractor_kind == "colour":
+            colours[~targets] = DISTRACTOR_COLOR
+    if extra:
+        order = rng.permutation(total)
+        shapes, targets, colours = shapes[order], targets[order], colours[order]
+    return ItemKinds(shapes.astype(np.int8), targets, colours)
 
 
 def auto_gap(size: int) -> float:
@@ -262,13 +501,20 @@ def auto_gap(size: int) -> float:
     return max(1.0, size / 64)
 
 
-def auto_radius(width: int, height: int, max_count: int, gap: float | None = None) -> float:
+def auto_radius(
+    width: int, height: int, max_count: int, gap: float | None = None, extent_factor: float = 1.0
+) -> float:
     """Default radius: 4% of the image side, capped so the densest scene stays easy to pack.
 
-    The cap keeps ``max_count * pi * (r + gap/2)^2 <= 0.3 * width * height``
-    (well under the sampler's limit), so 45-50 circles fit at 64 px. The
-    result is never below ``MIN_RADIUS_PX``; at that floor the spec may not
-    pack, which ``fit_radius`` checks.
+    The cap keeps ``max_count * pi * (R + gap/2)^2 <= 0.3 * width * height``
+    for the extent radius ``R = extent_factor * r`` (well under the sampler's
+    limit), so 45-50 circles fit at 64 px. The result is never below
+    ``MIN_RADIUS_PX``; at that floor the spec may not pack, which
+    ``fit_radius`` checks.
+
+    Args:
+        max_count: most items in a scene (targets plus distractors).
+        extent_factor: ``SceneSpec.extent_factor`` (1 for circles).
 
     Raises:
         ValueError: ``max_count`` below 1.
@@ -276,7 +522,7 @@ def auto_radius(width: int, height: int, max_count: int, gap: float | None = Non
     if max_count < 1:
         raise ValueError(f"max_count: counts start at 1, got {max_count}")
     gap = auto_gap(min(width, height)) if gap is None else gap
-    cap = math.sqrt(0.3 * width * height / (max_count * math.pi)) - gap / 2
+    cap = (math.sqrt(0.3 * width * height / (max_count * math.pi)) - gap / 2) / extent_factor
     return max(MIN_RADIUS_PX, min(0.04 * min(width, height), cap))
 
 
@@ -318,9 +564,19 @@ def fit_radius(
 
 
 def _free_extent(spec: SceneSpec, radius: float) -> tuple[float, float]:
-    """Width and height of the box that centres of radius ``radius`` may use."""
-    inset = 2 * (radius + spec.margin)
+    """Width and height of the box that centres of items of (equal-area) radius ``radius`` may use."""
+    inset = 2 * (radius * spec.extent_factor + spec.margin)
     return spec.width - inset, spec.height - inset
+
+
+def _exclusion(spec: SceneSpec, radius: float) -> tuple[float, float]:
+    """Radius and gap of the disk each item of ``radius`` keeps others out of, for ``_packing_ok``.
+
+    Without overlap, the extent radius and the spec's gap; with overlap only
+    centres are kept apart (by the larger extent radius), so half of it and no gap.
+    """
+    extent = radius * spec.extent_factor
+    return (extent / 2, 0.0) if spec.overlap else (extent, spec.min_gap)
 
 
 def _packing_ok(count: int, radius: float, box_w: float, box_h: float, gap: float) -> bool:
@@ -339,23 +595,30 @@ def _packing_ok(count: int, radius: float, box_w: float, box_h: float, gap: floa
 
 
 def max_feasible_count(spec: SceneSpec) -> int:
-    """Largest count the sampler can pack at the spec's radii (0 if not even one fits)."""
+    """Largest number of items (targets plus distractors) the sampler can pack at the spec's radii (0 if none fits)."""
     box_w, box_h = _free_extent(spec, spec.max_radius)
     if box_w < 0 or box_h < 0:
         return 0
     count = 1
-    while _packing_ok(count + 1, spec.packing_radius, box_w, box_h, spec.min_gap):
+    while _packing_ok(count + 1, *_packing_args(spec, box_w, box_h)):
         count += 1
     return count
 
 
+def _packing_args(spec: SceneSpec, box_w: float, box_h: float) -> tuple[float, float, float, float]:
+    """``(radius, box_w, box_h, gap)`` for ``_packing_ok`` at the spec's packing radius."""
+    radius, gap = _exclusion(spec, spec.packing_radius)
+    return radius, box_w, box_h, gap
+
+
 def max_feasible_radius(spec: SceneSpec) -> float:
-    """Largest fixed radius at which the spec's largest count can be packed."""
+    """Largest fixed (equal-area) radius at which the spec's largest scene (``max_items``) can be packed."""
     lo, hi = 0.0, min(spec.width, spec.height) / 2
     for _ in range(40):  # bisection to well under a pixel
         mid = (lo + hi) / 2
         box_w, box_h = _free_extent(spec, mid)
-        if _packing_ok(spec.counts[1], mid, box_w, box_h, spec.min_gap):
+        radius, gap = _exclusion(spec, mid)
+        if _packing_ok(spec.max_items, radius, box_w, box_h, gap):
             lo = mid
         else:
             hi = mid
@@ -365,13 +628,17 @@ def max_feasible_radius(spec: SceneSpec) -> float:
 def check_feasible(spec: SceneSpec) -> None:
     """Raise ``InfeasibleSceneError`` naming the spec and the feasible limits."""
     box_w, box_h = _free_extent(spec, spec.max_radius)
-    if _packing_ok(spec.counts[1], spec.packing_radius, box_w, box_h, spec.min_gap):
+    if _packing_ok(spec.max_items, *_packing_args(spec, box_w, box_h)):
         return
     size = f"radius {spec.max_radius:g}" if not spec.radius_range else f"radii {spec.min_radius:g}-{spec.max_radius:g}"
+    noun = spec.item_noun
+    if spec.extent_factor != 1.0:
+        size += f" (extent radius up to {spec.max_radius * spec.extent_factor:.3g})"
+    total = f"{spec.max_items} {noun}" + (" (targets plus distractors)" if spec.has_distractors else "")
     raise InfeasibleSceneError(
-        f"cannot pack {spec.describe()}: at most {max_feasible_count(spec)} circles of {size} "
+        f"cannot pack {spec.describe()}: at most {max_feasible_count(spec)} {noun} of {size} "
         f"fit, or a fixed radius at most {max_feasible_radius(spec):.2f} for "
-        f"{spec.counts[1]} circles (sampler density limit {PACKING_DENSITY_LIMIT:g})"
+        f"{total} (sampler density limit {PACKING_DENSITY_LIMIT:g})"
     )
 
 
@@ -385,21 +652,24 @@ def place_circles(
     candidates: int = 64,
     max_restarts: int = 50,
     field_disc: tuple[float, float, float] | None = None,
+    overlap: bool = False,
 ) -> np.ndarray | None:
-    """Place disks one by one at random, without overlap.
+    """Place disks one by one at random, without overlap (or, with ``overlap``, with distinct centres).
 
     Biggest disks go first (they are the hardest to fit). For each disk a
     batch of candidate centres is drawn and the first that clears every
     placed disk is kept, so the inner loop is vectorised numpy.
 
     Args:
-        radii: ``[K]`` radii.
+        radii: ``[K]`` radii of the disks to keep apart (items' extent radii).
         box: ``(x0, y0, x1, y1)`` region the centres are drawn from, further
             clipped per disk so the disk lies inside the canvas minus margin.
         canvas: ``(width, height)``.
         margin, gap: edge-to-border and edge-to-edge minimum distances.
         field_disc: optional ``(cx, cy, R)``: centres are drawn uniformly in
             this disc instead of the box (DeWind's field).
+        overlap: disks may overlap, but no centre may lie within another
+            disk (distance at least the larger radius), so every item shows.
 
     Returns:
         ``[K, 2]`` centres in the original order of ``radii``, or None when
@@ -428,7 +698,8 @@ def place_circles(
                     found = True
                     break
                 previous = centres[:placed]  # [P, 2]
-                min_dist = radii[order[:placed]] + r + gap  # [P]
+                others = radii[order[:placed]]  # [P]
+                min_dist = np.maximum(others, r) if overlap else others + r + gap  # [P]
                 dist = np.linalg.norm(trial[:, None, :] - previous[None, :, :], axis=-1)  # [C, P]
                 valid = np.flatnonzero((dist >= min_dist).all(axis=1))
                 if len(valid):
@@ -465,7 +736,7 @@ def _candidates(
 def sample_scenes(
     spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0, progress: Callable[[int], None] | None = None
 ) -> list[Scene]:
-    """Sample ``n`` scenes, counts spread evenly over the spec's range.
+    """Sample ``n`` scenes, target counts spread evenly over the spec's range.
 
     Counts cycle through the range (``lo, lo+1, ..., hi, lo, ...``) so every
     class gets ``n / (hi - lo + 1)`` images up to one; the scenes themselves
@@ -495,17 +766,22 @@ def sample_scenes(
     started = time.monotonic()
     scenes = []
     for count in counts:
+        items = draw_items(spec, int(count), rng)
+        total = len(items.targets)
         if spec.radius_range:
-            radii = rng.uniform(spec.radius_range[0], spec.radius_range[1], size=count)
+            radii = rng.uniform(spec.radius_range[0], spec.radius_range[1], size=total)
         else:
-            radii = np.full(count, float(spec.radius))
-        centres = place_circles(radii, full_box, (spec.width, spec.height), spec.margin, spec.min_gap, rng)
+            radii = np.full(total, float(spec.radius))
+        extents = radii * np.asarray(EXTENT_FACTORS)[items.shapes]
+        centres = place_circles(
+            extents, full_box, (spec.width, spec.height), spec.margin, spec.min_gap, rng, overlap=spec.overlap
+        )
         if centres is None or time.monotonic() - started > timeout_s:
             raise InfeasibleSceneError(
-                f"gave up packing {spec.describe()}: {count} circles did not fit after repeated "
+                f"gave up packing {spec.describe()}: {total} {spec.item_noun} did not fit after repeated "
                 f"restarts; lower the count (feasible bound {max_feasible_count(spec)}) or the radius"
             )
-        scenes.append(spec.scene(centres, radii, field_area))
+        scenes.append(spec.scene(centres, radii, field_area, items))
         if progress is not None:
             progress(1)
     return scenes

@@ -10,7 +10,7 @@ from study import augment
 from study.spec import TrainSpec
 from study.tasks import build_task
 from synth.render import render_scenes
-from synth.scenes import Scene
+from synth.scenes import Scene, SceneSpec, sample_scenes
 
 
 def one_circle(width: int, height: int, x: float, y: float, radius: float) -> Scene:
@@ -209,3 +209,38 @@ def test_whole_count_agrees_with_connected_components_of_the_warped_pixels(count
         old += blobs == whole_at_frame_edges(matrix, scene, task.canvas_hw, 64)
     assert fixed / len(scenes) >= floor
     assert fixed > old  # the pixel-centre bound beats the frame-edge bound it replaced
+
+
+def test_count_audit_of_square_scenes_without_augmentation_is_exact():
+    spec = SceneSpec(counts=(3, 12), width=64, height=64, radius=3, min_gap=1, margin=1, shape="square",
+                     distractors=(0, 3))
+    scenes = sample_scenes(spec, 40, seed=0)
+    audit = augment.count_audit(augment.create("none"), scenes, (64, 64), size=64, samples=200, seed=0)
+    assert audit["label_noise_rate"] == 0.0 and sum(audit["partial"]) == 0
+    assert audit["whole"] == audit["labels"]  # targets only: distractors are never counted
+    assert all(3 <= label <= 12 for label in audit["labels"])
+
+
+def test_visible_items_use_extent_radii_and_flag_targets():
+    # A square of radius 4 (half-side 3.54, extent 5.01) centred 5.5 px from the left edge: its circle of
+    # equal area (radius 4) would be whole in the [0.5, 63.5] frame; its extent circle is not.
+    scene = Scene(width=64, height=64, centers=[[5.5, 32.0], [32.0, 32.0]], radii=[4.0, 4.0], colors=[[0, 0, 0]] * 2,
+                  shapes=[1, 1], targets=[False, True])
+    visible = augment.visible_circles(np.eye(3), scene, (64, 64), 64)
+    original = visible["copy"] == 4
+    assert visible["target"][original].tolist() == [False, True]
+    assert visible["partial"][original].tolist() == [True, False]
+    assert visible["radii"][original].tolist() == pytest.approx([4.0, 4.0])  # equal-area radii, unscaled
+    circles = augment.visible_circles(np.eye(3), scene.replace(shapes=[0, 0]), (64, 64), 64)
+    assert circles["whole"][circles["copy"] == 4].tolist() == [True, True]
+
+
+def test_a_clipped_distractor_is_not_label_noise():
+    # Identity policy; the distractor's extent circle crosses the frame, the target is whole: no label changes.
+    scene = Scene(width=64, height=64, centers=[[5.5, 32.0], [32.0, 32.0]], radii=[4.0, 4.0], colors=[[0, 0, 0]] * 2,
+                  shapes=[1, 1], targets=[False, True])
+    audit = augment.count_audit(augment.create("none"), [scene], (64, 64), size=64, samples=5, seed=0)
+    assert audit["label_noise_rate"] == 0.0 and audit["labels"] == [1] * 5 and audit["whole"] == [1] * 5
+    flipped = scene.replace(targets=[True, False])
+    assert augment.count_audit(augment.create("none"), [flipped], (64, 64), size=64, samples=5, seed=0)[
+        "label_noise_rate"] == 1.0

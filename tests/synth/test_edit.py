@@ -36,3 +36,40 @@ def test_edits_that_break_the_scene_raise(scene):
         add_circle(full, np.random.default_rng(0), radius=4.0)
     with pytest.raises(IndexError):
         remove_circle(scene, 6)
+
+
+@pytest.fixture
+def shaped():
+    spec = SceneSpec(counts=(5, 5), width=96, height=96, radius=4, min_gap=2, shape="triangle", distractors=(2, 2),
+                     distractor_kind="shape")
+    return sample_scenes(spec, 1, seed=0)[0]
+
+
+def test_edits_keep_shapes_colours_and_targets(shaped):
+    rng = np.random.default_rng(0)
+    moved = move_circle(shaped, 2, rng)
+    assert np.array_equal(moved.shapes, shaped.shapes) and np.array_equal(moved.targets, shaped.targets)
+    assert np.array_equal(moved.colors, shaped.colors) and is_valid(moved, min_gap=2)
+    for edited in (scale_radii(shaped, 0.8), spread(shaped, 0.95)):
+        assert np.array_equal(edited.shapes, shaped.shapes) and edited.count == 5 and edited.n_items == 7
+
+
+def test_removing_a_distractor_keeps_the_label_and_a_target_lowers_it(shaped):
+    distractor, target = int(np.flatnonzero(~shaped.targets)[0]), int(np.flatnonzero(shaped.targets)[0])
+    without_distractor = remove_circle(shaped, distractor)
+    assert without_distractor.count == 5 and without_distractor.n_items == 6
+    assert remove_circle(shaped, target).count == 4
+
+
+def test_add_adds_a_target_of_the_target_shape(shaped):
+    added = add_circle(shaped, np.random.default_rng(1))
+    assert added.count == 6 and added.n_items == 8
+    assert added.targets[-1] and added.shapes[-1] == shaped.shapes[shaped.targets][0]
+    assert is_valid(added, min_gap=2)  # the new triangle keeps its extent gap
+
+
+def test_is_valid_measures_extent_radii():
+    # Two squares of radius 4 (extent 5.01) 10.5 px apart: circles would clear a 2 px gap, squares do not.
+    scene = Scene(width=40, height=20, centers=[[10, 10], [20.5, 10]], radii=[4, 4], colors=[[0, 0, 0]] * 2)
+    assert is_valid(scene, min_gap=2)
+    assert not is_valid(scene.replace(shapes=[1, 1]), min_gap=2)

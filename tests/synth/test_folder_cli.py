@@ -95,3 +95,15 @@ def test_existing_folder_is_not_clobbered(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err and (out / "precious.txt").read_text() == "keep me"
     assert main(["--n", "3", "--size", "32", "--out", str(out), "--quiet", "--overwrite"]) == 0
     assert not (out / "precious.txt").exists()
+
+
+def test_cli_writes_shapes_distractors_and_overlap(tmp_path):
+    out = tmp_path / "shapes"
+    argv = ["--counts", "2-4", "--n", "9", "--size", "48", "--shape", "square", "--distractors", "1-2",
+            "--distractor-kind", "shape", "--colour", "random", "--overlap", "--seed", "0", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    images, counts, scenes, metadata = read_folder(out)
+    assert counts.tolist() == [s.count for s in scenes] == [2, 3, 4] * 3
+    assert (metadata["n_items"] - metadata["count"]).between(1, 2).all()
+    assert all(set(s.shapes[s.targets].tolist()) == {1} and set(s.shapes[~s.targets].tolist()) == {0} for s in scenes)
+    assert torch.equal(render_scenes(scenes), images)  # the scene file keeps shapes and targets

@@ -3,8 +3,25 @@ import math
 import numpy as np
 import pytest
 
-from synth.numerosity import DESCRIPTOR_NAMES, describe_scene, describe_scenes, dewind_design_box, dewind_ranges
-from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, auto_gap, auto_radius, sample_scenes
+from synth.numerosity import (
+    DESCRIPTOR_NAMES,
+    describe_scene,
+    describe_scenes,
+    dewind_design_box,
+    dewind_ranges,
+    sample_dewind_scenes,
+)
+from synth.scenes import (
+    DISTRACTOR_COLOR,
+    SHAPES,
+    InfeasibleSceneError,
+    Scene,
+    SceneSpec,
+    auto_gap,
+    auto_radius,
+    extent_radii,
+    sample_scenes,
+)
 
 
 def test_descriptors_by_hand():
@@ -103,3 +120,38 @@ def test_dewind_is_deterministic_per_seed():
     first, again, other = (sample_scenes(spec, 30, seed) for seed in (7, 7, 8))
     assert [s.to_dict() for s in first] == [s.to_dict() for s in again]
     assert [s.to_dict() for s in first] != [s.to_dict() for s in other]
+
+
+@pytest.mark.parametrize("shape", ["square", "triangle", "mixed"])
+def test_dewind_with_shapes_decorrelates_count_from_size_and_spacing(shape):
+    spec = SceneSpec(counts=(1, 8), width=64, height=64, radius_range=(2.0, 6.0), min_gap=1, control="dewind",
+                     shape=shape)
+    scenes = sample_dewind_scenes(spec, 500, seed=0)
+    rows = describe_scenes(scenes)
+    log_n, log_size, log_spacing = (np.log([row[key] for row in rows]) for key in ("count", "size", "spacing"))
+    assert abs(np.corrcoef(log_n, log_size)[0, 1]) < 0.1
+    assert abs(np.corrcoef(log_n, log_spacing)[0, 1]) < 0.1
+    for scene in scenes[:50]:  # packed by extent: every item inside the canvas
+        extents = extent_radii(scene)
+        assert (scene.centers - extents[:, None] >= spec.margin - 1e-9).all()
+        assert (scene.centers + extents[:, None] <= 64 - spec.margin + 1e-9).all()
+    if shape != "mixed":
+        assert all((s.shapes == SHAPES.index(shape)).all() for s in scenes)
+
+
+def test_descriptors_describe_targets_only():
+    targets = Scene(width=40, height=40, centers=[[10, 10], [30, 10]], radii=[2.0, 3.0], colors=[[0, 0, 0]] * 2)
+    with_distractor = Scene(width=40, height=40, centers=[[10, 10], [30, 10], [20, 30]], radii=[2.0, 3.0, 5.0],
+                            colors=[[0, 0, 0]] * 3, targets=[True, True, False], shapes=[1, 2, 0])
+    assert describe_scene(with_distractor) == describe_scene(targets)
+    assert describe_scene(targets)["tsa"] == pytest.approx(math.pi * 13)
+
+
+def test_dewind_with_distractors_keeps_labels_and_packs_them_in_the_field():
+    spec = SceneSpec(counts=(1, 6), width=64, height=64, radius_range=(2.0, 5.0), min_gap=1, control="dewind",
+                     shape="square", distractors=(1, 2))
+    scenes = sample_dewind_scenes(spec, 60, seed=0)
+    assert [s.count for s in scenes] == [1 + i % 6 for i in range(60)]
+    assert all(1 <= s.n_items - s.count <= 2 for s in scenes)
+    assert all((s.colors[~s.targets] == DISTRACTOR_COLOR).all() for s in scenes)
+    assert all(np.allclose(s.radii, s.radii[0]) for s in scenes)  # distractors share the scene's item size

@@ -89,6 +89,15 @@ def test_bad_out_paths(tmp_path, capsys, make_out):
         (["--min-gap", "-1"], "--min-gap"),
         (["--counts", "500-500", "--size", "32"], "cannot pack 500-500 circles"),
         (["--counts", "20-20", "--size", "32", "--radius", "8"], "at most 2 circles of radius 8"),
+        (["--shape", "hexagon"], "--shape: invalid choice: 'hexagon'"),
+        (["--colour", "pink"], "--colour: invalid choice: 'pink'"),
+        (["--distractors", "3-1"], "'3-1'"),
+        (["--distractors", "x"], "--distractors"),
+        (["--distractor-kind", "size"], "--distractor-kind: invalid choice: 'size'"),
+        (["--shape", "mixed", "--distractors", "1-2", "--distractor-kind", "shape"], "shape 'mixed'"),
+        (["--colour", "random", "--distractors", "1-2"], "colour 'random'"),
+        (["--overlap", "--control", "dewind"], "overlap with control 'dewind'"),
+        (["--counts", "20-20", "--shape", "triangle", "--radius", "6"], "at most 1 triangles of radius 6"),
     ],
 )
 def test_bad_values(tmp_path, capsys, argv, bad):
