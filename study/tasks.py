@@ -291,15 +291,10 @@ def _canvas_width(spec: TrainSpec, side: int) -> int:
 
 def _rescale(scenes: list[Scene], spec: TrainSpec) -> list[Scene]:
     """Scenes drawn on the scene canvas, scaled to the images' canvas (unchanged when scene_size is 0)."""
-    factor = spec.render_scale
-    if factor == 1.0:
+    if spec.render_scale == 1.0:
         return scenes
     width = _canvas_width(spec, spec.size)
-    return [
-        scene.replace(width=width, height=spec.size, centers=scene.centers * factor, radii=scene.radii * factor,
-                      field_area=scene.field_area * factor * factor)
-        for scene in scenes
-    ]
+    return [scene.rescaled(width, spec.size) for scene in scenes]
 
 
 def _radius_range(radius: float) -> tuple[float, float]:
@@ -314,11 +309,14 @@ def _training_scene_spec(spec: TrainSpec) -> SceneSpec:
     gap = spec.min_gap or auto_gap(side)
 
     def make(radius: float) -> SceneSpec:
-        return SceneSpec(
-            counts=(lo, hi), width=width, height=height, radius=radius,
-            radius_range=_radius_range(radius) if spec.sizes in ("varied", "dewind") else None,
-            min_gap=gap, control="dewind" if spec.sizes == "dewind" else "none",
-        )
+        try:
+            return SceneSpec(
+                counts=(lo, hi), width=width, height=height, radius=radius,
+                radius_range=_radius_range(radius) if spec.sizes in ("varied", "dewind") else None,
+                min_gap=gap, control="dewind" if spec.sizes == "dewind" else "none", **_stimulus(spec),
+            )
+        except ValueError as error:  # a combination synth cannot draw, e.g. overlap with sizes=dewind
+            raise ConfigError(f"scenes of counts {spec.counts}: {error}") from None
 
     if spec.radius:
         if spec.radius < MIN_RADIUS_PX:
@@ -327,8 +325,18 @@ def _training_scene_spec(spec: TrainSpec) -> SceneSpec:
     # The auto radius is capped so the largest count covers <= 30% of the canvas, well
     # inside the sampler's limit: when even that (or the 1 px floor) cannot pack, the
     # cell is impossible at this size, and shrinking further would only hide it.
-    radius = max(MIN_RADIUS_PX, auto_radius(width, height, hi, gap))
+    probe = make(MIN_RADIUS_PX)  # knows the most items per scene and the shapes' extent
+    radius = max(MIN_RADIUS_PX, auto_radius(width, height, probe.max_items, gap, probe.extent_factor))
     return _checked(make(radius), "counts")
+
+
+def _stimulus(spec: TrainSpec) -> dict[str, Any]:
+    """The ``SceneSpec`` options of a cell's items: shape, colour, distractors, overlap."""
+    try:
+        return {"shape": spec.shape, "colour": spec.colour, "distractor_kind": spec.distractor_kind,
+                "distractors": parse_range(spec.distractors, "distractors", minimum=0), "overlap": spec.overlap}
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _infeasibility(candidate: SceneSpec) -> str | None:
@@ -354,7 +362,9 @@ def _checked(candidate: SceneSpec, field: str) -> SceneSpec:
 def dewind_scene_spec(spec: TrainSpec, base: SceneSpec | None = None) -> SceneSpec:
     """The ``SceneSpec`` of a counting cell's controlled (DeWind) test set.
 
-    Same count range, canvas and gap as the training scenes; radii vary
+    Same count range, canvas, gap and items as the training scenes (never
+    overlapping: DeWind's descriptors assume items that do not occlude each
+    other); radii vary
     around the cell's radius ``r`` on ``[max(1 px, 0.5 r), 1.5 r]``
     (``DEWIND_RADIUS_SPREAD``), which DeWind's design needs to hold Size
     independent of N. Count is then independent of Size (ISA x TSA) and
@@ -372,7 +382,9 @@ def dewind_scene_spec(spec: TrainSpec, base: SceneSpec | None = None) -> SceneSp
             the count range, or the largest count does not fit.
     """
     base = base or _training_scene_spec(spec)
-    candidate = dataclasses.replace(base, radius_range=_radius_range(base.radius), control="dewind")
+    # DeWind's size and spacing descriptors assume items that do not occlude each other, so
+    # an overlap cell's controlled set is drawn without overlap (its items still fit the cell's).
+    candidate = dataclasses.replace(base, radius_range=_radius_range(base.radius), control="dewind", overlap=False)
     return _checked(candidate, "n_test_dewind")
 
 
@@ -451,8 +463,8 @@ def _render(scenes: list[Scene], spec: SceneSpec) -> torch.Tensor:
 
 
 def _pack_scenes(scenes: list[Scene]) -> dict[str, torch.Tensor]:
-    """Scenes as flat tensors (for ``weights_only`` loading): per-scene counts, then per-circle arrays."""
-    counts = [s.count for s in scenes]
+    """Scenes as flat tensors (for ``weights_only`` loading): items per scene, then per-item arrays."""
+    counts = [s.n_items for s in scenes]
     return {
         "counts": torch.tensor(counts, dtype=torch.int64),
         "centers": torch.from_numpy(np.concatenate([s.centers for s in scenes]) if scenes else np.zeros((0, 2))),
@@ -460,6 +472,8 @@ def _pack_scenes(scenes: list[Scene]) -> dict[str, torch.Tensor]:
         "colors": torch.from_numpy(
             np.concatenate([s.colors for s in scenes]) if scenes else np.zeros((0, 3), np.uint8)
         ),
+        "shapes": torch.from_numpy(np.concatenate([s.shapes for s in scenes]) if scenes else np.zeros(0, np.int8)),
+        "targets": torch.from_numpy(np.concatenate([s.targets for s in scenes]) if scenes else np.zeros(0, bool)),
         "meta": torch.tensor(
             [[s.width, s.height, *s.background, s.field_area] for s in scenes], dtype=torch.float64
         ).reshape(-1, 6),
@@ -471,6 +485,7 @@ def _unpack_scenes(payload: dict[str, torch.Tensor], prefix: str) -> list[Scene]
     bounds = np.cumsum([0, *counts])
     centers, radii = payload[f"{prefix}centers"].numpy(), payload[f"{prefix}radii"].numpy()
     colors, meta = payload[f"{prefix}colors"].numpy(), payload[f"{prefix}meta"].numpy()
+    shapes, targets = payload[f"{prefix}shapes"].numpy(), payload[f"{prefix}targets"].numpy()
     return [
         Scene(
             width=int(meta[i, 0]),
@@ -478,6 +493,8 @@ def _unpack_scenes(payload: dict[str, torch.Tensor], prefix: str) -> list[Scene]
             centers=centers[bounds[i] : bounds[i + 1]],
             radii=radii[bounds[i] : bounds[i + 1]],
             colors=colors[bounds[i] : bounds[i + 1]],
+            shapes=shapes[bounds[i] : bounds[i + 1]],
+            targets=targets[bounds[i] : bounds[i + 1]],
             background=tuple(int(c) for c in meta[i, 2:5]),
             field_area=float(meta[i, 5]),
         )

@@ -345,3 +345,24 @@ def test_rendered_scene_spec_is_the_scene_spec_scaled_to_size():
     assert shown.radius == pytest.approx(drawn.radius / 4) and shown.min_gap == pytest.approx(drawn.min_gap / 4)
     plain = TrainSpec(counts="1-5", size=32, n_test_dewind=0)
     assert rendered_scene_spec(plain) == scene_spec(plain)
+
+
+def test_stimulus_fields_reach_the_scenes_and_survive_the_cache(tmp_path):
+    spec = TrainSpec(counts="1-4", shape="square", distractors="2-3", distractor_kind="colour", n_train=40,
+                     n_test=8, n_test_dewind=0, size=64)
+    built = build_task(spec, cache_dir=tmp_path)
+    cached = build_task(spec, cache_dir=tmp_path)  # read back from the cache file
+    for task in (built, cached):
+        for scene, label in zip(task.train_scenes, task.train_labels.tolist()):
+            assert scene.count == label + 1  # the label counts targets only
+            assert 2 <= scene.n_items - scene.count <= 3
+            assert set(scene.shapes.tolist()) == {1}  # squares
+    assert torch.equal(built.train_images, cached.train_images)
+
+
+def test_overlap_cells_get_a_controlled_set_without_overlap():
+    spec = TrainSpec(counts="1-5", overlap=True, n_train=20, n_test=5, n_test_dewind=10, size=64)
+    task = build_task(spec)
+    assert len(task.test_dewind_scenes) == 10
+    with pytest.raises(ConfigError, match="overlap"):
+        scene_spec(TrainSpec(counts="1-5", overlap=True, sizes="dewind", size=64))
