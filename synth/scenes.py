@@ -189,6 +189,25 @@ class Scene:
         )
 
     def replace(self, **changes) -> "Scene":
+        """A copy with ``changes``; to drop or reorder items, prefer ``select``.
+
+        Changing the number of items through ``centers``/``radii``/``colors``
+        alone is allowed for scenes of target circles (their shapes and flags
+        are the defaults again); in a scene with other shapes or distractors it
+        would lose track of which item is which, so it is refused.
+
+        Raises:
+            ValueError: the item count changes, ``shapes``/``targets`` are not
+                given, and the scene has other shapes or distractors.
+        """
+        widths = {"centers": 2, "radii": 1, "colors": 3}
+        resized = any(np.asarray(changes[name]).size // width != self.n_items
+                      for name, width in widths.items() if name in changes)
+        if resized and "shapes" not in changes and "targets" not in changes:
+            if not (self.circles_only and self.targets.all()):
+                raise ValueError("Scene.replace: changing the number of items of a scene with shapes or distractors "
+                                 "needs shapes= and targets= too; use Scene.select(keep) to drop items")
+            changes = {**changes, "shapes": None, "targets": None}
         return dataclasses.replace(self, **changes)
 
     def select(self, keep: np.ndarray) -> "Scene":

@@ -188,3 +188,13 @@ def test_plain_specs_draw_nothing_extra_from_the_generator():
         expected.append(place_circles(radii, (0.0, 0.0, 64.0, 64.0), (64, 64), spec.margin, spec.min_gap, rng))
     scenes = sample_scenes(spec, 6, seed=2)
     assert all(np.array_equal(scene.centers, centres) for scene, centres in zip(scenes, expected))
+
+
+def test_replace_with_fewer_items_works_for_plain_scenes_and_refuses_ambiguity():
+    plain = Scene(width=40, height=40, centers=[[10, 10], [30, 30]], radii=[2.0, 3.0], colors=[[0, 0, 0]] * 2)
+    fewer = plain.replace(centers=plain.centers[:1], radii=plain.radii[:1], colors=plain.colors[:1])
+    assert fewer.count == fewer.n_items == 1
+    shaped = plain.replace(shapes=[1, 0], targets=[True, False])
+    with pytest.raises(ValueError, match="use Scene.select"):
+        shaped.replace(centers=plain.centers[:1], radii=plain.radii[:1], colors=plain.colors[:1])
+    assert shaped.select([0]).shapes.tolist() == [1] and shaped.select([0]).count == 1
