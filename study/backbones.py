@@ -98,6 +98,15 @@ def timm_body(name: str, pretrained: bool, image_size: int) -> tuple[nn.Module, 
     return network, int(network.num_features), max(1, len(list(network.children())) // 2)
 
 
+def check_timm_name(name: str) -> None:
+    """Refuse, before anything trains, a ``<model>[@patch<P>]`` that timm cannot build.
+
+    Raises:
+        ConfigError: a malformed suffix or an unknown model name (with close matches).
+    """
+    _check_known(parse_timm_name(name)[0])
+
+
 def _check_known(model_name: str) -> None:
     import timm
 

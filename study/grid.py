@@ -27,6 +27,7 @@ from typing import Any
 import tomli_w
 
 from study import augment, models
+from study.backbones import check_timm_name
 from study.coerce import coerce, from_mapping
 from study.errors import ConfigError
 from study.spec import TRAIN_DEFAULTS, TrainSpec, ignored_fields
@@ -221,8 +222,9 @@ def check_names(spec: TrainSpec) -> None:
         )
     if spec.aug not in augment.available():
         raise ConfigError(f"aug: unknown value {spec.aug!r}; valid: {', '.join(augment.available())}")
-    # timm has hundreds of names; the model registry checks timm:<name> when it builds the model.
-    if spec.arch not in models.ARCHITECTURES and not (spec.arch.startswith("timm:") and len(spec.arch) > 5):
+    if spec.arch.startswith("timm:") and len(spec.arch) > 5:
+        check_timm_name(spec.arch[5:])  # imports timm: only sweeps that use it pay for it
+    elif spec.arch not in models.ARCHITECTURES:
         raise ConfigError(f"arch: unknown value {spec.arch!r}; valid: {', '.join(models.available())}")
 
 

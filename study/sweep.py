@@ -100,7 +100,15 @@ def _should_run(state: CellState, retry_failed: bool) -> bool:
 # architectures scale by pixels and by forward GFLOPs at 224 px; evaluation
 # runs ~3x faster than training. Rough by design: it tells minutes from days.
 THROUGHPUT = {"cpu": (200.0, "resnet18", 64), "cuda": (1500.0, "resnet34", 224)}
-ARCH_GFLOPS = {"resnet18": 1.8, "resnet34": 3.6, "resnet50": 4.1}
+# Forward GMACs of the body at 224 px (torch.utils.flop_counter.FlopCounterMode FLOPs / 2; the ResNets match
+# torchvision's figures). ViT/Mixer costs scale with the number of patches, i.e. with pixels, as the CNNs' do;
+# on a CPU they train slower per GMAC than the ResNets, so a bench file (python -m study.bench train --arch ...)
+# gives better estimates for them.
+ARCH_GFLOPS = {
+    "resnet18": 1.8, "resnet34": 3.6, "resnet50": 4.1,
+    "timm:vit_tiny_patch16_224": 1.1, "timm:vit_tiny_patch16_224@patch8": 4.2,
+    "timm:mixer_s16_224": 3.8, "timm:resmlp_12_224": 3.0,
+}
 CELL_OVERHEAD_S = {"cpu": 10.0, "cuda": 20.0}  # data generation, model build, CUDA start
 PHOTO_IMAGES_GUESS = 400  # the post's photo folders hold ~360 images
 LR_FIND_STEPS = 100
