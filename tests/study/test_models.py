@@ -66,9 +66,11 @@ def test_coral_layer_shares_one_weight_vector_and_starts_uniform():
     assert coral.weight.shape == (1, 512) and coral.bias.shape == (3,)  # one w, C - 1 biases
     # Biases are the logits of P(count > k) = 3/4, 2/4, 1/4 under uniform classes.
     assert torch.sigmoid(coral.bias).tolist() == pytest.approx([0.75, 0.5, 0.25])
-    features = torch.randn(2, 512)
+    features = torch.randn(2, 512, generator=torch.Generator().manual_seed(0))
     outputs = coral(features)
-    assert torch.allclose(outputs - coral.bias, (features @ coral.weight.t()).expand(2, 3))  # same w.h for every k
+    shared = features @ coral.weight.t()  # [2, 1]: the same w.h for every task k
+    assert torch.allclose(outputs, shared + coral.bias, atol=1e-5)
+    assert torch.allclose(outputs - outputs[:, :1], (coral.bias - coral.bias[0]).expand(2, 3), atol=1e-5)
 
 
 def test_a_seeded_classifier_head_is_reproducible():
