@@ -17,24 +17,28 @@ import torch.nn as nn
 
 from study import augment
 from study.models import IMAGENET_MEAN, IMAGENET_STD, create_model, normalize
+from study.readout import ClassifierReadout, Readout, class_counts, create_readout
 from study.runfolder import CellFolder
 from study.spec import TRAIN_DEFAULTS
 
-__all__ = ["PixelPipeline", "Predictor", "load_model", "pixel_pipeline"]
+__all__ = ["PixelPipeline", "Predictor", "checkpoint_readout", "load_model", "pixel_pipeline"]
 
 
 @dataclasses.dataclass
 class Predictor:
-    """A classifier over counts.
+    """A count reader: any head (classifier, regression, ordinal) through its readout.
 
     Attributes:
-        model: ``[B, 3, h, w]`` normalised -> logits ``[B, C]``.
+        model: ``[B, 3, h, w]`` normalised -> raw head outputs ``[B, n_outputs]``.
         transform: uint8 ``[B, 3, H, W]`` -> normalised float ``[B, 3, h, w]``
             (eval transform + normalisation), on the model's device.
         class_counts: ``[C]`` the count each class stands for (class ``i`` ->
             ``class_counts[i]``).
         device: where the model runs.
         batch_size: images per forward pass.
+        readout: how the outputs are read (``study.readout``). None: the
+            model's own ``readout`` (``load_model`` sets it from the
+            checkpoint), else a softmax classifier over ``class_counts``.
     """
 
     model: nn.Module
@@ -42,30 +46,44 @@ class Predictor:
     class_counts: np.ndarray
     device: torch.device = torch.device("cpu")
     batch_size: int = 64
+    readout: Readout | None = None
+
+    def __post_init__(self) -> None:
+        self.class_counts = np.asarray(self.class_counts)
+        if self.readout is None:
+            self.readout = getattr(self.model, "readout", None) or ClassifierReadout(self.class_counts.tolist())
 
     @torch.no_grad()
-    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        """Softmax probabilities ``[N, C]`` (CPU float) for uint8 images ``[N, 3, H, W]``."""
+    def outputs(self, images: torch.Tensor) -> torch.Tensor:
+        """Raw head outputs ``[N, n_outputs]`` (CPU float32) for uint8 images ``[N, 3, H, W]``."""
         self.model.eval()
         chunks = []
         for start in range(0, len(images), self.batch_size):
             batch = self.transform(images[start : start + self.batch_size].to(self.device))
-            chunks.append(torch.softmax(self.model(batch).float(), dim=1).cpu())
-        return torch.cat(chunks) if chunks else torch.zeros((0, len(self.class_counts)))
+            chunks.append(self.model(batch).float().cpu())
+        return torch.cat(chunks) if chunks else torch.zeros((0, self.readout.n_outputs))
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        """``readout.probs`` ``[N, C]`` (CPU float) for uint8 images ``[N, 3, H, W]``: the softmax for
+        classifiers, CORAL's class probabilities for ordinal, the one-hot prediction for regression."""
+        return self.readout.probs(self.outputs(images))
 
     def counts(self, images: torch.Tensor) -> dict[str, np.ndarray]:
         """Predicted counts of uint8 images ``[N, 3, H, W]``.
 
         Returns:
-            ``pred_count`` ``[N]`` (argmax class's count), ``expected_count``
-            ``[N]`` (sum of class count x probability) and ``pred_class`` ``[N]``.
+            ``pred_class`` ``[N]`` (class index, ``readout.predict``), ``pred_count`` ``[N]`` (its count:
+            the rounded estimate), ``expected_count`` ``[N]`` float (``readout.expected``: sum of class
+            count x probability for classifiers, the estimate otherwise) and ``estimate`` ``[N]`` float
+            (``readout.estimate``: the head's point estimate of the count).
         """
-        probs = self.probabilities(images).numpy()  # [N, C]
-        pred_class = probs.argmax(1) if len(probs) else np.zeros(0, dtype=int)
+        outputs = self.outputs(images)
+        pred_class = self.readout.predict(outputs).numpy()
         return {
             "pred_class": pred_class,
-            "pred_count": self.class_counts[pred_class] if len(probs) else np.zeros(0),
-            "expected_count": probs @ self.class_counts.astype(float),
+            "pred_count": self.class_counts[pred_class] if len(pred_class) else np.zeros(0),
+            "expected_count": self.readout.expected(outputs).double().numpy(),
+            "estimate": self.readout.estimate(outputs).double().numpy(),
         }
 
 
@@ -107,9 +125,13 @@ def pixel_pipeline(spec: dict[str, Any], normalize_stats: dict[str, Sequence[flo
 def load_model(folder: CellFolder, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a cell's model from its checkpoint (``CellFolder.load_checkpoint``).
 
+    The model's ``readout`` attribute is set to the head's readout
+    (``checkpoint_readout``), so ``Predictor(model, ...)`` reads any head right.
+
     Returns:
         the model in eval mode on ``device`` and the checkpoint dict without
-        its state dict (``arch``, ``head``, ``classes``, ``size``, ``spec``, ``normalize``).
+        its state dict (``arch``, ``head``, ``reg_target``, ``reg_loss``, ``class_counts``,
+        ``classes``, ``size``, ``spec``, ``normalize``).
 
     Raises:
         FileNotFoundError: no checkpoint; DamagedFileError: one that cannot be read.
@@ -117,5 +139,19 @@ def load_model(folder: CellFolder, device: str | torch.device = "cpu") -> tuple[
     checkpoint = folder.load_checkpoint()
     model = create_model(checkpoint["arch"], int(checkpoint["num_classes"]), weights="none", head=checkpoint["head"])
     model.load_state_dict(checkpoint["model"])
+    model.readout = checkpoint_readout(checkpoint)
     info = {key: value for key, value in checkpoint.items() if key != "model"}
     return model.to(device).eval(), info
+
+
+def checkpoint_readout(checkpoint: dict[str, Any]) -> Readout:
+    """The readout a checkpoint's head was trained with.
+
+    Checkpoints from before the regression/ordinal heads have no
+    ``class_counts``/``reg_target``/``reg_loss``: their counts come from the
+    class names (indices when these are not integers) and the rest from the defaults.
+    """
+    head = checkpoint["head"]
+    counts = checkpoint.get("class_counts") or class_counts([str(c) for c in checkpoint["classes"]], head)
+    return create_readout(head, counts, checkpoint.get("reg_target", TRAIN_DEFAULTS["reg_target"]),
+                          checkpoint.get("reg_loss", TRAIN_DEFAULTS["reg_loss"]))

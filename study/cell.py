@@ -27,13 +27,14 @@ from study.learner import Evaluation, Interpretation, Learner, derived_seed
 from study.models import IMAGENET_MEAN, IMAGENET_STD, create_model
 from study.observe import ObserverList, TrainingObserver
 from study.progress import ProgressObserver
+from study.readout import Readout, class_counts, create_readout
 from study.runfolder import CellFolder
 from study.schedule import Stage, resolve_stages
 from study.spec import TrainSpec, seed_fields, setting_fields
 from study.tblog import TensorBoardObserver
 from study.tasks import Task, build_task, resolve_device, scene_spec
 
-__all__ = ["run_cell", "AUDIT_SAMPLES", "FALLBACK_LR", "LR_FIND_ITERATIONS", "PROGRESS_MODES"]
+__all__ = ["run_cell", "split_metrics", "AUDIT_SAMPLES", "FALLBACK_LR", "LR_FIND_ITERATIONS", "PROGRESS_MODES"]
 
 # Augmented samples drawn to measure label noise (a few seconds of numpy at most).
 AUDIT_SAMPLES = 2000
@@ -123,22 +124,24 @@ def _train_and_write(
     log(_describe(spec, task, device))
     if task.skipped_files:
         log(f"skipped {len(task.skipped_files)} unreadable file(s): {', '.join(task.skipped_files)}")
+    # The readout first: a regression/ordinal head on classes that are not counts fails before any work.
+    readout = create_readout(spec.head, class_counts(task.classes, spec.head), spec.reg_target, spec.reg_loss)
     model = create_model(spec.arch, len(task.classes), weights=spec.weights, head=spec.head,
                          seed=derived_seed(spec.seed, "init"))
     policy = _policy(spec)
     observers = ObserverList(_observers(progress, folder, spec))
     try:
-        return _fit_evaluate_write(spec, task, model, policy, observers, device, folder, log)
+        return _fit_evaluate_write(spec, task, model, readout, policy, observers, device, folder, log)
     finally:
         observers.close()  # closes bars and flushes events even when training raised
 
 
 def _fit_evaluate_write(
-    spec: TrainSpec, task: Task, model: torch.nn.Module, policy: augment.Policy, observers: ObserverList,
-    device: torch.device, folder: CellFolder, log: _Log,
+    spec: TrainSpec, task: Task, model: torch.nn.Module, readout: Readout, policy: augment.Policy,
+    observers: ObserverList, device: torch.device, folder: CellFolder, log: _Log,
 ) -> dict[str, Any]:
     """Steps 2-4 of a cell: train the stages, evaluate every split, write the files and metrics."""
-    learner = Learner(model, task, policy, spec, device, log=log, observers=[observers])
+    learner = Learner(model, task, policy, spec, device, log=log, observers=[observers], readout=readout)
     log(f"precision {learner.precision}" + (" (bf16 autocast, channels_last)" if learner.channels_last else ""))
     # 2. Train the stages; the epoch table goes to log.txt (and the console unless quiet).
     stages = resolve_stages(spec)
@@ -155,7 +158,7 @@ def _fit_evaluate_write(
     metrics = _metrics(spec, task, evaluations, policy, learner, stage_records)
     if "label_noise_rate" in metrics:
         log(f"label noise ({spec.aug}): {metrics['label_noise_rate']:.4f} of augmented training samples")
-    log(", ".join(f"{split} accuracy {_format_accuracy(evaluation)}" for split, evaluation in evaluations.items()))
+    log(", ".join(_format_split(split, evaluation, metrics) for split, evaluation in evaluations.items()))
     folder.write_log(log.text())
     interpretation = Interpretation.from_evaluation(_reported(evaluations), task.classes)
     hparams = {name: getattr(spec, name) for name in (*setting_fields(), *seed_fields())}
@@ -224,16 +227,23 @@ def _format_accuracy(evaluation: Evaluation) -> str:
     return f"{evaluation.accuracy:.4f}" if len(evaluation.labels) else "n/a (empty split)"
 
 
+def _format_split(split: str, evaluation: Evaluation, metrics: dict[str, Any]) -> str:
+    """``<split> accuracy A``; the held-out split adds its count MAE (how far off the unseen counts are)."""
+    text = f"{split} accuracy {_format_accuracy(evaluation)}"
+    mae = metrics.get("test_held_out_mae") if split == "test_held_out" else None
+    return text + (f", {split} MAE {mae:.4f}" if mae is not None else "")
+
+
 def _prediction_rows(evaluations, classes: list[str]) -> list[dict[str, Any]]:
     """predictions.csv rows (``CellFolder.write_predictions``): labels as class names."""
     rows = []
     for evaluation in evaluations:
-        probs = evaluation.probs.tolist()
+        probs, estimates = evaluation.probs.tolist(), evaluation.estimates.tolist()
         for index, (label, pred, loss) in enumerate(
             zip(evaluation.labels.tolist(), evaluation.preds.tolist(), evaluation.losses.tolist())
         ):
             rows.append({"split": evaluation.split, "index": index, "label": classes[label],
-                         "pred": classes[pred], "loss": loss, "probs": probs[index]})
+                         "pred": classes[pred], "estimate": estimates[index], "loss": loss, "probs": probs[index]})
     return rows
 
 
@@ -244,6 +254,9 @@ def _checkpoint(learner: Learner, spec: TrainSpec, task: Task) -> dict[str, Any]
         "model": state,
         "arch": spec.arch,
         "head": spec.head,
+        "reg_target": spec.reg_target,
+        "reg_loss": spec.reg_loss,
+        "class_counts": [int(count) for count in learner.readout.counts.tolist()],
         "num_classes": len(task.classes),
         "classes": list(task.classes),
         "size": spec.size,
@@ -268,6 +281,11 @@ def _metrics(
 ) -> dict[str, Any]:
     valid, reported = evaluations["valid"], _reported(evaluations)
     interpretation = Interpretation.from_evaluation(reported, task.classes)
+    counts = learner.readout.counts
+    are_counts = spec.task == "counting" or all(_is_integer(name) for name in task.classes)
+    splits = {name: split_metrics(evaluation, counts, task.classes, are_counts)
+              for name, evaluation in evaluations.items()}
+    held_out = evaluations.get("test_held_out")
     first_lr = stage_records[0]["lr"]
     metrics: dict[str, Any] = {
         "status": "done",
@@ -293,15 +311,72 @@ def _metrics(
         "n_valid": len(task.valid_labels),
         "n_test": len(task.test_labels),
         "n_test_dewind": len(evaluations["test_dewind"].labels) if "test_dewind" in evaluations else 0,
+        "n_test_held_out": len(held_out.labels) if held_out is not None else 0,
+        "test_held_out_accuracy": splits["test_held_out"]["accuracy"] if held_out is not None else None,
+        "test_held_out_mae": splits["test_held_out"]["mae"] if held_out is not None else None,
+        "splits": splits,
     }
     if spec.task == "counting":
-        metrics.update(_count_metrics(reported, task, policy, spec.seed))
+        metrics.update(_count_metrics(reported, counts, task, policy, spec.seed))
     return {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in metrics.items()}
 
 
-def _count_metrics(evaluation: Evaluation, task: Task, policy: augment.Policy, seed: int) -> dict[str, Any]:
-    """count_mae and off_by_k on the reported split; label noise of the training policy."""
-    difference = (evaluation.preds - evaluation.labels).abs()  # class index distance = count distance
+def _is_integer(name: str) -> bool:
+    try:
+        int(name)
+    except ValueError:
+        return False
+    return True
+
+
+def split_metrics(
+    evaluation: Evaluation, counts: torch.Tensor, classes: list[str], are_counts: bool = True
+) -> dict[str, Any]:
+    """metrics.json's ``splits[<split>]``: accuracy, count error and bias, overall and per true count.
+
+    Args:
+        evaluation: one split's predictions (``estimates`` in counts; when None, the predicted
+            class's count stands in).
+        counts: float ``[C]`` the count of each class.
+        classes: class names (the ``per_count`` keys; for counting tasks the counts as text).
+        are_counts: False for classes that are not counts (a folder of named classes):
+            ``mae`` and ``bias`` are then None.
+
+    Returns:
+        ``{"accuracy", "mae", "bias", "n", "per_count": {class name: {"n", "accuracy", "mae", "bias"}}}``:
+        accuracy of the predicted class (the rounded estimate), mae = mean |estimate - true count|,
+        bias = mean (estimate - true count); ``per_count`` lists the true counts present in the split,
+        in class order. None where the split is empty.
+    """
+    labels = evaluation.labels
+    counts = counts.to(labels.device).double()
+    estimates = evaluation.estimates if evaluation.estimates is not None else counts[evaluation.preds]
+    error = estimates.double() - counts[labels]
+    correct = (evaluation.preds == labels).double()
+
+    def summary(mask: torch.Tensor) -> dict[str, Any]:
+        n = int(mask.sum())
+        if n == 0:
+            return {"n": 0, "accuracy": None, "mae": None, "bias": None}
+        return {
+            "n": n,
+            "accuracy": float(correct[mask].mean()),
+            "mae": float(error[mask].abs().mean()) if are_counts else None,
+            "bias": float(error[mask].mean()) if are_counts else None,
+        }
+
+    everything = summary(torch.ones_like(labels, dtype=torch.bool))
+    per_count = {classes[index]: summary(labels == index) for index in labels.unique().tolist()}
+    return {**{key: everything[key] for key in ("accuracy", "mae", "bias", "n")}, "per_count": per_count}
+
+
+def _count_metrics(
+    evaluation: Evaluation, counts: torch.Tensor, task: Task, policy: augment.Policy, seed: int
+) -> dict[str, Any]:
+    """count_mae and off_by_k of the predicted class (the rounded estimate) on the reported split;
+    label noise of the training policy."""
+    counts = counts.to(evaluation.labels.device)
+    difference = (counts[evaluation.preds] - counts[evaluation.labels]).abs()
     off_by = {
         "0": float((difference == 0).float().mean()),
         "1": float((difference == 1).float().mean()),
@@ -310,7 +385,7 @@ def _count_metrics(evaluation: Evaluation, task: Task, policy: augment.Policy, s
     }
     audit = augment.count_audit(policy, task.train_scenes, task.canvas_hw, samples=AUDIT_SAMPLES, seed=seed)
     return {
-        "count_mae": float(difference.float().mean()),
+        "count_mae": float(difference.mean()),
         "off_by_k": off_by,
         "label_noise_rate": audit["label_noise_rate"],
         "label_noise_clipped_rate": audit["clipped_rate"],

@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -40,6 +39,7 @@ from study.errors import NonFiniteLossError
 from study.observe import TrainingObserver
 from study.models import Classifier, normalize
 from study.precision import resolve_precision
+from study.readout import Readout, class_counts, create_readout
 from study.spec import TrainSpec
 from study.store import atomic_write_bytes, atomic_write_text
 from study.tasks import Task
@@ -62,11 +62,17 @@ _SMOOTHING = 0.98
 
 @dataclasses.dataclass
 class Evaluation:
-    """Predictions on one split (CPU tensors).
+    """Predictions on one split (CPU tensors), as the learner's readout (``study.readout``) reads them.
 
     Attributes:
-        split: ``train``, ``valid`` or ``test``.
-        labels, preds: int64 ``[N]``; probs: float ``[N, C]``; losses: float ``[N]``.
+        split: ``valid``, ``test``, ``test_dewind``, ``test_held_out`` (or ``train``).
+        labels: int64 ``[N]`` true class indices.
+        preds: int64 ``[N]`` predicted class index (``readout.predict``: the argmax class for
+            classifiers, the class nearest the estimate otherwise).
+        probs: float ``[N, C]`` (``readout.probs``).
+        losses: float ``[N]`` per-image loss (``readout.loss``, reduction none).
+        estimates: float ``[N]`` the head's point estimate of the COUNT (``readout.estimate``);
+            None only for evaluations built by hand without one.
     """
 
     split: str
@@ -74,6 +80,7 @@ class Evaluation:
     preds: torch.Tensor
     probs: torch.Tensor
     losses: torch.Tensor
+    estimates: torch.Tensor | None = None
 
     @property
     def loss(self) -> float:
@@ -170,6 +177,8 @@ class Learner:
         device: where the task lives and the model trains.
         log: receives each line of the epoch table and notes (default ``print``).
         observers: told about fits, steps, batches and epochs (``study.observe``).
+        readout: turns the model's outputs into a loss, counts and classes (default: the one
+            ``spec.head``/``reg_target``/``reg_loss`` describe over the task's class counts).
     """
 
     def __init__(
@@ -181,9 +190,12 @@ class Learner:
         device: str | torch.device,
         log: Callable[[str], None] = print,
         observers: Sequence[TrainingObserver] = (),
+        readout: Readout | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.model, self.task, self.policy, self.spec = model.to(self.device), task, policy, spec
+        self.readout = readout or create_readout(
+            spec.head, class_counts(task.classes, spec.head), spec.reg_target, spec.reg_loss)
         self.log, self.observers = log, list(observers)
         self.batch_size = spec.batch_size
         self.generator = torch.Generator().manual_seed(spec.seed)  # batch order and augmentation draws
@@ -260,7 +272,7 @@ class Learner:
         inputs = self._inputs(self.task.train_images[indices], generator or self.generator)
         with self.autocast():
             logits = self.forward_model(inputs)
-        loss = F.cross_entropy(logits.float(), self.task.train_labels[indices])
+        loss = self.readout.loss(logits.float(), self.task.train_labels[indices])  # fp32 even under bf16 autocast
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -438,20 +450,22 @@ class Learner:
         for start in range(0, len(labels), batch_size):
             with self.autocast():
                 logits_parts.append(self.forward_model(self._inputs(images[start : start + batch_size])).float())
-        classes = len(self.task.classes)
-        logits = torch.cat(logits_parts) if logits_parts else torch.zeros(0, classes, device=self.device)
-        probs = logits.softmax(1)
-        if not bool(torch.isfinite(probs).all()):
+        outputs = (torch.cat(logits_parts) if logits_parts
+                   else torch.zeros(0, self.readout.n_outputs, device=self.device))
+        probs, estimates = self.readout.probs(outputs), self.readout.estimate(outputs)
+        finite = torch.isfinite(probs).all(1) & torch.isfinite(estimates)
+        if not bool(finite.all()):
             epoch = len(self.history) if epoch is None else epoch
-            bad = int((~torch.isfinite(probs).all(1)).sum())
+            bad = int((~finite).sum())
             raise NonFiniteLossError(
                 f"predictions on {split} became NaN/inf after epoch {epoch} ({bad} of {len(labels)} images): "
                 f"the weights diverged; try a lower lr (or lr=find), or precision=fp32",
                 epoch=epoch,
             )
-        losses = F.cross_entropy(logits, labels, reduction="none") if len(labels) else torch.zeros(0)
+        losses = self.readout.loss(outputs, labels, reduction="none") if len(labels) else torch.zeros(0)
         return Evaluation(
-            split=split, labels=labels.cpu(), preds=probs.argmax(1).cpu(), probs=probs.cpu(), losses=losses.cpu()
+            split=split, labels=labels.cpu(), preds=self.readout.predict(outputs).cpu(), probs=probs.cpu(),
+            losses=losses.cpu(), estimates=estimates.cpu(),
         )
 
 

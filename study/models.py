@@ -1,10 +1,13 @@
-"""Model registry: a pretrained (or not) body plus a fastai-style or linear head.
+"""Model registry: a pretrained (or not) body plus a fastai-style, linear, regression or ordinal head.
 
 ``create_model("resnet34", 5, weights="imagenet")`` is the post's model:
 torchvision ResNet-34 with ``IMAGENET1K_V1`` weights (the ones fastai v1
 used), cut before the pooling layer, with fastai's head. ``timm:<name>``
 uses ``timm.create_model``; a file path loads a state dict saved by us,
-torchvision or timm.
+torchvision or timm. The head's outputs mean what ``study.readout`` says:
+``C`` logits (fastai, linear), one standardised count (regression, fastai's
+hidden layers then one output) or ``C - 1`` CORAL cumulative logits
+(ordinal, fastai's hidden layers then ``CoralLayer``).
 
 The body keeps torchvision's module names (``conv1``, ``layer1``, ...), so a
 torchvision ResNet state dict loads into ``model.body`` as it is.
@@ -21,10 +24,13 @@ import torch
 import torch.nn as nn
 
 from study.errors import WeightsUnavailableError
+from study.readout import HEADS, n_outputs
 
 __all__ = [
     "ARCHITECTURES",
     "Classifier",
+    "CoralLayer",
+    "HEADS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "WeightsUnavailableError",
@@ -37,8 +43,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 ARCHITECTURES = ("resnet18", "resnet34", "resnet50")
-HEADS = ("fastai", "linear")
-
 
 
 def available() -> list[str]:
@@ -74,9 +78,12 @@ class AdaptiveConcatPool2d(nn.Module):
         return torch.cat([self.max_pool(features), self.avg_pool(features)], 1)
 
 
-def fastai_head(num_features: int, num_classes: int) -> nn.Sequential:
-    """fastai v1 ``create_head``: concat pool, [BN, Dropout 0.25, Linear, ReLU], [BN, Dropout 0.5, Linear]."""
-    head = nn.Sequential(
+def fastai_hidden_layers(num_features: int) -> list[nn.Module]:
+    """fastai v1 ``create_head`` up to its last linear layer: ``[B, F, h, w] -> [B, 512]``.
+
+    Concat pool, flatten, [BN, Dropout 0.25, Linear, ReLU], [BN, Dropout 0.5].
+    """
+    return [
         AdaptiveConcatPool2d(),
         nn.Flatten(),
         nn.BatchNorm1d(2 * num_features),
@@ -85,10 +92,57 @@ def fastai_head(num_features: int, num_classes: int) -> nn.Sequential:
         nn.ReLU(inplace=True),
         nn.BatchNorm1d(512),
         nn.Dropout(0.5),
-        nn.Linear(512, num_classes),
-    )
+    ]
+
+
+def fastai_head(num_features: int, num_classes: int) -> nn.Sequential:
+    """fastai v1 ``create_head``: concat pool, [BN, Dropout 0.25, Linear, ReLU], [BN, Dropout 0.5, Linear].
+
+    ``num_classes`` outputs (1 for the regression head).
+    """
+    head = nn.Sequential(*fastai_hidden_layers(num_features), nn.Linear(512, num_classes))
     for module in head:
         if isinstance(module, nn.Linear):  # fastai applies kaiming_normal_ to the new head
+            nn.init.kaiming_normal_(module.weight)
+            nn.init.zeros_(module.bias)
+    return head
+
+
+class CoralLayer(nn.Module):
+    """CORAL's output layer (Cao, Mirjalili & Raschka 2020): ``g_k = w.h + b_k``, ``[B, F] -> [B, C-1]``.
+
+    One weight vector shared by the ``C - 1`` binary tasks "count > k" and
+    one bias per task; sharing ``w`` is what makes the ranks consistent
+    (the trained biases are non-increasing, so the cumulative probabilities are).
+
+    Attributes:
+        weight: ``[1, F]``, kaiming-normal as fastai initialises its head.
+        bias: ``[C-1]``, initialised to the logits of ``P(count > k)`` under
+            uniform classes, ``(C-1-k) / C``: a zero feature contribution starts
+            from the uniform distribution over the classes.
+    """
+
+    def __init__(self, in_features: int, num_classes: int) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"num_classes: the ordinal head needs >= 2 classes, got {num_classes}")
+        self.weight = nn.Parameter(torch.empty(1, in_features))
+        nn.init.kaiming_normal_(self.weight)
+        above = (num_classes - 1 - torch.arange(num_classes - 1, dtype=torch.float32)) / num_classes
+        self.bias = nn.Parameter(torch.logit(above))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features @ self.weight.t() + self.bias
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.weight.shape[1]}, tasks={len(self.bias)}"
+
+
+def ordinal_head(num_features: int, num_classes: int) -> nn.Sequential:
+    """fastai's hidden layers, then ``CoralLayer``: ``[B, F, h, w] -> [B, C-1]`` cumulative logits."""
+    head = nn.Sequential(*fastai_hidden_layers(num_features), CoralLayer(512, num_classes))
+    for module in head:
+        if isinstance(module, nn.Linear):  # as fastai_head
             nn.init.kaiming_normal_(module.weight)
             nn.init.zeros_(module.bias)
     return head
@@ -100,20 +154,24 @@ def linear_head(num_features: int, num_classes: int) -> nn.Sequential:
 
 
 class Classifier(nn.Module):
-    """``head(body(x))``: ``[B, 3, H, W] -> [B, classes]``.
+    """``head(body(x))``: ``[B, 3, H, W] -> [B, outputs]`` (``study.readout.n_outputs`` of the head).
 
     Attributes:
         body: feature extractor ``[B, 3, H, W] -> [B, F, h, w]`` (its last
             stage is the Grad-CAM / probe layer).
-        head: ``[B, F, h, w] -> [B, classes]``.
+        head: ``[B, F, h, w] -> [B, outputs]``.
         groups: the three fastai layer groups (early body, late body, head)
             for discriminative learning rates.
+        readout: the ``study.readout.Readout`` that interprets the outputs,
+            when the caller knows the class counts (``analysis.predict.load_model``
+            sets it); None otherwise. Not part of the state dict.
     """
 
     def __init__(self, body: nn.Module, head: nn.Module, split: int, num_features: int) -> None:
         super().__init__()
         self.body, self.head = body, head
         self.num_features = num_features
+        self.readout = None
         self._split = split  # index of the first body child in the second group
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -136,12 +194,13 @@ def create_model(
 
     Args:
         arch: ``resnet18``, ``resnet34``, ``resnet50`` or ``timm:<name>``.
-        num_classes: output size.
+        num_classes: the task's number of classes C; the head has
+            ``study.readout.n_outputs(head, C)`` outputs (C; 1 for regression; C - 1 for ordinal).
         weights: ``none`` (random init), ``imagenet`` (torchvision
             ``IMAGENET1K_V1`` / timm's default pretrained tag), or a path to a
             state dict (a body state dict, a full model/torchvision/timm state
             dict, or one of our checkpoints).
-        head: ``fastai`` or ``linear``.
+        head: ``fastai``, ``linear``, ``regression`` or ``ordinal``.
         seed: seeds the random initialisation (the head; the body too with
             ``weights=none``) without touching the global RNG; None draws from
             the global RNG as torch does.
@@ -157,10 +216,7 @@ def create_model(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return create_model(arch, num_classes, weights, head)
-    if head not in HEADS:
-        raise ValueError(f"head: unknown {head!r}; valid: {', '.join(HEADS)}")
-    if num_classes < 1:
-        raise ValueError(f"num_classes: expected >= 1, got {num_classes}")
+    outputs = n_outputs(head, num_classes)  # checks the head and the class count
     pretrained = weights == "imagenet"
     if arch in ARCHITECTURES:
         body, num_features, split = _torchvision_body(arch, pretrained)
@@ -168,8 +224,9 @@ def create_model(
         body, num_features, split = _timm_body(arch[5:], pretrained)
     else:
         raise ValueError(f"arch: unknown {arch!r}; valid: {', '.join(available())}")
-    make_head = fastai_head if head == "fastai" else linear_head
-    model = Classifier(body, make_head(num_features, num_classes), split, num_features)
+    make_head = {"fastai": fastai_head, "linear": linear_head, "regression": fastai_head}.get(head)
+    head_module = ordinal_head(num_features, num_classes) if head == "ordinal" else make_head(num_features, outputs)
+    model = Classifier(body, head_module, split, num_features)
     if weights not in ("none", "imagenet"):
         load_weights_file(model, Path(weights), arch)
     return model

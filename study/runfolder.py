@@ -214,18 +214,22 @@ class CellFolder:
         atomic_write_csv(self.path / self.HISTORY, rows, columns)
 
     def write_predictions(self, rows: Sequence[dict[str, Any]], classes: Sequence[str]) -> None:
-        """predictions.csv: ``split, index, label, pred, loss, prob_<class>...`` (+ any extra keys).
+        """predictions.csv: ``split, index, label, pred, estimate, loss, prob_<class>...`` (+ any extra keys).
 
         Args:
-            rows: dicts with split, index, label, pred (class names), loss and
-                probs (a sequence in ``classes`` order); other keys become columns.
+            rows: dicts with split, index, label, pred (class names), estimate (the head's
+                point estimate of the count; optional), loss and probs (a sequence in
+                ``classes`` order); other keys become columns.
         """
         prob_columns = [f"prob_{name}" for name in classes]
-        flat, columns = [], ["split", "index", "label", "pred", "loss"]
+        has_estimate = any("estimate" in row for row in rows)
+        flat, columns = [], ["split", "index", "label", "pred", *(["estimate"] if has_estimate else []), "loss"]
         for row in rows:
             probs = row.get("probs", ())
             out = {key: value for key, value in row.items() if key != "probs"}
             out["loss"] = f"{float(out['loss']):.6g}"
+            if "estimate" in out:
+                out["estimate"] = f"{float(out['estimate']):.6g}"
             out.update({column: f"{float(p):.6g}" for column, p in zip(prob_columns, probs)})
             columns.extend(key for key in out if key not in columns and key not in prob_columns)
             flat.append(out)

@@ -15,7 +15,7 @@ from study.augment import create as create_policy
 from study.errors import ConfigError
 from study.observe import TrainingObserver
 from study.spec import TrainSpec
-from study.learner import NonFiniteLossError
+from study.learner import Evaluation, NonFiniteLossError
 from study.models import create_model, normalize
 from study.tasks import build_task
 
@@ -191,3 +191,85 @@ def test_a_cell_writes_tensorboard_events_that_read_back(tmp_path):
     history = list(csv.DictReader((tmp_path / "cell" / "history.csv").open()))
     logged = [event.value for event in events.Scalars("epoch/accuracy")]
     assert logged == pytest.approx([float(row["accuracy"]) for row in history])
+
+
+SPLIT_KEYS = {"accuracy", "mae", "bias", "n", "per_count"}
+
+
+@pytest.mark.parametrize("changes", [
+    {"head": "regression"},
+    {"head": "regression", "reg_target": "log", "reg_loss": "huber", "held_out": "2"},
+    {"head": "ordinal", "held_out": "2"},
+    {"head": "fastai", "held_out": "2"},
+])
+def test_every_head_runs_a_cell_and_writes_estimates_and_split_metrics(tmp_path, changes):
+    spec = tiny_counting(precision="fp32", **changes)
+    metrics = cell.run_cell(spec, tmp_path / "cell", device="cpu", progress="quiet")
+    folder = tmp_path / "cell"
+    rows = list(csv.DictReader((folder / "predictions.csv").open()))
+    assert list(rows[0])[:6] == ["split", "index", "label", "pred", "estimate", "loss"]
+    held = bool(changes.get("held_out"))
+    expected_splits = ["valid", "test", *(["test_held_out"] if held else [])]
+    assert list(metrics["splits"]) == expected_splits and json.loads((folder / "metrics.json").read_text()) == metrics
+    for name, split in metrics["splits"].items():
+        mine = [row for row in rows if row["split"] == name]
+        errors = [float(row["estimate"]) - int(row["label"]) for row in mine]
+        assert set(split) == SPLIT_KEYS and split["n"] == len(mine)
+        assert split["accuracy"] == pytest.approx(sum(row["label"] == row["pred"] for row in mine) / len(mine))
+        assert split["mae"] == pytest.approx(np.mean(np.abs(errors)), abs=1e-5)
+        assert split["bias"] == pytest.approx(np.mean(errors), abs=1e-5)
+        assert sum(entry["n"] for entry in split["per_count"].values()) == len(mine)
+        # pred is the class nearest the estimate (clamped to 1..3)
+        assert all(int(row["pred"]) == min(3, max(1, round(float(row["estimate"])))) for row in mine)
+    if held:
+        assert set(metrics["splits"]["test_held_out"]["per_count"]) == {"2"}
+        assert set(metrics["splits"]["test"]["per_count"]) == {"1", "3"}  # trained counts only
+        assert metrics["test_held_out_accuracy"] == metrics["splits"]["test_held_out"]["accuracy"]
+        assert metrics["test_held_out_mae"] == metrics["splits"]["test_held_out"]["mae"]
+        assert metrics["n_test_held_out"] == 20
+        assert f"test_held_out MAE {metrics['test_held_out_mae']:.4f}" in (folder / "log.txt").read_text()
+    else:
+        assert metrics["test_held_out_accuracy"] is None and metrics["test_held_out_mae"] is None
+    checkpoint = torch.load(folder / "checkpoint.pt", weights_only=True)
+    assert {key: checkpoint[key] for key in ("head", "reg_target", "reg_loss", "class_counts")} == {
+        "head": spec.head, "reg_target": spec.reg_target, "reg_loss": spec.reg_loss, "class_counts": [1, 2, 3]}
+
+
+def test_classifier_count_mae_is_the_distance_of_the_predicted_count(tmp_path):
+    metrics = cell.run_cell(tiny_counting(), tmp_path / "cell", device="cpu", progress="quiet")
+    rows = [row for row in csv.DictReader((tmp_path / "cell" / "predictions.csv").open()) if row["split"] == "test"]
+    distance = [abs(int(row["pred"]) - int(row["label"])) for row in rows]
+    assert metrics["count_mae"] == pytest.approx(np.mean(distance))
+    assert metrics["splits"]["test"]["mae"] == pytest.approx(metrics["count_mae"])  # classifier: estimate = pred
+    assert all(float(row["estimate"]) == int(row["pred"]) for row in rows)
+
+
+def test_split_metrics_per_count_bias_of_a_constant_guess():
+    labels = torch.arange(5).repeat(2)  # counts 1..5, twice
+    evaluation = Evaluation("test", labels, torch.full((10,), 2), torch.zeros(10, 5), torch.zeros(10),
+                            estimates=torch.full((10,), 3.0))  # always says 3
+    result = cell.split_metrics(evaluation, torch.arange(1.0, 6.0), ["1", "2", "3", "4", "5"])
+    assert [result["per_count"][c]["bias"] for c in "12345"] == [2, 1, 0, -1, -2]
+    assert [result["per_count"][c]["mae"] for c in "12345"] == [2, 1, 0, 1, 2]
+    assert [result["per_count"][c]["accuracy"] for c in "12345"] == [0, 0, 1, 0, 0]
+    assert all(result["per_count"][c]["n"] == 2 for c in "12345")
+    assert (result["accuracy"], result["mae"], result["bias"], result["n"]) == (0.2, 1.2, 0.0, 10)
+    named = cell.split_metrics(evaluation, torch.arange(5.0), list("abcde"), are_counts=False)
+    assert named["mae"] is None and named["per_count"]["c"] == {"n": 2, "accuracy": 1.0, "mae": None, "bias": None}
+
+
+def test_split_metrics_of_an_empty_split_are_none():
+    empty = Evaluation("test", torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long),
+                       torch.zeros(0, 3), torch.zeros(0), estimates=torch.zeros(0))
+    assert cell.split_metrics(empty, torch.arange(1.0, 4.0), ["1", "2", "3"]) == {
+        "accuracy": None, "mae": None, "bias": None, "n": 0, "per_count": {}}
+
+
+def test_a_regression_head_on_classes_that_are_not_counts_is_refused(tmp_path):
+    for name in ("dark", "light"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for index in range(4):
+            Image.fromarray(np.full((8, 8, 3), 40 * index, np.uint8)).save(tmp_path / "photos" / name / f"{index}.png")
+    spec = TrainSpec(task="folder", data=str(tmp_path / "photos"), size=16, arch=TINY, head="regression", epochs=1)
+    with pytest.raises(ConfigError, match="head: 'regression' needs classes that are counts.*class 'dark'"):
+        cell.run_cell(spec, tmp_path / "cell", device="cpu", progress="quiet")

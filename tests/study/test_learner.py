@@ -13,7 +13,7 @@ from study.spec import TrainSpec
 from study.learner import Interpretation, Learner, NonFiniteLossError, lr_range
 from study.models import create_model
 from study.observe import TrainingObserver
-from study.tasks import build_task
+from study.tasks import Task, build_task
 
 
 # timm's test_resnet (0.4M parameters) keeps the suite fast on a shared 2-core CPU;
@@ -207,3 +207,46 @@ def test_observers_hear_every_fit_step_batch_and_epoch():
     assert [c[1] for c in recorder.calls if c[0] == "step"] == [1, 2, 3, 4]  # steps count over fits
     assert ("epoch", 2, 2) in recorder.calls and ("batch", 2, 2, 2) in recorder.calls
     assert recorder.calls[1][2] == 3 and 0.85 <= recorder.calls[1][3] <= 0.95  # 3 layer groups; beta1
+
+
+def brightness_task(n_per_class: int = 24, seed: int = 0) -> Task:
+    """Counts 1..3 written as brightness (count k -> grey level 40 + 80 (k - 1), plus noise): separable."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.arange(3).repeat(n)
+        levels = 40.0 + 80.0 * labels.float()
+        noise = 10 * torch.randn(len(labels), 3, 16, 16, generator=generator)
+        return (levels[:, None, None, None] + noise).clamp(0, 255).to(torch.uint8), labels
+
+    (train_x, train_y), (valid_x, valid_y) = split(n_per_class), split(n_per_class // 2)
+    return Task(classes=["1", "2", "3"], train_images=train_x, train_labels=train_y, valid_images=valid_x,
+                valid_labels=valid_y, test_images=valid_x[:0], test_labels=valid_y[:0])
+
+
+@pytest.mark.parametrize("head, changes", [
+    ("regression", {}), ("regression", {"reg_target": "log", "reg_loss": "huber"}), ("ordinal", {})])
+def test_regression_and_ordinal_heads_learn_an_easy_count(head, changes):
+    spec = TrainSpec(counts="1-3", size=16, arch=TINY, head=head, batch_size=8, precision="fp32", seed=0, **changes)
+    task = brightness_task(n_per_class=48)
+    model = create_model(TINY, 3, head=head, seed=0)
+    torch.manual_seed(0)  # dropout
+    learner = Learner(model, task, augment.create("none", size=16), spec, "cpu", log=lambda line: None)
+    assert learner.readout.kind == head and learner.readout.n_outputs == (1 if head == "regression" else 2)
+    before = learner.evaluate("valid")
+    learner.fit_one_cycle(5, 1e-2)
+    after = learner.evaluate("valid")
+    true_counts = (after.labels + 1).float()
+    assert after.loss < 0.5 * before.loss and after.accuracy > 0.5  # chance is 1/3
+    assert (after.estimates - true_counts).abs().mean() < (before.estimates - true_counts).abs().mean()
+    # The evaluation is the readout's: per-image losses, float counts, classes nearest the counts.
+    assert after.losses.shape == after.estimates.shape == (72,) and after.estimates.dtype == torch.float32
+    assert torch.equal(after.preds, learner.readout.nearest_class(after.estimates))
+    assert after.probs.shape == (72, 3) and torch.allclose(after.probs.sum(1), torch.ones(72))
+
+
+def test_classifier_evaluation_estimates_are_the_predicted_counts():
+    learner = make_learner(n_train=40)
+    evaluation = learner.evaluate("valid")
+    assert torch.equal(evaluation.estimates, evaluation.preds.float() + 1)  # counts 1-3: class i is count i + 1
+    assert torch.equal(evaluation.preds, evaluation.probs.argmax(1))

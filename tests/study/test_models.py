@@ -21,10 +21,10 @@ ARCHS = ["resnet18", "timm:resnet10t"]
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("head", ["fastai", "linear"])
-def test_every_arch_and_head_classifies_and_groups_cover_all_parameters(arch, head):
+@pytest.mark.parametrize("head, outputs", [("fastai", 4), ("linear", 4), ("regression", 1), ("ordinal", 3)])
+def test_every_arch_and_head_classifies_and_groups_cover_all_parameters(arch, head, outputs):
     model = create_model(arch, 4, head=head).eval()
-    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 4)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, outputs)
     assert model.body(torch.randn(1, 3, 32, 32)).shape[1] == model.num_features
     grouped = [id(p) for group in model.groups for p in group.parameters()]
     assert len(model.groups) == 3 and sorted(grouped) == sorted(id(p) for p in model.parameters())
@@ -44,8 +44,38 @@ def test_fastai_head_is_the_v1_layout():
 def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match="resnet34"):
         create_model("resnet35", 2)
-    with pytest.raises(ValueError, match="fastai, linear"):
+    with pytest.raises(ValueError, match="fastai, linear, regression, ordinal"):
         create_model("resnet18", 2, head="mlp")
+    with pytest.raises(ValueError, match="head 'ordinal' needs >= 2 classes, got 1"):
+        create_model("resnet18", 1, head="ordinal")
+
+
+def test_regression_and_ordinal_heads_reuse_fastais_hidden_layers():
+    regression = create_model("resnet18", 5, head="regression").eval()
+    ordinal = create_model("resnet18", 5, head="ordinal").eval()
+    images = torch.randn(2, 3, 32, 32)
+    assert regression(images).shape == (2, 1) and ordinal(images).shape == (2, 4)  # 1 and C - 1 outputs
+    hidden = ["AdaptiveConcatPool2d", "Flatten", "BatchNorm1d", "Dropout", "Linear", "ReLU", "BatchNorm1d", "Dropout"]
+    assert [type(layer).__name__ for layer in regression.head] == [*hidden, "Linear"]
+    assert [type(layer).__name__ for layer in ordinal.head] == [*hidden, "CoralLayer"]
+    assert regression.head[8].out_features == 1 and regression.groups[-1] is regression.head
+
+
+def test_coral_layer_shares_one_weight_vector_and_starts_uniform():
+    coral = create_model("resnet18", 4, head="ordinal").head[-1]
+    assert coral.weight.shape == (1, 512) and coral.bias.shape == (3,)  # one w, C - 1 biases
+    # Biases are the logits of P(count > k) = 3/4, 2/4, 1/4 under uniform classes.
+    assert torch.sigmoid(coral.bias).tolist() == pytest.approx([0.75, 0.5, 0.25])
+    features = torch.randn(2, 512, generator=torch.Generator().manual_seed(0))
+    outputs = coral(features)
+    shared = features @ coral.weight.t()  # [2, 1]: the same w.h for every task k
+    assert torch.allclose(outputs, shared + coral.bias, atol=1e-5)
+    assert torch.allclose(outputs - outputs[:, :1], (coral.bias - coral.bias[0]).expand(2, 3), atol=1e-5)
+
+
+def test_a_seeded_classifier_head_is_reproducible():
+    a, b = create_model("resnet18", 3, seed=4), create_model("resnet18", 3, seed=4)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 def test_normalize_never_divides_by_zero():
