@@ -237,9 +237,9 @@ def render_scenes(
 
 
 def needs_layers(scene: Scene) -> bool:
-    """Whether a scene must be drawn in item order: some items overlap and they differ in shape or colour.
+    """Whether a scene must be drawn in item order: some items' extent circles overlap.
 
-    Overlapping circles of one colour keep the strongest-item rule, which
+    Scenes of circles of one colour never need it: the strongest-item rule
     draws the same union (and keeps their pixels as they always were).
     """
     if scene.n_items < 2 or (scene.circles_only and (scene.colors == scene.colors[:1]).all()):
