@@ -137,7 +137,8 @@ def load_model(folder: CellFolder, device: str | torch.device = "cpu") -> tuple[
         FileNotFoundError: no checkpoint; DamagedFileError: one that cannot be read.
     """
     checkpoint = folder.load_checkpoint()
-    model = create_model(checkpoint["arch"], int(checkpoint["num_classes"]), weights="none", head=checkpoint["head"])
+    model = create_model(checkpoint["arch"], int(checkpoint["num_classes"]), weights="none", head=checkpoint["head"],
+                         image_size=int(checkpoint["size"]))
     model.load_state_dict(checkpoint["model"])
     model.readout = checkpoint_readout(checkpoint)
     info = {key: value for key, value in checkpoint.items() if key != "model"}

@@ -142,8 +142,8 @@ def bench_train(
     results: dict[str, dict[str, float]] = {}
     for precision in precisions:
         spec = TrainSpec(**{**base.to_dict(), "precision": precision})
-        learner = Learner(create_model(arch, len(task.classes), seed=0), task, augment.create(aug, size=size), spec,
-                          target, log=lambda line: None)
+        model = create_model(arch, len(task.classes), seed=0, image_size=size)
+        learner = Learner(model, task, augment.create(aug, size=size), spec, target, log=lambda line: None)
         learner.unfreeze()
         optimizer = learner._optimizer([1e-4] * 3)
         total = warmup + steps * repeats

@@ -2,8 +2,10 @@
 
 ``create_model("resnet34", 5, weights="imagenet")`` is the post's model:
 torchvision ResNet-34 with ``IMAGENET1K_V1`` weights (the ones fastai v1
-used), cut before the pooling layer, with fastai's head. ``timm:<name>``
-uses ``timm.create_model``; a file path loads a state dict saved by us,
+used), cut before the pooling layer, with fastai's head. ``timm:<name>`` (or
+``timm:<name>@patch<P>``) is built by ``study.backbones.timm_body`` at the
+input size (ViTs and MLP-Mixers fix it at creation; their tokens become a
+``[B, D, h, w]`` map); a file path loads a state dict saved by us,
 torchvision or timm. The head's outputs mean what ``study.readout`` says:
 ``C`` logits (fastai, linear), one standardised count (regression, fastai's
 hidden layers then one output) or ``C - 1`` CORAL cumulative logits
@@ -23,6 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from study.backbones import timm_body
 from study.errors import WeightsUnavailableError
 from study.readout import HEADS, n_outputs
 
@@ -188,12 +191,14 @@ class Classifier(nn.Module):
 
 
 def create_model(
-    arch: str, num_classes: int, weights: str = "none", head: str = "fastai", seed: int | None = None
+    arch: str, num_classes: int, weights: str = "none", head: str = "fastai", seed: int | None = None,
+    image_size: int = 224,
 ) -> Classifier:
     """Build a classifier.
 
     Args:
-        arch: ``resnet18``, ``resnet34``, ``resnet50`` or ``timm:<name>``.
+        arch: ``resnet18``, ``resnet34``, ``resnet50``, ``timm:<name>`` or
+            ``timm:<name>@patch<P>`` (a ViT/MLP-Mixer with patch size P).
         num_classes: the task's number of classes C; the head has
             ``study.readout.n_outputs(head, C)`` outputs (C; 1 for regression; C - 1 for ordinal).
         weights: ``none`` (random init), ``imagenet`` (torchvision
@@ -204,6 +209,8 @@ def create_model(
         seed: seeds the random initialisation (the head; the body too with
             ``weights=none``) without touching the global RNG; None draws from
             the global RNG as torch does.
+        image_size: side of the square input in px; timm models that fix
+            their input size at creation (ViT, MLP-Mixer) are built for it.
 
     Raises:
         ValueError: unknown arch or head (listing the valid names).
@@ -215,13 +222,13 @@ def create_model(
         # and the caller's RNG stream is left where it was.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return create_model(arch, num_classes, weights, head)
+            return create_model(arch, num_classes, weights, head, image_size=image_size)
     outputs = n_outputs(head, num_classes)  # checks the head and the class count
     pretrained = weights == "imagenet"
     if arch in ARCHITECTURES:
         body, num_features, split = _torchvision_body(arch, pretrained)
     elif arch.startswith("timm:") and len(arch) > 5:
-        body, num_features, split = _timm_body(arch[5:], pretrained)
+        body, num_features, split = timm_body(arch[5:], pretrained, image_size)
     else:
         raise ValueError(f"arch: unknown {arch!r}; valid: {', '.join(available())}")
     make_head = {"fastai": fastai_head, "linear": linear_head, "regression": fastai_head}.get(head)
@@ -257,26 +264,6 @@ def _download_torchvision(weights_enum) -> dict[str, torch.Tensor]:
             f"offline? put {file_name} (from {weights_enum.url}) in {folder}/, "
             f"or pass weights=<path to a state dict> or weights=none"
         ) from None
-
-
-def _timm_body(name: str, pretrained: bool) -> tuple[nn.Module, int, int]:
-    """timm model without pooling and classifier; layer groups split its children in half."""
-    import timm
-
-    if not timm.is_model(name):
-        raise ValueError(f"arch: unknown timm model {name!r} (see timm.list_models())")
-    try:
-        body = timm.create_model(name, pretrained=pretrained, num_classes=0, global_pool="")
-    except Exception as error:
-        if not pretrained:
-            raise
-        raise WeightsUnavailableError(
-            f"weights=imagenet: cannot load pretrained timm:{name} ({type(error).__name__}: {error}); "
-            f"offline? put its files in the Hugging Face cache (HF_HOME, default ~/.cache/huggingface), "
-            f"or pass weights=<path to a state dict> or weights=none"
-        ) from None
-    split = max(1, len(list(body.children())) // 2)
-    return body, int(body.num_features), split
 
 
 # Keys of a full network that are not part of the body (classifier layers).

@@ -31,8 +31,9 @@ head kind reads those counts out differently, and everything downstream
     of the binary cross-entropies of the tasks "label > k" (equal task
     weights), averaged over the batch; the estimate is the rank
     ``counts[#{k: P(count > counts[k]) > 0.5}]`` (``lo + that number`` for a
-    contiguous range); ``probs`` are the differences of the cumulative
-    probabilities, clamped at 0 and renormalised.
+    contiguous range); ``expected`` the continuous expected rank
+    ``lo + sum_k P(count > counts[k])``; ``probs`` are the differences of the
+    cumulative probabilities, clamped at 0 and renormalised.
 
 Every readout's ``predict`` is the class whose count is nearest the
 estimate (``round(estimate)`` clamped to lo..hi, minus lo, for a contiguous
@@ -306,6 +307,16 @@ class OrdinalReadout(Readout):
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         """The rank ``[B]`` (the nearest class of the estimate, without the float round trip)."""
         return self.rank(outputs)
+
+    def expected(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The continuous count ``counts[0] + sum_k P(count > counts[k]) * (counts[k+1] - counts[k])``, ``[B]``.
+
+        For a contiguous range this is ``lo + sum_k P(count > lo + k)``, the
+        expected rank of CORAL's cumulative model: unlike the estimate it is not
+        a whole number, so comparisons between two images seldom tie.
+        """
+        counts = self._counts_on(outputs)
+        return counts[0] + self.cumulative(outputs) @ (counts[1:] - counts[:-1])
 
     def probs(self, outputs: torch.Tensor) -> torch.Tensor:
         """``P(class k) = P(> k-1) - P(> k)`` with ``P(> -1) = 1``, ``P(> C-1) = 0``; clamped >= 0, renormalised."""

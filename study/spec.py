@@ -115,9 +115,11 @@ class TrainSpec:
         "(one output: the count or its log, see reg_target) or ordinal (cumulative logits over the counts, "
         "CORAL)")
     reg_target: Literal["count", "log"] = _field(
-        "count", "what the regression head predicts: the count or its natural log", label="regression target")
+        "count", "what the regression head predicts: the count or its natural log (standardised over the "
+        "class counts)", label="regression target")
     reg_loss: Literal["mse", "huber"] = _field(
-        "mse", "loss of the regression head: mean squared error or Huber (delta 1)", label="regression loss")
+        "mse", "loss of the regression head: mean squared error or Huber (delta 1 on the standardised target)",
+        label="regression loss")
     # --- recipe ---
     aug: str = _field("fastai", "augmentation policy (study.augment registry)", label="augmentation")
     size: int = _field(64, "training image size in px (the post: 224)", label="px")

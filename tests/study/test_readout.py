@@ -148,7 +148,8 @@ def test_ordinal_probs_are_differences_of_the_cumulative_probabilities():
     assert probs.tolist()[0] == pytest.approx([0.2, 0.3, 0.3, 0.2])
     assert probs.sum().item() == pytest.approx(1.0)
     assert readout.estimate(logits).tolist() == [2.0]  # one task above 0.5 (0.5 itself is not "more")
-    assert readout.expected(logits).tolist() == [2.0]  # = the estimate for non-classifiers
+    # the expected count: 1 + 0.8 + 0.5 + 0.2 (continuous, where the estimate is whole)
+    assert readout.expected(logits).tolist() == pytest.approx([2.5])
 
 
 def test_ordinal_probs_clamp_inconsistent_cumulatives_and_renormalise():
