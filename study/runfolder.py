@@ -63,8 +63,11 @@ class CellState:
 RESULT_METRICS = (
     "valid_accuracy",
     "test_accuracy",
+    "test_dewind_accuracy",
     "error_rate",
     "count_mae",
+    "test_held_out_accuracy",
+    "test_held_out_mae",
     "label_noise_rate",
     "lr_used",
 )

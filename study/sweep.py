@@ -343,6 +343,9 @@ def _outcome_line(outcome: CellOutcome, run: RunFolder) -> str:
         metrics = run.cell(outcome.cell_id).read_metrics() or {}
         accuracy = metrics.get("test_accuracy", metrics.get("valid_accuracy"))
         detail = f"accuracy {accuracy:.3f}" if isinstance(accuracy, (int, float)) else "finished"
+        held_out = metrics.get("test_held_out_mae")
+        if isinstance(held_out, (int, float)):
+            detail += f", held-out counts MAE {held_out:.2f}"
     else:
         detail = outcome.error
     return f"{outcome.status:<7} {outcome.cell_id} ({outcome.seconds:.0f} s): {detail}"
