@@ -25,7 +25,11 @@ lapses), so they are left out: the fit is a probit GLM without intercept,
 it reads as the same Weber fraction whatever the log base of the features.
 A perfect observer's choices are separable and the maximum-likelihood
 ``c_N`` is infinite; ``c_N`` is therefore bounded (``w >= W_FLOOR``) and the
-fit says when it stopped at that bound.
+fit says when it stopped at that bound (``at_floor``: w is then only an upper
+bound). Separable choices fix a cone of directions, not one: the reported
+``b_size``, ``b_spacing`` are then the separating weights of smallest L1 norm
+(a linear program), i.e. the direction nearest the number axis that explains
+every choice; a perfect counter gets b = 0.
 
 The discrimination vector ``(1, b_size, b_spacing)`` is the direction in
 (log N, log Size, log Spacing) along which the observer's magnitude grows;
@@ -204,14 +208,34 @@ def _fit_coefficients(features: np.ndarray, choices: np.ndarray, start: np.ndarr
     result = optimize.minimize(_negative_log_likelihood, x0, args=(features, choices), jac=True,
                                method="L-BFGS-B", bounds=bounds, options={"maxiter": 2000})
     c = result.x
-    # Separable choices: the likelihood keeps rising along c without end and the optimiser stops
-    # wherever its tolerance says. Follow the direction to the bound so that the flag is exact.
+    sign = np.where(choices == 1, 1.0, -1.0)
+    if np.all(choices != 0.5) and np.all(sign * (features @ c) > 0):
+        return c_max * np.array([1.0, *_nearest_separating_weights(features, sign)])
+    # Nearly separable choices: the likelihood may still rise along c to the bound; follow it there.
     scale = min(c_max / c[0], B_LIMIT * c_max / max(abs(c[1]), abs(c[2]), 1e-300))
     if scale > 1:
         stretched = c * scale
         if _negative_log_likelihood(stretched, features, choices)[0] <= result.fun:
             return stretched
     return c
+
+
+def _nearest_separating_weights(features: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    """``(b_size, b_spacing)`` of smallest L1 norm whose magnitude ordering reproduces every choice.
+
+    Separable choices leave a cone of directions with infinite likelihood, so
+    the maximum-likelihood direction is not unique: any member separates. The
+    member nearest the number axis is reported (a perfect counter gets b = 0,
+    theta = 0); this linear program finds it, with b = b+ - b-, b+/b- >= 0.
+    """
+    other = features[:, 1:] * sign[:, None]  # [P, 2]
+    # sign (x_N + b . x_other) >= 0  <=>  -(sign x_other) . (b+ - b-) <= sign x_N
+    constraints = np.concatenate([-other, other], axis=1)  # [P, 4] over (b+_size, b+_spacing, b-_size, b-_spacing)
+    result = optimize.linprog(np.ones(4), A_ub=constraints, b_ub=sign * features[:, 0], bounds=[(0, B_LIMIT)] * 4,
+                              method="highs")
+    if not result.success:  # cannot happen when the probit direction separates; keep the number axis then
+        return np.zeros(2)
+    return result.x[:2] - result.x[2:]
 
 
 def _parameters(c: np.ndarray) -> np.ndarray:
