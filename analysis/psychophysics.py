@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,7 +97,7 @@ class DiscriminationFit:
         theta: angle in degrees between the number axis and the discrimination vector; ``theta_ci``.
         n_pairs: pairs fitted; tie_fraction: share of pairs whose two estimates were equal.
         at_floor: w stopped at ``W_FLOOR`` (choices separable: w is only bounded above);
-            at_ceiling: w stopped at ``W_CEILING`` (no number sensitivity in the choices).
+            at_ceiling: w stopped at ``W_CEILING`` (no number sensitivity in the choices; b and theta NaN).
         accuracy: share of pairs where the choice picked the more numerous array (ties count 0.5).
         n_boot: bootstrap refits behind the intervals.
     """
@@ -239,8 +240,14 @@ def _nearest_separating_weights(features: np.ndarray, sign: np.ndarray) -> np.nd
 
 
 def _parameters(c: np.ndarray) -> np.ndarray:
-    """``(w, b_size, b_spacing, theta in degrees)`` from probit coefficients."""
+    """``(w, b_size, b_spacing, theta in degrees)`` from probit coefficients.
+
+    At the ceiling (``c_N`` at its floor) the choices carry no number signal
+    and the ratios ``c / c_N`` are noise divided by almost nothing: b and theta are NaN.
+    """
     w = 1 / (math.sqrt(2) * c[0])
+    if w >= W_CEILING * 0.999:
+        return np.array([W_CEILING, np.nan, np.nan, np.nan])
     b_size, b_spacing = c[1] / c[0], c[2] / c[0]
     return np.array([w, b_size, b_spacing, discrimination_axis_angle(b_size, b_spacing)])
 
@@ -275,7 +282,12 @@ def fit_discrimination(features: np.ndarray, choices: np.ndarray, n_boot: int = 
     rng = np.random.default_rng(seed)
     draws = np.array([_parameters(_fit_coefficients(features[idx], choices[idx], start=c))
                       for idx in (rng.integers(0, len(choices), len(choices)) for _ in range(n_boot))])
-    low, high = (np.percentile(draws, [2.5, 97.5], axis=0) if n_boot else (estimate, estimate))
+    if n_boot:
+        with warnings.catch_warnings():  # a column that is NaN in every draw (at the ceiling) stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low, high = np.nanpercentile(draws, [2.5, 97.5], axis=0)
+    else:
+        low, high = estimate, estimate
     correct = np.where(choices == 0.5, 0.5, (choices == 1) == (features[:, 0] > 0))
     ci = {name: (float(low[k]), float(high[k])) for k, name in enumerate(("w", "b_size", "b_spacing", "theta"))}
     return DiscriminationFit(

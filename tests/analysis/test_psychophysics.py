@@ -70,7 +70,7 @@ def test_an_observer_that_always_ties_has_no_number_sense(stimuli):
     axes, pairs = stimuli
     fit = fit_discrimination(pair_features(axes, pairs), choose(np.ones(len(axes)), pairs), n_boot=0)
     assert fit.tie_fraction == 1.0 and fit.at_ceiling and fit.w == pytest.approx(W_CEILING)
-    assert fit.accuracy == 0.5
+    assert fit.accuracy == 0.5 and math.isnan(fit.b_size) and math.isnan(fit.theta)
 
 
 def test_fit_rejects_bad_input():
