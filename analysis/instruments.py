@@ -331,9 +331,10 @@ def _weber_takeaway(frame: pd.DataFrame) -> str:
     text = f"Weber fits on DeWind-controlled pairs of {len(frame)} cell{'s' if len(frame) != 1 else ''}"
     if len(measured):
         inside = measured["w"].between(*HUMAN_ADULT_W).sum()
+        finite = f"{len(measured)} cell{'s' if len(measured) != 1 else ''} with a finite fit"
         text += (f": median w {measured['w'].median():.3f} (range {measured['w'].min():.3f}-"
-                 f"{measured['w'].max():.3f}, {len(measured)} cell{'s' if len(measured) != 1 else ''} with a finite fit), {inside} inside the human "
-                 f"adult band {HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]}")
+                 f"{measured['w'].max():.3f}, {finite}), {inside} inside the human adult band "
+                 f"{HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]}")
     floor = frame[frame["at_floor"]]
     if len(floor):
         text += (f"; {len(floor)} cell{'s' if len(floor) != 1 else ''} ordered every pair by one rule (w at the "

@@ -257,7 +257,8 @@ def discrimination_axis_angle(b_size: float, b_spacing: float) -> float:
     return math.degrees(math.acos(1 / math.sqrt(1 + b_size**2 + b_spacing**2)))
 
 
-def fit_discrimination(features: np.ndarray, choices: np.ndarray, n_boot: int = 200, seed: int = 0) -> DiscriminationFit:
+def fit_discrimination(features: np.ndarray, choices: np.ndarray, n_boot: int = 200,
+                       seed: int = 0) -> DiscriminationFit:
     """Fit w, b_size, b_spacing by maximum likelihood, with percentile bootstrap CIs over pairs.
 
     Args:
