@@ -13,16 +13,18 @@ independently for each array, so
 
     P(choose 1) = Phi( [log(N1/N2) + b_size log(Size1/Size2) + b_spacing log(Spacing1/Spacing2)] / (sqrt(2) w) ).
 
-Logs are natural here. DeWind et al. wrote the model with base-2 logs and two
-more terms, a side bias (intercept) and a guess (lapse) rate; neither applies
-to a network judging a pair by its two estimates (it has no sides and no
-lapses), so they are left out: the fit is a probit GLM without intercept,
+DeWind et al.'s model has two more terms, a side bias (intercept) and a
+guess (lapse) rate; neither applies to a network judging a pair by its two
+estimates (it has no sides and no lapses), so they are left out: the fit is
+a probit GLM without intercept,
 ``P = Phi(c_N x_N + c_size x_size + c_spacing x_spacing)``, and
 
     w = 1 / (sqrt(2) c_N),   b_size = c_size / c_N,   b_spacing = c_spacing / c_N.
 
-``w`` is scale-free in the sense that matters (it multiplies a log ratio), so
-it reads as the same Weber fraction whatever the log base of the features.
+Logs are natural, so ``w`` reads as the classic Weber fraction (for small
+differences ln(1 + w) ~ w). The base matters: a model written with base-2
+logs gives the same observer a w larger by 1 / ln 2 ~ 1.44, so compare a w
+only with one fitted on the same scale.
 A perfect observer's choices are separable and the maximum-likelihood
 ``c_N`` is infinite; ``c_N`` is therefore bounded (``w >= W_FLOOR``) and the
 fit says when it stopped at that bound (``at_floor``: w is then only an upper
@@ -33,7 +35,7 @@ every choice; a perfect counter gets b = 0.
 
 The discrimination vector ``(1, b_size, b_spacing)`` is the direction in
 (log N, log Size, log Spacing) along which the observer's magnitude grows;
-``theta`` is its angle to the number axis (DeWind et al.'s Figure 3 idea):
+``theta`` is its angle to the number axis:
 0 degrees for a pure number observer, 45 degrees for an observer that
 weighs Size as much as number. The angle depends on how the axes are scaled;
 here each axis is a natural log, as in ``synth.numerosity``.
