@@ -70,6 +70,7 @@ from typing import Any
 import numpy as np
 import torch
 from scipy import optimize, special
+from threadpoolctl import threadpool_limits
 
 from synth.numerosity import describe_scene
 from synth.render import render_scenes
@@ -280,11 +281,13 @@ def fit_discrimination(features: np.ndarray, choices: np.ndarray, n_boot: int = 
                          f"{choices.shape}")
     if np.any(features[:, 0] == 0):
         raise ValueError("every pair must differ in N (log N ratio 0 found); build pairs with make_pairs")
-    c = _fit_coefficients(features, choices)
+    # [P, 3] products: BLAS threads only add contention (several times slower on a busy 2-core machine).
+    with threadpool_limits(limits=1, user_api="blas"):
+        c = _fit_coefficients(features, choices)
+        rng = np.random.default_rng(seed)
+        draws = np.array([_parameters(_fit_coefficients(features[idx], choices[idx], start=c))
+                          for idx in (rng.integers(0, len(choices), len(choices)) for _ in range(n_boot))])
     estimate = _parameters(c)
-    rng = np.random.default_rng(seed)
-    draws = np.array([_parameters(_fit_coefficients(features[idx], choices[idx], start=c))
-                      for idx in (rng.integers(0, len(choices), len(choices)) for _ in range(n_boot))])
     if n_boot:
         with warnings.catch_warnings():  # a column that is NaN in every draw (at the ceiling) stays NaN
             warnings.simplefilter("ignore", RuntimeWarning)
