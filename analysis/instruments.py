@@ -116,10 +116,13 @@ def _predictor(cell: CellRecord, device: torch.device) -> tuple[Predictor, dict[
     return Predictor(model, pixel_pipeline(spec, info.get("normalize")), np.array(classes), device), spec
 
 
-def _scene_specs(spec: dict[str, Any]) -> tuple[dict[str, SceneSpec], list[str]]:
+def _train_spec(spec: dict[str, Any]) -> TrainSpec:
+    """The cell's TrainSpec from its recorded dict (fields of other versions ignored)."""
+    return from_mapping(TrainSpec, {key: value for key, value in spec.items() if key in TrainSpec.__dataclass_fields__})
+
+
+def _scene_specs(train: TrainSpec) -> tuple[dict[str, SceneSpec], list[str]]:
     """The cell's stimulus sets (fixed radius, varied radii, DeWind) on its canvas; and why any was left out."""
-    fields = {key: value for key, value in spec.items() if key in TrainSpec.__dataclass_fields__}
-    train = from_mapping(TrainSpec, fields)
     base = scene_spec(dataclasses.replace(train, n_test_dewind=0))  # the DeWind set is checked on its own below
     sets = {"fixed": dataclasses.replace(base, radius_range=None, control="none")}
     why: list[str] = []
@@ -155,11 +158,12 @@ def _measure(cell: CellRecord, budget: InstrumentBudget, device: torch.device,
         return measures
     predictor, spec = _predictor(cell, device)
     try:
-        sets, why = _scene_specs(spec)
+        train = _train_spec(spec)
+        sets, why = _scene_specs(train)
     except ConfigError as error:  # a UserError would stop the whole analysis: this only stops this cell's
         raise RuntimeError(f"the cell's scenes cannot be rebuilt: {error}") from None
     measures.limitations.extend(why)
-    seed = int(spec.get("data_seed") or spec.get("seed") or 0) + 4242  # fresh scenes, not the training ones
+    seed = train.resolved_data_seed + 4242  # fresh scenes, not the training ones
     if "dewind" in sets:
         with step(f"Weber fit ({cell.label})"):
             started = time.perf_counter()
