@@ -260,14 +260,34 @@ def discrimination_axis_angle(b_size: float, b_spacing: float) -> float:
     return math.degrees(math.acos(1 / math.sqrt(1 + b_size**2 + b_spacing**2)))
 
 
-def fit_discrimination(features: np.ndarray, choices: np.ndarray, n_boot: int = 200,
-                       seed: int = 0) -> DiscriminationFit:
-    """Fit w, b_size, b_spacing by maximum likelihood, with percentile bootstrap CIs over pairs.
+def _resample(rng: np.random.Generator, n_pairs: int, stimulus_pairs: np.ndarray | None) -> np.ndarray:
+    """Pair indices of one bootstrap sample.
+
+    Without ``stimulus_pairs``: pairs drawn with replacement. With them
+    (``[P, 2]`` stimulus indices): stimuli drawn with replacement, and each
+    pair kept as often as the product of its two stimuli's multiplicities, so
+    the interval also covers which images happened to be drawn (pairs that
+    share an image are not independent).
+    """
+    if stimulus_pairs is not None:
+        n_stimuli = int(stimulus_pairs.max()) + 1
+        multiplicity = np.bincount(rng.integers(0, n_stimuli, n_stimuli), minlength=n_stimuli)
+        index = np.repeat(np.arange(n_pairs), multiplicity[stimulus_pairs[:, 0]] * multiplicity[stimulus_pairs[:, 1]])
+        if len(index):
+            return index
+    return rng.integers(0, n_pairs, n_pairs)
+
+
+def fit_discrimination(features: np.ndarray, choices: np.ndarray, n_boot: int = 200, seed: int = 0,
+                       stimulus_pairs: np.ndarray | None = None) -> DiscriminationFit:
+    """Fit w, b_size, b_spacing by maximum likelihood, with percentile bootstrap CIs.
 
     Args:
         features: ``[P, 3]`` log ratios (``pair_features``); choices: ``[P]`` in {0, 0.5, 1} (``choose``).
         n_boot: bootstrap refits (0: intervals equal the estimate).
         seed: the bootstrap's resampling seed.
+        stimulus_pairs: int ``[P, 2]`` the stimuli of each pair: the bootstrap then resamples stimuli
+            (``_resample``); None resamples pairs (right when every pair has fresh stimuli or noise).
 
     Returns:
         a ``DiscriminationFit``.
@@ -286,7 +306,7 @@ def fit_discrimination(features: np.ndarray, choices: np.ndarray, n_boot: int = 
         c = _fit_coefficients(features, choices)
         rng = np.random.default_rng(seed)
         draws = np.array([_parameters(_fit_coefficients(features[idx], choices[idx], start=c))
-                          for idx in (rng.integers(0, len(choices), len(choices)) for _ in range(n_boot))])
+                          for idx in (_resample(rng, len(choices), stimulus_pairs) for _ in range(n_boot))])
     estimate = _parameters(c)
     if n_boot:
         with warnings.catch_warnings():  # a column that is NaN in every draw (at the ceiling) stays NaN
@@ -314,7 +334,8 @@ def weber_experiment(predictor: Any, scene_spec: SceneSpec, n_images: int, n_pai
     ``n_pairs`` random pairs with different N, lets the larger estimate
     choose, and fits the DeWind model. The network is deterministic, so its
     "noise" is the spread of its estimate across scenes of the same N; each
-    image takes part in about ``2 n_pairs / n_images`` pairs.
+    image takes part in about ``2 n_pairs / n_images`` pairs, so the bootstrap
+    resamples images, not pairs.
 
     Args:
         predictor: an ``analysis.predict.Predictor`` (anything with ``counts(images)``).
@@ -340,6 +361,7 @@ def weber_experiment(predictor: Any, scene_spec: SceneSpec, n_images: int, n_pai
     axes = scene_log_axes(scenes)
     rng = np.random.default_rng(seed)
     pairs = make_pairs(np.array([s.count for s in scenes]), n_pairs, rng)
-    fit = fit_discrimination(pair_features(axes, pairs), choose(estimates, pairs), n_boot=n_boot, seed=seed)
+    fit = fit_discrimination(pair_features(axes, pairs), choose(estimates, pairs), n_boot=n_boot, seed=seed,
+                             stimulus_pairs=pairs)
     return fit, {"n_images": len(scenes), "counts": tuple(scene_spec.counts), "estimates": estimates,
                  "log_axes": axes}

@@ -94,3 +94,15 @@ def test_weber_experiment_refuses_one_count_and_uncontrolled_scenes():
                                                             radius_range=(1, 3), control="dewind"), 10, 10, 0)
     with pytest.raises(ValueError, match="control must be 'dewind'"):
         weber_experiment(counter_predictor(2, 6), SceneSpec(counts=(2, 6), width=32, height=32, radius=2), 10, 10, 0)
+
+
+def test_resampling_stimuli_widens_the_interval_when_pairs_share_images(stimuli):
+    axes, pairs = stimuli  # 300 images in 4000 pairs: each image in ~27 pairs
+    # A fixed error per image (SD 0.2), as a deterministic network has: pairs sharing an image share it.
+    estimates = axes[:, 0] + np.random.default_rng(3).normal(0, 0.2, len(axes))
+    features, choices = pair_features(axes, pairs), choose(estimates, pairs)
+    by_pairs = fit_discrimination(features, choices, n_boot=100, seed=0)
+    by_images = fit_discrimination(features, choices, n_boot=100, seed=0, stimulus_pairs=pairs)
+    assert by_images.w == by_pairs.w  # same point estimate, different intervals
+    assert by_images.w_ci[1] - by_images.w_ci[0] > 1.5 * (by_pairs.w_ci[1] - by_pairs.w_ci[0])
+    assert by_images.w_ci[0] <= 0.2 <= by_images.w_ci[1]
