@@ -1,0 +1,367 @@
+"""Numerosity discrimination as a psychophysicist measures it: the DeWind et al. (2015) model.
+
+DeWind, N. K., Adams, G. K., Platt, M. L. & Brannon, E. M. (2015). Modeling
+the approximate number system to quantify the contribution of visual stimulus
+features. *Cognition* 142, 247-265.
+
+An observer sees two dot arrays and says which has more dots. Each array is
+a point in DeWind's log space (``synth.numerosity``): log N, log Size
+(Size = ISA x TSA) and log Spacing (Spacing = FA x Sparsity). The observer's
+internal magnitude is ``log N + b_size log Size + b_spacing log Spacing``
+plus Gaussian noise of SD ``w`` (the Weber fraction on a log scale), drawn
+independently for each array, so
+
+    P(choose 1) = Phi( [log(N1/N2) + b_size log(Size1/Size2) + b_spacing log(Spacing1/Spacing2)] / (sqrt(2) w) ).
+
+DeWind et al.'s model has two more terms, a side bias (intercept) and a
+guess (lapse) rate; neither applies to a network judging a pair by its two
+estimates (it has no sides and no lapses), so they are left out: the fit is
+a probit GLM without intercept,
+``P = Phi(c_N x_N + c_size x_size + c_spacing x_spacing)``, and
+
+    w = 1 / (sqrt(2) c_N),   b_size = c_size / c_N,   b_spacing = c_spacing / c_N.
+
+Logs are natural, so ``w`` reads as the classic Weber fraction (for small
+differences ln(1 + w) ~ w). The base matters: a model written with base-2
+logs gives the same observer a w larger by 1 / ln 2 ~ 1.44, so compare a w
+only with one fitted on the same scale.
+A perfect observer's choices are separable and the maximum-likelihood
+``c_N`` is infinite; ``c_N`` is therefore bounded (``w >= W_FLOOR``) and the
+fit says when it stopped at that bound (``at_floor``: w is then only an upper
+bound). Separable choices fix a cone of directions, not one: the reported
+``b_size``, ``b_spacing`` are then the separating weights of smallest L1 norm
+(a linear program), i.e. the direction nearest the number axis that explains
+every choice; a perfect counter gets b = 0.
+
+The discrimination vector ``(1, b_size, b_spacing)`` is the direction in
+(log N, log Size, log Spacing) along which the observer's magnitude grows;
+``theta`` is its angle to the number axis:
+0 degrees for a pure number observer, 45 degrees for an observer that
+weighs Size as much as number. The angle depends on how the axes are scaled;
+here each axis is a natural log, as in ``synth.numerosity``.
+
+Human adult reference (log-Gaussian or scalar-variability models; the two
+agree for ratios near 1):
+
+- Halberda, J. & Feigenson, L. (2008). Developmental change in the acuity of
+  the "number sense": the approximate number system in 3-, 4-, 5-, and
+  6-year-olds and adults. *Developmental Psychology* 44(5), 1457-1465:
+  adults w ~ 0.11.
+- Piazza, M., Izard, V., Pinel, P., Le Bihan, D. & Dehaene, S. (2004). Tuning
+  curves for approximate numerosity in the human intraparietal sulcus.
+  *Neuron* 44(3), 547-555: adults w ~ 0.17.
+
+``HUMAN_ADULT_W`` is that range: a reference band, not a norm. Adult
+estimates vary much more across tasks and stimulus-generation methods (see
+"Comparing numerical comparison tasks: a meta-analysis of the variability of
+the Weber fraction relative to the generation algorithm", *Frontiers in
+Psychology* 9:1694, 2018). DeWind et al. (2015) fitted w for their adult
+participants too; their values are not quoted here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import optimize, special
+from threadpoolctl import threadpool_limits
+
+from synth.numerosity import describe_scene
+from synth.render import render_scenes
+from synth.scenes import Scene, SceneSpec
+
+__all__ = ["W_FLOOR", "W_CEILING", "HUMAN_ADULT_W", "HUMAN_ADULT_SOURCES", "DiscriminationFit", "pair_features",
+           "choose", "fit_discrimination", "discrimination_axis_angle", "scene_log_axes", "make_pairs",
+           "weber_experiment"]
+
+W_FLOOR = 1e-3  # smallest w the fit reports: a separable (perfect) observer stops here
+W_CEILING = 1e3  # largest w: an observer with no (or reversed) number sense stops here
+B_LIMIT = 50.0  # |b_size|, |b_spacing| bound: keeps separable fits finite in every direction
+HUMAN_ADULT_W = (0.11, 0.17)
+HUMAN_ADULT_SOURCES = (
+    "Halberda & Feigenson (2008), Developmental Psychology 44(5):1457-1465: adults w ~ 0.11",
+    "Piazza, Izard, Pinel, Le Bihan & Dehaene (2004), Neuron 44(3):547-555: adults w ~ 0.17",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscriminationFit:
+    """The DeWind model fitted to pairwise choices.
+
+    Attributes:
+        w: Weber fraction (SD of the internal log magnitude); ``w_ci`` its 95% bootstrap interval.
+        b_size, b_spacing: weights of log Size and log Spacing relative to log N; ``*_ci`` intervals.
+        theta: angle in degrees between the number axis and the discrimination vector; ``theta_ci``.
+        n_pairs: pairs fitted; tie_fraction: share of pairs whose two estimates were equal.
+        at_floor: w stopped at ``W_FLOOR`` (choices separable: w is only bounded above);
+            at_ceiling: w stopped at ``W_CEILING`` (no number sensitivity in the choices; b and theta NaN).
+        accuracy: share of pairs where the choice picked the more numerous array (ties count 0.5).
+        n_boot: bootstrap refits behind the intervals.
+    """
+
+    w: float
+    w_ci: tuple[float, float]
+    b_size: float
+    b_size_ci: tuple[float, float]
+    b_spacing: float
+    b_spacing_ci: tuple[float, float]
+    theta: float
+    theta_ci: tuple[float, float]
+    n_pairs: int
+    tie_fraction: float
+    at_floor: bool
+    at_ceiling: bool
+    accuracy: float
+    n_boot: int
+
+    def row(self) -> dict[str, Any]:
+        """The fit as one flat table row."""
+        row: dict[str, Any] = {}
+        for name in ("w", "b_size", "b_spacing", "theta"):
+            low, high = getattr(self, f"{name}_ci")
+            row.update({name: getattr(self, name), f"{name}_low": low, f"{name}_high": high})
+        row.update(n_pairs=self.n_pairs, tie_fraction=self.tie_fraction, accuracy=self.accuracy,
+                   at_floor=self.at_floor, at_ceiling=self.at_ceiling, n_boot=self.n_boot)
+        return row
+
+
+def scene_log_axes(scenes: Sequence[Scene]) -> np.ndarray:
+    """(log N, log Size, log Spacing) of each scene, natural logs: ``[S, 3]``."""
+    described = [describe_scene(scene) for scene in scenes]
+    return np.log(np.array([[d["count"], d["size"], d["spacing"]] for d in described], dtype=float))
+
+
+def pair_features(axes: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Log ratios of each pair: ``axes[first] - axes[second]``.
+
+    Args:
+        axes: ``[S, 3]`` (log N, log Size, log Spacing) per stimulus.
+        pairs: int ``[P, 2]`` stimulus indices (first, second).
+
+    Returns:
+        ``[P, 3]``: log(N1/N2), log(Size1/Size2), log(Spacing1/Spacing2).
+    """
+    return axes[pairs[:, 0]] - axes[pairs[:, 1]]
+
+
+def choose(estimates: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """The observer's choice per pair from its estimates: 1 (first more), 0 (second), 0.5 (a tie).
+
+    Args:
+        estimates: ``[S]`` one magnitude estimate per stimulus; pairs: int ``[P, 2]``.
+
+    Returns:
+        float ``[P]`` in {0, 0.5, 1}. A tie is half a choice each way: the
+        likelihood of a coin flip averaged over both outcomes, without a coin.
+    """
+    first, second = estimates[pairs[:, 0]], estimates[pairs[:, 1]]
+    return np.where(first > second, 1.0, np.where(first < second, 0.0, 0.5))
+
+
+def make_pairs(counts: np.ndarray, n_pairs: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_pairs`` random stimulus pairs with different counts (drawn with replacement).
+
+    Args:
+        counts: ``[S]`` true count per stimulus.
+
+    Returns:
+        int ``[P, 2]``.
+
+    Raises:
+        ValueError: fewer than two distinct counts (no pair can differ in N).
+    """
+    counts = np.asarray(counts)
+    if len(np.unique(counts)) < 2:
+        raise ValueError(f"pairs need at least two different counts, got only {sorted(set(counts.tolist()))}")
+    chosen: list[np.ndarray] = []
+    total = 0
+    while total < n_pairs:  # rejection: each round keeps the pairs whose counts differ (at least half, usually)
+        draw = rng.integers(0, len(counts), size=(2 * (n_pairs - total) + 8, 2))
+        draw = draw[counts[draw[:, 0]] != counts[draw[:, 1]]]
+        chosen.append(draw)
+        total += len(draw)
+    return np.concatenate(chosen)[:n_pairs]
+
+
+def _negative_log_likelihood(c: np.ndarray, features: np.ndarray, choices: np.ndarray) -> tuple[float, np.ndarray]:
+    """Probit NLL and gradient; fractional choices (ties) weigh both outcomes."""
+    z = features @ c
+    log_p, log_q = special.log_ndtr(z), special.log_ndtr(-z)
+    nll = -float(np.sum(choices * log_p + (1 - choices) * log_q))
+    # d/dz log Phi(z) = phi(z)/Phi(z) = exp(log phi - log Phi): stable in both tails
+    log_phi = -0.5 * z**2 - 0.5 * math.log(2 * math.pi)
+    dz = -(choices * np.exp(log_phi - log_p) - (1 - choices) * np.exp(log_phi - log_q))
+    return nll, features.T @ dz
+
+
+def _fit_coefficients(features: np.ndarray, choices: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    """Maximum-likelihood probit coefficients ``(c_N, c_size, c_spacing)`` in the bounded box.
+
+    The NLL is convex in c, so L-BFGS-B on the box finds the constrained optimum.
+    """
+    c_max = 1 / (math.sqrt(2) * W_FLOOR)
+    c_min = 1 / (math.sqrt(2) * W_CEILING)
+    bounds = [(c_min, c_max), (-B_LIMIT * c_max, B_LIMIT * c_max), (-B_LIMIT * c_max, B_LIMIT * c_max)]
+    x0 = np.array([1.0, 0.0, 0.0]) if start is None else start
+    result = optimize.minimize(_negative_log_likelihood, x0, args=(features, choices), jac=True,
+                               method="L-BFGS-B", bounds=bounds, options={"maxiter": 2000})
+    c = result.x
+    sign = np.where(choices == 1, 1.0, -1.0)
+    if np.all(choices != 0.5) and np.all(sign * (features @ c) > 0):
+        return c_max * np.array([1.0, *_nearest_separating_weights(features, sign)])
+    # Nearly separable choices: the likelihood may still rise along c to the bound; follow it there.
+    scale = min(c_max / c[0], B_LIMIT * c_max / max(abs(c[1]), abs(c[2]), 1e-300))
+    if scale > 1:
+        stretched = c * scale
+        if _negative_log_likelihood(stretched, features, choices)[0] <= result.fun:
+            return stretched
+    return c
+
+
+def _nearest_separating_weights(features: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    """``(b_size, b_spacing)`` of smallest L1 norm whose magnitude ordering reproduces every choice.
+
+    Separable choices leave a cone of directions with infinite likelihood, so
+    the maximum-likelihood direction is not unique: any member separates. The
+    member nearest the number axis is reported (a perfect counter gets b = 0,
+    theta = 0); this linear program finds it, with b = b+ - b-, b+/b- >= 0.
+    """
+    other = features[:, 1:] * sign[:, None]  # [P, 2]
+    # sign (x_N + b . x_other) >= 0  <=>  -(sign x_other) . (b+ - b-) <= sign x_N
+    constraints = np.concatenate([-other, other], axis=1)  # [P, 4] over (b+_size, b+_spacing, b-_size, b-_spacing)
+    result = optimize.linprog(np.ones(4), A_ub=constraints, b_ub=sign * features[:, 0], bounds=[(0, B_LIMIT)] * 4,
+                              method="highs")
+    if not result.success:  # cannot happen when the probit direction separates; keep the number axis then
+        return np.zeros(2)
+    return result.x[:2] - result.x[2:]
+
+
+def _parameters(c: np.ndarray) -> np.ndarray:
+    """``(w, b_size, b_spacing, theta in degrees)`` from probit coefficients.
+
+    At the ceiling (``c_N`` at its floor) the choices carry no number signal
+    and the ratios ``c / c_N`` are noise divided by almost nothing: b and theta are NaN.
+    """
+    w = 1 / (math.sqrt(2) * c[0])
+    if w >= W_CEILING * 0.999:
+        return np.array([W_CEILING, np.nan, np.nan, np.nan])
+    b_size, b_spacing = c[1] / c[0], c[2] / c[0]
+    return np.array([w, b_size, b_spacing, discrimination_axis_angle(b_size, b_spacing)])
+
+
+def discrimination_axis_angle(b_size: float, b_spacing: float) -> float:
+    """Angle in degrees between the number axis (1, 0, 0) and the discrimination vector (1, b_size, b_spacing)."""
+    return math.degrees(math.acos(1 / math.sqrt(1 + b_size**2 + b_spacing**2)))
+
+
+def _resample(rng: np.random.Generator, n_pairs: int, stimulus_pairs: np.ndarray | None) -> np.ndarray:
+    """Pair indices of one bootstrap sample.
+
+    Without ``stimulus_pairs``: pairs drawn with replacement. With them
+    (``[P, 2]`` stimulus indices): stimuli drawn with replacement, and each
+    pair kept as often as the product of its two stimuli's multiplicities, so
+    the interval also covers which images happened to be drawn (pairs that
+    share an image are not independent).
+    """
+    if stimulus_pairs is not None:
+        n_stimuli = int(stimulus_pairs.max()) + 1
+        multiplicity = np.bincount(rng.integers(0, n_stimuli, n_stimuli), minlength=n_stimuli)
+        index = np.repeat(np.arange(n_pairs), multiplicity[stimulus_pairs[:, 0]] * multiplicity[stimulus_pairs[:, 1]])
+        if len(index):
+            return index
+    return rng.integers(0, n_pairs, n_pairs)
+
+
+def fit_discrimination(features: np.ndarray, choices: np.ndarray, n_boot: int = 200, seed: int = 0,
+                       stimulus_pairs: np.ndarray | None = None) -> DiscriminationFit:
+    """Fit w, b_size, b_spacing by maximum likelihood, with percentile bootstrap CIs.
+
+    Args:
+        features: ``[P, 3]`` log ratios (``pair_features``); choices: ``[P]`` in {0, 0.5, 1} (``choose``).
+        n_boot: bootstrap refits (0: intervals equal the estimate).
+        seed: the bootstrap's resampling seed.
+        stimulus_pairs: int ``[P, 2]`` the stimuli of each pair: the bootstrap then resamples stimuli
+            (``_resample``); None resamples pairs (right when every pair has fresh stimuli or noise).
+
+    Returns:
+        a ``DiscriminationFit``.
+
+    Raises:
+        ValueError: shapes disagree, no pairs, or a pair with equal counts (log N ratio 0).
+    """
+    features, choices = np.asarray(features, dtype=float), np.asarray(choices, dtype=float)
+    if features.ndim != 2 or features.shape[1] != 3 or len(features) != len(choices) or len(choices) == 0:
+        raise ValueError(f"features must be [P, 3] and choices [P] with P > 0, got {features.shape} and "
+                         f"{choices.shape}")
+    if np.any(features[:, 0] == 0):
+        raise ValueError("every pair must differ in N (log N ratio 0 found); build pairs with make_pairs")
+    # [P, 3] products: BLAS threads only add contention (several times slower on a busy 2-core machine).
+    with threadpool_limits(limits=1, user_api="blas"):
+        c = _fit_coefficients(features, choices)
+        rng = np.random.default_rng(seed)
+        draws = np.array([_parameters(_fit_coefficients(features[idx], choices[idx], start=c))
+                          for idx in (_resample(rng, len(choices), stimulus_pairs) for _ in range(n_boot))])
+    estimate = _parameters(c)
+    if n_boot:
+        with warnings.catch_warnings():  # a column that is NaN in every draw (at the ceiling) stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low, high = np.nanpercentile(draws, [2.5, 97.5], axis=0)
+    else:
+        low, high = estimate, estimate
+    correct = np.where(choices == 0.5, 0.5, (choices == 1) == (features[:, 0] > 0))
+    ci = {name: (float(low[k]), float(high[k])) for k, name in enumerate(("w", "b_size", "b_spacing", "theta"))}
+    return DiscriminationFit(
+        w=float(estimate[0]), w_ci=ci["w"], b_size=float(estimate[1]), b_size_ci=ci["b_size"],
+        b_spacing=float(estimate[2]), b_spacing_ci=ci["b_spacing"], theta=float(estimate[3]), theta_ci=ci["theta"],
+        n_pairs=int(len(choices)), tie_fraction=float(np.mean(choices == 0.5)),
+        at_floor=bool(estimate[0] <= W_FLOOR * 1.001), at_ceiling=bool(estimate[0] >= W_CEILING * 0.999),
+        accuracy=float(np.mean(correct)), n_boot=int(n_boot))
+
+
+def weber_experiment(predictor: Any, scene_spec: SceneSpec, n_images: int, n_pairs: int, seed: int,
+                     n_boot: int = 200) -> tuple[DiscriminationFit, dict[str, Any]]:
+    """A network's numerosity discrimination on DeWind-controlled scenes.
+
+    Renders ``n_images`` scenes (``synth.numerosity.sample_dewind_scenes``
+    on the spec's canvas and count range), takes each image's continuous
+    estimate (``predictor.counts(images)["expected_count"]``), forms
+    ``n_pairs`` random pairs with different N, lets the larger estimate
+    choose, and fits the DeWind model. The network is deterministic, so its
+    "noise" is the spread of its estimate across scenes of the same N; each
+    image takes part in about ``2 n_pairs / n_images`` pairs, so the bootstrap
+    resamples images, not pairs.
+
+    Args:
+        predictor: an ``analysis.predict.Predictor`` (anything with ``counts(images)``).
+        scene_spec: the cell's DeWind scene spec (``control="dewind"``; its canvas and counts).
+        n_images, n_pairs: stimuli rendered and pairs judged; seed: scenes, pairs and bootstrap.
+
+    Returns:
+        the fit and ``{"n_images", "counts": (lo, hi), "estimates": [S], "log_axes": [S, 3]}``.
+
+    Raises:
+        ValueError: the spec has one count (no pair can differ in N) or is not DeWind-controlled.
+    """
+    from synth.numerosity import sample_dewind_scenes  # the sampler: only needed here
+
+    if scene_spec.control != "dewind":
+        raise ValueError(f"scene_spec.control must be 'dewind' for a Weber fit, got {scene_spec.control!r}")
+    if scene_spec.counts[0] == scene_spec.counts[1]:
+        raise ValueError(f"counts {scene_spec.counts[0]}-{scene_spec.counts[1]}: one count, so no pair differs in N")
+    scenes = sample_dewind_scenes(scene_spec, n_images, seed=seed)
+    images = render_scenes(scenes)  # [S, 3, H, W] uint8
+    with torch.no_grad():
+        estimates = np.asarray(predictor.counts(images)["expected_count"], dtype=float)
+    axes = scene_log_axes(scenes)
+    rng = np.random.default_rng(seed)
+    pairs = make_pairs(np.array([s.count for s in scenes]), n_pairs, rng)
+    fit = fit_discrimination(pair_features(axes, pairs), choose(estimates, pairs), n_boot=n_boot, seed=seed,
+                             stimulus_pairs=pairs)
+    return fit, {"n_images": len(scenes), "counts": tuple(scene_spec.counts), "estimates": estimates,
+                 "log_axes": axes}

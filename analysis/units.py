@@ -1,0 +1,264 @@
+"""Number-selective units: the single-unit analysis of Nasr et al. (2019) with the controls Zhang & Wu (2020) asked for.
+
+Nasr, K., Viswanathan, P. & Nieder, A. (2019). Number detectors spontaneously
+emerge in a deep neural network designed for visual object recognition.
+*Science Advances* 5(5), eaav7903. Each unit's response to dot arrays is put
+through a two-way ANOVA, numerosity x stimulus set (their standard set and
+two sets controlling non-numerical features); a unit is *number-selective*
+when numerosity has a significant effect (p < 0.01) and neither the stimulus
+set nor the interaction does. A selective unit's *preferred numerosity* is
+the one with the largest mean response; averaged normalised tuning curves
+per preferred numerosity are drawn on linear and logarithmic axes (number
+neurons in monkeys are more symmetric on the log axis).
+
+Zhang, X. & Wu, X. (2020). On numerosity of deep neural networks. *NeurIPS
+2020* (arXiv:2011.08674). They showed that the same test, with few images
+per condition against hundreds of units, also finds "number units" in a
+randomly initialised, untrained network. The control here is exactly that:
+the same architecture with random weights (``study.models.create_model``,
+``weights="none"``) on the same images; a trained network's fraction only
+means something beside it. (Kim, Jang, Baek, Song & Paik, 2021, *Science
+Advances* 7(1), eabd6127, report number-tuned units in untrained networks
+too.)
+
+Stimulus sets here: ``fixed`` (one radius: total area grows with N),
+``varied`` (radii drawn per item) and ``dewind`` (N independent of Size and
+Spacing, ``synth.numerosity``). A unit that follows total area responds
+differently to N across these sets, so the interaction term screens it out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+from scipy import stats
+
+from synth.render import render_scenes
+from synth.scenes import SceneSpec, sample_scenes
+
+__all__ = ["ALPHA", "UnitSelectivity", "two_way_anova", "unit_selectivity", "stimulus_sets", "layer_activations",
+           "random_network", "unit_experiment"]
+
+ALPHA = 0.01  # Nasr et al.'s threshold for every term of the ANOVA
+
+
+def two_way_anova(responses: np.ndarray, factor_a: np.ndarray, factor_b: np.ndarray) -> dict[str, np.ndarray]:
+    """Balanced two-way ANOVA with interaction, for every column of ``responses`` at once.
+
+    Args:
+        responses: ``[n, U]`` one row per stimulus, one column per unit.
+        factor_a, factor_b: ``[n]`` level labels (any hashable values).
+
+    Returns:
+        ``F_a``, ``F_b``, ``F_ab``, ``p_a``, ``p_b``, ``p_ab`` each ``[U]`` (NaN for a unit with no
+        within-cell variance), and ``df`` ``(a-1, b-1, (a-1)(b-1), ab(r-1))``.
+
+    Raises:
+        ValueError: fewer than two levels of a factor, an unbalanced design, or one stimulus per cell.
+    """
+    responses = np.asarray(responses, dtype=np.float64)
+    levels_a, index_a = np.unique(factor_a, return_inverse=True)
+    levels_b, index_b = np.unique(factor_b, return_inverse=True)
+    a, b = len(levels_a), len(levels_b)
+    if a < 2 or b < 2:
+        raise ValueError(f"two-way ANOVA needs >= 2 levels of each factor, got {a} numerosities and {b} sets")
+    cell = index_a * b + index_b
+    per_cell = np.bincount(cell, minlength=a * b)
+    if per_cell.min() != per_cell.max() or per_cell.min() < 2:
+        raise ValueError(f"two-way ANOVA needs a balanced design with >= 2 stimuli per cell, got cell sizes "
+                         f"{per_cell.min()}-{per_cell.max()}")
+    r = int(per_cell[0])
+    one_hot = np.zeros((len(cell), a * b))
+    one_hot[np.arange(len(cell)), cell] = 1
+    cell_means = (one_hot.T @ responses / r).reshape(a, b, -1)  # [a, b, U]
+    grand = cell_means.mean((0, 1))  # [U]
+    mean_a, mean_b = cell_means.mean(1), cell_means.mean(0)  # [a, U], [b, U]
+    ss_a = b * r * ((mean_a - grand) ** 2).sum(0)
+    ss_b = a * r * ((mean_b - grand) ** 2).sum(0)
+    ss_ab = r * ((cell_means - mean_a[:, None] - mean_b[None] + grand) ** 2).sum((0, 1))
+    ss_error = ((responses - cell_means.reshape(a * b, -1)[cell]) ** 2).sum(0)
+    df = (a - 1, b - 1, (a - 1) * (b - 1), a * b * (r - 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ms_error = np.where(ss_error > 0, ss_error / df[3], np.nan)
+        out = {}
+        for name, ss, dfn in (("a", ss_a, df[0]), ("b", ss_b, df[1]), ("ab", ss_ab, df[2])):
+            f_value = (ss / dfn) / ms_error
+            out[f"F_{name}"], out[f"p_{name}"] = f_value, stats.f.sf(f_value, dfn, df[3])
+    out["df"] = np.array(df)
+    return out
+
+
+@dataclasses.dataclass
+class UnitSelectivity:
+    """Which units of one layer are number-selective, and their tuning.
+
+    Attributes:
+        numbers: ``[a]`` the numerosities shown; sets: the stimulus-set names.
+        p_number, p_set, p_interaction: ``[U]`` ANOVA p-values (NaN: inactive unit).
+        selective: bool ``[U]``; preferred: ``[U]`` numerosity of the largest mean response.
+        tuning: ``[U, a]`` mean response per numerosity (pooled over sets).
+        inactive: bool ``[U]``: the unit's response never varies (e.g. a dead ReLU).
+        per_cell: images per (numerosity, set) cell.
+    """
+
+    numbers: np.ndarray
+    sets: list[str]
+    p_number: np.ndarray
+    p_set: np.ndarray
+    p_interaction: np.ndarray
+    selective: np.ndarray
+    preferred: np.ndarray
+    tuning: np.ndarray
+    inactive: np.ndarray
+    per_cell: int
+
+    @property
+    def n_units(self) -> int:
+        return int(len(self.selective))
+
+    @property
+    def fraction_selective(self) -> float:
+        return float(self.selective.mean()) if self.n_units else float("nan")
+
+    def preferred_histogram(self) -> np.ndarray:
+        """``[a]`` number of selective units preferring each numerosity."""
+        chosen = self.preferred[self.selective]
+        return np.array([int(np.sum(chosen == n)) for n in self.numbers])
+
+    def mean_tuning(self) -> dict[int, tuple[np.ndarray, int]]:
+        """Per preferred numerosity: the mean min-max normalised tuning curve ``[a]`` and its unit count."""
+        curves = self.tuning[self.selective]
+        low, high = curves.min(1, keepdims=True), curves.max(1, keepdims=True)
+        normalised = (curves - low) / np.where(high > low, high - low, 1.0)
+        preferred = self.preferred[self.selective]
+        return {int(n): (normalised[preferred == n].mean(0), int(np.sum(preferred == n)))
+                for n in self.numbers if np.any(preferred == n)}
+
+
+def unit_selectivity(activations: np.ndarray, numbers: np.ndarray, sets: Sequence[str],
+                     alpha: float = ALPHA) -> UnitSelectivity:
+    """Number-selective units of one layer (Nasr et al.'s criterion).
+
+    Args:
+        activations: ``[n, U]`` one row per image; numbers: ``[n]`` numerosity per image;
+        sets: ``[n]`` stimulus-set name per image (balanced with ``numbers``).
+        alpha: significance threshold of each ANOVA term.
+
+    Returns:
+        a ``UnitSelectivity``.
+    """
+    activations, numbers = np.asarray(activations, dtype=np.float64), np.asarray(numbers)
+    anova = two_way_anova(activations, numbers, np.asarray(sets))
+    levels = np.unique(numbers)
+    tuning = np.stack([activations[numbers == n].mean(0) for n in levels], axis=1)  # [U, a]
+    inactive = activations.std(0) == 0
+    with np.errstate(invalid="ignore"):
+        selective = (anova["p_a"] < alpha) & ~(anova["p_b"] < alpha) & ~(anova["p_ab"] < alpha) & ~inactive
+    return UnitSelectivity(numbers=levels, sets=sorted(set(map(str, sets))), p_number=anova["p_a"],
+                           p_set=anova["p_b"], p_interaction=anova["p_ab"], selective=selective,
+                           preferred=levels[tuning.argmax(1)], tuning=tuning, inactive=inactive,
+                           per_cell=int(len(numbers) // (len(levels) * len(set(map(str, sets))))))
+
+
+def stimulus_sets(scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int], per_cell: int,
+                  seed: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """``per_cell`` rendered images for every (numerosity, stimulus set), a balanced design.
+
+    Each set is sampled over the whole range min..max(numbers) (DeWind's design
+    box depends on the range: sampling one count at a time would tie Size to N)
+    and the scenes whose count is in ``numbers`` are kept; counts cycle over
+    the range, so every number gets exactly ``per_cell`` scenes.
+
+    Args:
+        scene_specs: set name -> spec on one shared canvas (``control="dewind"`` uses DeWind's sampler).
+        numbers: the numerosities shown (at least two); per_cell: images per cell (at least two).
+
+    Returns:
+        uint8 images ``[n, 3, H, W]``, numerosity ``[n]``, set name ``[n]`` (n = sets x numbers x per_cell).
+    """
+    from synth.numerosity import sample_dewind_scenes
+
+    numbers = sorted({int(n) for n in numbers})
+    if len(numbers) < 2 or per_cell < 2:
+        raise ValueError(f"need >= 2 numerosities and >= 2 images per cell, got numbers {numbers}, per_cell {per_cell}")
+    lo, hi = numbers[0], numbers[-1]
+    images, counts, names = [], [], []
+    for k, (name, spec) in enumerate(scene_specs.items()):
+        spec = dataclasses.replace(spec, counts=(lo, hi))
+        sampler = sample_dewind_scenes if spec.control == "dewind" else sample_scenes
+        scenes = [s for s in sampler(spec, per_cell * (hi - lo + 1), seed=seed + k) if s.count in numbers]
+        images.append(render_scenes(scenes))
+        counts.extend(s.count for s in scenes)
+        names.extend([name] * len(scenes))
+    return torch.cat(images), np.array(counts), np.array(names)
+
+
+def _body_child(model: nn.Module, layer: str) -> nn.Module:
+    children = dict(getattr(model, "body", model).named_children())
+    if layer not in children:
+        raise ValueError(f"layer: unknown {layer!r}; valid: {', '.join(children)}")
+    return children[layer]
+
+
+@torch.no_grad()
+def layer_activations(model: nn.Module, layer: str, inputs: torch.Tensor, batch_size: int = 64) -> np.ndarray:
+    """Spatially averaged output of one body child: ``[B, C, H, W] -> [B, C]`` (a ``[B, C]`` output is kept).
+
+    Args:
+        model: a ``study.models.Classifier`` (eval mode is set here); layer: a child of ``model.body``.
+        inputs: normalised float ``[n, 3, h, w]`` on the model's device.
+
+    Returns:
+        float ``[n, C]``.
+    """
+    module, captured = _body_child(model, layer), []
+    model.eval()
+
+    def keep(_module: nn.Module, _args: tuple, output: torch.Tensor) -> None:
+        output = output.float()
+        captured.append((output.mean((2, 3)) if output.dim() == 4 else output.flatten(1)).cpu().numpy())
+
+    hook = module.register_forward_hook(keep)
+    try:
+        for start in range(0, len(inputs), batch_size):
+            model(inputs[start : start + batch_size])
+    finally:
+        hook.remove()
+    return np.concatenate(captured)
+
+
+def random_network(arch: str, seed: int, image_size: int, device: torch.device | str = "cpu") -> nn.Module:
+    """The untrained control: ``arch`` with random weights (seeded), in eval mode.
+
+    Only the body's activations are read, so a one-output linear head is enough.
+    """
+    from study.models import create_model
+
+    options = {"image_size": image_size} if "image_size" in inspect.signature(create_model).parameters else {}
+    return create_model(arch, 1, weights="none", head="linear", seed=seed, **options).to(device).eval()
+
+
+def unit_experiment(model: nn.Module, arch: str, layer: str, transform: Callable[[torch.Tensor], torch.Tensor],
+                    scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int], per_cell: int, seed: int,
+                    device: torch.device | str = "cpu") -> dict[str, UnitSelectivity]:
+    """Number-selective units of a trained network and of its random-weight twin, on the same images.
+
+    Args:
+        model: the trained classifier (on ``device``); arch: its architecture name (for the twin).
+        layer: a child of ``model.body`` (e.g. ``layer4``).
+        transform: uint8 ``[B, 3, H, W]`` -> the model's normalised input (``Predictor.transform``).
+        scene_specs, numbers, per_cell, seed: the stimuli (``stimulus_sets``).
+
+    Returns:
+        ``{"trained": UnitSelectivity, "random": UnitSelectivity}``.
+    """
+    images, counts, sets = stimulus_sets(scene_specs, numbers, per_cell, seed)
+    inputs = transform(images.to(device))
+    control = random_network(arch, seed, int(inputs.shape[-1]), device)
+    return {name: unit_selectivity(layer_activations(network, layer, inputs), counts, sets)
+            for name, network in (("trained", model), ("random", control))}

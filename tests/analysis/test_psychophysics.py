@@ -1,0 +1,108 @@
+import math
+
+import numpy as np
+import pytest
+from helpers import counter_predictor
+
+from analysis.psychophysics import (W_CEILING, W_FLOOR, choose, discrimination_axis_angle, fit_discrimination,
+                                    make_pairs, pair_features, scene_log_axes, weber_experiment)
+from synth.numerosity import sample_dewind_scenes
+from synth.scenes import SceneSpec
+
+DEWIND = SceneSpec(counts=(2, 6), width=48, height=48, radius=3, radius_range=(1.5, 3.0), min_gap=1, control="dewind")
+
+
+@pytest.fixture(scope="module")
+def stimuli():
+    """300 DeWind scenes' (log N, log Size, log Spacing) and 4000 pairs with different N."""
+    axes = scene_log_axes(sample_dewind_scenes(DEWIND, 300, seed=0))
+    pairs = make_pairs(np.rint(np.exp(axes[:, 0])), 4000, np.random.default_rng(1))
+    return axes, pairs
+
+
+def test_choose_and_pairs_by_hand():
+    estimates = np.array([1.0, 2.0, 2.0])
+    assert choose(estimates, np.array([[0, 1], [1, 2], [2, 0]])).tolist() == [0.0, 0.5, 1.0]
+    counts = np.array([1, 1, 2, 3])
+    pairs = make_pairs(counts, 500, np.random.default_rng(0))
+    assert pairs.shape == (500, 2) and np.all(counts[pairs[:, 0]] != counts[pairs[:, 1]])
+    with pytest.raises(ValueError, match="two different counts"):
+        make_pairs(np.array([4, 4]), 3, np.random.default_rng(0))
+
+
+def test_angle_by_hand():
+    assert discrimination_axis_angle(0.0, 0.0) == 0.0
+    assert discrimination_axis_angle(1.0, 0.0) == pytest.approx(45.0)
+    assert discrimination_axis_angle(1.0, 1.0) == pytest.approx(math.degrees(math.acos(1 / math.sqrt(3))))
+
+
+def test_perfect_counter_stops_at_the_floor_on_the_number_axis(stimuli):
+    axes, pairs = stimuli
+    fit = fit_discrimination(pair_features(axes, pairs), choose(np.exp(axes[:, 0]), pairs), n_boot=20)
+    assert fit.w == pytest.approx(W_FLOOR) and fit.at_floor and not fit.at_ceiling
+    assert fit.theta == 0.0 and fit.b_size == 0.0 and fit.accuracy == 1.0 and fit.tie_fraction == 0.0
+
+
+@pytest.mark.parametrize("w, b_size", [(0.15, 0.0), (0.3, 0.4)])
+def test_simulated_observer_is_recovered_within_its_interval(stimuli, w, b_size):
+    axes, pairs = stimuli
+    rng = np.random.default_rng(7)
+    magnitude = axes @ np.array([1.0, b_size, 0.0])
+    # The model's observer: independent Gaussian noise of SD w on each array of each pair.
+    first = magnitude[pairs[:, 0]] + rng.normal(0, w, len(pairs))
+    second = magnitude[pairs[:, 1]] + rng.normal(0, w, len(pairs))
+    fit = fit_discrimination(pair_features(axes, pairs), (first > second).astype(float), n_boot=100, seed=0)
+    assert fit.w_ci[0] <= w <= fit.w_ci[1] and fit.w_ci[1] - fit.w_ci[0] < 0.2 * w
+    assert fit.b_size_ci[0] <= b_size <= fit.b_size_ci[1]
+    assert fit.b_spacing_ci[0] <= 0.0 <= fit.b_spacing_ci[1]
+    assert not fit.at_floor and not fit.at_ceiling
+
+
+def test_ink_area_observer_weighs_size_like_number(stimuli):
+    axes, pairs = stimuli
+    log_tsa = (axes[:, 0] + axes[:, 1]) / 2  # TSA = sqrt(N x Size)
+    fit = fit_discrimination(pair_features(axes, pairs), choose(log_tsa, pairs), n_boot=20)
+    assert fit.b_size == pytest.approx(1.0, abs=0.05) and abs(fit.b_spacing) < 0.05
+    assert fit.theta == pytest.approx(45.0, abs=2.0) and fit.accuracy < 0.9
+
+
+def test_an_observer_that_always_ties_has_no_number_sense(stimuli):
+    axes, pairs = stimuli
+    fit = fit_discrimination(pair_features(axes, pairs), choose(np.ones(len(axes)), pairs), n_boot=0)
+    assert fit.tie_fraction == 1.0 and fit.at_ceiling and fit.w == pytest.approx(W_CEILING)
+    assert fit.accuracy == 0.5 and math.isnan(fit.b_size) and math.isnan(fit.theta)
+
+
+def test_fit_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"\[P, 3\]"):
+        fit_discrimination(np.zeros((4, 2)), np.zeros(4))
+    with pytest.raises(ValueError, match="differ in N"):
+        fit_discrimination(np.zeros((2, 3)), np.zeros(2))
+
+
+def test_weber_experiment_of_a_component_counter():
+    fit, info = weber_experiment(counter_predictor(2, 6), DEWIND, n_images=60, n_pairs=400, seed=0, n_boot=10)
+    assert info["n_images"] == 60 and info["counts"] == (2, 6) and fit.n_pairs == 400
+    # it counts exactly (the expected count of one-hot logits x 20 is the count to 1e-6)
+    assert np.allclose(info["estimates"], np.exp(info["log_axes"][:, 0]), atol=1e-6)
+    assert fit.at_floor and fit.accuracy == 1.0
+
+
+def test_weber_experiment_refuses_one_count_and_uncontrolled_scenes():
+    with pytest.raises(ValueError, match="one count"):
+        weber_experiment(counter_predictor(3, 3), SceneSpec(counts=(3, 3), width=32, height=32, radius=2,
+                                                            radius_range=(1, 3), control="dewind"), 10, 10, 0)
+    with pytest.raises(ValueError, match="control must be 'dewind'"):
+        weber_experiment(counter_predictor(2, 6), SceneSpec(counts=(2, 6), width=32, height=32, radius=2), 10, 10, 0)
+
+
+def test_resampling_stimuli_widens_the_interval_when_pairs_share_images(stimuli):
+    axes, pairs = stimuli  # 300 images in 4000 pairs: each image in ~27 pairs
+    # A fixed error per image (SD 0.2), as a deterministic network has: pairs sharing an image share it.
+    estimates = axes[:, 0] + np.random.default_rng(3).normal(0, 0.2, len(axes))
+    features, choices = pair_features(axes, pairs), choose(estimates, pairs)
+    by_pairs = fit_discrimination(features, choices, n_boot=100, seed=0)
+    by_images = fit_discrimination(features, choices, n_boot=100, seed=0, stimulus_pairs=pairs)
+    assert by_images.w == by_pairs.w  # same point estimate, different intervals
+    assert by_images.w_ci[1] - by_images.w_ci[0] > 1.5 * (by_pairs.w_ci[1] - by_pairs.w_ci[0])
+    assert by_images.w_ci[0] <= 0.2 <= by_images.w_ci[1]
