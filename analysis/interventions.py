@@ -24,7 +24,7 @@ from synth import edit
 from synth.render import render_scenes
 from synth.scenes import InfeasibleSceneError, Scene
 
-__all__ = ["EDITS", "edit_scene", "run_interventions", "summarize_interventions", "deletion_curves",
+__all__ = ["EDITS", "target_indices", "keep_items", "edit_scene", "run_interventions", "summarize_interventions", "deletion_curves",
            "summarize_deletion"]
 
 # kind -> the change of the true count
@@ -33,6 +33,22 @@ EDITS: dict[str, int] = {"remove": -1, "add": 1, "move": 0, "enlarge": 0, "sprea
 # Factors tried in turn: the first that keeps the circles apart and inside the canvas wins.
 _ENLARGE_FACTORS = (1.3, 1.2, 1.1, 1.05)
 _SPREAD_FACTORS = (1.3, 1.2, 1.1, 1.05)
+
+
+def target_indices(scene: Scene) -> np.ndarray:
+    """Indices of the items that are counted ``[count]``: every item, unless the scene marks distractors."""
+    targets = getattr(scene, "targets", None)
+    return np.arange(len(scene.radii)) if targets is None else np.flatnonzero(np.asarray(targets, dtype=bool))
+
+
+def keep_items(scene: Scene, keep: np.ndarray) -> Scene:
+    """The scene with only the items ``keep`` (per-item shapes and target flags kept with them)."""
+    changes = {"centers": scene.centers[keep], "radii": scene.radii[keep], "colors": scene.colors[keep]}
+    for name in ("shapes", "targets"):
+        values = getattr(scene, name, None)
+        if values is not None:
+            changes[name] = np.asarray(values)[keep]
+    return scene.replace(**changes)
 
 
 def edit_scene(scene: Scene, kind: str, rng: np.random.Generator, min_gap: float = 1.0, margin: float = 1.0) -> Scene:
@@ -49,14 +65,15 @@ def edit_scene(scene: Scene, kind: str, rng: np.random.Generator, min_gap: float
     """
     if kind not in EDITS:
         raise ValueError(f"intervention: unknown {kind!r}; valid: {', '.join(EDITS)}")
-    if kind in ("remove", "move") and scene.count == 0:
+    targets = target_indices(scene)  # remove and move a counted item, never a distractor
+    if kind in ("remove", "move") and len(targets) == 0:
         raise InfeasibleSceneError(f"{kind}: the scene has no circle")
     if kind == "remove":
-        return edit.remove_circle(scene, int(rng.integers(scene.count)))
+        return edit.remove_circle(scene, int(targets[rng.integers(len(targets))]))
     if kind == "add":
         return edit.add_circle(scene, rng, min_gap=min_gap, margin=margin)
     if kind == "move":
-        return edit.move_circle(scene, int(rng.integers(scene.count)), rng, min_gap=min_gap, margin=margin)
+        return edit.move_circle(scene, int(targets[rng.integers(len(targets))]), rng, min_gap=min_gap, margin=margin)
     function, factors = (edit.scale_radii, _ENLARGE_FACTORS) if kind == "enlarge" else (edit.spread, _SPREAD_FACTORS)
     for factor in factors:
         try:
@@ -173,7 +190,7 @@ def deletion_curves(
     seed: int = 0,
     floor: int = 0,
 ) -> pd.DataFrame:
-    """Remove circles most-attributed first, and in random orders; predict after each removal.
+    """Remove counted items most-attributed first, and in random orders; predict after each removal.
 
     Removal stops at ``floor``, the bottom of the class range: below it the
     classifier cannot answer the true count, so a flat curve there says
@@ -181,7 +198,7 @@ def deletion_curves(
 
     Args:
         scenes: the scenes.
-        circle_scores: per scene ``[K]`` attribution mass of each circle.
+        circle_scores: per scene ``[K]`` attribution mass of each item (distractors are never removed).
         max_steps: removals per order (at most K - floor).
         floor: the smallest count the model can answer.
         random_orders: random orders per scene (the control).
@@ -195,13 +212,13 @@ def deletion_curves(
     rows, images_for = [], []
     for index, (scene, scores) in enumerate(zip(scenes, circle_scores)):
         steps = max(0, min(max_steps, scene.count - floor))
-        orders = [("attribution", 0, np.argsort(-np.asarray(scores), kind="stable"))]
-        orders += [("random", r, rng.permutation(scene.count)) for r in range(random_orders)]
+        targets = target_indices(scene)
+        by_mass = targets[np.argsort(-np.asarray(scores)[targets], kind="stable")]
+        orders = [("attribution", 0, by_mass)]
+        orders += [("random", r, rng.permutation(targets)) for r in range(random_orders)]
         for name, repeat, order in orders:
             for step in range(steps + 1):
-                keep = np.setdiff1d(np.arange(scene.count), order[:step])
-                images_for.append(scene.replace(centers=scene.centers[keep], radii=scene.radii[keep],
-                                                colors=scene.colors[keep]))
+                images_for.append(keep_items(scene, np.setdiff1d(np.arange(len(scene.radii)), order[:step])))
                 rows.append({"scene": index, "order": name, "repeat": repeat, "step": step})
     if not rows:
         return pd.DataFrame(columns=["scene", "order", "repeat", "step", "expected_count", "pred_count", "delta_expected"])
