@@ -29,8 +29,9 @@ __all__ = ["ink_map", "ink_area", "component_counts", "InkAreaCounter", "baselin
            "COUNTERS", "ON_SEGMENT_TOLERANCE"]
 
 COUNTERS = ("ink_area", "components")
-# A pixel is target ink when it lies within this fraction of |target - background| of the segment from the
-# background to the target colour: anti-aliased target edges do, pixels of another colour do not.
+# A pixel is target ink when its offset from the background points towards the target colour: its distance
+# from the background-to-target line is at most this fraction of its offset (sin of the angle). Anti-aliased
+# target edges keep the direction at every coverage; a distractor's pixels, edges included, point elsewhere.
 ON_SEGMENT_TOLERANCE = 0.25
 Colour = Sequence[int]
 
@@ -43,8 +44,8 @@ def ink_map(images: torch.Tensor, background: Colour = (255, 255, 255), target_c
     divided by the largest distance in the batch, so the item colour
     (whatever it is) maps to 1 and anti-aliased edges to their coverage.
     With it: the coverage of the target colour (the pixel's position on the
-    segment from background to target colour), and 0 for pixels off that
-    segment, such as distractors of another colour.
+    segment from background to target colour), and 0 for pixels whose colour
+    does not lie towards the target's, such as distractors of another colour.
 
     Args:
         images: uint8 ``[N, 3, H, W]``.
@@ -62,8 +63,8 @@ def ink_map(images: torch.Tensor, background: Colour = (255, 255, 255), target_c
     direction = torch.tensor(target_colour, dtype=torch.float32).view(1, 3, 1, 1) - colour  # [1, 3, 1, 1]
     length2 = float((direction**2).sum().clamp_min(1e-6))
     coverage = (offset * direction).sum(dim=1, keepdim=True) / length2  # [N, 1, H, W]
-    residual = (offset - coverage.clamp(0, 1) * direction).norm(dim=1)  # [N, H, W]: distance from the segment
-    on_segment = residual <= ON_SEGMENT_TOLERANCE * length2**0.5
+    residual = (offset - coverage * direction).norm(dim=1)  # [N, H, W]: distance from the line
+    on_segment = residual <= ON_SEGMENT_TOLERANCE * offset.norm(dim=1)
     return (coverage[:, 0].clamp(0, 1) * on_segment).numpy()
 
 

@@ -89,6 +89,8 @@ def test_held_out_section_in_summary_with_classifier_sentence(held_run):
     assert figure["section"] == "numerosity"
     assert "MAE 0.30" in figure["takeaway"] and "held-out count(s) 2 (interpolation)" in figure["takeaway"]
     assert "cannot output an untrained class reliably" in figure["takeaway"]
+    assert summary["answer"]["abstract"][1].startswith("On counts held out of training the mean absolute count error "
+                                                       "ranges from 0.30")
     assert Image.open(held_run.path / "analysis" / figure["file"]).size[0] <= 651
 
 
