@@ -250,10 +250,11 @@ def _interventions(result: CellResult, context: _Context, budget: Budget) -> Non
     scenes = context.task.test_scenes
     chosen = _balanced(context.task.test_labels, budget.interventions)
     lo, hi = int(context.counts.min()), int(context.counts.max())
+    spec = _train_spec(result.cell.spec)
     # The cell's own gap on the images' canvas (scaled from the scene canvas when scene_size is set).
-    gap = float(rendered_scene_spec(_train_spec(result.cell.spec)).min_gap)
+    gap = float(rendered_scene_spec(spec).min_gap)
     table = interventions.run_interventions(context.predictor, [scenes[i] for i in chosen], (lo, hi), seed=0,
-                                            min_gap=gap)
+                                            min_gap=gap, trained=spec.train_counts if spec.held_out_counts else None)
     result.add("interventions", table)
     summary = interventions.summarize_interventions(table, str(result.cell.spec.get("sizes", "")))
     result.add("interventions_summary", summary)
@@ -293,7 +294,9 @@ def _dewind_set(result: CellResult, context: _Context, budget: Budget) -> None:
         context.dewind = list(task.scenes("test_dewind"))[: max(budget.dewind, budget.baseline_images)]
         context.dewind_images = task.split("test_dewind")[0][: len(context.dewind)]
         return
-    context.dewind = confounds.dewind_scenes(result.cell.spec, max(budget.dewind, 1), seed=12345)
+    scenes = confounds.dewind_scenes(result.cell.spec, max(budget.dewind, 1), seed=12345)
+    trained = set(_train_spec(result.cell.spec).train_counts)  # like the test_dewind split: trained counts only
+    context.dewind = [scene for scene in scenes if scene.count in trained]
     context.dewind_images = render_scenes(context.dewind)
 
 

@@ -14,7 +14,7 @@ attribution order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -91,6 +91,7 @@ def run_interventions(
     kinds: Sequence[str] = tuple(EDITS),
     min_gap: float = 1.0,
     margin: float = 1.0,
+    trained: Collection[int] | None = None,
 ) -> pd.DataFrame:
     """Apply every edit kind to every scene and predict before and after.
 
@@ -99,11 +100,13 @@ def run_interventions(
         scenes: the scenes to edit (one canvas size).
         count_range: the cell's inclusive class range; edits leaving it are excluded.
         seed: seeds which circle is edited and where it goes.
+        trained: the counts the model was trained on (None: all of the range); an edit to a count held
+            out of training is excluded (``untrained_count``), since a classifier cannot answer it.
 
     Returns:
         one row per (scene, kind): ``scene``, ``kind``, ``count_before``,
         ``count_after``, ``expected_change``, ``status`` (``ok`` |
-        ``out_of_range`` | ``infeasible``), and for ``ok`` rows
+        ``out_of_range`` | ``untrained_count`` | ``infeasible``), and for ``ok`` rows
         ``pred_before``, ``pred_after``, ``pred_change``,
         ``expected_count_change`` (change of the softmax-expected count).
     """
@@ -115,6 +118,9 @@ def run_interventions(
                    "count_after": scene.count + EDITS[kind], "expected_change": EDITS[kind]}
             if not count_range[0] <= row["count_after"] <= count_range[1]:
                 rows.append({**row, "status": "out_of_range"})
+                continue
+            if trained is not None and row["count_after"] not in trained:
+                rows.append({**row, "status": "untrained_count"})
                 continue
             try:
                 edited.append(edit_scene(scene, kind, rng, min_gap, margin))
@@ -149,7 +155,7 @@ def summarize_interventions(table: pd.DataFrame, sizes: str = "") -> pd.DataFram
 
     Returns:
         one row per kind: ``n`` (edits applied), ``excluded_out_of_range``,
-        ``excluded_infeasible``, ``consistent`` (fraction with pred_change ==
+        ``excluded_untrained`` (to a count held out of training), ``excluded_infeasible``, ``consistent`` (fraction with pred_change ==
         expected_change), ``n_correct_before`` and ``consistent_if_correct``
         (the same on scenes predicted correctly before the edit),
         ``off_distribution``, ``mean_pred_change``,
@@ -169,6 +175,7 @@ def summarize_interventions(table: pd.DataFrame, sizes: str = "") -> pd.DataFram
             "consistent_if_correct": float(np.mean(correct["pred_change"] == expected)) if len(correct) else np.nan,
             "off_distribution": bool(kind == "enlarge" and sizes == "fixed"),
             "excluded_out_of_range": int((group["status"] == "out_of_range").sum()),
+            "excluded_untrained": int((group["status"] == "untrained_count").sum()),
             "excluded_infeasible": int((group["status"] == "infeasible").sum()),
             "consistent": float(np.mean(change == group["expected_change"].iloc[0])) if len(done) else np.nan,
             "mean_pred_change": float(change.mean()) if len(done) else np.nan,
