@@ -108,9 +108,16 @@ def _cells_display(table: pd.DataFrame) -> pd.DataFrame:
                          "Test images": table["n"], "Why not done": table["error"].fillna("")})
 
 
+def _setting_pair(comparison: dict[str, Any], with_axis: bool = True) -> str:
+    """``augmentation fastai vs none``, or ``64 px vs 32 px`` when the values say what they are."""
+    field, a, b = comparison["field"], comparison["a"], comparison["b"]
+    pair = f"{short_value(field, a)} vs {short_value(field, b)}"
+    return f"{comparison['axis']} {pair}" if with_axis and short_value(field, a) == str(a) else pair
+
+
 def _comparisons_display(comparisons: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [{"Setting": c["axis"],
-             "A vs B": f"{short_value(c['field'], c['a'])} vs {short_value(c['field'], c['b'])}", "Where": c["configuration"],
+             "A vs B": _setting_pair(c, with_axis=False), "Where": c["configuration"],
              "Test set": c["split"], "A - B (95% CI)": f"{c['difference']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]",
              "p": f"{c['p']:.3g}", "Odds ratio": _fmt(c["effect_size"]["odds_ratio"]), "Seeds": c["n_seeds"],
              "Images": c["n_images"]} for c in comparisons]
@@ -289,8 +296,7 @@ def answer(question: str, summary: Any, cells: list[CellRecord], configurations:
     iid = [c for c in comparisons if c["split"] == "i.i.d. test"]
     if iid:
         top = max(iid, key=lambda c: abs(c["difference"]))
-        abstract.append(f"The largest paired difference is {top['axis']} {short_value(top['field'], top['a'])} vs "
-                        f"{short_value(top['field'], top['b'])} "
+        abstract.append(f"The largest paired difference is {_setting_pair(top)} "
                         f"({top['configuration']}): {top['difference']:+.3f} (95% CI {top['ci'][0]:+.3f} to "
                         f"{top['ci'][1]:+.3f}, p={top['p']:.3g}, {top['n_seeds']} seed(s), n={top['n_images']} "
                         f"paired images).")

@@ -287,8 +287,8 @@ def resolution_takeaway(table: pd.DataFrame) -> str:
         text += (f" Accuracy rises with resolution for {', '.join(rising)}: on the same scenes, those errors come "
                  "from items too small or too close to resolve (crowding), not from a counting limit.")
     if flat:
-        text += (f" It does not rise clearly for {', '.join(flat)}: there resolution is not what limits the "
-                 "count (95% intervals at the smallest and largest size overlap).")
+        text += (f" It does not rise clearly for {', '.join(flat)}: there resolution is not what limits "
+                 "accuracy (95% intervals at the smallest and largest size overlap).")
     return text
 
 
