@@ -107,7 +107,8 @@ class InkAreaCounter:
                 range when counts are held out of training, so the regression can answer them as a
                 network's regression head could.
         """
-        self.regression.fit(ink_area(images, target_colour=self.target_colour)[:, None], np.asarray(counts, dtype=float))
+        ink = ink_area(images, target_colour=self.target_colour)  # [N]
+        self.regression.fit(ink[:, None], np.asarray(counts, dtype=float))
         self.classes = np.unique(counts if classes is None else np.asarray(classes))
         return self
 

@@ -15,8 +15,8 @@ from analysis.stats import Estimate, accuracy_estimate, wilson_ci
 from study.cell import AUDIT_SAMPLES
 from study.runfolder import CellStatus
 
-__all__ = ["TEST_SPLITS", "ERROR_SPLITS", "split_correctness", "split_estimates", "accuracy_table", "configurations", "per_count_accuracy",
-           "off_by_k", "label_noise_table", "learning_curves", "confusion_long"]
+__all__ = ["TEST_SPLITS", "ERROR_SPLITS", "split_correctness", "split_estimates", "accuracy_table", "configurations",
+           "per_count_accuracy", "off_by_k", "label_noise_table", "learning_curves", "confusion_long"]
 
 # predictions.csv split names: the i.i.d. test set and the DeWind-controlled one.
 TEST_SPLITS = {"test": "i.i.d. test", "test_dewind": "DeWind test"}

@@ -1,4 +1,4 @@
-"""Count errors of the heads, held-out counts, resolution and architecture, on fake run folders with known predictions."""
+"""Count errors of heads, held-out counts, resolution and architecture, on fake run folders with known predictions."""
 
 import json
 
@@ -151,5 +151,6 @@ def test_labels_read_well():
     assert arch_label("timm:vit_tiny_patch16_224") == "ViT-Tiny/16" and arch_label("resnet34") == "ResNet-34"
     assert arch_label("timm:mixer_b16_224") == "MLP-Mixer-B/16" and arch_label("timm:odd_net") == "odd_net"
     assert short_value("overlap", True) == "overlap" and short_value("overlap", "False") == "no overlap"
-    assert short_value("distractors", "0") == "no distractors" and short_value("distractors", "2-4") == "2-4 distractors"
+    assert short_value("distractors", "0") == "no distractors"
+    assert short_value("distractors", "2-4") == "2-4 distractors"
     assert short_value("held_out", "") == "none held out" and short_value("head", "ordinal") == "ordinal head"
