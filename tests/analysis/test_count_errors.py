@@ -23,10 +23,11 @@ def _cell(run, name, rows, with_estimate=True, **spec):
     folder.write_spec(spec)
     lo, hi = (int(v) for v in spec["counts"].split("-"))
     classes = [str(c) for c in range(lo, hi + 1)]
-    table = []
-    for i, (split, true, estimate) in enumerate(rows):
+    table, seen = [], {}
+    for split, true, estimate in rows:
+        index = seen[split] = seen.get(split, -1) + 1  # images numbered within their split, as the study does
         pred = int(np.clip(round(estimate), lo, hi))
-        row = {"split": split, "index": i, "label": str(true), "pred": str(pred), "loss": 0.1,
+        row = {"split": split, "index": index, "label": str(true), "pred": str(pred), "loss": 0.1,
                "probs": [1.0 if int(c) == pred else 0.0 for c in classes]}
         if with_estimate:
             row["estimate"] = estimate
@@ -154,3 +155,13 @@ def test_labels_read_well():
     assert short_value("distractors", "0") == "no distractors"
     assert short_value("distractors", "2-4") == "2-4 distractors"
     assert short_value("held_out", "") == "none held out" and short_value("head", "ordinal") == "ordinal head"
+
+
+def test_heads_are_compared_on_the_same_held_out_images(held_run):
+    from analysis.comparisons import paired_comparisons
+
+    held = [c for c in paired_comparisons(load_cells(held_run)) if c["split"] == "held-out counts"]
+    assert len(held) == 1 and held[0]["field"] == "head" and held[0]["n_images"] == 4
+    # regression right on 3 of the 4 held-out images, the classifier on none
+    assert {held[0]["a"], held[0]["b"]} == {"regression", "fastai"}
+    assert abs(held[0]["difference"]) == pytest.approx(0.75)
