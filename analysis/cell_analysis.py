@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import inspect
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,11 +31,14 @@ from study.coerce import from_mapping
 from study.errors import UserError, WeightsUnavailableError
 from study.models import create_model
 from study.spec import TrainSpec
-from study.tasks import build_task
+from study.tasks import build_task, rendered_scene_spec
 from synth.render import circle_masks, render_scenes
-from synth.scenes import Scene, auto_gap
+from synth.scenes import DEFAULT_COLOR, Scene
 
-__all__ = ["Budget", "BUDGETS", "CellResult", "analyse_cell", "STEPS"]
+__all__ = ["Budget", "BUDGETS", "CellResult", "analyse_cell", "STEPS", "POINT_ESTIMATE_HEADS"]
+
+# Heads whose expected count is their point estimate (contract of study.readout: expected = estimate).
+POINT_ESTIMATE_HEADS = ("regression", "ordinal")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,14 +138,18 @@ class _Context:
     dewind_images: torch.Tensor | None = None
 
 
+def _train_spec(spec: dict[str, Any]) -> TrainSpec:
+    """A cell's TrainSpec from its spec dict (unknown keys of other versions left out)."""
+    return from_mapping(TrainSpec, {k: v for k, v in spec.items() if k in TrainSpec.__dataclass_fields__})
+
+
 def _load(cell: CellRecord, cache_dir: Path | None, device: torch.device) -> _Context:
     model, info = load_model(cell.folder, device)
     spec = info.get("spec") or cell.spec
     transform = pixel_pipeline(spec, info.get("normalize"))
     classes = [str(c) for c in info.get("classes") or (cell.metrics or {}).get("classes", [])]
     counts = np.array([int(c) for c in classes]) if cell.is_counting else np.arange(len(classes))
-    fields = {k: v for k, v in spec.items() if k in TrainSpec.__dataclass_fields__}
-    task = build_task(from_mapping(TrainSpec, fields), "cpu", cache_dir)
+    task = build_task(_train_spec(spec), "cpu", cache_dir)
     return _Context(model, attribution.prepare_model(model, device), Predictor(model, transform, counts, device),
                     transform, task, classes, counts, device)
 
@@ -243,9 +251,11 @@ def _interventions(result: CellResult, context: _Context, budget: Budget) -> Non
     scenes = context.task.test_scenes
     chosen = _balanced(context.task.test_labels, budget.interventions)
     lo, hi = int(context.counts.min()), int(context.counts.max())
-    gap = float(result.cell.spec.get("min_gap") or auto_gap(int(result.cell.spec["size"])))  # the cell's own gap
+    spec = _train_spec(result.cell.spec)
+    # The cell's own gap on the images' canvas (scaled from the scene canvas when scene_size is set).
+    gap = float(rendered_scene_spec(spec).min_gap)
     table = interventions.run_interventions(context.predictor, [scenes[i] for i in chosen], (lo, hi), seed=0,
-                                            min_gap=gap)
+                                            min_gap=gap, trained=spec.train_counts if spec.held_out_counts else None)
     result.add("interventions", table)
     summary = interventions.summarize_interventions(table, str(result.cell.spec.get("sizes", "")))
     result.add("interventions_summary", summary)
@@ -285,7 +295,9 @@ def _dewind_set(result: CellResult, context: _Context, budget: Budget) -> None:
         context.dewind = list(task.scenes("test_dewind"))[: max(budget.dewind, budget.baseline_images)]
         context.dewind_images = task.split("test_dewind")[0][: len(context.dewind)]
         return
-    context.dewind = confounds.dewind_scenes(result.cell.spec, max(budget.dewind, 1), seed=12345)
+    scenes = confounds.dewind_scenes(result.cell.spec, max(budget.dewind, 1), seed=12345)
+    trained = set(_train_spec(result.cell.spec).train_counts)  # like the test_dewind split: trained counts only
+    context.dewind = [scene for scene in scenes if scene.count in trained]
     context.dewind_images = render_scenes(context.dewind)
 
 
@@ -293,8 +305,10 @@ def _recorded_predictions(cell: CellRecord, split: str, counts: np.ndarray) -> d
     """What the cell predicted for a split at the end of training (predictions.csv): no forward pass needed.
 
     Returns:
-        ``index`` ``[N]``, ``expected_count`` ``[N]`` (probabilities x counts), ``pred_count`` ``[N]``, or None.
+        ``index`` ``[N]``, ``expected_count`` ``[N]`` (probabilities x counts; a regression or ordinal
+        head's ``estimate``, as ``Predictor``'s expected count is), ``pred_count`` ``[N]``, or None.
     """
+    head = str(cell.spec.get("head", "fastai"))
     table = cell.table(cell.folder.PREDICTIONS)
     columns = [f"prob_{count}" for count in counts]
     if table is None or "split" not in table or not set(columns) <= set(table.columns):
@@ -303,7 +317,11 @@ def _recorded_predictions(cell: CellRecord, split: str, counts: np.ndarray) -> d
     if rows.empty:
         return None
     probs = rows[columns].to_numpy(dtype=float)  # [N, C]
-    return {"index": rows["index"].to_numpy(dtype=int), "expected_count": probs @ counts.astype(float),
+    expected = probs @ counts.astype(float)
+    if head in POINT_ESTIMATE_HEADS and "estimate" in rows:
+        # A regression head's probabilities are a one-hot of its rounded answer: its estimate is the continuous one.
+        expected = rows["estimate"].to_numpy(dtype=float)
+    return {"index": rows["index"].to_numpy(dtype=int), "expected_count": expected,
             "pred_count": rows["pred"].to_numpy(dtype=int)}
 
 
@@ -338,20 +356,67 @@ def _confounds(result: CellResult, context: _Context, budget: Budget) -> None:
     result.add("confounds", pd.concat(tables, ignore_index=True) if tables else None)
 
 
-def _baselines(result: CellResult, context: _Context, budget: Budget) -> None:
-    """Ink-area and connected-component counters on the i.i.d. and the DeWind test sets (ink fitted once)."""
+def _target_colour(scenes: list[Scene] | None, spec: dict[str, Any]) -> tuple[int, ...] | None:
+    """The one RGB colour of the targets when distractors differ from them by colour, else None.
+
+    Read from the scenes' per-item ``targets`` when they carry them; a cell whose
+    scenes do not (an older cache) falls back to the default item colour, which
+    fixed-colour targets have.
+    """
+    if str(spec.get("distractors", "0") or "0").strip() in ("0", "0-0") or spec.get("distractor_kind") == "shape":
+        return None
+    colours = set()
+    for scene in scenes or []:
+        targets = getattr(scene, "targets", None)
+        if targets is not None:
+            colours.update(tuple(int(c) for c in colour) for colour in scene.colors[np.asarray(targets, dtype=bool)])
+    if len(colours) == 1:
+        return colours.pop()
+    return tuple(DEFAULT_COLOR) if spec.get("colour", "fixed") == "fixed" and not colours else None
+
+
+def _baseline_sets(context: _Context, budget: Budget) -> list[tuple[str, torch.Tensor, np.ndarray]]:
+    """(test set name, uint8 images, true counts) of every test set the counters see."""
     task, counts = context.task, context.counts
-    train = np.arange(min(len(task.train_labels), budget.baseline_images))
     test = np.arange(min(len(task.test_labels), budget.baseline_images))
-    ink = baselines.InkAreaCounter().fit(task.train_images[train], counts[task.train_labels[train].numpy()])
     sets = [("i.i.d. test", task.test_images[test], counts[task.test_labels[test].numpy()])]
     if context.dewind:
         shown = context.dewind[: budget.baseline_images]
         sets.append(("DeWind test", context.dewind_images[: len(shown)], np.array([s.count for s in shown])))
+    if "test_held_out" in task.eval_splits:
+        images, labels = task.split("test_held_out")
+        keep = np.arange(min(len(labels), budget.baseline_images))
+        sets.append(("held-out counts", images[keep], counts[labels[keep].numpy()]))
+    return sets
+
+
+def _baselines(result: CellResult, context: _Context, budget: Budget) -> None:
+    """Ink-area and connected-component counters of the targets on every test set (ink fitted once).
+
+    Counters that cannot count this cell's targets (``baselines.unusable_baselines``)
+    are not run; a limitation says why. The ink-area counter may answer every class,
+    held-out counts included, as a regression head could.
+    """
+    task, counts, spec = context.task, context.counts, result.cell.spec
+    unusable = baselines.unusable_baselines(spec)
+    for name, why in unusable.items():
+        result.limitations.append(f"The {name.replace('_', '-')} baseline is left out: {why}.")
+    if spec.get("colour") == "random":
+        result.limitations.append("Items have random colours: the ink-area and connected-component baselines read "
+                                  "colour contrast as well as area (a pale item is less ink, and may fall under the "
+                                  "component threshold), so they understate what a non-learned counter can do.")
+    counters = [name for name in baselines.COUNTERS if name not in unusable]
+    if not counters:
+        return
+    colour = _target_colour(task.train_scenes, spec)
+    train = np.arange(min(len(task.train_labels), budget.baseline_images))
+    held = "test_held_out" in task.eval_splits
+    ink = baselines.InkAreaCounter(colour).fit(task.train_images[train], counts[task.train_labels[train].numpy()],
+                                              classes=counts if held else None)
     rows = []
-    for split, images, truth in sets:
+    for split, images, truth in _baseline_sets(context, budget):
         scores = baselines.baseline_accuracy(task.train_images[train], counts[task.train_labels[train].numpy()],
-                                             images, truth, ink=ink)
+                                             images, truth, ink=ink, target_colour=colour, counters=counters)
         rows.extend({"split": split, "counter": name, **values} for name, values in scores.items())
     result.add("baselines", pd.DataFrame(rows))
 
@@ -370,6 +435,14 @@ def _imagenet_unavailable(arch: str) -> str:
     return "" if path.is_file() else f"ImageNet weights for {arch} are not cached ({path}) and analysis does not download them"
 
 
+def _image_size(spec: dict[str, Any]) -> dict[str, int]:
+    """``{"image_size": size}`` where ``create_model`` takes one (token models such as ViT are built for
+    the cell's image size, not 224 px), else ``{}``."""
+    if "image_size" in inspect.signature(create_model).parameters:
+        return {"image_size": int(spec.get("size", 224))}
+    return {}
+
+
 def _probes(result: CellResult, context: _Context, budget: Budget) -> None:
     chosen = _balanced(context.task.test_labels, budget.probe)
     inputs = context.transform(context.task.test_images[chosen].to(context.device))
@@ -379,12 +452,14 @@ def _probes(result: CellResult, context: _Context, budget: Budget) -> None:
     # A local generator, not torch.manual_seed: the caller's global RNG stays as it was.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        random_model = create_model(spec["arch"], classes, "none", spec.get("head", "fastai")).to(context.device)
+        random_model = create_model(spec["arch"], classes, "none", spec.get("head", "fastai"),
+                                    **_image_size(spec)).to(context.device)
     tables.append(probes.probe_model(random_model, inputs, counts, "random"))
     why = _imagenet_unavailable(spec["arch"])
     if not why:
         try:
-            pretrained = create_model(spec["arch"], classes, "imagenet", spec.get("head", "fastai")).to(context.device)
+            pretrained = create_model(spec["arch"], classes, "imagenet", spec.get("head", "fastai"),
+                                      **_image_size(spec)).to(context.device)
             tables.append(probes.probe_model(pretrained, inputs, counts, "imagenet"))
         except WeightsUnavailableError as error:
             why = str(error).split(";")[0]

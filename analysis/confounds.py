@@ -26,7 +26,7 @@ import pandas as pd
 from analysis.stats import bootstrap_ci
 from study.coerce import from_mapping
 from study.spec import TrainSpec
-from study.tasks import scene_spec
+from study.tasks import rendered_scene_spec
 from synth.numerosity import describe_scene
 from synth.scenes import InfeasibleSceneError, Scene, sample_scenes
 
@@ -39,6 +39,10 @@ TERMS = ("intercept", "log_n", "log_size", "log_spacing")
 def dewind_scenes(spec: dict[str, Any], n: int, seed: int = 12345) -> list[Scene]:
     """A DeWind test set for a counting cell: its count range and image size, radii around its radius.
 
+    The scenes are drawn on the images' canvas (``study.tasks.rendered_scene_spec``: the
+    cell's scenes scaled to ``size`` when ``scene_size`` is set), so the model sees
+    them as it saw its own.
+
     The radius range is 0.6-1.4x the cell's radius (``dewind_ranges`` with a
     fixed radius); when the densest count cannot be packed the radius is
     shrunk by 15% and retried (up to 4 times).
@@ -50,7 +54,7 @@ def dewind_scenes(spec: dict[str, Any], n: int, seed: int = 12345) -> list[Scene
     Raises:
         InfeasibleSceneError: no radius packs the range.
     """
-    base = scene_spec(from_mapping(TrainSpec, {k: v for k, v in spec.items() if k in TrainSpec.__dataclass_fields__}))
+    base = rendered_scene_spec(from_mapping(TrainSpec, {k: v for k, v in spec.items() if k in TrainSpec.__dataclass_fields__}))
     radius = base.packing_radius
     error: Exception | None = None
     for _ in range(5):

@@ -20,12 +20,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from study.store import atomic_write_bytes
 
 __all__ = ["WIDTH", "DPI", "style", "save_figure", "accuracy_by_range", "learning_curves", "per_count_accuracy",
            "confusion_matrices", "label_noise", "overlay_grid", "example_panel", "localization_vs_count",
-           "intervention_consistency", "deletion_curves", "confound_weights", "probe_curves"]
+           "intervention_consistency", "deletion_curves", "confound_weights", "probe_curves", "count_errors",
+           "resolution_curves"]
 
 WIDTH, HEIGHT, DPI = 6.5, 3.5, 100  # inches and dots per inch of a report-width figure
 PALETTE = "colorblind"
@@ -316,4 +318,83 @@ def probe_curves(table: pd.DataFrame) -> Figure | None:
     sns.lineplot(data=table, x="stage", y="accuracy", hue="init", style="label", marker="o", ax=axis)
     axis.set(xlabel="ResNet stage", ylabel="probe accuracy (3-fold CV)", ylim=(0, 1.02))
     axis.legend(fontsize="xx-small")
+    return figure
+
+
+def _bars(axis: Any, x: np.ndarray, rows: pd.DataFrame, column: str, colour: Any, hollow: np.ndarray,
+          label: str) -> None:
+    """Points of ``column`` with their 95% CI bars; ``hollow`` [len(rows)] marks points drawn unfilled."""
+    mean = rows[column].to_numpy(dtype=float)
+    # a percentile bootstrap interval need not contain the estimate: clip the bars at it
+    error = np.clip([mean - rows[f"{column}_low"].to_numpy(dtype=float),
+                     rows[f"{column}_high"].to_numpy(dtype=float) - mean], 0, None)
+    axis.plot(x, mean, color=colour, linewidth=1, label=label)
+    axis.errorbar(x, mean, yerr=np.nan_to_num(error), fmt="none", ecolor=colour, capsize=2, linewidth=0.8)
+    axis.scatter(x[~hollow], mean[~hollow], color=colour, s=14, zorder=3)
+    axis.scatter(x[hollow], mean[hollow], facecolor="white", edgecolor=colour, s=22, linewidth=1.2, zorder=3)
+
+
+@_styled
+def count_errors(table: pd.DataFrame) -> Figure | None:
+    """Signed bias (top) and MAE (bottom) of the count estimate per true count, one line per configuration.
+
+    Held-out counts are hollow markers on a grey band: a count concept shows as a small error there.
+
+    Args:
+        table: ``analysis.numerosity.count_error_table`` rows: ``configuration``, ``count``, ``kind``,
+            ``bias``/``mae`` with ``_low``/``_high``.
+    """
+    if table.empty:
+        return None
+    figure = _figure(height=4.6)
+    bias_axis, mae_axis = figure.subplots(2, 1, sharex=True)
+    configurations = list(dict.fromkeys(table["configuration"]))
+    colours = sns.color_palette(PALETTE, len(configurations))
+    for held in sorted(set(table.loc[table["kind"] != "seen", "count"])):
+        for axis in (bias_axis, mae_axis):
+            axis.axvspan(held - 0.5, held + 0.5, color="0.92", zorder=0)
+    # Lines are dodged a little so that their intervals at one count do not hide each other.
+    offsets = np.linspace(-0.12, 0.12, len(configurations)) if len(configurations) > 1 else [0.0]
+    for offset, colour, configuration in zip(offsets, colours, configurations):
+        rows = table[table["configuration"] == configuration].sort_values("count")
+        x, hollow = rows["count"].to_numpy(dtype=float) + offset, (rows["kind"] != "seen").to_numpy()
+        _bars(bias_axis, x, rows, "bias", colour, hollow, configuration)
+        _bars(mae_axis, x, rows, "mae", colour, hollow, configuration)
+    bias_axis.axhline(0, color="0.5", linewidth=0.8)
+    mae_axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    bias_axis.set(ylabel="signed bias (estimate - true)")
+    mae_axis.set(xlabel="true count (grey, hollow: held out of training)", ylabel="MAE", ylim=(0, None))
+    bias_axis.legend(fontsize="xx-small")
+    return figure
+
+
+@_styled
+def resolution_curves(table: pd.DataFrame) -> Figure | None:
+    """Accuracy (left) and MAE (right) against image size, one line per configuration and test set.
+
+    Args:
+        table: ``analysis.numerosity.resolution_table`` rows: ``group``, ``test_set``, ``px``,
+            ``accuracy``/``mae`` with ``_low``/``_high``.
+    """
+    if table.empty:
+        return None
+    figure = _figure()
+    accuracy_axis, mae_axis = figure.subplots(1, 2)
+    lines = list(dict.fromkeys(zip(table["group"], table["test_set"])))
+    colours = sns.color_palette(PALETTE, len(lines))
+    for colour, (group, test_set) in zip(colours, lines):
+        rows = table[(table["group"] == group) & (table["test_set"] == test_set)].sort_values("px")
+        x = rows["px"].to_numpy(dtype=float)
+        label = f"{group}, {test_set}"
+        _bars(accuracy_axis, x, rows, "accuracy", colour, np.zeros(len(rows), bool), label)
+        _bars(mae_axis, x, rows, "mae", colour, np.zeros(len(rows), bool), label)
+    sizes = sorted(set(table["px"]))
+    for axis in (accuracy_axis, mae_axis):
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(sizes, [str(px) for px in sizes])
+        axis.minorticks_off()
+        axis.set(xlabel="image size (px; same scenes)")
+    accuracy_axis.set(ylabel="accuracy (95% CI)", ylim=(-0.02, 1.02))
+    mae_axis.set(ylabel="MAE (95% CI)", ylim=(0, None))
+    accuracy_axis.legend(fontsize="xx-small")
     return figure

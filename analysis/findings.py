@@ -108,8 +108,16 @@ def _cells_display(table: pd.DataFrame) -> pd.DataFrame:
                          "Test images": table["n"], "Why not done": table["error"].fillna("")})
 
 
+def _setting_pair(comparison: dict[str, Any], with_axis: bool = True) -> str:
+    """``augmentation fastai vs none``, or ``64 px vs 32 px`` when the values say what they are."""
+    field, a, b = comparison["field"], comparison["a"], comparison["b"]
+    pair = f"{short_value(field, a)} vs {short_value(field, b)}"
+    return f"{comparison['axis']} {pair}" if with_axis and short_value(field, a) == str(a) else pair
+
+
 def _comparisons_display(comparisons: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = [{"Setting": c["axis"], "A vs B": f"{c['a']} vs {c['b']}", "Where": c["configuration"],
+    rows = [{"Setting": c["axis"],
+             "A vs B": _setting_pair(c, with_axis=False), "Where": c["configuration"],
              "Test set": c["split"], "A - B (95% CI)": f"{c['difference']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]",
              "p": f"{c['p']:.3g}", "Odds ratio": _fmt(c["effect_size"]["odds_ratio"]), "Seeds": c["n_seeds"],
              "Images": c["n_images"]} for c in comparisons]
@@ -282,10 +290,13 @@ def answer(question: str, summary: Any, cells: list[CellRecord], configurations:
                             f"accuracy changes by {-gap:+.2f} on average against the i.i.d. test (n={len(dewind)} "
                             f"configurations; e.g. "
                             f"{dewind[0]['label']}: {_ci(dewind[0]['dewind_accuracy'])}).")
+    held = _held_out_sentence(summary.data.get("heads"))
+    if held:
+        abstract.insert(1, held)  # the direct test of a count concept comes right after the headline
     iid = [c for c in comparisons if c["split"] == "i.i.d. test"]
     if iid:
         top = max(iid, key=lambda c: abs(c["difference"]))
-        abstract.append(f"The largest paired difference is {top['axis']} {top['a']} vs {top['b']} "
+        abstract.append(f"The largest paired difference is {_setting_pair(top)} "
                         f"({top['configuration']}): {top['difference']:+.3f} (95% CI {top['ci'][0]:+.3f} to "
                         f"{top['ci'][1]:+.3f}, p={top['p']:.3g}, {top['n_seeds']} seed(s), n={top['n_images']} "
                         f"paired images).")
@@ -298,6 +309,24 @@ def answer(question: str, summary: Any, cells: list[CellRecord], configurations:
     if confounds is not None and not confounds.empty:
         abstract.append(_confound_takeaway(confounds))
     return {"question": question, "abstract": abstract[:5], "cannot_tell": _cannot_tell(cells, configurations)}
+
+
+def _held_out_sentence(heads: pd.DataFrame | None) -> str:
+    """The best and worst MAE on counts held out of training (``analysis.numerosity.heads_table``), or ''."""
+    if heads is None or heads.empty:
+        return ""
+    held = heads[heads["split"] == "test_held_out"].dropna(subset=["mae"])
+    if held.empty:
+        return ""
+    best, worst = held.loc[held["mae"].idxmin()], held.loc[held["mae"].idxmax()]
+
+    def text(row: pd.Series) -> str:
+        return (f"{_fmt(row['mae'])} (95% CI {_fmt(row['mae_low'])}-{_fmt(row['mae_high'])}, {row['mae_method']}, "
+                f"n={row['n']} images; {row['configuration']}, accuracy {_fmt(row['accuracy'])})")
+    if len(held) == 1:
+        return f"On counts held out of training the count estimate is off by {text(best)} on average."
+    return (f"On counts held out of training the mean absolute count error ranges from {text(best)} to "
+            f"{text(worst)} (n={len(held)} configurations).")
 
 
 def _cannot_tell(cells: list[CellRecord], configurations: list[dict[str, Any]]) -> list[str]:

@@ -14,7 +14,7 @@ attribution order.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from synth import edit
 from synth.render import render_scenes
 from synth.scenes import InfeasibleSceneError, Scene
 
-__all__ = ["EDITS", "edit_scene", "run_interventions", "summarize_interventions", "deletion_curves",
+__all__ = ["EDITS", "target_indices", "keep_items", "edit_scene", "run_interventions", "summarize_interventions", "deletion_curves",
            "summarize_deletion"]
 
 # kind -> the change of the true count
@@ -33,6 +33,22 @@ EDITS: dict[str, int] = {"remove": -1, "add": 1, "move": 0, "enlarge": 0, "sprea
 # Factors tried in turn: the first that keeps the circles apart and inside the canvas wins.
 _ENLARGE_FACTORS = (1.3, 1.2, 1.1, 1.05)
 _SPREAD_FACTORS = (1.3, 1.2, 1.1, 1.05)
+
+
+def target_indices(scene: Scene) -> np.ndarray:
+    """Indices of the items that are counted ``[count]``: every item, unless the scene marks distractors."""
+    targets = getattr(scene, "targets", None)
+    return np.arange(len(scene.radii)) if targets is None else np.flatnonzero(np.asarray(targets, dtype=bool))
+
+
+def keep_items(scene: Scene, keep: np.ndarray) -> Scene:
+    """The scene with only the items ``keep`` (per-item shapes and target flags kept with them)."""
+    changes = {"centers": scene.centers[keep], "radii": scene.radii[keep], "colors": scene.colors[keep]}
+    for name in ("shapes", "targets"):
+        values = getattr(scene, name, None)
+        if values is not None:
+            changes[name] = np.asarray(values)[keep]
+    return scene.replace(**changes)
 
 
 def edit_scene(scene: Scene, kind: str, rng: np.random.Generator, min_gap: float = 1.0, margin: float = 1.0) -> Scene:
@@ -49,14 +65,15 @@ def edit_scene(scene: Scene, kind: str, rng: np.random.Generator, min_gap: float
     """
     if kind not in EDITS:
         raise ValueError(f"intervention: unknown {kind!r}; valid: {', '.join(EDITS)}")
-    if kind in ("remove", "move") and scene.count == 0:
+    targets = target_indices(scene)  # remove and move a counted item, never a distractor
+    if kind in ("remove", "move") and len(targets) == 0:
         raise InfeasibleSceneError(f"{kind}: the scene has no circle")
     if kind == "remove":
-        return edit.remove_circle(scene, int(rng.integers(scene.count)))
+        return edit.remove_circle(scene, int(targets[rng.integers(len(targets))]))
     if kind == "add":
         return edit.add_circle(scene, rng, min_gap=min_gap, margin=margin)
     if kind == "move":
-        return edit.move_circle(scene, int(rng.integers(scene.count)), rng, min_gap=min_gap, margin=margin)
+        return edit.move_circle(scene, int(targets[rng.integers(len(targets))]), rng, min_gap=min_gap, margin=margin)
     function, factors = (edit.scale_radii, _ENLARGE_FACTORS) if kind == "enlarge" else (edit.spread, _SPREAD_FACTORS)
     for factor in factors:
         try:
@@ -74,6 +91,7 @@ def run_interventions(
     kinds: Sequence[str] = tuple(EDITS),
     min_gap: float = 1.0,
     margin: float = 1.0,
+    trained: Collection[int] | None = None,
 ) -> pd.DataFrame:
     """Apply every edit kind to every scene and predict before and after.
 
@@ -82,11 +100,13 @@ def run_interventions(
         scenes: the scenes to edit (one canvas size).
         count_range: the cell's inclusive class range; edits leaving it are excluded.
         seed: seeds which circle is edited and where it goes.
+        trained: the counts the model was trained on (None: all of the range); an edit to a count held
+            out of training is excluded (``untrained_count``), since a classifier cannot answer it.
 
     Returns:
         one row per (scene, kind): ``scene``, ``kind``, ``count_before``,
         ``count_after``, ``expected_change``, ``status`` (``ok`` |
-        ``out_of_range`` | ``infeasible``), and for ``ok`` rows
+        ``out_of_range`` | ``untrained_count`` | ``infeasible``), and for ``ok`` rows
         ``pred_before``, ``pred_after``, ``pred_change``,
         ``expected_count_change`` (change of the softmax-expected count).
     """
@@ -98,6 +118,9 @@ def run_interventions(
                    "count_after": scene.count + EDITS[kind], "expected_change": EDITS[kind]}
             if not count_range[0] <= row["count_after"] <= count_range[1]:
                 rows.append({**row, "status": "out_of_range"})
+                continue
+            if trained is not None and row["count_after"] not in trained:
+                rows.append({**row, "status": "untrained_count"})
                 continue
             try:
                 edited.append(edit_scene(scene, kind, rng, min_gap, margin))
@@ -132,7 +155,7 @@ def summarize_interventions(table: pd.DataFrame, sizes: str = "") -> pd.DataFram
 
     Returns:
         one row per kind: ``n`` (edits applied), ``excluded_out_of_range``,
-        ``excluded_infeasible``, ``consistent`` (fraction with pred_change ==
+        ``excluded_untrained`` (to a count held out of training), ``excluded_infeasible``, ``consistent`` (fraction with pred_change ==
         expected_change), ``n_correct_before`` and ``consistent_if_correct``
         (the same on scenes predicted correctly before the edit),
         ``off_distribution``, ``mean_pred_change``,
@@ -152,6 +175,7 @@ def summarize_interventions(table: pd.DataFrame, sizes: str = "") -> pd.DataFram
             "consistent_if_correct": float(np.mean(correct["pred_change"] == expected)) if len(correct) else np.nan,
             "off_distribution": bool(kind == "enlarge" and sizes == "fixed"),
             "excluded_out_of_range": int((group["status"] == "out_of_range").sum()),
+            "excluded_untrained": int((group["status"] == "untrained_count").sum()),
             "excluded_infeasible": int((group["status"] == "infeasible").sum()),
             "consistent": float(np.mean(change == group["expected_change"].iloc[0])) if len(done) else np.nan,
             "mean_pred_change": float(change.mean()) if len(done) else np.nan,
@@ -173,7 +197,7 @@ def deletion_curves(
     seed: int = 0,
     floor: int = 0,
 ) -> pd.DataFrame:
-    """Remove circles most-attributed first, and in random orders; predict after each removal.
+    """Remove counted items most-attributed first, and in random orders; predict after each removal.
 
     Removal stops at ``floor``, the bottom of the class range: below it the
     classifier cannot answer the true count, so a flat curve there says
@@ -181,7 +205,7 @@ def deletion_curves(
 
     Args:
         scenes: the scenes.
-        circle_scores: per scene ``[K]`` attribution mass of each circle.
+        circle_scores: per scene ``[K]`` attribution mass of each item (distractors are never removed).
         max_steps: removals per order (at most K - floor).
         floor: the smallest count the model can answer.
         random_orders: random orders per scene (the control).
@@ -195,13 +219,13 @@ def deletion_curves(
     rows, images_for = [], []
     for index, (scene, scores) in enumerate(zip(scenes, circle_scores)):
         steps = max(0, min(max_steps, scene.count - floor))
-        orders = [("attribution", 0, np.argsort(-np.asarray(scores), kind="stable"))]
-        orders += [("random", r, rng.permutation(scene.count)) for r in range(random_orders)]
+        targets = target_indices(scene)
+        by_mass = targets[np.argsort(-np.asarray(scores)[targets], kind="stable")]
+        orders = [("attribution", 0, by_mass)]
+        orders += [("random", r, rng.permutation(targets)) for r in range(random_orders)]
         for name, repeat, order in orders:
             for step in range(steps + 1):
-                keep = np.setdiff1d(np.arange(scene.count), order[:step])
-                images_for.append(scene.replace(centers=scene.centers[keep], radii=scene.radii[keep],
-                                                colors=scene.colors[keep]))
+                images_for.append(keep_items(scene, np.setdiff1d(np.arange(len(scene.radii)), order[:step])))
                 rows.append({"scene": index, "order": name, "repeat": repeat, "step": step})
     if not rows:
         return pd.DataFrame(columns=["scene", "order", "repeat", "step", "expected_count", "pred_count", "delta_expected"])

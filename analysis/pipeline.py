@@ -18,6 +18,8 @@ half-written.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import io
 import json
 import math
@@ -33,7 +35,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from analysis import figures, findings, tables
+from analysis import figures, findings, numerosity, tables
 from analysis.cell_analysis import BUDGETS, STEPS, Budget, CellResult, analyse_cell
 from analysis.comparisons import paired_comparisons
 from analysis.rundata import CellRecord, load_cells, open_run
@@ -44,7 +46,7 @@ from study.tasks import resolve_device
 
 __all__ = ["run_analysis", "Summary", "SECTIONS", "MAX_TABLE_ROWS"]
 
-SECTIONS = ("answer", "results", "drivers", "reproduction", "appendix")
+SECTIONS = ("answer", "results", "drivers", "numerosity", "reproduction", "appendix")
 MAX_TABLE_ROWS = 15
 DEFAULT_QUESTION = "Can convolutional networks count?"
 
@@ -235,6 +237,14 @@ def _cells_drilldown(cells: list[CellRecord], misclassified: dict[str, list[dict
     return drill
 
 
+def _instruments(cells: list[CellRecord], summary: Summary, budget: Budget, device: torch.device) -> None:
+    """The numerosity instruments (``analysis.instruments.run_instruments``), when that module is installed."""
+    if importlib.util.find_spec("analysis.instruments") is None:
+        return
+    with summary.step("numerosity instruments"):
+        importlib.import_module("analysis.instruments").run_instruments(cells, summary, budget, device)
+
+
 def run_analysis(
     run_dir: str | Path,
     device: str = "auto",
@@ -286,10 +296,14 @@ def run_analysis(
         comparisons = paired_comparisons(cells)
     with summary.step("tables and figures"):
         findings.write_outputs(summary, cells, results, configurations, comparisons)
+    with summary.step("numerosity tables and figures"):
+        numerosity.write_numerosity(summary, cells)
+    _instruments(cells, summary, budget, torch_device)
     misclassified = _cell_files(results, summary)
     # The study's question heads every report; the sweep's description says what this run did.
     answer = {**findings.answer(DEFAULT_QUESTION, summary, cells, configurations, comparisons), "run": description}
     summary.limitations.extend(findings.limitations(cells, results, configurations))
+    summary.limitations.extend(numerosity.limitations(cells))
     return summary.write({
         "answer": answer, "configurations": configurations, "comparisons": comparisons,
         "cells": _cells_drilldown(cells, misclassified),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,16 +23,68 @@ from study.errors import UserError
 from study.runfolder import CellFolder, CellState, CellStatus, RunFolder
 from study.spec import configuration_key, field_label, seed_fields, setting_fields, varying_fields
 
-__all__ = ["CellRecord", "open_run", "load_cells", "cells_frame", "short_value", "configuration_label"]
+__all__ = ["CellRecord", "open_run", "load_cells", "cells_frame", "short_value", "configuration_label", "arch_label"]
+
+# timm family prefixes -> the names papers use; the size word follows (vit_tiny_patch16_224 -> ViT-Tiny/16).
+_TIMM_FAMILIES = {"vit": "ViT", "deit": "DeiT", "deit3": "DeiT-III", "mixer": "MLP-Mixer", "resmlp": "ResMLP",
+                  "convnext": "ConvNeXt", "swin": "Swin"}
+_SIZE_WORDS = {"tiny": "Tiny", "small": "Small", "base": "Base", "large": "Large", "huge": "Huge", "t": "T",
+               "s": "S", "b": "B", "l": "L", "h": "H"}
+
+
+def arch_label(arch: str) -> str:
+    """A human name of an architecture: ``resnet34`` -> ``ResNet-34``, ``timm:vit_tiny_patch16_224`` ->
+    ``ViT-Tiny/16``, ``timm:mixer_b16_224`` -> ``MLP-Mixer-B/16``; anything else -> its name without ``timm:``."""
+    name = str(arch).removeprefix("timm:")
+    match = re.fullmatch(r"(resnet|resnext|wide_resnet)(\d+)(.*)", name)
+    if match and not match.group(3):
+        family = {"resnet": "ResNet", "resnext": "ResNeXt", "wide_resnet": "Wide-ResNet"}[match.group(1)]
+        return f"{family}-{match.group(2)}"
+    match = re.fullmatch(r"([a-z]+\d?)_([a-z]+)(?:_patch(\d+)|(\d+))?(?:_\d+)?", name)
+    if match and match.group(1) in _TIMM_FAMILIES and match.group(2) in _SIZE_WORDS:
+        patch = match.group(3) or match.group(4)
+        return f"{_TIMM_FAMILIES[match.group(1)]}-{_SIZE_WORDS[match.group(2)]}" + (f"/{patch}" if patch else "")
+    match = re.fullmatch(r"(mixer|resmlp)_([a-z])(\d+)(?:_\d+)?", name)
+    if match and match.group(2) in _SIZE_WORDS:
+        return f"{_TIMM_FAMILIES[match.group(1)]}-{_SIZE_WORDS[match.group(2)]}/{match.group(3)}"
+    return name
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "1", "yes")
 
 
 def short_value(name: str, value: Any) -> str:
-    """A field's value as a reader sees it in a label (a photo folder by its name)."""
+    """A field's value as a reader sees it in a label (a photo folder by its name, an architecture by its
+    paper name; values that read badly alone, such as ``True`` or ``0``, say what they are)."""
+    text = "" if value is None else str(value)
     if name == "data":
-        return str(value).rstrip("/").split("/")[-1] or "data"
+        return text.rstrip("/").split("/")[-1] or "data"
     if name == "weights" and value not in ("imagenet", "none"):
         return "file"
-    return str(value)
+    if name == "arch":
+        return arch_label(text)
+    if name == "head":
+        return f"{text} head"
+    if name == "held_out":
+        return f"held out {text}" if text.strip() else "none held out"
+    if name == "distractors":
+        return "no distractors" if text.strip() in ("", "0", "0-0") else f"{text} distractors"
+    if name == "distractor_kind":
+        return f"{text} distractors"
+    if name == "overlap":
+        return "overlap" if _truthy(value) else "no overlap"
+    if name == "colour":
+        return f"{text} colour"
+    if name == "shape":
+        return {"circle": "circles", "square": "squares", "triangle": "triangles"}.get(text, f"{text} shapes")
+    if name == "scene_size":
+        return f"scenes {text} px" if text not in ("", "0") else "scenes at image size"
+    if name == "size":
+        return f"{text} px"
+    if name in ("reg_target", "reg_loss"):
+        return f"{text} {'target' if name == 'reg_target' else 'loss'}"
+    return text
 
 
 def configuration_label(spec: dict[str, Any], fields: list[str]) -> str:
@@ -151,7 +204,8 @@ def cells_frame(cells: list[CellRecord]) -> pd.DataFrame:
         row = {"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label,
                "status": cell.status.value, "error": cell.error,
                **{name: cell.spec.get(name) for name in (*setting_fields(), *seed_fields())}}
-        for key in ("test_accuracy", "test_dewind_accuracy", "valid_accuracy", "count_mae", "label_noise_rate",
+        for key in ("test_accuracy", "test_dewind_accuracy", "test_held_out_accuracy", "test_held_out_mae",
+                    "valid_accuracy", "count_mae", "label_noise_rate",
                     "n_valid", "n_test", "n_test_dewind", "seconds", "weights_used"):
             row[key] = metrics.get(key)
         row["train_images"] = metrics.get("n_train")

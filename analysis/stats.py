@@ -20,12 +20,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["Estimate", "mean_ci", "wilson_ci", "bootstrap_ci", "accuracy_estimate", "McNemar", "mcnemar",
-           "sign_test", "PairedComparison", "compare_paired", "T_OVER_SEEDS", "WILSON_OVER_IMAGES",
-           "MIN_SEEDS_FOR_T"]
+__all__ = ["Estimate", "mean_ci", "wilson_ci", "bootstrap_ci", "accuracy_estimate", "error_estimate", "McNemar",
+           "mcnemar", "sign_test", "PairedComparison", "compare_paired", "T_OVER_SEEDS", "WILSON_OVER_IMAGES",
+           "BOOTSTRAP_OVER_IMAGES", "MIN_SEEDS_FOR_T"]
 
 T_OVER_SEEDS = "t over seeds"
 WILSON_OVER_IMAGES = "Wilson over images"
+BOOTSTRAP_OVER_IMAGES = "bootstrap over images"
 MIN_SEEDS_FOR_T = 3  # with 2 seeds the t interval (t = 12.7) is wider than [0, 1]: uninformative
 EXACT_BELOW = 25  # discordant pairs under which McNemar uses the exact binomial test
 
@@ -129,6 +130,37 @@ def accuracy_estimate(correct: Sequence[int], totals: Sequence[int], confidence:
         return Estimate(ci["mean"], max(0.0, ci["ci_low"]), min(1.0, ci["ci_high"]), T_OVER_SEEDS, len(pairs), images)
     low, high = wilson_ci(hits, images, confidence)
     return Estimate(hits / images, low, high, WILSON_OVER_IMAGES, len(pairs), images)
+
+
+def error_estimate(per_seed: Sequence[np.ndarray], n_boot: int = 1000, seed: int = 0,
+                   confidence: float = 0.95) -> Estimate | None:
+    """Mean of a per-image quantity (absolute or signed count error) over seeds, with its interval.
+
+    With >= 3 seeds: the mean of the per-seed means and a t interval over
+    seeds (seed-to-seed variation included). With fewer: the mean over the
+    pooled images and a percentile bootstrap interval over them (which leaves
+    seed variation out; ``method`` says so). Unlike an accuracy, the interval
+    is not clipped: an error has no natural bound.
+
+    Args:
+        per_seed: per seed, the values of its images ``[N_s]`` (empty seeds are left out).
+
+    Returns:
+        the estimate (``n_images`` = images summed over seeds), or None when there are no images.
+    """
+    values = [np.asarray(v, dtype=float) for v in per_seed]
+    values = [v[np.isfinite(v)] for v in values]
+    values = [v for v in values if len(v)]
+    if not values:
+        return None
+    images = int(sum(len(v) for v in values))
+    if len(values) >= MIN_SEEDS_FOR_T:
+        ci = mean_ci([v.mean() for v in values], confidence)
+        return Estimate(ci["mean"], ci["ci_low"], ci["ci_high"], T_OVER_SEEDS, len(values), images)
+    pooled = np.concatenate(values)  # [N]
+    low, high = bootstrap_ci(lambda rows: np.array([pooled[rows].mean()]), len(pooled), n_boot=n_boot, seed=seed,
+                             confidence=confidence)
+    return Estimate(float(pooled.mean()), float(low[0]), float(high[0]), BOOTSTRAP_OVER_IMAGES, len(values), images)
 
 
 @dataclasses.dataclass(frozen=True)

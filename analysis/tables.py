@@ -15,11 +15,12 @@ from analysis.stats import Estimate, accuracy_estimate, wilson_ci
 from study.cell import AUDIT_SAMPLES
 from study.runfolder import CellStatus
 
-__all__ = ["TEST_SPLITS", "split_correctness", "accuracy_table", "configurations", "per_count_accuracy",
-           "off_by_k", "label_noise_table", "learning_curves", "confusion_long"]
+__all__ = ["TEST_SPLITS", "ERROR_SPLITS", "split_correctness", "split_estimates", "accuracy_table", "configurations",
+           "per_count_accuracy", "off_by_k", "label_noise_table", "learning_curves", "confusion_long"]
 
-# predictions.csv split names: the i.i.d. test set and the DeWind-controlled one.
-TEST_SPLITS = {"test": "i.i.d. test", "test_dewind": "DeWind test"}
+# predictions.csv split names: the i.i.d. test set, the DeWind-controlled one and the counts held out of
+# training (paired comparisons run on each; two heads on the same held-out images is the direct contrast).
+TEST_SPLITS = {"test": "i.i.d. test", "test_dewind": "DeWind test", "test_held_out": "held-out counts"}
 
 
 def split_correctness(cell: CellRecord, split: str) -> pd.DataFrame | None:
@@ -33,6 +34,41 @@ def split_correctness(cell: CellRecord, split: str) -> pd.DataFrame | None:
     return pd.DataFrame({"index": rows["index"].to_numpy(), "label": rows["label"].astype(str).to_numpy(),
                          "pred": rows["pred"].astype(str).to_numpy(),
                          "correct": (rows["label"].astype(str) == rows["pred"].astype(str)).to_numpy()})
+
+
+# Splits whose count errors the numerosity section reports: the two test sets and the held-out counts.
+ERROR_SPLITS = dict(TEST_SPLITS)
+
+
+def split_estimates(cell: CellRecord, split: str) -> pd.DataFrame | None:
+    """Per image of one split of a counting cell: the head's count estimate beside the true count.
+
+    The ``estimate`` column (the head's point estimate of the count: a
+    regression head's raw output, a classifier's argmax count) is read when
+    predictions.csv has it; older run folders have none, and there the
+    predicted class's count is the estimate (what a classifier head estimates).
+
+    Returns:
+        ``index``, ``count`` (true), ``pred`` (the rounded, clamped count the
+        accuracy scores), ``estimate`` (float), ``correct``, ``error``
+        (estimate - count) and ``abs_error``; None when the split is absent or
+        its labels are not counts.
+    """
+    predictions = cell.table(cell.folder.PREDICTIONS)
+    if predictions is None or "split" not in predictions or not cell.is_counting:
+        return None
+    rows = predictions[predictions["split"] == split]
+    if rows.empty:
+        return None
+    count = pd.to_numeric(rows["label"], errors="coerce").to_numpy(dtype=float)
+    pred = pd.to_numeric(rows["pred"], errors="coerce").to_numpy(dtype=float)
+    estimate = pd.to_numeric(rows["estimate"], errors="coerce").to_numpy(dtype=float) if "estimate" in rows else pred
+    if not (np.isfinite(count).all() and np.isfinite(pred).all()):
+        return None
+    estimate = np.where(np.isfinite(estimate), estimate, pred)  # a blank estimate: the predicted count
+    return pd.DataFrame({"index": rows["index"].to_numpy(), "count": count.astype(int), "pred": pred.astype(int),
+                         "estimate": estimate, "correct": pred == count, "error": estimate - count,
+                         "abs_error": np.abs(estimate - count)})
 
 
 def _hits(cell: CellRecord, split: str) -> tuple[int, int] | None:

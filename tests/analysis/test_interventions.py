@@ -25,3 +25,13 @@ def test_deletion_curve_falls_one_per_step_for_a_counter():
     curves = deletion_curves(counter_predictor(0, 4), scenes, scores, max_steps=2)
     for _, group in curves.groupby(["scene", "order", "repeat"]):
         assert np.allclose(group["delta_expected"].to_numpy(), -group["step"].to_numpy(), atol=1e-6)
+
+
+def test_edits_to_a_held_out_count_are_excluded_and_counted():
+    scenes = tiny_scenes(2, 4, n=6)
+    table = run_interventions(counter_predictor(2, 4), scenes, (2, 4), seed=0, trained=(2, 4))  # 3 held out
+    summary = summarize_interventions(table).set_index("kind")
+    # removing from 4 or adding to 2 would give the held-out 3: excluded, never scored
+    assert summary.loc["remove", "excluded_untrained"] == sum(s.count == 4 for s in scenes)
+    assert summary.loc["add", "excluded_untrained"] == sum(s.count == 2 for s in scenes)
+    assert not (table.loc[table["status"] == "ok", "count_after"] == 3).any()

@@ -1,0 +1,400 @@
+"""Count errors of the readout heads, held-out counts, resolution and architecture (section "numerosity").
+
+Everything here reads the cells' own predictions.csv (no model is run):
+per image, the head's point estimate of the count (``estimate``; the
+predicted class's count in older run folders) beside the true count.
+
+- **Heads and held-out counts.** Per configuration and evaluation split
+  (i.i.d. test, DeWind test, held-out counts) and per true count: accuracy
+  of the rounded estimate, MAE (mean |estimate - count|) and signed bias
+  (mean estimate - count), each with a 95% interval: a t interval over
+  seeds with >= 3 seeds, else Wilson (accuracy) or a percentile bootstrap
+  over the pooled images (MAE, bias). Held-out counts are marked as
+  interpolation (inside the trained range, e.g. 3 of 1,2,4,5) or
+  extrapolation (outside it, e.g. 21-30 after training on 1-20): the direct
+  test of a count concept. A classifier head has one output per class and
+  the held-out class never had a positive example, so it cannot output an
+  untrained class reliably; the takeaway says so.
+- **Resolution.** Cells that differ only in ``size`` and share a
+  ``scene_size`` see the same scenes at several image sizes: accuracy and
+  MAE against px per configuration separate crowding (errors that shrink
+  with resolution) from a counting limit (errors that do not).
+- **Architecture.** When ``arch`` varies: accuracy per architecture (paper
+  names, ``analysis.rundata.arch_label``) per configuration and test set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis import figures
+from analysis.rundata import CellRecord, configuration_label, short_value
+from analysis.stats import Estimate, accuracy_estimate, error_estimate
+from analysis.tables import ERROR_SPLITS, split_estimates
+from study.coerce import from_mapping
+from study.runfolder import CellStatus
+from study.spec import TrainSpec, varying_fields
+
+__all__ = ["SECTION", "CLASSIFIER_HEADS", "count_kind", "image_errors", "heads_table", "count_error_table",
+           "resolution_table", "architecture_frame", "write_numerosity", "limitations"]
+
+SECTION = "numerosity"
+CLASSIFIER_HEADS = ("fastai", "linear")  # one output per class: an untrained class is never a target
+SEEN, INTERPOLATION, EXTRAPOLATION = "seen", "interpolation", "extrapolation"
+
+
+# ------------------------------------------------------------------ per image
+
+def _train_spec(spec: dict[str, Any]) -> TrainSpec | None:
+    """The cell's TrainSpec (None when its spec.json cannot make one, e.g. a partial spec)."""
+    try:
+        return from_mapping(TrainSpec, {k: v for k, v in spec.items() if k in TrainSpec.__dataclass_fields__})
+    except Exception:  # noqa: BLE001 - an old or partial spec only loses the seen/held-out marks
+        return None
+
+
+def count_kind(count: int, held_out: Iterable[int], train_counts: Iterable[int]) -> str:
+    """``seen`` (trained on), ``interpolation`` (held out, inside the trained range) or ``extrapolation``."""
+    if count not in set(held_out):
+        return SEEN
+    trained = list(train_counts)
+    return INTERPOLATION if trained and min(trained) < count < max(trained) else EXTRAPOLATION
+
+
+def image_errors(cells: list[CellRecord]) -> pd.DataFrame:
+    """Every image of every evaluation split of the done counting cells, with its count error.
+
+    Returns:
+        ``split_estimates`` rows plus ``cell_id``, ``configuration``, ``key``
+        (the configuration key as text), ``head``, ``split`` (split name) and
+        ``kind`` (``count_kind``); empty when no cell has predictions.
+    """
+    frames = []
+    for cell in cells:
+        if cell.status is not CellStatus.DONE or not cell.is_counting:
+            continue
+        spec = _train_spec(cell.spec)
+        held = spec.held_out_counts if spec else ()
+        trained = spec.train_counts if spec else ()
+        for split in ERROR_SPLITS:
+            table = split_estimates(cell, split)
+            if table is None:
+                continue
+            kinds = {count: count_kind(count, held, trained) for count in table["count"].unique()}
+            frames.append(table.assign(cell_id=cell.cell_id, configuration=cell.config_label, key=str(cell.key),
+                                       head=str(cell.spec.get("head", "fastai")), split=split,
+                                       kind=table["count"].map(kinds)))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# ------------------------------------------------------------------ estimates
+
+def _estimates(images: pd.DataFrame) -> dict[str, Any]:
+    """Accuracy, MAE and bias of a group of images, each with its interval over the group's cells (seeds)."""
+    by_cell = [group for _, group in images.groupby("cell_id", sort=False)]
+    estimates: dict[str, Estimate | None] = {
+        "accuracy": accuracy_estimate([int(g["correct"].sum()) for g in by_cell], [len(g) for g in by_cell]),
+        "mae": error_estimate([g["abs_error"].to_numpy() for g in by_cell]),
+        "bias": error_estimate([g["error"].to_numpy() for g in by_cell]),
+    }
+    row: dict[str, Any] = {"n_seeds": len(by_cell), "n": len(images)}
+    for name, estimate in estimates.items():
+        row.update({name: np.nan, f"{name}_low": np.nan, f"{name}_high": np.nan, f"{name}_method": ""}
+                   if estimate is None else {name: estimate.mean, f"{name}_low": estimate.low,
+                                             f"{name}_high": estimate.high, f"{name}_method": estimate.method})
+    return row
+
+
+def heads_table(errors: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration and split: accuracy, MAE and signed bias with 95% CIs over seeds, and n.
+
+    Returns:
+        rows ``configuration``, ``head``, ``split`` (name), ``test_set`` (label), ``n_seeds``, ``n``,
+        then ``accuracy``/``mae``/``bias`` each with ``_low``, ``_high``, ``_method``.
+    """
+    if errors.empty:
+        return pd.DataFrame()
+    rows = []
+    for (configuration, split), group in errors.groupby(["configuration", "split"], sort=False):
+        rows.append({"configuration": configuration, "head": group["head"].iloc[0], "split": split,
+                     "test_set": ERROR_SPLITS[split], **_estimates(group)})
+    order = {name: i for i, name in enumerate(ERROR_SPLITS)}
+    return pd.DataFrame(rows).sort_values("split", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def count_error_table(errors: pd.DataFrame) -> pd.DataFrame:
+    """Per configuration, split and true count: accuracy, MAE and bias with 95% CIs, n and ``kind``."""
+    if errors.empty:
+        return pd.DataFrame()
+    rows = []
+    for (configuration, split, count), group in errors.groupby(["configuration", "split", "count"], sort=False):
+        rows.append({"configuration": configuration, "head": group["head"].iloc[0], "split": split,
+                     "test_set": ERROR_SPLITS[split], "count": int(count), "kind": group["kind"].iloc[0],
+                     **_estimates(group)})
+    return pd.DataFrame(rows).sort_values(["configuration", "split", "count"], kind="stable").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ resolution and architecture
+
+def _done_counting(cells: list[CellRecord]) -> list[CellRecord]:
+    return [cell for cell in cells if cell.status is CellStatus.DONE and cell.is_counting and cell.spec]
+
+
+def _size_groups(cells: list[CellRecord], shared_scenes: bool) -> dict[tuple, list[CellRecord]]:
+    """Cells equal in every setting but ``size`` (at least two sizes), with or without a common ``scene_size``."""
+    groups: dict[tuple, list[CellRecord]] = {}
+    for cell in _done_counting(cells):
+        if bool(int(cell.spec.get("scene_size") or 0)) == shared_scenes:
+            groups.setdefault(tuple(item for item in cell.key if item[0] != "size"), []).append(cell)
+    return {key: members for key, members in groups.items()
+            if len({int(cell.spec.get("size", 0)) for cell in members}) >= 2}
+
+
+def resolution_table(cells: list[CellRecord], errors: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy and MAE against image size for configurations seen at several sizes on the same scenes.
+
+    Returns:
+        rows ``group`` (the configuration without its px), ``counts``, ``scene_size``, ``px``, ``split``,
+        ``test_set``, then the ``_estimates`` columns; empty when no configuration varies in size alone.
+    """
+    groups = _size_groups(cells, shared_scenes=True)
+    if not groups or errors.empty:
+        return pd.DataFrame()
+    others = [name for name in varying_fields([cell.spec for cell in _done_counting(cells)]) if name != "size"]
+    rows = []
+    for members in groups.values():
+        group = configuration_label(members[0].spec, others)
+        for px in sorted({int(cell.spec["size"]) for cell in members}):
+            ids = {cell.cell_id for cell in members if int(cell.spec["size"]) == px}
+            for split in ("test", "test_dewind"):
+                images = errors[errors["cell_id"].isin(ids) & (errors["split"] == split)]
+                if len(images):
+                    rows.append({"group": group, "counts": members[0].spec.get("counts"),
+                                 "scene_size": int(members[0].spec["scene_size"]), "px": px, "split": split,
+                                 "test_set": ERROR_SPLITS[split], **_estimates(images)})
+    return pd.DataFrame(rows)
+
+
+def architecture_frame(cells: list[CellRecord], errors: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy per architecture per configuration and test set, when ``arch`` varies.
+
+    Returns:
+        rows ``x`` (the configuration without its architecture), ``hue`` (the architecture's paper name),
+        ``split`` (test set label), ``mean``/``low``/``high``/``method`` (accuracy), ``mae``..., ``n``;
+        the columns ``figures.accuracy_by_range`` draws.
+    """
+    done = _done_counting(cells)
+    varying = varying_fields([cell.spec for cell in done])
+    if "arch" not in varying or errors.empty:
+        return pd.DataFrame()
+    others = [name for name in varying if name != "arch"]
+    rows = []
+    for key in dict.fromkeys(cell.key for cell in done):
+        members = [cell for cell in done if cell.key == key]
+        ids = {cell.cell_id for cell in members}
+        for split, label in ERROR_SPLITS.items():
+            images = errors[errors["cell_id"].isin(ids) & (errors["split"] == split)]
+            if images.empty:
+                continue
+            row = _estimates(images)
+            rows.append({"x": configuration_label(members[0].spec, others) if others else "all cells",
+                         "hue": short_value("arch", members[0].spec.get("arch")),
+                         "arch": members[0].spec.get("arch"), "split": label, "mean": row["accuracy"],
+                         "low": row["accuracy_low"], "high": row["accuracy_high"], "method": row["accuracy_method"],
+                         **{k: v for k, v in row.items() if not k.startswith("accuracy")}})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ words
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    try:
+        return "n/a" if value is None or not np.isfinite(float(value)) else f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _ci(row: Any, name: str) -> str:
+    """``0.40 [0.31, 0.52]`` of column ``name`` with its bounds."""
+    return f"{_fmt(row[name])} [{_fmt(row[f'{name}_low'])}, {_fmt(row[f'{name}_high'])}]"
+
+
+def _pooled(errors: pd.DataFrame, configuration: str, mask: pd.Series) -> dict[str, Any] | None:
+    images = errors[(errors["configuration"] == configuration) & mask]
+    return _estimates(images) if len(images) else None
+
+
+def held_out_takeaway(errors: pd.DataFrame) -> str:
+    """Held-out against seen counts per configuration, and what a classifier head cannot do."""
+    held = errors[errors["split"] == "test_held_out"]
+    if held.empty:
+        return count_errors_takeaway(errors)
+    sentences, classifiers = [], []
+    for configuration, group in held.groupby("configuration", sort=False):
+        kinds = sorted(set(group["kind"]) - {SEEN})
+        counts = sorted(group["count"].unique())
+        row = _pooled(errors, configuration, errors["split"] == "test_held_out")
+        seen = _pooled(errors, configuration, errors["split"] == "test")
+        head = f"{group['head'].iloc[0]} head"
+        name = configuration if head in configuration else f"{configuration} ({head})"
+        text = (f"{name} on held-out count(s) "
+                f"{', '.join(map(str, counts))} ({' and '.join(kinds)}): MAE {_ci(row, 'mae')}, accuracy "
+                f"{_ci(row, 'accuracy')} ({row['mae_method']}, n={row['n']} images)")
+        if seen:
+            text += f", against MAE {_ci(seen, 'mae')} on the trained counts (n={seen['n']})"
+        sentences.append(text + ".")
+        if group["head"].iloc[0] in CLASSIFIER_HEADS:
+            classifiers.append(f"{name}: accuracy {_ci(row, 'accuracy')}")
+    if classifiers:
+        sentences.append("A classifier head cannot output an untrained class reliably: the held-out class never "
+                         "had a positive example, so its accuracy there is near 0 by construction ("
+                         + "; ".join(classifiers) + "). Only a regression or ordinal head can show a count "
+                         "concept beyond the trained counts.")
+    return " ".join(sentences)
+
+
+def count_errors_takeaway(errors: pd.DataFrame) -> str:
+    """Without held-out counts: the largest signed bias per configuration, where it is."""
+    table = count_error_table(errors[errors["split"] == "test"])
+    if table.empty:
+        return "No configuration has i.i.d. test predictions."
+    parts = []
+    for configuration, group in table.groupby("configuration", sort=False):
+        worst = group.loc[group["bias"].abs().idxmax()]
+        parts.append(f"{configuration}: largest |bias| at count {worst['count']}, {_ci(worst, 'bias')} "
+                     f"(n={worst['n']})")
+    return "Signed bias per true count (i.i.d. test; 0 = unbiased): " + "; ".join(parts) + "."
+
+
+def resolution_takeaway(table: pd.DataFrame) -> str:
+    """Per configuration: accuracy at the smallest and largest px; rising (crowding) or flat (a limit)."""
+    data = table[table["split"] == "test"]
+    sentences, rising, flat = [], [], []
+    for group, rows in data.groupby("group", sort=False):
+        rows = rows.sort_values("px")
+        low, high = rows.iloc[0], rows.iloc[-1]
+        sentences.append(f"{group}: accuracy {_ci(low, 'accuracy')} at {low['px']} px to {_ci(high, 'accuracy')} "
+                         f"at {high['px']} px (MAE {_fmt(low['mae'])} to {_fmt(high['mae'])}; "
+                         f"{high['accuracy_method']}, n={high['n']})")
+        # Rising: the intervals at the two ends do not overlap (conservative); flat otherwise.
+        (rising if high["accuracy_low"] > low["accuracy_high"] else flat).append(str(group))
+    text = "; ".join(sentences) + "."
+    if rising:
+        text += (f" Accuracy rises with resolution for {', '.join(rising)}: on the same scenes, those errors come "
+                 "from items too small or too close to resolve (crowding), not from a counting limit.")
+    if flat:
+        text += (f" It does not rise clearly for {', '.join(flat)}: there resolution is not what limits "
+                 "accuracy (95% intervals at the smallest and largest size overlap).")
+    return text
+
+
+def architecture_takeaway(frame: pd.DataFrame) -> str:
+    """Mean accuracy per architecture, then each configuration's best architecture with its interval."""
+    data = frame[frame["split"] == ERROR_SPLITS["test"]]
+    if data.empty:
+        return "No architecture has i.i.d. test predictions."
+    parts = []
+    for x, rows in data.groupby("x", sort=False):
+        best = rows.loc[rows["mean"].idxmax()]
+        others = "; ".join(f"{r['hue']} {_fmt(r['mean'])} [{_fmt(r['low'])}, {_fmt(r['high'])}]"
+                           for _, r in rows.iterrows() if r["hue"] != best["hue"])
+        parts.append(f"{x}: {best['hue']} best at {_fmt(best['mean'])} [{_fmt(best['low'])}, {_fmt(best['high'])}] "
+                     f"({best['method']}, n={best['n']}) against {others}")
+    return "I.i.d. test accuracy per architecture: " + "; ".join(parts) + "."
+
+
+# ------------------------------------------------------------------ display
+
+def _display(table: pd.DataFrame, first: list[str]) -> pd.DataFrame:
+    """Human columns: the ``first`` columns, then accuracy, MAE and bias as ``mean [low, high]``."""
+    if table.empty:
+        return table
+    return pd.DataFrame({**{name.replace("_", " ").capitalize(): table[name] for name in first},
+                         "Accuracy [95% CI]": [_ci(row, "accuracy") for _, row in table.iterrows()],
+                         "MAE [95% CI]": [_ci(row, "mae") for _, row in table.iterrows()],
+                         "Bias [95% CI]": [_ci(row, "bias") for _, row in table.iterrows()],
+                         "CI (MAE, bias)": table["mae_method"], "Seeds": table["n_seeds"], "n": table["n"]})
+
+
+def _count_errors_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Held-out counts first (the direct test), then the largest |bias| of the seen counts."""
+    if table.empty:
+        return table
+    ordered = pd.concat([table[table["kind"] != SEEN],
+                         table[table["kind"] == SEEN].reindex(table[table["kind"] == SEEN]["bias"].abs()
+                                                              .sort_values(ascending=False).index)])
+    return _display(ordered, ["configuration", "test_set", "count", "kind"])
+
+
+# ------------------------------------------------------------------ outputs
+
+def write_numerosity(summary: Any, cells: list[CellRecord]) -> pd.DataFrame:
+    """The section's tables and figures, written through ``summary`` (``analysis.pipeline.Summary``).
+
+    Returns:
+        the per-image errors (empty when no counting cell has predictions).
+    """
+    errors = image_errors(cells)
+    if errors.empty:
+        return errors
+    heads = heads_table(errors)
+    per_count = count_error_table(errors)
+    resolution = resolution_table(cells, errors)
+    architecture = architecture_frame(cells, errors)
+    summary.table(heads, "heads", "Accuracy, MAE and signed bias of the count estimate per configuration and test "
+                  "set (95% CI)", SECTION, _display(heads, ["configuration", "head", "test_set"]))
+    summary.table(per_count, "count_errors", "Count errors per true count: seen and held-out counts (95% CI)",
+                  SECTION, _count_errors_display(per_count))
+    summary.table(resolution, "resolution", "Accuracy and MAE against image size on the same scenes (95% CI)",
+                  SECTION, _display(resolution, ["group", "test_set", "px"]))
+    summary.table(architecture.rename(columns={"x": "configuration", "hue": "architecture", "split": "test_set",
+                                               "mean": "accuracy", "low": "accuracy_low", "high": "accuracy_high",
+                                               "method": "accuracy_method"}),
+                  "architecture", "Accuracy per architecture (95% CI)", SECTION, _arch_display(architecture))
+    shown = per_count[per_count["split"].isin(["test", "test_held_out"])]
+    _figure(summary, lambda: figures.count_errors(shown), "count_errors",
+            "Signed bias and MAE per true count (i.i.d. scenes; hollow markers: held-out counts)",
+            lambda: held_out_takeaway(errors), not shown.empty)
+    _figure(summary, lambda: figures.resolution_curves(resolution), "resolution",
+            "Accuracy and MAE against image size on the same scenes (95% CI)",
+            lambda: resolution_takeaway(resolution), not resolution.empty)
+    _figure(summary, lambda: figures.accuracy_by_range(architecture), "architecture",
+            "Accuracy per architecture, per configuration and test set (95% CI)",
+            lambda: architecture_takeaway(architecture), not architecture.empty)
+    return errors
+
+
+def _arch_display(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    return pd.DataFrame({"Configuration": frame["x"], "Architecture": frame["hue"], "Test set": frame["split"],
+                         "Accuracy [95% CI]": [f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]" for m, lo, hi in
+                                               zip(frame["mean"], frame["low"], frame["high"])],
+                         "MAE [95% CI]": [_ci(row, "mae") for _, row in frame.iterrows()],
+                         "CI (accuracy)": frame["method"], "Seeds": frame["n_seeds"], "n": frame["n"]})
+
+
+def _figure(summary: Any, make: Callable[[], Any], figure_id: str, title: str, takeaway: Callable[[], str],
+            has_data: bool) -> None:
+    if has_data:
+        summary.figure(make, figure_id, title, takeaway, SECTION)
+
+
+def limitations(cells: list[CellRecord]) -> list[str]:
+    """What the numerosity section cannot tell from this run, as sentences."""
+    notes = []
+    unshared = _size_groups(cells, shared_scenes=False)
+    if unshared:
+        notes.append(f"{len(unshared)} configuration(s) vary the image size without a common scene_size: each size "
+                     "draws its own scenes, so accuracy against px mixes resolution with scene layout (set "
+                     "scene_size to compare resolutions on the same scenes).")
+    done = _done_counting(cells)
+    held = [cell for cell in done if str(cell.spec.get("held_out") or "").strip()]
+    if done and not held:
+        notes.append("No cell holds counts out of training, so this run cannot tell whether a model estimates "
+                      "counts it was never trained on (set held_out, with a regression or ordinal head).")
+    return notes
