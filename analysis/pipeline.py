@@ -18,8 +18,6 @@ half-written.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import io
 import json
 import math
@@ -38,6 +36,7 @@ from tqdm.auto import tqdm
 from analysis import figures, findings, numerosity, tables
 from analysis.cell_analysis import BUDGETS, STEPS, Budget, CellResult, analyse_cell
 from analysis.comparisons import paired_comparisons
+from analysis.instruments import run_instruments
 from analysis.rundata import CellRecord, load_cells, open_run
 from study.errors import UserError
 from study.runfolder import CellStatus, RunFolder
@@ -237,14 +236,6 @@ def _cells_drilldown(cells: list[CellRecord], misclassified: dict[str, list[dict
     return drill
 
 
-def _instruments(cells: list[CellRecord], summary: Summary, budget: Budget, device: torch.device) -> None:
-    """The numerosity instruments (``analysis.instruments.run_instruments``), when that module is installed."""
-    if importlib.util.find_spec("analysis.instruments") is None:
-        return
-    with summary.step("numerosity instruments"):
-        importlib.import_module("analysis.instruments").run_instruments(cells, summary, budget, device)
-
-
 def run_analysis(
     run_dir: str | Path,
     device: str = "auto",
@@ -298,7 +289,8 @@ def run_analysis(
         findings.write_outputs(summary, cells, results, configurations, comparisons)
     with summary.step("numerosity tables and figures"):
         numerosity.write_numerosity(summary, cells)
-    _instruments(cells, summary, budget, torch_device)
+    with summary.step("numerosity instruments"):  # Weber fits and number units, per analysable cell
+        run_instruments(analysable, summary, budget, torch_device)
     misclassified = _cell_files(results, summary)
     # The study's question heads every report; the sweep's description says what this run did.
     answer = {**findings.answer(DEFAULT_QUESTION, summary, cells, configurations, comparisons), "run": description}

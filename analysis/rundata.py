@@ -34,8 +34,13 @@ _SIZE_WORDS = {"tiny": "Tiny", "small": "Small", "base": "Base", "large": "Large
 
 def arch_label(arch: str) -> str:
     """A human name of an architecture: ``resnet34`` -> ``ResNet-34``, ``timm:vit_tiny_patch16_224`` ->
-    ``ViT-Tiny/16``, ``timm:mixer_b16_224`` -> ``MLP-Mixer-B/16``; anything else -> its name without ``timm:``."""
+    ``ViT-Tiny/16``, ``timm:vit_tiny_patch16_224@patch8`` -> ``ViT-Tiny/8``, ``timm:mixer_b16_224`` ->
+    ``MLP-Mixer-B/16``; anything else -> its name without ``timm:``."""
     name = str(arch).removeprefix("timm:")
+    patched = re.fullmatch(r"(.+)@patch(\d+)", name)  # study.backbones' patch-size override
+    if patched:
+        base = arch_label(patched.group(1))
+        return re.sub(r"/\d+$", "", base) + f"/{patched.group(2)}" if base != patched.group(1) else name
     match = re.fullmatch(r"(resnet|resnext|wide_resnet)(\d+)(.*)", name)
     if match and not match.group(3):
         family = {"resnet": "ResNet", "resnext": "ResNeXt", "wide_resnet": "Wide-ResNet"}[match.group(1)]
