@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import inspect
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from analysis.localization import circle_masses, localization_metrics
 from analysis.predict import PixelPipeline, Predictor, load_model, pixel_pipeline
 from analysis.rundata import CellRecord
 from study.coerce import from_mapping
-from study.errors import UserError, WeightsUnavailableError
+from study.errors import ConfigError, UserError, WeightsUnavailableError
 from study.models import create_model
 from study.spec import TrainSpec
 from study.tasks import build_task, rendered_scene_spec
@@ -435,14 +434,6 @@ def _imagenet_unavailable(arch: str) -> str:
     return "" if path.is_file() else f"ImageNet weights for {arch} are not cached ({path}) and analysis does not download them"
 
 
-def _image_size(spec: dict[str, Any]) -> dict[str, int]:
-    """``{"image_size": size}`` where ``create_model`` takes one (token models such as ViT are built for
-    the cell's image size, not 224 px), else ``{}``."""
-    if "image_size" in inspect.signature(create_model).parameters:
-        return {"image_size": int(spec.get("size", 224))}
-    return {}
-
-
 def _probes(result: CellResult, context: _Context, budget: Budget) -> None:
     chosen = _balanced(context.task.test_labels, budget.probe)
     inputs = context.transform(context.task.test_images[chosen].to(context.device))
@@ -453,15 +444,15 @@ def _probes(result: CellResult, context: _Context, budget: Budget) -> None:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         random_model = create_model(spec["arch"], classes, "none", spec.get("head", "fastai"),
-                                    **_image_size(spec)).to(context.device)
+                                    image_size=int(spec.get("size", 224))).to(context.device)
     tables.append(probes.probe_model(random_model, inputs, counts, "random"))
     why = _imagenet_unavailable(spec["arch"])
     if not why:
         try:
             pretrained = create_model(spec["arch"], classes, "imagenet", spec.get("head", "fastai"),
-                                      **_image_size(spec)).to(context.device)
+                                      image_size=int(spec.get("size", 224))).to(context.device)
             tables.append(probes.probe_model(pretrained, inputs, counts, "imagenet"))
-        except WeightsUnavailableError as error:
+        except (WeightsUnavailableError, ConfigError) as error:  # ConfigError: timm has no weights (at this size)
             why = str(error).split(";")[0]
     if why:
         result.missing.append({"what": f"ImageNet probe ({result.cell.label})", "why": why})
