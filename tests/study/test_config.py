@@ -15,10 +15,10 @@ from study.spec import TrainSpec
 
 
 def test_presets_are_shipped():
-    assert preset_names() == ["confirm", "full", "quick", "seed", "smoke"]
+    assert preset_names() == ["confirm", "full", "quick", "research", "research-cpu", "seed", "smoke"]
 
 
-@pytest.mark.parametrize("name", ["smoke", "quick", "confirm", "seed", "full"])
+@pytest.mark.parametrize("name", ["smoke", "quick", "confirm", "seed", "full", "research", "research-cpu"])
 def test_every_preset_round_trips_through_its_toml(name):
     spec = load_sweep(name)
     assert spec.name == name
@@ -125,7 +125,7 @@ def test_folder_cells_ignore_counting_axes():
         ({"sets": ["epochs=3"]}, ["expected section.key=value", "sections: sweep, train, grid"]),
         ({"sets": ["train.epochs"]}, ["expected section.key=value"]),
         ({"sets": ["model.arch=resnet18"]}, ["unknown section 'model'", "valid: sweep, train, grid"]),
-        ({"preset": "nope"}, ["--preset: unknown preset 'nope'", "full, quick, seed, smoke"]),
+        ({"preset": "nope"}, ["--preset: unknown preset 'nope'", "full, quick, research, research-cpu, seed, smoke"]),
         ({"config": "/no/such/file.toml"}, ["--config: cannot read '/no/such/file.toml'"]),
     ],
 )
