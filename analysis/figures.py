@@ -338,7 +338,9 @@ def _bars(axis: Any, x: np.ndarray, rows: pd.DataFrame, column: str, colour: Any
 def count_errors(table: pd.DataFrame) -> Figure | None:
     """Signed bias (top) and MAE (bottom) of the count estimate per true count, one line per configuration.
 
-    Held-out counts are hollow markers on a grey band: a count concept shows as a small error there.
+    Configurations whose counts overlap share a panel; disjoint ranges (1-5 and 45-50) get panels of
+    their own, so neither is squeezed into a corner of a 0-50 axis. Held-out counts are hollow markers
+    on a grey band: a count concept shows as a small error there.
 
     Args:
         table: ``analysis.numerosity.count_error_table`` rows: ``configuration``, ``count``, ``kind``,
@@ -346,26 +348,49 @@ def count_errors(table: pd.DataFrame) -> Figure | None:
     """
     if table.empty:
         return None
+    panels = _count_panels(table)
     figure = _figure(height=4.6)
-    bias_axis, mae_axis = figure.subplots(2, 1, sharex=True)
+    # Each panel keeps its own scale: 1-5 errors of 0.01 and 45-50 errors of 2 do not share an axis.
+    axes = np.asarray(figure.subplots(2, len(panels), squeeze=False))
     configurations = list(dict.fromkeys(table["configuration"]))
-    colours = sns.color_palette(PALETTE, len(configurations))
-    for held in sorted(set(table.loc[table["kind"] != "seen", "count"])):
-        for axis in (bias_axis, mae_axis):
-            axis.axvspan(held - 0.5, held + 0.5, color="0.92", zorder=0)
-    # Lines are dodged a little so that their intervals at one count do not hide each other.
-    offsets = np.linspace(-0.12, 0.12, len(configurations)) if len(configurations) > 1 else [0.0]
-    for offset, colour, configuration in zip(offsets, colours, configurations):
-        rows = table[table["configuration"] == configuration].sort_values("count")
-        x, hollow = rows["count"].to_numpy(dtype=float) + offset, (rows["kind"] != "seen").to_numpy()
-        _bars(bias_axis, x, rows, "bias", colour, hollow, configuration)
-        _bars(mae_axis, x, rows, "mae", colour, hollow, configuration)
-    bias_axis.axhline(0, color="0.5", linewidth=0.8)
-    mae_axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    bias_axis.set(ylabel="signed bias (estimate - true)")
-    mae_axis.set(xlabel="true count (grey, hollow: held out of training)", ylabel="MAE", ylim=(0, None))
-    bias_axis.legend(fontsize="xx-small")
+    colours = dict(zip(configurations, sns.color_palette(PALETTE, len(configurations))))
+    for column, members in enumerate(panels):
+        bias_axis, mae_axis = axes[0, column], axes[1, column]
+        rows_of_panel = table[table["configuration"].isin(members)]
+        for held in sorted(set(rows_of_panel.loc[rows_of_panel["kind"] != "seen", "count"])):
+            for axis in (bias_axis, mae_axis):
+                axis.axvspan(held - 0.5, held + 0.5, color="0.92", zorder=0)
+        # Lines are dodged a little so that their intervals at one count do not hide each other.
+        offsets = np.linspace(-0.12, 0.12, len(members)) if len(members) > 1 else [0.0]
+        for offset, configuration in zip(offsets, members):
+            rows = table[table["configuration"] == configuration].sort_values("count")
+            x, hollow = rows["count"].to_numpy(dtype=float) + offset, (rows["kind"] != "seen").to_numpy()
+            _bars(bias_axis, x, rows, "bias", colours[configuration], hollow, configuration)
+            _bars(mae_axis, x, rows, "mae", colours[configuration], hollow, configuration)
+        bias_axis.axhline(0, color="0.5", linewidth=0.8)
+        mae_axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        mae_axis.set(xlabel="true count", ylim=(0, None))
+        bias_axis.legend(fontsize="xx-small")
+    axes[0, 0].set(ylabel="signed bias (estimate - true)")
+    axes[1, 0].set(ylabel="MAE")
+    if (table["kind"] != "seen").any():
+        figure.supxlabel("grey band, hollow markers: counts held out of training", fontsize="x-small")
     return figure
+
+
+def _count_panels(table: pd.DataFrame) -> list[list[str]]:
+    """Configurations grouped into panels: those whose count spans overlap share one, in count order."""
+    spans = table.groupby("configuration", sort=False)["count"].agg(["min", "max"]).sort_values(["min", "max"])
+    panels: list[list[str]] = []
+    top = -np.inf
+    for configuration, (low, high) in spans.iterrows():
+        if not panels or low > top:
+            panels.append([])
+            top = high
+        else:
+            top = max(top, high)
+        panels[-1].append(configuration)
+    return panels
 
 
 @_styled

@@ -424,7 +424,7 @@ def _write(summary: Summary, weber: pd.DataFrame, units: pd.DataFrame, tuning: p
         summary.table(units, "numerosity_units", "Number-selective units, trained vs random weights", SECTION,
                       display=_units_display(units))
         summary.table(tuning, "numerosity_tuning", "Mean normalised tuning curves per preferred numerosity",
-                      SECTION)
+                      "appendix", display=tuning.head(0))  # the figure's data: CSV only
         summary.figure(lambda: units_figure(tuning), "numerosity_units",
                        "Number-selective units: preferred numerosities and tuning, trained vs random weights",
                        lambda: _units_takeaway(units), SECTION)

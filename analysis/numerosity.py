@@ -320,18 +320,6 @@ def _display(table: pd.DataFrame, first: list[str]) -> pd.DataFrame:
                          "CI (MAE, bias)": table["mae_method"], "Seeds": table["n_seeds"], "n": table["n"]})
 
 
-def _count_errors_display(table: pd.DataFrame) -> pd.DataFrame:
-    """Held-out counts first (the direct test), then the largest |bias| of the seen counts."""
-    if table.empty:
-        return table
-    ordered = pd.concat([table[table["kind"] != SEEN],
-                         table[table["kind"] == SEEN].reindex(table[table["kind"] == SEEN]["bias"].abs()
-                                                              .sort_values(ascending=False).index)])
-    return _display(ordered, ["configuration", "test_set", "count", "kind"])
-
-
-# ------------------------------------------------------------------ outputs
-
 def write_numerosity(summary: Any, cells: list[CellRecord]) -> pd.DataFrame:
     """The section's tables and figures, written through ``summary`` (``analysis.pipeline.Summary``).
 
@@ -347,8 +335,9 @@ def write_numerosity(summary: Any, cells: list[CellRecord]) -> pd.DataFrame:
     architecture = architecture_frame(cells, errors)
     summary.table(heads, "heads", "Accuracy, MAE and signed bias of the count estimate per configuration and test "
                   "set (95% CI)", SECTION, _display(heads, ["configuration", "head", "test_set"]))
+    # Per true count is the figure's data: the CSV has it, the report body shows the figure.
     summary.table(per_count, "count_errors", "Count errors per true count: seen and held-out counts (95% CI)",
-                  SECTION, _count_errors_display(per_count))
+                  "appendix", per_count.head(0))
     summary.table(resolution, "resolution", "Accuracy and MAE against image size on the same scenes (95% CI)",
                   SECTION, _display(resolution, ["group", "test_set", "px"]))
     summary.table(architecture.rename(columns={"x": "configuration", "hue": "architecture", "split": "test_set",

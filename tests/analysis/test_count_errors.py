@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -83,9 +84,12 @@ def test_count_errors_mark_held_out_counts_as_interpolation(held_run):
 
 def test_held_out_section_in_summary_with_classifier_sentence(held_run):
     summary = run_analysis(held_run.path, device="cpu", budget=TINY)
-    numerosity = {t["id"]: t for t in summary["tables"] if t["section"] == "numerosity"}
-    assert {"heads", "count_errors"} <= set(numerosity)
-    assert numerosity["count_errors"]["rows"][0][3] == "interpolation"  # held-out rows first
+    tables = {t["id"]: t for t in summary["tables"]}
+    assert tables["heads"]["section"] == "numerosity"
+    # per true count is the figure's data: a CSV in the appendix, no rows in the report body
+    assert tables["count_errors"]["section"] == "appendix" and tables["count_errors"]["rows"] == []
+    per_count = pd.read_csv(held_run.path / "analysis" / tables["count_errors"]["file"])
+    assert set(per_count.loc[per_count["split"] == "test_held_out", "kind"]) == {"interpolation"}
     figure = next(f for f in summary["figures"] if f["id"] == "count_errors")
     assert figure["section"] == "numerosity"
     assert "MAE 0.30" in figure["takeaway"] and "held-out count(s) 2 (interpolation)" in figure["takeaway"]
@@ -166,3 +170,12 @@ def test_heads_are_compared_on_the_same_held_out_images(held_run):
     # regression right on 3 of the 4 held-out images, the classifier on none
     assert {held[0]["a"], held[0]["b"]} == {"regression", "fastai"}
     assert abs(held[0]["difference"]) == pytest.approx(0.75)
+
+
+def test_count_error_panels_split_disjoint_ranges_and_keep_overlapping_ones_together():
+    from analysis.figures import _count_panels
+
+    rows = [("1-5 · a", c) for c in range(1, 6)] + [("1-5 · b", c) for c in range(1, 6)]
+    rows += [("3-8 · c", c) for c in range(3, 9)] + [("45-50 · a", c) for c in range(45, 51)]
+    table = pd.DataFrame(rows, columns=["configuration", "count"])
+    assert _count_panels(table) == [["1-5 · a", "1-5 · b", "3-8 · c"], ["45-50 · a"]]
