@@ -29,6 +29,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter
 from tqdm.auto import tqdm
 
 from analysis import figures
@@ -272,12 +273,22 @@ def weber_figure(frame: pd.DataFrame) -> Figure | None:
         for axis in axes:
             axis.set_xticks(range(len(configurations)), configurations, rotation=30, ha="right", fontsize="x-small")
             axis.set_xlim(-0.6, len(configurations) - 0.4)
-        axes[0].set(yscale="log", ylabel="Weber fraction w (95% CI)")
+        axes[0].set(yscale="log", ylabel="Weber fraction w (95% CI)", ylim=_w_limits(frame))
+        for ticks in (axes[0].yaxis.set_major_formatter, axes[0].yaxis.set_minor_formatter):
+            ticks(FormatStrFormatter("%g"))  # 0.1, 0.2, 0.5 rather than 10^-1 and nothing between
         axes[1].set(ylim=(0, 90), ylabel="theta: angle to the number axis (deg)")
         handles, labels = axes[0].get_legend_handles_labels()
         unique = dict(zip(labels, handles))
         axes[0].legend(unique.values(), unique.keys(), fontsize="x-small", loc="upper left")
     return figure
+
+
+def _w_limits(frame: pd.DataFrame) -> tuple[float, float]:
+    """Log-axis limits that hold the human band and every finite interval shown, with a margin."""
+    shown = frame[~frame["at_ceiling"].astype(bool)]
+    values = [*HUMAN_ADULT_W, *shown["w_low"].dropna(), *shown["w_high"].dropna(), *shown["w"].dropna()]
+    values = [v for v in values if np.isfinite(v) and v > 0]
+    return min(values) / 1.5, max(values) * 1.5
 
 
 def _tuning_panel(axis: Any, tuning: pd.DataFrame, log_axis: bool) -> None:
