@@ -6,8 +6,11 @@ wrote (through ``study.runfolder``) and writes tables, figures and
 modules each own one concern: ``rundata`` (cells and configurations),
 ``stats`` (intervals and paired tests), ``comparisons``, ``attribution``
 (Captum wrappers and model hygiene), ``localization``, ``interventions``,
-``confounds``, ``probes``, ``baselines``, ``tables``, ``figures``,
-``findings`` (the words); the ``pipeline`` ties them together.
+``confounds``, ``probes``, ``baselines``, ``numerosity`` (count errors per
+head, held-out counts, resolution, architectures), ``psychophysics`` (Weber
+fits), ``units`` (number-selective units), ``instruments`` (both, per cell),
+``tables``, ``figures``, ``findings`` (the words); the ``pipeline`` ties them
+together.
 
 Importing the package changes no global state: no matplotlib backend or
 style, no random seed.
