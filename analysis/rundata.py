@@ -87,6 +87,10 @@ def short_value(name: str, value: Any) -> str:
         return f"scenes {text} px" if text not in ("", "0") else "scenes at image size"
     if name == "size":
         return f"{text} px"
+    if name == "radius":
+        return f"r {float(value):.3g} px" if text not in ("", "0", "0.0") else "auto radius"
+    if name == "n_train":
+        return f"{text} images"
     if name in ("reg_target", "reg_loss"):
         return f"{text} {'target' if name == 'reg_target' else 'loss'}"
     return text

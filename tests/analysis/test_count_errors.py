@@ -156,6 +156,7 @@ def test_labels_read_well():
     assert arch_label("timm:vit_tiny_patch16_224") == "ViT-Tiny/16" and arch_label("resnet34") == "ResNet-34"
     assert arch_label("timm:mixer_b16_224") == "MLP-Mixer-B/16" and arch_label("timm:odd_net") == "odd_net"
     assert arch_label("timm:vit_tiny_patch16_224@patch8") == "ViT-Tiny/8"
+    assert short_value("radius", 1.28) == "r 1.28 px" and short_value("n_train", 1000) == "1000 images"
     assert short_value("overlap", True) == "overlap" and short_value("overlap", "False") == "no overlap"
     assert short_value("distractors", "0") == "no distractors"
     assert short_value("distractors", "2-4") == "2-4 distractors"
