@@ -10,7 +10,9 @@ seed replicates and are pooled).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import json
 import os
 import re
 import tempfile
@@ -21,7 +23,7 @@ import pandas as pd
 
 from study.errors import UserError
 from study.runfolder import CellFolder, CellState, CellStatus, RunFolder
-from study.spec import configuration_key, field_label, seed_fields, setting_fields, varying_fields
+from study.spec import configuration_key, field_label, ignored_fields, seed_fields, setting_fields, varying_fields
 
 __all__ = ["CellRecord", "open_run", "load_cells", "cells_frame", "short_value", "configuration_label", "arch_label"]
 
@@ -187,8 +189,36 @@ def open_run(path: str | os.PathLike, writable: bool = True) -> RunFolder:
     return run
 
 
+# Varying settings a label shows in full; with more, labels show only the unusual values (usual_values).
+MAX_FULL_LABEL_FIELDS = 3
+
+
+def _field_value(spec: dict[str, Any], name: str) -> str:
+    """A field's value as ``study.spec.varying_fields`` compares it: JSON, blank where the task ignores it."""
+    return "" if name in ignored_fields(str(spec.get("task", "counting"))) else json.dumps(spec.get(name), default=str)
+
+
+def usual_values(specs: list[dict[str, Any]], fields: list[str]) -> dict[str, str]:
+    """The value (JSON) most configurations share, per field, where one value is strictly the most common.
+
+    A label leaves a field out when it holds its usual value, so a sweep of blocks (``research``)
+    labels a cell by what sets it apart ("1-5 · held out 3 · regression head") rather than by every
+    setting that varies somewhere. Fields with no single most common value (every crossed axis of a
+    plain grid) get no entry and are always shown. Labels stay unique: two configurations differ in a
+    field that at least one of them shows.
+    """
+    configurations = {configuration_key(spec): spec for spec in specs}.values()
+    usual = {}
+    for name in fields:
+        ranked = collections.Counter(_field_value(spec, name) for spec in configurations).most_common(2)
+        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+            usual[name] = ranked[0][0]
+    return usual
+
+
 def load_cells(run: str | os.PathLike | RunFolder) -> list[CellRecord]:
-    """Every cell folder of a run (sorted by id), labelled by the settings that vary in the run."""
+    """Every cell folder of a run (sorted by id), labelled by what sets its configuration apart:
+    the count range (or photo folder) and each varying setting that differs from its usual value."""
     run = run if isinstance(run, RunFolder) else RunFolder(run)
     records = []
     for folder in run.cells():
@@ -198,8 +228,14 @@ def load_cells(run: str | os.PathLike | RunFolder) -> list[CellRecord]:
     specs = [record.spec for record in records if record.spec]
     varying = varying_fields(specs)
     seeds = varying_fields(specs, roles=("seed",))
+    # A few varying settings read well in full ("45-50 · sensible · 0.01"); beyond that (a sweep of
+    # blocks) each label keeps only what sets its configuration apart.
+    usual = usual_values(specs, varying) if len(varying) > MAX_FULL_LABEL_FIELDS else {}
     for record in records:
-        record.config_label = configuration_label(record.spec, varying)
+        primary = "counts" if record.spec.get("task", "counting") == "counting" else "data"
+        shown = [name for name in varying
+                 if name == primary or name not in usual or _field_value(record.spec, name) != usual[name]]
+        record.config_label = configuration_label(record.spec, shown)
         extra = [f"{field_label(name)} {record.spec.get(name)}" for name in seeds]
         record.label = " · ".join([record.config_label, *extra])
     return records

@@ -13,15 +13,10 @@ import pytest
 
 import torch
 
-from analysis.cell_analysis import Budget
+from helpers import TINY  # noqa: F401  (tests import it from helpers: "conftest" is ambiguous across folders)
 
 # Other test suites share these 2 cores: one thread avoids OpenMP oversubscription stalls.
 torch.set_num_threads(1)
-
-# A few images per analysis: the tests check plumbing and files, not findings.
-TINY = Budget(images=4, interventions=4, deletion=2, deletion_steps=2, dewind=30, probe=24,
-              methods=("gradcam", "integrated_gradients", "saliency"), ig_steps=4, ig_max_steps=8,
-              baseline_images=40, misclassified=2)
 
 
 @pytest.fixture(scope="session")

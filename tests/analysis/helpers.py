@@ -7,8 +7,14 @@ import torch
 import torch.nn as nn
 
 from analysis.baselines import component_counts
+from analysis.cell_analysis import Budget
 from analysis.predict import Predictor
 from synth.scenes import SceneSpec, sample_scenes
+
+# A few images per analysis: the tests check plumbing and files, not findings.
+TINY = Budget(images=4, interventions=4, deletion=2, deletion_steps=2, dewind=30, probe=24,
+              methods=("gradcam", "integrated_gradients", "saliency"), ig_steps=4, ig_max_steps=8,
+              baseline_images=40, misclassified=2)
 
 
 class ComponentCounter(nn.Module):

@@ -11,7 +11,7 @@ from analysis import run_analysis
 from analysis.numerosity import count_error_table, count_kind, heads_table, image_errors, resolution_table
 from analysis.rundata import arch_label, load_cells, short_value
 from analysis.stats import BOOTSTRAP_OVER_IMAGES, T_OVER_SEEDS, WILSON_OVER_IMAGES
-from conftest import TINY
+from helpers import TINY
 from study.runfolder import RunFolder
 from study.spec import TRAIN_DEFAULTS
 
@@ -180,3 +180,15 @@ def test_count_error_panels_split_disjoint_ranges_and_keep_overlapping_ones_toge
     rows += [("3-8 · c", c) for c in range(3, 9)] + [("45-50 · a", c) for c in range(45, 51)]
     table = pd.DataFrame(rows, columns=["configuration", "count"])
     assert _count_panels(table) == [["1-5 · a", "1-5 · b", "3-8 · c"], ["45-50 · a"]]
+
+
+def test_block_sweeps_label_a_configuration_by_what_sets_it_apart():
+    from analysis.rundata import usual_values
+
+    base = {"task": "counting", "counts": "1-5", "held_out": "", "head": "fastai", "arch": "resnet18", "size": 32}
+    specs = [base, {**base, "held_out": "3", "head": "regression"}, {**base, "arch": "timm:vit_tiny_patch16_224"},
+             {**base, "size": 64}, {**base, "counts": "11-20"}]
+    usual = usual_values(specs, ["counts", "held_out", "head", "arch", "size"])
+    assert usual == {"counts": '"1-5"', "held_out": '""', "head": '"fastai"', "arch": '"resnet18"', "size": "32"}
+    # a two-way tie has no usual value: both sides are always shown
+    assert usual_values([{"aug": "fastai"}, {"aug": "sensible"}], ["aug"]) == {}

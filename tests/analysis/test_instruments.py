@@ -3,7 +3,7 @@ import dataclasses
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY
+from helpers import TINY
 
 from analysis.cell_analysis import BUDGETS
 from analysis.instruments import (INSTRUMENT_BUDGETS, SECTION, InstrumentBudget, instrument_budget, run_instruments,

@@ -8,7 +8,7 @@ import analysis.__main__ as cli
 from analysis import cell_analysis, run_analysis
 from analysis.figures import DPI, WIDTH
 from analysis.pipeline import MAX_TABLE_ROWS, SECTIONS
-from conftest import TINY
+from helpers import TINY
 
 PROMISED_TABLES = {"configurations", "comparisons", "cells", "baselines", "confounds", "interventions", "measurement",
                    "per_count_accuracy", "history", "confusion", "localization", "deletion", "probes"}
