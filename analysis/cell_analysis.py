@@ -27,6 +27,7 @@ from analysis.localization import circle_masses, localization_metrics
 from analysis.predict import PixelPipeline, Predictor, load_model, pixel_pipeline
 from analysis.rundata import CellRecord
 from study.coerce import from_mapping
+from study.backbones import cached_weights
 from study.errors import ConfigError, UserError, WeightsUnavailableError
 from study.models import create_model
 from study.spec import TrainSpec
@@ -422,13 +423,15 @@ def _baselines(result: CellResult, context: _Context, budget: Budget) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _imagenet_unavailable(arch: str) -> str:
-    """Why ImageNet weights for ``arch`` cannot be used offline ('' when they are cached or not torchvision's).
+    """Why ImageNet weights for ``arch`` cannot be used offline ('' when they are cached).
 
     Checked before asking torchvision, which would otherwise try (and, offline, wait for) a download.
     Cached per process: the answer does not change between cells.
     """
     if arch.startswith("timm:"):
-        return ""
+        cached = cached_weights(arch[5:])
+        return "" if cached else (f"ImageNet weights for {arch} are not in the Hugging Face cache and analysis "
+                                  "does not download them")
     url = torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
     path = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
     return "" if path.is_file() else f"ImageNet weights for {arch} are not cached ({path}) and analysis does not download them"

@@ -29,7 +29,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 from tqdm.auto import tqdm
 
 from analysis import figures
@@ -239,47 +239,51 @@ def _new_figure(height: float) -> Figure:
 
 
 def weber_figure(frame: pd.DataFrame) -> Figure | None:
-    """w (log axis) and theta per cell with 95% CIs, grouped by configuration, with the human adult band.
+    """w (log axis) and theta per cell with 95% CIs, one row per configuration, with the human adult band.
+
+    Configurations run down the y axis (their labels read horizontally however many there are);
+    replicate cells of one configuration are dodged within its row.
 
     Args:
         frame: the ``numerosity_weber`` table (one row per cell).
     """
     if frame.empty:
         return None
+    configurations = list(dict.fromkeys(frame["configuration"]))
     with figures.style():
-        figure = _new_figure(figures.HEIGHT)
-        axes = figure.subplots(1, 2)
-        configurations = list(dict.fromkeys(frame["configuration"]))
-        axes[0].axhspan(*HUMAN_ADULT_W, color="0.85", zorder=0,
+        figure = _new_figure(max(figures.HEIGHT, 1.2 + 0.32 * len(configurations)))
+        axes = figure.subplots(1, 2, sharey=True)
+        axes[0].axvspan(*HUMAN_ADULT_W, color="0.85", zorder=0,
                         label=f"human adults {HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]}")
         for k, configuration in enumerate(configurations):
             rows = frame[frame["configuration"] == configuration]
-            x = k + np.linspace(-0.15, 0.15, len(rows)) if len(rows) > 1 else np.array([float(k)])
+            y = k + np.linspace(-0.15, 0.15, len(rows)) if len(rows) > 1 else np.array([float(k)])
+            ceiling = rows["at_ceiling"].to_numpy(bool)
+            floor = rows["at_floor"].to_numpy(bool)
             for axis, name in ((axes[0], "w"), (axes[1], "theta")):
                 low = np.clip(rows[name] - rows[f"{name}_low"], 0, None)
                 high = np.clip(rows[f"{name}_high"] - rows[name], 0, None)
-                floor = rows["at_floor"].to_numpy(bool) if name == "w" else np.zeros(len(rows), bool)
-                shown = ~floor & ~rows["at_ceiling"].to_numpy(bool)  # at the ceiling w is no estimate at all
-                axis.errorbar(x[shown], rows[name][shown], yerr=[low[shown], high[shown]], fmt="o", capsize=3,
+                shown = ~ceiling & ~(floor if name == "w" else np.zeros(len(rows), bool))
+                axis.errorbar(rows[name][shown], y[shown], xerr=[low[shown], high[shown]], fmt="o", capsize=3,
                               color="C0")
-                for position, ceiling in zip(x, rows["at_ceiling"].to_numpy(bool)):
-                    if ceiling and name == "w":
-                        axis.annotate("no number\nsignal", (position, 0.5), xycoords=("data", "axes fraction"),
-                                      ha="center", fontsize="xx-small", color="C3")
-                if floor.any():
-                    axis.scatter(x[floor], rows[name][floor], marker="v", color="C3", zorder=3,
-                                 label="separable (w at floor)" if k == 0 or not axis.get_legend_handles_labels()[1]
-                                 else None)
-        for axis in axes:
-            axis.set_xticks(range(len(configurations)), configurations, rotation=30, ha="right", fontsize="x-small")
-            axis.set_xlim(-0.6, len(configurations) - 0.4)
-        axes[0].set(yscale="log", ylabel="Weber fraction w (95% CI)", ylim=_w_limits(frame))
-        for ticks in (axes[0].yaxis.set_major_formatter, axes[0].yaxis.set_minor_formatter):
-            ticks(FormatStrFormatter("%g"))  # 0.1, 0.2, 0.5 rather than 10^-1 and nothing between
-        axes[1].set(ylim=(0, 90), ylabel="theta: angle to the number axis (deg)")
+            for position in y[ceiling]:  # at the ceiling w is no estimate at all
+                axes[0].annotate("no number signal", (0.5, position), xycoords=("axes fraction", "data"),
+                                 ha="center", va="center", fontsize="xx-small", color="C3")
+            if floor.any():
+                axes[0].scatter(rows["w"][floor], y[floor], marker="<", color="C3", zorder=3,
+                                label="separable (w at floor)")
+        axes[0].set_yticks(range(len(configurations)), configurations, fontsize="x-small")
+        axes[0].set_ylim(len(configurations) - 0.5, -0.5)  # first configuration on top
+        axes[0].set(xscale="log", xlabel="Weber fraction w (95% CI)", xlim=_w_limits(frame))
+        # Labels at 1, 2 and 5 of each decade (0.1, 0.2, 0.5) rather than 10^-1 and nothing between.
+        axes[0].xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axes[0].xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        axes[0].xaxis.set_minor_formatter(NullFormatter())
+        axes[1].set(xlim=(0, 90), xlabel="theta, angle to number (deg)")
         handles, labels = axes[0].get_legend_handles_labels()
         unique = dict(zip(labels, handles))
-        axes[0].legend(unique.values(), unique.keys(), fontsize="x-small", loc="upper left")
+        axes[0].legend(unique.values(), unique.keys(), fontsize="xx-small", loc="lower left",
+                       bbox_to_anchor=(0.0, 1.0), frameon=False)
     return figure
 
 

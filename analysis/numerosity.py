@@ -164,10 +164,9 @@ def resolution_table(cells: list[CellRecord], errors: pd.DataFrame) -> pd.DataFr
     groups = _size_groups(cells, shared_scenes=True)
     if not groups or errors.empty:
         return pd.DataFrame()
-    others = [name for name in varying_fields([cell.spec for cell in _done_counting(cells)]) if name != "size"]
     rows = []
     for members in groups.values():
-        group = configuration_label(members[0].spec, others)
+        group = _label_without(members[0], "size")
         for px in sorted({int(cell.spec["size"]) for cell in members}):
             ids = {cell.cell_id for cell in members if int(cell.spec["size"]) == px}
             for split in ("test", "test_dewind"):
@@ -177,6 +176,34 @@ def resolution_table(cells: list[CellRecord], errors: pd.DataFrame) -> pd.DataFr
                                  "scene_size": int(members[0].spec["scene_size"]), "px": px, "split": split,
                                  "test_set": ERROR_SPLITS[split], **_estimates(images)})
     return pd.DataFrame(rows)
+
+
+def _count_error_focus(per_count: pd.DataFrame) -> pd.DataFrame:
+    """The configurations the count-error figure is about: those with held-out counts or a regression or
+    ordinal head when the run has any (a sweep of blocks has many others); else every configuration."""
+    focus = per_count.loc[(per_count["kind"] != "seen") | per_count["head"].isin(["regression", "ordinal"]),
+                          "configuration"]
+    return per_count[per_count["configuration"].isin(set(focus))] if len(focus) else per_count
+
+
+def _label_without(cell: CellRecord, field: str) -> str:
+    """The cell's configuration label less one field (the axis a figure draws), or "all cells"."""
+    fields = [name for name in cell.label_fields if name != field]
+    return configuration_label(cell.spec, fields) if fields else "all cells"
+
+
+def _matched_keys(cells: list[CellRecord], field: str) -> list[tuple]:
+    """Configuration keys whose configuration exists with at least two values of ``field``, in run order.
+
+    Only such groups compare like with like (ResNet vs ViT on the same scenes and recipe); the
+    other configurations of a sweep of blocks would only crowd the figure.
+    """
+    values: dict[tuple, set[str]] = {}
+    for cell in cells:
+        rest = tuple(item for item in cell.key if item[0] != field)
+        values.setdefault(rest, set()).add(str(cell.spec.get(field)))
+    return [key for key in dict.fromkeys(cell.key for cell in cells)
+            if len(values[tuple(item for item in key if item[0] != field)]) >= 2]
 
 
 def architecture_frame(cells: list[CellRecord], errors: pd.DataFrame) -> pd.DataFrame:
@@ -191,9 +218,8 @@ def architecture_frame(cells: list[CellRecord], errors: pd.DataFrame) -> pd.Data
     varying = varying_fields([cell.spec for cell in done])
     if "arch" not in varying or errors.empty:
         return pd.DataFrame()
-    others = [name for name in varying if name != "arch"]
     rows = []
-    for key in dict.fromkeys(cell.key for cell in done):
+    for key in _matched_keys(done, "arch"):
         members = [cell for cell in done if cell.key == key]
         ids = {cell.cell_id for cell in members}
         for split, label in ERROR_SPLITS.items():
@@ -201,7 +227,7 @@ def architecture_frame(cells: list[CellRecord], errors: pd.DataFrame) -> pd.Data
             if images.empty:
                 continue
             row = _estimates(images)
-            rows.append({"x": configuration_label(members[0].spec, others) if others else "all cells",
+            rows.append({"x": _label_without(members[0], "arch"),
                          "hue": short_value("arch", members[0].spec.get("arch")),
                          "arch": members[0].spec.get("arch"), "split": label, "mean": row["accuracy"],
                          "low": row["accuracy_low"], "high": row["accuracy_high"], "method": row["accuracy_method"],
@@ -344,7 +370,7 @@ def write_numerosity(summary: Any, cells: list[CellRecord]) -> pd.DataFrame:
                                                "mean": "accuracy", "low": "accuracy_low", "high": "accuracy_high",
                                                "method": "accuracy_method"}),
                   "architecture", "Accuracy per architecture (95% CI)", SECTION, _arch_display(architecture))
-    shown = per_count[per_count["split"].isin(["test", "test_held_out"])]
+    shown = _count_error_focus(per_count[per_count["split"].isin(["test", "test_held_out"])])
     _figure(summary, lambda: figures.count_errors(shown), "count_errors",
             "Signed bias and MAE per true count (i.i.d. scenes; hollow markers: held-out counts)",
             lambda: held_out_takeaway(errors), not shown.empty)

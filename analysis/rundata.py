@@ -114,6 +114,7 @@ class CellRecord:
         state: ``CellState`` (status and reason).
         metrics: metrics.json of a done cell, else None.
         config_label: the configuration's human label (varying settings only).
+        label_fields: the fields ``config_label`` shows, in order.
         label: ``config_label`` plus the seed when seeds vary.
     """
 
@@ -123,6 +124,7 @@ class CellRecord:
     metrics: dict[str, Any] | None = None
     config_label: str = ""
     label: str = ""
+    label_fields: tuple[str, ...] = ()
 
     @property
     def cell_id(self) -> str:
@@ -236,6 +238,7 @@ def load_cells(run: str | os.PathLike | RunFolder) -> list[CellRecord]:
         shown = [name for name in varying
                  if name == primary or name not in usual or _field_value(record.spec, name) != usual[name]]
         record.config_label = configuration_label(record.spec, shown)
+        record.label_fields = tuple(shown)
         extra = [f"{field_label(name)} {record.spec.get(name)}" for name in seeds]
         record.label = " · ".join([record.config_label, *extra])
     return records

@@ -98,6 +98,26 @@ def timm_body(name: str, pretrained: bool, image_size: int) -> tuple[nn.Module, 
     return network, int(network.num_features), max(1, len(list(network.children())) // 2)
 
 
+def cached_weights(name: str) -> str | None:
+    """Where timm's pretrained weights for ``<model>[@patch<P>]`` are cached, or None (not cached, or none exist).
+
+    Looks in the Hugging Face cache only; never touches the network (analysis uses it to skip an
+    ImageNet comparison offline instead of waiting through the hub's retries).
+    """
+    import huggingface_hub
+    import timm
+
+    model_name, _ = parse_timm_name(name)
+    config = timm.get_pretrained_cfg(model_name) if timm.is_model(model_name) else None
+    if config is None or not config.hf_hub_id:
+        return None
+    for file_name in ("model.safetensors", "pytorch_model.bin"):
+        path = huggingface_hub.try_to_load_from_cache(config.hf_hub_id, file_name)
+        if isinstance(path, str):
+            return path
+    return None
+
+
 def check_timm_name(name: str) -> None:
     """Refuse, before anything trains, a ``<model>[@patch<P>]`` that timm cannot build.
 

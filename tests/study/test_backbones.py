@@ -176,3 +176,20 @@ def test_pretrained_that_timm_does_not_have_or_cannot_fit_is_a_config_error(monk
     monkeypatch.setattr(timm_builder, "load_state_dict_from_hf", lambda *a, **k: dict(at_224))
     with pytest.raises(ConfigError, match="do not fit timm:resmlp_12_224 at 64 px"):
         timm_body("resmlp_12_224", pretrained=True, image_size=64)
+
+
+def test_cached_weights_look_in_the_hub_cache_only(tmp_path, monkeypatch):
+    from study.backbones import cached_weights
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    assert cached_weights("vit_tiny_patch16_224") is None  # nothing cached, and no network call
+    assert cached_weights("mixer_s16_224") is None  # timm has no weights for it at all
+    folder = tmp_path / "models--timm--vit_tiny_patch16_224.augreg_in21k_ft_in1k"
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text("abc")
+    (folder / "snapshots" / "abc").mkdir(parents=True)
+    (folder / "snapshots" / "abc" / "model.safetensors").write_bytes(b"x")
+    assert cached_weights("vit_tiny_patch16_224@patch8").endswith("model.safetensors")
