@@ -48,11 +48,17 @@ def _axes(cells: list[CellRecord]) -> tuple[str | None, list[str]]:
 def accuracy_frame(configurations: list[dict[str, Any]], cells: list[CellRecord]) -> pd.DataFrame:
     """One row per configuration and test set: ``configuration``, ``x``, ``hue``, ``split``, the estimate."""
     x_field, hue_fields = _axes(cells)
+    # A configuration's hue names what its label names (less the x axis): in a sweep of blocks
+    # that is what sets it apart, not every setting that varies somewhere in the run.
+    shown_of = {cell.config_label: cell.label_fields for cell in cells if cell.label_fields}
     rows = []
     for config in configurations:
         key = config["key"]
         x = short_value(x_field, key.get(x_field, "")) if x_field else config["label"]
-        hue = " · ".join(short_value(name, key.get(name, "")) for name in hue_fields) or "network"
+        fields = [name for name in shown_of.get(config["label"], hue_fields) if name != x_field]
+        # no field of its own: the network alone, or (in a sweep of blocks) the usual settings
+        hue = " · ".join(short_value(name, key.get(name, "")) for name in fields) or (
+            "usual settings" if hue_fields else "network")
         for split, estimate in (("i.i.d. test", config["accuracy"]), ("DeWind test", config["dewind_accuracy"])):
             if estimate:
                 rows.append({"configuration": config["label"], "x": x, "hue": hue, "split": split, **estimate})
