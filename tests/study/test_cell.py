@@ -15,6 +15,7 @@ from study.augment import create as create_policy
 from study.errors import ConfigError
 from study.observe import TrainingObserver
 from study.spec import TrainSpec
+from study.readout import create_readout
 from study.learner import Evaluation, NonFiniteLossError
 from study.models import create_model, normalize
 from study.tasks import build_task
@@ -256,6 +257,21 @@ def test_split_metrics_per_count_bias_of_a_constant_guess():
     assert (result["accuracy"], result["mae"], result["bias"], result["n"]) == (0.2, 1.2, 0.0, 10)
     named = cell.split_metrics(evaluation, torch.arange(5.0), list("abcde"), are_counts=False)
     assert named["mae"] is None and named["per_count"]["c"] == {"n": 2, "accuracy": 1.0, "mae": None, "bias": None}
+
+
+def test_a_perfect_counter_extrapolates_fully():
+    """Trained on 1-20, asked about 21-30: a counter's estimate is the count, so it names every held-out count."""
+    counts = torch.arange(1.0, 31.0)  # classes 1..30
+    labels = torch.arange(20, 30).repeat(3)  # class indices of counts 21..30
+    readout = create_readout("regression", list(range(1, 31)))
+    outputs = ((counts[labels] - readout.mean) / readout.std).unsqueeze(1)  # the standardised true count
+    estimates = readout.estimate(outputs)
+    evaluation = Evaluation("test_held_out", labels, readout.predict(outputs), readout.probs(outputs),
+                            torch.zeros(30), estimates=estimates)
+    result = cell.split_metrics(evaluation, counts, [str(c) for c in range(1, 31)])
+    assert (result["accuracy"], result["n"]) == (1.0, 30)
+    assert result["mae"] == pytest.approx(0, abs=1e-5) and result["bias"] == pytest.approx(0, abs=1e-5)
+    assert sorted(result["per_count"], key=int) == [str(c) for c in range(21, 31)]
 
 
 def test_split_metrics_of_an_empty_split_are_none():
