@@ -40,6 +40,14 @@ def _seed_key(cell: CellRecord) -> tuple:
     return tuple(str(cell.spec.get(name)) for name in seed_fields())
 
 
+def _within(rest: list[str], cell_a: CellRecord, cell_b: CellRecord) -> str:
+    """The settings both sides share, as their labels name them: every other varying setting, or, where
+    labels name only what sets a configuration apart (a sweep of blocks), just those."""
+    named = set(cell_a.label_fields) | set(cell_b.label_fields)
+    shown = [name for name in rest if name in named] if named else rest
+    return configuration_label(cell_a.spec, shown) if shown else "all cells"
+
+
 def _compare(field: str, rest: list[str], value_a: str, value_b: str, group: dict[str, list[CellRecord]],
              split: str) -> dict[str, Any] | None:
     by_seed_b = {_seed_key(cell): cell for cell in group[value_b]}
@@ -49,7 +57,7 @@ def _compare(field: str, rest: list[str], value_a: str, value_b: str, group: dic
         return None
     result = compare_paired(pairs)
     return {"axis": field_label(field), "field": field, "a": value_a, "b": value_b,
-            "configuration": configuration_label(group[value_a][0].spec, rest) if rest else "all cells",
+            "configuration": _within(rest, group[value_a][0], group[value_b][0]),
             "split": TEST_SPLITS[split], "n_seeds": result.n_seeds, "n_images": result.n_images,
             "difference": result.difference, "ci": list(result.ci), "p": result.p, "test": result.test,
             "per_seed_p": result.per_seed_p,

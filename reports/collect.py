@@ -16,6 +16,7 @@ from typing import Any
 
 from study.errors import DamagedFileError, NotARunFolderError
 from study.runfolder import CellStatus, RunFolder
+from study.labels import MAX_FULL_LABEL_FIELDS, field_value, short_value, usual_values
 from study.spec import TRAIN_DEFAULTS, ignored_fields, varying_fields
 
 from reports.privacy import PathScrubber
@@ -54,26 +55,20 @@ class RunData:
     scrub: PathScrubber
 
 
-def short_value(name: str, value: Any) -> str:
-    """A setting as a reader sees it in a label: photo folders by their last component."""
-    if name == "data":
-        return Path(str(value).rstrip("/\\")).name or "data"
-    if name == "weights" and value not in ("imagenet", "none"):
-        return "weights file"
-    return str(value)
-
-
-def cell_label(spec: dict[str, Any], settings: list[str], seeds: list[str]) -> str:
+def cell_label(spec: dict[str, Any], settings: list[str], seeds: list[str], usual: dict[str, str] | None = None) -> str:
     """A short human label ("45-50 · sensible · seed 1") from the fields that vary among cells of its task.
 
     Args:
         spec: the cell's TrainSpec dict.
         settings: the setting fields to name (the count range or photo folder always comes first).
         seeds: the seed fields to name.
+        usual: ``study.labels.usual_values`` of the run: settings holding their usual value are left
+            out (a sweep of blocks); None names every setting in ``settings``.
     """
     what = "counts" if spec.get("task", "counting") == "counting" else "data"
     ignored = set(ignored_fields(str(spec.get("task", "counting"))))
-    names = [what] + [name for name in settings if name not in ignored and name not in ("task", what)]
+    names = [what] + [name for name in settings if name not in ignored and name not in ("task", what)
+                      and not (usual and name in usual and field_value(spec, name) == usual[name])]
     parts = [short_value(name, spec.get(name, TRAIN_DEFAULTS.get(name, ""))) for name in names]
     parts += [f"{name.replace('_', ' ')} {spec.get(name, '')}" for name in seeds]
     return " · ".join(parts)
@@ -85,7 +80,10 @@ def _labels(specs: list[dict[str, Any]]) -> list[str]:
     for spec in specs:
         by_task.setdefault(str(spec.get("task")), []).append(spec)
     varying = {task: (varying_fields(group), varying_fields(group, roles=("seed",))) for task, group in by_task.items()}
-    return [cell_label(spec, *varying[str(spec.get("task"))]) for spec in specs]
+    # The analysis's rule (study.labels): past a few varying settings, name only the unusual ones.
+    usual = {task: usual_values(group, varying[task][0]) if len(varying[task][0]) > MAX_FULL_LABEL_FIELDS else {}
+             for task, group in by_task.items()}
+    return [cell_label(spec, *varying[str(spec.get("task"))], usual[str(spec.get("task"))]) for spec in specs]
 
 
 def _sweep(run: RunFolder, scrub: PathScrubber, missing: list[tuple[str, str]]) -> tuple[str, str, str | None]:

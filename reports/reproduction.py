@@ -14,7 +14,7 @@ from typing import Any
 
 from study.spec import field_label
 
-from reports.collect import short_value
+from study.labels import short_value
 from reports.formatting import estimate, general, number
 from reports.published import PUBLISHED, PublishedExperiment
 from reports.values import row_accuracy, to_float
