@@ -27,7 +27,7 @@ from study.learner import Evaluation, Interpretation, Learner, derived_seed
 from study.models import IMAGENET_MEAN, IMAGENET_STD, create_model
 from study.observe import ObserverList, TrainingObserver
 from study.progress import ProgressObserver
-from study.readout import Readout, class_counts, create_readout
+from study.readout import Readout, class_counts, classes_are_counts, create_readout
 from study.runfolder import CellFolder
 from study.schedule import Stage, resolve_stages
 from study.spec import TrainSpec, seed_fields, setting_fields
@@ -282,7 +282,7 @@ def _metrics(
     valid, reported = evaluations["valid"], _reported(evaluations)
     interpretation = Interpretation.from_evaluation(reported, task.classes)
     counts = learner.readout.counts
-    are_counts = spec.task == "counting" or all(_is_integer(name) for name in task.classes)
+    are_counts = spec.task == "counting" or classes_are_counts(task.classes)
     splits = {name: split_metrics(evaluation, counts, task.classes, are_counts)
               for name, evaluation in evaluations.items()}
     held_out = evaluations.get("test_held_out")
@@ -319,14 +319,6 @@ def _metrics(
     if spec.task == "counting":
         metrics.update(_count_metrics(reported, counts, task, policy, spec.seed))
     return {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in metrics.items()}
-
-
-def _is_integer(name: str) -> bool:
-    try:
-        int(name)
-    except ValueError:
-        return False
-    return True
 
 
 def split_metrics(

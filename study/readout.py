@@ -57,6 +57,7 @@ __all__ = [
     "OrdinalReadout",
     "Readout",
     "RegressionReadout",
+    "classes_are_counts",
     "class_counts",
     "create_readout",
     "n_outputs",
@@ -85,6 +86,15 @@ def n_outputs(head: str, num_classes: int) -> int:
     return {"regression": 1, "ordinal": num_classes - 1}.get(head, num_classes)
 
 
+def classes_are_counts(classes: Sequence[str]) -> bool:
+    """Whether every class name is an integer, i.e. the classes stand for counts."""
+    try:
+        [int(name) for name in classes]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def class_counts(classes: Sequence[str], head: str = "fastai") -> list[int]:
     """The count each class stands for: the class names as integers.
 
@@ -94,14 +104,13 @@ def class_counts(classes: Sequence[str], head: str = "fastai") -> list[int]:
     Raises:
         ConfigError: a regression or ordinal head on classes that are not counts.
     """
-    try:
+    if classes_are_counts(classes):
         return [int(name) for name in classes]
-    except (TypeError, ValueError):
-        if head not in CLASSIFIER_HEADS:
-            bad = next(name for name in classes if not str(name).lstrip("-").isdigit())
-            raise ConfigError(f"head: {head!r} needs classes that are counts (integer names); class {bad!r} "
-                              f"is not; use head fastai or linear") from None
-        return list(range(len(classes)))
+    if head not in CLASSIFIER_HEADS:
+        bad = next(name for name in classes if not str(name).lstrip("-").isdigit())
+        raise ConfigError(f"head: {head!r} needs classes that are counts (integer names); class {bad!r} "
+                          f"is not; use head fastai or linear")
+    return list(range(len(classes)))
 
 
 class Readout:
