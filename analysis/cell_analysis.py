@@ -24,9 +24,8 @@ import torchvision
 
 from analysis import attribution, baselines, confounds, interventions, probes
 from analysis.localization import circle_masses, localization_metrics
-from analysis.predict import PixelPipeline, Predictor, load_model, pixel_pipeline
+from analysis.predict import PixelPipeline, Predictor, load_predictor
 from analysis.rundata import CellRecord
-from study.coerce import from_mapping
 from study.backbones import cached_weights
 from study.errors import ConfigError, UserError, WeightsUnavailableError
 from study.models import create_model
@@ -138,20 +137,12 @@ class _Context:
     dewind_images: torch.Tensor | None = None
 
 
-def _train_spec(spec: dict[str, Any]) -> TrainSpec:
-    """A cell's TrainSpec from its spec dict (unknown keys of other versions left out)."""
-    return from_mapping(TrainSpec, {k: v for k, v in spec.items() if k in TrainSpec.__dataclass_fields__})
-
-
 def _load(cell: CellRecord, cache_dir: Path | None, device: torch.device) -> _Context:
-    model, info = load_model(cell.folder, device)
-    spec = info.get("spec") or cell.spec
-    transform = pixel_pipeline(spec, info.get("normalize"))
-    classes = [str(c) for c in info.get("classes") or (cell.metrics or {}).get("classes", [])]
-    counts = np.array([int(c) for c in classes]) if cell.is_counting else np.arange(len(classes))
-    task = build_task(_train_spec(spec), "cpu", cache_dir)
-    return _Context(model, attribution.prepare_model(model, device), Predictor(model, transform, counts, device),
-                    transform, task, classes, counts, device)
+    predictor, spec, classes = load_predictor(cell.folder, cell.spec, (cell.metrics or {}).get("classes", []),
+                                              cell.is_counting, device)
+    task = build_task(TrainSpec.from_record(spec), "cpu", cache_dir)
+    return _Context(predictor.model, attribution.prepare_model(predictor.model, device), predictor,
+                    predictor.transform, task, classes, predictor.class_counts, device)
 
 
 def _balanced(labels: torch.Tensor, k: int) -> np.ndarray:
@@ -251,7 +242,7 @@ def _interventions(result: CellResult, context: _Context, budget: Budget) -> Non
     scenes = context.task.test_scenes
     chosen = _balanced(context.task.test_labels, budget.interventions)
     lo, hi = int(context.counts.min()), int(context.counts.max())
-    spec = _train_spec(result.cell.spec)
+    spec = TrainSpec.from_record(result.cell.spec)
     # The cell's own gap on the images' canvas (scaled from the scene canvas when scene_size is set).
     gap = float(rendered_scene_spec(spec).min_gap)
     table = interventions.run_interventions(context.predictor, [scenes[i] for i in chosen], (lo, hi), seed=0,
@@ -296,7 +287,7 @@ def _dewind_set(result: CellResult, context: _Context, budget: Budget) -> None:
         context.dewind_images = task.split("test_dewind")[0][: len(context.dewind)]
         return
     scenes = confounds.dewind_scenes(result.cell.spec, max(budget.dewind, 1), seed=12345)
-    trained = set(_train_spec(result.cell.spec).train_counts)  # like the test_dewind split: trained counts only
+    trained = set(TrainSpec.from_record(result.cell.spec).train_counts)  # like the test_dewind split: trained counts only
     context.dewind = [scene for scene in scenes if scene.count in trained]
     context.dewind_images = render_scenes(context.dewind)
 

@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 
 from analysis.stats import bootstrap_ci
-from study.coerce import from_mapping
 from study.spec import TrainSpec
 from study.tasks import rendered_scene_spec
 from synth.numerosity import describe_scene
@@ -54,7 +53,7 @@ def dewind_scenes(spec: dict[str, Any], n: int, seed: int = 12345) -> list[Scene
     Raises:
         InfeasibleSceneError: no radius packs the range.
     """
-    base = rendered_scene_spec(from_mapping(TrainSpec, {k: v for k, v in spec.items() if k in TrainSpec.__dataclass_fields__}))
+    base = rendered_scene_spec(TrainSpec.from_record(spec))
     radius = base.packing_radius
     error: Exception | None = None
     for _ in range(5):

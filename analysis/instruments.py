@@ -34,16 +34,15 @@ from tqdm.auto import tqdm
 
 from analysis import figures
 from analysis.cell_analysis import BUDGETS, Budget
-from analysis.predict import Predictor, load_model, pixel_pipeline
+from analysis.predict import load_predictor
 from analysis.probes import stage_modules
 from analysis.psychophysics import HUMAN_ADULT_W, W_FLOOR, weber_experiment
 from analysis.rundata import CellRecord
 from analysis.units import UnitSelectivity, unit_experiment
-from study.coerce import from_mapping
 from study.errors import ConfigError
 from study.runfolder import CellStatus
 from study.spec import TrainSpec
-from study.tasks import dewind_scene_spec, scene_spec
+from study.tasks import dewind_scene_spec, rendered_scene_spec
 from synth.scenes import InfeasibleSceneError, SceneSpec, check_feasible
 
 if TYPE_CHECKING:
@@ -109,22 +108,11 @@ class _CellMeasures:
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-def _predictor(cell: CellRecord, device: torch.device) -> tuple[Predictor, dict[str, Any]]:
-    """The cell's model as a count predictor (the pixel pipeline it was tested with) and its checkpoint info."""
-    model, info = load_model(cell.folder, device)
-    spec = info.get("spec") or cell.spec
-    classes = [int(c) for c in info.get("classes") or (cell.metrics or {}).get("classes", [])]
-    return Predictor(model, pixel_pipeline(spec, info.get("normalize")), np.array(classes), device), spec
-
-
-def _train_spec(spec: dict[str, Any]) -> TrainSpec:
-    """The cell's TrainSpec from its recorded dict (fields of other versions ignored)."""
-    return from_mapping(TrainSpec, {key: value for key, value in spec.items() if key in TrainSpec.__dataclass_fields__})
-
-
 def _scene_specs(train: TrainSpec) -> tuple[dict[str, SceneSpec], list[str]]:
     """The cell's stimulus sets (fixed radius, varied radii, DeWind) on its canvas; and why any was left out."""
-    base = scene_spec(dataclasses.replace(train, n_test_dewind=0))  # the DeWind set is checked on its own below
+    # On the images' canvas (scenes scaled to `size` when the cell draws them at `scene_size`); the
+    # DeWind set is checked on its own below.
+    base = rendered_scene_spec(dataclasses.replace(train, n_test_dewind=0))
     sets = {"fixed": dataclasses.replace(base, radius_range=None, control="none")}
     why: list[str] = []
     try:
@@ -157,9 +145,9 @@ def _measure(cell: CellRecord, budget: InstrumentBudget, device: torch.device,
         measures.limitations.append("A cell with one count class has no pairs that differ in number and no "
                                     "numerosity factor: no Weber fit and no unit analysis.")
         return measures
-    predictor, spec = _predictor(cell, device)
+    predictor, spec, _ = load_predictor(cell.folder, cell.spec, (cell.metrics or {}).get("classes", []), True, device)
     try:
-        train = _train_spec(spec)
+        train = TrainSpec.from_record(spec)
         sets, why = _scene_specs(train)
     except ConfigError as error:  # a UserError would stop the whole analysis: this only stops this cell's
         raise RuntimeError(f"the cell's scenes cannot be rebuilt: {error}") from None

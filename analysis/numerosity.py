@@ -35,7 +35,6 @@ from analysis import figures
 from analysis.rundata import CellRecord, configuration_label, short_value
 from analysis.stats import Estimate, accuracy_estimate, error_estimate
 from analysis.tables import ERROR_SPLITS, split_estimates
-from study.coerce import from_mapping
 from study.runfolder import CellStatus
 from study.spec import TrainSpec, varying_fields
 
@@ -52,7 +51,7 @@ SEEN, INTERPOLATION, EXTRAPOLATION = "seen", "interpolation", "extrapolation"
 def _train_spec(spec: dict[str, Any]) -> TrainSpec | None:
     """The cell's TrainSpec (None when its spec.json cannot make one, e.g. a partial spec)."""
     try:
-        return from_mapping(TrainSpec, {k: v for k, v in spec.items() if k in TrainSpec.__dataclass_fields__})
+        return TrainSpec.from_record(spec)
     except Exception:  # noqa: BLE001 - an old or partial spec only loses the seen/held-out marks
         return None
 

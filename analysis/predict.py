@@ -21,7 +21,7 @@ from study.readout import ClassifierReadout, Readout, class_counts, create_reado
 from study.runfolder import CellFolder
 from study.spec import TRAIN_DEFAULTS
 
-__all__ = ["PixelPipeline", "Predictor", "checkpoint_readout", "load_model", "pixel_pipeline"]
+__all__ = ["PixelPipeline", "Predictor", "checkpoint_readout", "load_model", "load_predictor", "pixel_pipeline"]
 
 
 @dataclasses.dataclass
@@ -143,6 +143,29 @@ def load_model(folder: CellFolder, device: str | torch.device = "cpu") -> tuple[
     model.readout = checkpoint_readout(checkpoint)
     info = {key: value for key, value in checkpoint.items() if key != "model"}
     return model.to(device).eval(), info
+
+
+def load_predictor(
+    folder: CellFolder, recorded_spec: dict[str, Any], recorded_classes: Sequence[Any], counting: bool,
+    device: str | torch.device = "cpu",
+) -> tuple[Predictor, dict[str, Any], list[str]]:
+    """A finished cell's model as a ``Predictor`` with the pixel pipeline it was tested with.
+
+    Args:
+        folder: the cell folder (its checkpoint is loaded).
+        recorded_spec, recorded_classes: the cell's spec.json and metrics.json classes, used
+            where the checkpoint does not record them.
+        counting: class ``i`` stands for the count ``classes[i]`` (else for its index).
+
+    Returns:
+        ``(predictor, spec, classes)``: the spec dict and class names the checkpoint records.
+    """
+    model, info = load_model(folder, device)
+    spec = info.get("spec") or recorded_spec
+    classes = [str(c) for c in info.get("classes") or recorded_classes]
+    counts = np.array([int(c) for c in classes]) if counting else np.arange(len(classes))
+    predictor = Predictor(model, pixel_pipeline(spec, info.get("normalize")), counts, torch.device(device))
+    return predictor, spec, classes
 
 
 def checkpoint_readout(checkpoint: dict[str, Any]) -> Readout:

@@ -22,6 +22,7 @@ import typing
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from study.coerce import from_mapping
 from study.errors import ConfigError
 from study.schedule import validate_stages
 from synth.scenes import parse_range
@@ -243,6 +244,17 @@ class TrainSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "TrainSpec":
+        """The spec a run recorded (spec.json, a checkpoint's ``spec``), types checked; keys that are not
+        fields of this version (written by another version of the kit) are left out.
+
+        Raises:
+            ConfigError: a value of the wrong type or an invalid spec.
+        """
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return from_mapping(cls, {key: value for key, value in record.items() if key in fields})
 
     def label(self, fields: Sequence[str] | None = None) -> str:
         """A short human name from the given fields (default: the main axes), e.g. ``1-5 fastai none s0``."""

@@ -72,3 +72,22 @@ def test_a_cell_whose_scenes_cannot_be_rebuilt_is_missing_and_the_others_go_on(r
 
 def test_figures_of_nothing_are_none():
     assert weber_figure(pd.DataFrame()) is None and units_figure(pd.DataFrame()) is None
+
+
+def test_stimulus_sets_are_drawn_on_the_images_canvas():
+    """A cell whose scenes are drawn at scene_size 128 and shown at 32 px gets its stimuli at 32 px."""
+    from analysis.instruments import _scene_specs
+    from study.spec import TrainSpec
+    from study.tasks import rendered_scene_spec
+
+    train = TrainSpec(counts="1-5", size=32, scene_size=128)
+    sets, why = _scene_specs(train)
+    assert why == [] and set(sets) == {"fixed", "varied", "dewind"}
+    assert {(spec.width, spec.height) for spec in sets.values()} == {(32, 32)}
+    assert sets["fixed"].radius == pytest.approx(rendered_scene_spec(train).radius)
+
+
+def test_recorded_specs_of_other_versions_load():
+    from study.spec import TrainSpec
+
+    assert TrainSpec.from_record({"counts": "1-3", "size": 32, "a_field_from_elsewhere": 1}).counts == "1-3"
