@@ -42,6 +42,17 @@ def test_quick_is_the_default_and_covers_the_issue_grid():
     assert all(c.size == 64 and c.weights == "none" and c.arch == "resnet18" for c in cells)
 
 
+@pytest.mark.parametrize("name", ["quick", "confirm"])
+def test_headline_presets_train_where_ink_cannot_count(name):
+    """Each count range x policy of the headline presets is trained both on one radius and on DeWind scenes."""
+    cells = load_sweep(name).cells()
+    regimes = {(c.counts, c.aug): set() for c in cells}
+    for cell in cells:
+        regimes[(cell.counts, cell.aug)].add(cell.sizes)
+    assert all(sizes == {"fixed", "dewind"} for sizes in regimes.values()), regimes
+    assert all(c.n_test_dewind > 0 for c in cells)
+
+
 def test_seed_has_the_posts_experiments():
     cells = load_sweep("seed").cells()
     folders = {c.data for c in cells if c.task == "folder"}

@@ -189,7 +189,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
     assert main(["--preset", "quick", "--dry-run", "--device", "cpu"], run_cell=Recorder()) == 0
     assert list(tmp_path.iterdir()) == []
     out = capsys.readouterr().out
-    assert "would run 4 of 4 cells" in out and "images x epochs" in out and "nothing written" in out
+    assert "would run 8 of 8 cells" in out and "images x epochs" in out and "nothing written" in out
 
 
 def test_estimates_scale_with_device_size_and_architecture():
