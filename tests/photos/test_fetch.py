@@ -177,7 +177,7 @@ def test_bad_options_and_url_file(tmp_path: Path) -> None:
     urls.write_text("http://127.0.0.1:1/a.jpg\n")
     with pytest.raises(PhotosError, match="--workers 0"):
         fetch_urls(urls, tmp_path / "out", FetchOptions(workers=0))
-    with pytest.raises(PhotosError, match="--max-mb 0: must be more than 0"):
+    with pytest.raises(PhotosError, match="--max-mb 0: expected a number of MB > 0"):
         fetch_urls(urls, tmp_path / "out", FetchOptions(max_bytes=0))
     with pytest.raises(PhotosError, match="missing.txt: not found"):
         fetch_urls(tmp_path / "missing.txt", tmp_path / "out")
