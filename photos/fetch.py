@@ -47,7 +47,7 @@ from photos.errors import LOCK_NAME, PhotosError, check_number, ensure_writable_
 from photos.manifest import MANIFEST_NAME, ManifestRow, read_manifest, write_manifest
 from photos.progress import progress_bar
 from photos.urls import UrlEntry, file_stem, key_of_file, read_url_list, url_key
-from photos.verify import QUARANTINE_DIR, REPORT_NAME, VerifySummary, verify_locked_folder
+from photos.verify import MAX_MIN_SIZE, QUARANTINE_DIR, REPORT_NAME, VerifySummary, verify_locked_folder
 
 __all__ = ["FetchOptions", "FetchSummary", "OPTION_RANGES", "fetch_urls", "download"]
 
@@ -117,7 +117,7 @@ OPTION_RANGES: dict[str, dict] = {
     "--retries": dict(low=0, high=100, integer=True, unit="retries"),
     "--backoff": dict(low=0, high=_MAX_DELAY, unit="seconds"),
     "--max-mb": dict(low=0, high=1024, above_low=True, unit="MB"),
-    "--min-size": dict(low=1, high=16384, integer=True, unit="pixels"),
+    "--min-size": dict(low=1, high=MAX_MIN_SIZE, integer=True, unit="pixels"),
 }
 
 
@@ -184,15 +184,14 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-class _TryDeadline:
-    """The monotonic time by which one try must end, and the sockets it opened.
+class _TrySockets:
+    """The sockets one try opened, to be shut when its time limit passes.
 
-    When the time is up, ``expire`` shuts the sockets down: a read blocked in
-    another thread returns at once, so an abandoned try does not linger.
+    ``shut_all`` shuts them down: a read blocked in the abandoned try's thread
+    returns at once, so the thread ends instead of lingering.
     """
 
-    def __init__(self, seconds: float):
-        self.seconds = seconds
+    def __init__(self) -> None:
         self._sockets: list[socket.socket] = []
         self._expired = False
         self._lock = threading.Lock()
@@ -204,7 +203,7 @@ class _TryDeadline:
         if expired:
             _shut(sock)
 
-    def expire(self) -> None:
+    def shut_all(self) -> None:
         with self._lock:
             self._expired = True
             sockets = list(self._sockets)
@@ -219,8 +218,8 @@ def _shut(sock: socket.socket) -> None:
         pass  # already closed by its owner
 
 
-def _tracked(connection_class: type[http.client.HTTPConnection], deadline: _TryDeadline):
-    """A connection factory for urllib whose sockets ``deadline`` can shut down."""
+def _tracked(connection_class: type[http.client.HTTPConnection], sockets: _TrySockets):
+    """A connection factory for urllib that registers each socket it opens in ``sockets``."""
 
     def make(*args, **kwargs) -> http.client.HTTPConnection:
         connection = connection_class(*args, **kwargs)
@@ -228,7 +227,7 @@ def _tracked(connection_class: type[http.client.HTTPConnection], deadline: _TryD
 
         def create_tracked(*c_args, **c_kwargs) -> socket.socket:
             sock = create(*c_args, **c_kwargs)
-            deadline.track(sock)
+            sockets.track(sock)
             return sock
 
         connection._create_connection = create_tracked
@@ -237,22 +236,22 @@ def _tracked(connection_class: type[http.client.HTTPConnection], deadline: _TryD
     return make
 
 
-class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, deadline: _TryDeadline):
+class _TrackedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, sockets: _TrySockets):
         super().__init__()
-        self.deadline = deadline
+        self.sockets = sockets
 
     def http_open(self, request):
-        return self.do_open(_tracked(http.client.HTTPConnection, self.deadline), request)
+        return self.do_open(_tracked(http.client.HTTPConnection, self.sockets), request)
 
 
-class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, deadline: _TryDeadline):
+class _TrackedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: _TrySockets):
         super().__init__()
-        self.deadline = deadline
+        self.sockets = sockets
 
     def https_open(self, request):
-        return self.do_open(_tracked(http.client.HTTPSConnection, self.deadline), request, context=self._context)
+        return self.do_open(_tracked(http.client.HTTPSConnection, self.sockets), request, context=self._context)
 
 
 def _read_body(response, max_bytes: int) -> bytes:
@@ -268,10 +267,10 @@ def _read_body(response, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _get(url: str, timeout: float, max_bytes: int, deadline: _TryDeadline) -> tuple[bytes, str]:
-    """One GET through an opener whose sockets ``deadline`` can shut. Raises ``_Failure``."""
+def _get(url: str, timeout: float, max_bytes: int, sockets: _TrySockets) -> tuple[bytes, str]:
+    """One GET whose sockets are registered in ``sockets``. Raises ``_Failure``."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "image/*,*/*;q=0.5"})
-    opener = urllib.request.build_opener(_DeadlineHTTPHandler(deadline), _DeadlineHTTPSHandler(deadline))
+    opener = urllib.request.build_opener(_TrackedHTTPHandler(sockets), _TrackedHTTPSHandler(sockets))
     try:
         with opener.open(request, timeout=timeout) as response:
             return _read_body(response, max_bytes), response.headers.get("Content-Type", "")
@@ -310,12 +309,12 @@ def _attempt(url: str, timeout: float, max_bytes: int, max_time: float) -> tuple
     Raises:
         _Failure: the try failed or ran out of time.
     """
-    deadline = _TryDeadline(max_time)
+    sockets = _TrySockets()
     outcome: dict[str, object] = {}
 
     def run() -> None:
         try:
-            outcome["result"] = _get(url, timeout, max_bytes, deadline)
+            outcome["result"] = _get(url, timeout, max_bytes, sockets)
         except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
             outcome["error"] = error
 
@@ -323,7 +322,7 @@ def _attempt(url: str, timeout: float, max_bytes: int, max_time: float) -> tuple
     worker.start()
     worker.join(max_time)
     if worker.is_alive():
-        deadline.expire()
+        sockets.shut_all()
         raise _Failure("timeout", f"not done within {max_time:g}s (--max-time)", retryable=True)
     if "error" in outcome:
         raise outcome["error"]
@@ -483,8 +482,11 @@ def _check_out_is_ours(out: Path) -> None:
     """
     if not out.is_dir():
         return  # missing (made later) or a file (ensure_writable_folder says so)
-    foreign = sorted(p.name for p in out.iterdir()
-                     if not (p.name in _OUR_NAMES or p.name.startswith(".") or key_of_file(p.name)))
+    try:
+        names = [p.name for p in out.iterdir()]
+    except OSError as error:
+        raise PhotosError(f"--out {out}: cannot list it ({error.strerror or type(error).__name__})") from None
+    foreign = sorted(name for name in names if not (name in _OUR_NAMES or name.startswith(".") or key_of_file(name)))
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise PhotosError(f"--out {out}: not empty and not a folder photos fetch made (it holds {shown}); "

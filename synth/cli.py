@@ -22,6 +22,7 @@ __all__ = ["main", "build_parser"]
 # asks for a 30 GB batch, 10^11 images for a 745 GiB array); far above any study's setting.
 MAX_IMAGES = 1_000_000
 MAX_SIDE_PX = 4096
+MAX_ITEMS = 1000  # targets (or distractors) per scene: packing 10^5 items runs for many minutes before failing
 MAX_SEED = 2**63 - 1
 
 
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m synth",
         description="Render images of N targets into DIR/<count>/<index>.png with metadata.csv and scenes.jsonl.",
     )
-    parser.add_argument("--counts", type=_range_arg("--counts", int, 1), default=(1, 5), help="count range lo-hi (1-5)")
+    parser.add_argument("--counts", type=_range_arg("--counts", int, 1), default=(1, 5), help=f"count range lo-hi, within 1-{MAX_ITEMS} (1-5)")
     parser.add_argument("--n", type=int, default=2500, help=f"number of images, 1-{MAX_IMAGES} (2500)")
     parser.add_argument("--size", type=int, default=224, help=f"image height in px, 4-{MAX_SIDE_PX} (224)")
     parser.add_argument("--aspect", type=float, default=1.0, help="width / height; the post's figures were 4:3 (1.0)")
@@ -123,6 +124,9 @@ def _check_numbers(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     if not (math.isfinite(args.aspect) and args.aspect > 0) or not 4 <= round(args.size * args.aspect) <= MAX_SIDE_PX:
         parser.error(f"--aspect: expected a width / height giving a width of 4 to {MAX_SIDE_PX} px at --size "
                      f"{args.size}, got {args.aspect:g}")
+    for flag, (low, high), smallest in (("--counts", args.counts, 1), ("--distractors", args.distractors, 0)):
+        if high > MAX_ITEMS:
+            parser.error(f"{flag}: expected {smallest} to {MAX_ITEMS} items per scene, got {low}-{high}")
     if not 0 <= args.seed <= MAX_SEED:
         parser.error(f"--seed: expected an integer from 0 to 2**63-1, got {args.seed}")
     side = max(args.size, round(args.size * args.aspect))

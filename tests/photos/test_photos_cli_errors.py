@@ -92,19 +92,28 @@ def _hostile(server: ImageServer, kind: str) -> str:
     return "/" + kind
 
 
+# With --timeout 5 --max-time 1 only the total limit can end a trickle (each write comes well within
+# the socket timeout), so those cases check the limit itself. The cases with --timeout 0.25 alone are
+# the reported command line (default limit 6 x 0.25 = 1.5 s); on a loaded machine a socket timeout
+# may end them first, which is as good, so either message is accepted there.
+LIMIT = ["--timeout", "5", "--max-time", "1"]
+DEFAULT_LIMIT = ["--timeout", "0.25"]
+EITHER = ("not done within 1.5s", "stalled for 0.25s", "no answer within 0.25s")
 BOUNDED_CASES = [
-    # (hostile route, extra flags, manifest status, words in the manifest's error, attempts)
-    ("trickle-body", ["--timeout", "0.3", "--max-time", "1"], "timeout", "--max-time", "1"),
-    ("trickle-body", ["--timeout", "0.2"], "timeout", "not done within 1.2s", "1"),  # default: 6 x --timeout
-    ("trickle-headers", ["--timeout", "0.3", "--max-time", "1"], "timeout", "--max-time", "1"),
-    ("endless-header-line", ["--timeout", "0.3", "--max-time", "1"], "timeout", "--max-time", "1"),
-    ("endless-status-line", ["--timeout", "0.3", "--max-time", "1"], "timeout", "--max-time", "1"),
-    ("headers-then-silence", ["--timeout", "0.3", "--max-time", "5"], "timeout", "0.3s", "1"),
-    ("silence", ["--timeout", "0.3", "--max-time", "5"], "timeout", "0.3s", "1"),
-    ("redirect-chain", ["--timeout", "0.5", "--max-time", "5"], "http-error", "redirects", "1"),
-    ("redirect-to-trickle", ["--timeout", "0.3", "--max-time", "1"], "timeout", "--max-time", "1"),
-    ("trickle-body", ["--timeout", "0.3", "--max-time", "0.5", "--retries", "2", "--backoff", "0"],
-     "timeout", "--max-time", "3"),
+    # (hostile route, extra flags, manifest status, any of these words in the manifest's error, attempts)
+    ("trickle-body", LIMIT, "timeout", ("not done within 1s (--max-time)",), "1"),
+    ("trickle-body", DEFAULT_LIMIT, "timeout", EITHER, "1"),
+    ("trickle-headers", LIMIT, "timeout", ("--max-time",), "1"),
+    ("trickle-headers", DEFAULT_LIMIT, "timeout", EITHER, "1"),
+    ("endless-header-line", LIMIT, "timeout", ("--max-time",), "1"),
+    ("endless-header-line", DEFAULT_LIMIT, "timeout", EITHER, "1"),
+    ("endless-status-line", LIMIT, "timeout", ("--max-time",), "1"),
+    ("headers-then-silence", ["--timeout", "0.3", "--max-time", "5"], "timeout", ("stalled for 0.3s",), "1"),
+    ("silence", ["--timeout", "0.3", "--max-time", "5"], "timeout", ("0.3s",), "1"),
+    ("redirect-chain", ["--timeout", "2", "--max-time", "10"], "http-error", ("more than 10 redirects",), "1"),
+    ("redirect-to-trickle", LIMIT, "timeout", ("--max-time",), "1"),
+    ("redirect-to-trickle", DEFAULT_LIMIT, "timeout", EITHER, "1"),
+    ("trickle-body", [*LIMIT, "--retries", "2", "--backoff", "0"], "timeout", ("--max-time",), "3"),
 ]
 
 
@@ -120,7 +129,7 @@ def test_hostile_server_costs_at_most_the_time_limit(server: ImageServer, tmp_pa
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     (row,) = read_csv(out / "_manifest.csv")
     assert (row["url"], row["status"], row["attempts"]) == (url, status, attempts)
-    assert words in row["error"] and "\n" not in row["error"]
+    assert any(word in row["error"] for word in words) and "\n" not in row["error"], row["error"]
     assert sorted(p.name for p in out.iterdir()) == ["_manifest.csv"]  # no partial file, lock released
 
 
@@ -129,7 +138,7 @@ def test_a_good_url_beside_a_hostile_one_is_saved(server: ImageServer, tmp_path:
     server.raw["/trickle"] = trickle_body(JPG * 40)
     urls = url_file(tmp_path, server.url("/trickle"), server.url("/good.jpg"))
     out = tmp_path / "cat"
-    result = run_module("photos", "fetch", str(urls), "--out", str(out), "--timeout", "2", "--max-time", "3",
+    result = run_module("photos", "fetch", str(urls), "--out", str(out), "--timeout", "5", "--max-time", "2",
                         "--retries", "0", "--workers", "1", "--quiet", "--min-size", "8", timeout=HANG_BOUND_S)
     assert result.returncode == 0, result.stderr
     statuses = {row["url"].rsplit("/", 1)[-1]: row["status"] for row in read_csv(out / "_manifest.csv")}
@@ -178,7 +187,7 @@ def test_numbers_out_of_range_are_one_line(tmp_path: Path, capsys, command, flag
     images = tmp_path / "images"
     images.mkdir()
     (images / "a.jpg").write_bytes(JPG)
-    urls = url_file(tmp_path, "http://127.0.0.1:1/a.jpg")
+    urls = url_file(tmp_path, "ftp://example.org/a.jpg")  # never fetched, so a missed check cannot hang the test
     out = tmp_path / "out"
     before = tree_snapshot(tmp_path)
     head = ["fetch", str(urls), "--out", str(out)] if command == "fetch" else ["verify", str(images)]

@@ -134,6 +134,9 @@ RANGE_CASES = [
     (["--radius", "33"], ["--radius", "33", "<= 32 px"]),
     (["--radius-range", "1-1e300"], ["--radius-range", "1-1e+300", "<= 32 px"]),
     (["--aspect", "2", "--radius", "65"], ["--radius", "65", "<= 64 px"]),  # the longer side counts
+    (["--counts", "1-100000"], ["--counts", "1-100000", "1 to 1000 items"]),
+    (["--counts", "99999999999"], ["--counts", "99999999999-99999999999", "1 to 1000 items"]),
+    (["--distractors", "0-5000"], ["--distractors", "0-5000", "0 to 1000 items"]),
     (["--seed", "-1"], ["--seed", "-1", "0 to 2**63-1"]),
     (["--seed", "9223372036854775808"], ["--seed", "9223372036854775808", "0 to 2**63-1"]),
     pytest.param(["--device", "cuda"], ["--device cuda", "no CUDA GPU", "--device cpu"], marks=NO_GPU),
