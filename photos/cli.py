@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = commands.add_parser("fetch", help="download a URL list into a class folder, then verify it")
     fetch.add_argument("urls", help="text file, one URL per line; blank lines and '#' lines are ignored")
     fetch.add_argument("--out", required=True, help="class folder to fill, e.g. data/kittencat/cat")
-    fetch.add_argument("--workers", type=_number("--workers", int), default=8, help="parallel requests, 1-64 (default 8)")
+    fetch.add_argument("--workers", type=_number("--workers", int), default=8,
+                       help="parallel requests, 1-64 (default 8)")
     fetch.add_argument("--timeout", type=_number("--timeout"), default=10.0,
                        help="seconds a connection may stall, > 0 and <= 3600 (default 10)")
     fetch.add_argument("--max-time", type=_number("--max-time"), default=None,

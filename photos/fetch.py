@@ -492,7 +492,7 @@ def _check_out_is_ours(out: Path) -> None:
         raise PhotosError(f"--out {out}: not empty and not a folder photos fetch made (it holds {shown}); "
                           "choose a new or empty folder, or one an earlier fetch filled")
     if (out / MANIFEST_NAME).exists():
-        read_manifest(out / MANIFEST_NAME)  # a file of that name that is not fetch's manifest is refused, not overwritten
+        read_manifest(out / MANIFEST_NAME)  # a file of that name that is not fetch's is refused, never overwritten
 
 
 def _fetch_locked(entries: list[UrlEntry], out: Path, options: FetchOptions) -> FetchSummary:

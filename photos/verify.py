@@ -129,7 +129,7 @@ class VerifySummary:
             lines += [f"  skipped {check.file}: {check.detail}" for check in skipped[:listed]]
         if self.report:
             lines.append(f"  report            {self.report}")
-        changes = [c for c in self.checks if c.action != "keep"]
+        changes = [c for c in self.checks if c.action in ("convert", "quarantine")]
         shown = changes if self.dry_run else [c for c in changes if c.action == "quarantine"][:listed]
         for check in shown:
             verb = "quarantine" if check.action == "quarantine" else "convert"

@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m synth",
         description="Render images of N targets into DIR/<count>/<index>.png with metadata.csv and scenes.jsonl.",
     )
-    parser.add_argument("--counts", type=_range_arg("--counts", int, 1), default=(1, 5), help=f"count range lo-hi, within 1-{MAX_ITEMS} (1-5)")
+    parser.add_argument("--counts", type=_range_arg("--counts", int, 1), default=(1, 5),
+                        help=f"count range lo-hi, within 1-{MAX_ITEMS} (1-5)")
     parser.add_argument("--n", type=int, default=2500, help=f"number of images, 1-{MAX_IMAGES} (2500)")
     parser.add_argument("--size", type=int, default=224, help=f"image height in px, 4-{MAX_SIDE_PX} (224)")
     parser.add_argument("--aspect", type=float, default=1.0, help="width / height; the post's figures were 4:3 (1.0)")
