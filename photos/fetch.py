@@ -1,7 +1,10 @@
-"""Download a URL list into a folder: parallel, retrying, resumable.
+"""Download a URL list into a folder: parallel, retrying, resumable, bounded in time.
 
 Each URL is fetched with ``urllib.request`` (redirects followed) in a
-bounded thread pool. A try that times out, loses its connection or gets
+bounded thread pool. The socket timeout bounds each stall; each try also
+has a total time limit (``max_time``) that holds whatever the server does,
+because the try runs in a thread that is abandoned, its sockets shut, when
+the limit passes. A try that times out, loses its connection or gets
 HTTP 5xx/408/429 is retried up to ``retries`` times after an exponential
 backoff with jitter (``Retry-After`` honoured, capped); other HTTP errors
 (404, 403...) are final at once. Bodies over the size cap are refused.
@@ -15,6 +18,11 @@ Resuming: a URL whose file is already in the folder (or in its
 deleted while cleaning stays deleted), is not downloaded again; neither is
 one that failed for good before (bad URL, 4xx, too large, not an image)
 unless ``retry_failed``. Timeouts, connection errors and 5xx are retried.
+
+The output folder must be new, empty, or one fetch made (only its files and
+records in it): a folder of someone else's files is refused, never
+quarantined or overwritten. A lock (``photos.errors.folder_lock``) keeps a
+second fetch or verify out of the folder while one runs.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import hashlib
 import http.client
 import io
 import random
+import socket
 import threading
 import time
 import urllib.error
@@ -34,21 +43,23 @@ from pathlib import Path
 
 from study.store import atomic_write_bytes
 
-from photos.errors import PhotosError, ensure_writable_folder, relative
+from photos.errors import LOCK_NAME, PhotosError, check_number, ensure_writable_folder, folder_lock, relative
 from photos.manifest import MANIFEST_NAME, ManifestRow, read_manifest, write_manifest
 from photos.progress import progress_bar
 from photos.urls import UrlEntry, file_stem, key_of_file, read_url_list, url_key
-from photos.verify import QUARANTINE_DIR, VerifySummary, verify_folder
+from photos.verify import MAX_MIN_SIZE, QUARANTINE_DIR, REPORT_NAME, VerifySummary, verify_locked_folder
 
-__all__ = ["FetchOptions", "FetchSummary", "fetch_urls", "download"]
+__all__ = ["FetchOptions", "FetchSummary", "OPTION_RANGES", "fetch_urls", "download"]
 
 # Many image hosts refuse urllib's default "Python-urllib/3.x" agent.
 USER_AGENT = "Mozilla/5.0 (compatible; cnn-counting-study-photos/0.1)"
 _EXTENSIONS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp", "BMP": ".bmp",
                "TIFF": ".tif"}
-_TOTAL_TIMEOUTS = 6  # a whole download may take this many --timeout (the socket timeout bounds each stall)
+_TOTAL_TIMEOUTS = 6  # default --max-time: this many --timeout (the socket timeout bounds each stall)
 _MAX_DELAY = 60.0  # seconds: cap on one backoff or Retry-After wait
 _MANIFEST_EVERY = 1.0  # seconds between manifest rewrites while downloading
+_READ_CHUNK = 1 << 14  # bytes per body read: the size cap is checked this often
+_MAX_REDIRECTS = urllib.request.HTTPRedirectHandler.max_redirections
 
 
 @dataclasses.dataclass
@@ -57,7 +68,9 @@ class FetchOptions:
 
     Attributes:
         workers: parallel requests.
-        timeout: seconds a connection may stall before the try fails.
+        timeout: seconds a connection may stall (connect, or one read) before the try fails.
+        max_time: seconds one try may take in all, whatever the server does (a
+            trickled body or header, a redirect chain); None means ``6 * timeout``.
         retries: extra tries after a timeout, connection error or 5xx/408/429.
         backoff: first retry delay in seconds; doubles each retry, x1-1.5 jitter.
         max_bytes: size cap per file.
@@ -69,6 +82,7 @@ class FetchOptions:
 
     workers: int = 8
     timeout: float = 10.0
+    max_time: float | None = None
     retries: int = 3
     backoff: float = 1.0
     max_bytes: int = 20 * 2**20
@@ -77,15 +91,34 @@ class FetchOptions:
     retry_failed: bool = False
     quiet: bool = False
 
+    @property
+    def try_seconds(self) -> float:
+        """The total time limit of one try."""
+        return self.max_time if self.max_time is not None else self.timeout * _TOTAL_TIMEOUTS
+
     def check(self) -> None:
-        """Raises PhotosError naming the first out-of-range option."""
-        limits = [("--workers", self.workers, 1), ("--timeout", self.timeout, 1e-3), ("--retries", self.retries, 0),
-                  ("--backoff", self.backoff, 0), ("--min-size", self.min_size, 1)]
-        for flag, value, low in limits:
-            if value < low:
-                raise PhotosError(f"{flag} {value}: must be at least {low:g}")
-        if self.max_bytes < 1:
-            raise PhotosError(f"--max-mb {self.max_bytes / 2**20:g}: must be more than 0")
+        """Raises PhotosError naming the first option outside its range (``OPTION_RANGES``)."""
+        values = {"--workers": self.workers, "--timeout": self.timeout, "--max-time": self.max_time,
+                  "--retries": self.retries, "--backoff": self.backoff, "--max-mb": self.max_bytes / 2**20,
+                  "--min-size": self.min_size}
+        for flag, value in values.items():
+            if value is not None:
+                check_number(flag, value, **OPTION_RANGES[flag])
+
+
+# The valid range of every numeric fetch flag, checked where the command line parses it and again
+# by FetchOptions.check. The upper bounds keep absurd values from reaching the OS (a socket
+# timeout of 1e300 s overflows), memory (bodies are held in memory) or the host (thousands of
+# parallel requests); they are far above any useful setting.
+OPTION_RANGES: dict[str, dict] = {
+    "--workers": dict(low=1, high=64, integer=True, unit="parallel requests"),
+    "--timeout": dict(low=0, high=3600, above_low=True, unit="seconds"),
+    "--max-time": dict(low=0, high=86400, above_low=True, unit="seconds"),
+    "--retries": dict(low=0, high=100, integer=True, unit="retries"),
+    "--backoff": dict(low=0, high=_MAX_DELAY, unit="seconds"),
+    "--max-mb": dict(low=0, high=1024, above_low=True, unit="MB"),
+    "--min-size": dict(low=1, high=MAX_MIN_SIZE, integer=True, unit="pixels"),
+}
 
 
 @dataclasses.dataclass
@@ -151,32 +184,104 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _read_body(response, max_bytes: int, deadline: float) -> bytes:
+class _TrySockets:
+    """The sockets one try opened, to be shut when its time limit passes.
+
+    ``shut_all`` shuts them down: a read blocked in the abandoned try's thread
+    returns at once, so the thread ends instead of lingering.
+    """
+
+    def __init__(self) -> None:
+        self._sockets: list[socket.socket] = []
+        self._expired = False
+        self._lock = threading.Lock()
+
+    def track(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self._expired
+        if expired:
+            _shut(sock)
+
+    def shut_all(self) -> None:
+        with self._lock:
+            self._expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by its owner
+
+
+def _tracked(connection_class: type[http.client.HTTPConnection], sockets: _TrySockets):
+    """A connection factory for urllib that registers each socket it opens in ``sockets``."""
+
+    def make(*args, **kwargs) -> http.client.HTTPConnection:
+        connection = connection_class(*args, **kwargs)
+        create = connection._create_connection  # socket.create_connection; https wraps its result in TLS
+
+        def create_tracked(*c_args, **c_kwargs) -> socket.socket:
+            sock = create(*c_args, **c_kwargs)
+            sockets.track(sock)
+            return sock
+
+        connection._create_connection = create_tracked
+        return connection
+
+    return make
+
+
+class _TrackedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, sockets: _TrySockets):
+        super().__init__()
+        self.sockets = sockets
+
+    def http_open(self, request):
+        return self.do_open(_tracked(http.client.HTTPConnection, self.sockets), request)
+
+
+class _TrackedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: _TrySockets):
+        super().__init__()
+        self.sockets = sockets
+
+    def https_open(self, request):
+        return self.do_open(_tracked(http.client.HTTPSConnection, self.sockets), request, context=self._context)
+
+
+def _read_body(response, max_bytes: int) -> bytes:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise _Failure("too-large", f"Content-Length {declared} bytes > cap {max_bytes}", retryable=False)
     chunks, size = [], 0
-    while chunk := response.read(1 << 16):
+    while chunk := response.read(_READ_CHUNK):
         size += len(chunk)
         if size > max_bytes:
             raise _Failure("too-large", f"body over the cap of {max_bytes} bytes", retryable=False)
-        if time.monotonic() > deadline:
-            raise _Failure("timeout", "download still running after its total time limit", retryable=True)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _attempt(url: str, timeout: float, max_bytes: int) -> tuple[bytes, str]:
-    """One GET. Returns ``(body, content type)``; raises ``_Failure``."""
+def _get(url: str, timeout: float, max_bytes: int, sockets: _TrySockets) -> tuple[bytes, str]:
+    """One GET whose sockets are registered in ``sockets``. Raises ``_Failure``."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "image/*,*/*;q=0.5"})
+    opener = urllib.request.build_opener(_TrackedHTTPHandler(sockets), _TrackedHTTPSHandler(sockets))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body = _read_body(response, max_bytes, time.monotonic() + timeout * _TOTAL_TIMEOUTS)
-            return body, response.headers.get("Content-Type", "")
+        with opener.open(request, timeout=timeout) as response:
+            return _read_body(response, max_bytes), response.headers.get("Content-Type", "")
     except urllib.error.HTTPError as error:
+        if 300 <= error.code < 400:  # urllib gave up following a redirect chain (too long, or a loop)
+            raise _Failure("http-error", f"HTTP {error.code}: more than {_MAX_REDIRECTS} redirects, or a loop",
+                           retryable=False) from None
         retryable = error.code >= 500 or error.code in (408, 429)
         after = _retry_after(error.headers.get("Retry-After")) if error.headers else None
-        raise _Failure("http-error", f"HTTP {error.code} {error.reason}", retryable, after) from None
+        reason = str(error.reason).splitlines()[0] if error.reason else ""
+        raise _Failure("http-error", f"HTTP {error.code} {reason}".rstrip(), retryable, after) from None
     except urllib.error.URLError as error:
         if isinstance(error.reason, TimeoutError):
             raise _Failure("timeout", f"no answer within {timeout:g}s", retryable=True) from None
@@ -187,6 +292,41 @@ def _attempt(url: str, timeout: float, max_bytes: int) -> tuple[bytes, str]:
         raise _Failure("connection-error", f"{type(error).__name__}: {error}", retryable=True) from None
     except ValueError as error:  # urllib rejects some URLs only when opening them (bad port...)
         raise _Failure("invalid", str(error), retryable=False) from None
+
+
+def _attempt(url: str, timeout: float, max_bytes: int, max_time: float) -> tuple[bytes, str]:
+    """One GET that ends within ``max_time`` seconds, whatever the server does.
+
+    The socket timeout bounds each stall, but a server that trickles a byte
+    at a time (in the body, or in a header line that never ends) never
+    stalls. So the GET runs in its own thread, and this one waits at most
+    ``max_time``: past it the try is abandoned as a timeout and its sockets
+    are shut down, which ends the thread's blocked read.
+
+    Returns:
+        ``(body, content type)``.
+
+    Raises:
+        _Failure: the try failed or ran out of time.
+    """
+    sockets = _TrySockets()
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = _get(url, timeout, max_bytes, sockets)
+        except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, name="photos-try", daemon=True)
+    worker.start()
+    worker.join(max_time)
+    if worker.is_alive():
+        sockets.shut_all()
+        raise _Failure("timeout", f"not done within {max_time:g}s (--max-time)", retryable=True)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
 
 
 def download(url: str, options: FetchOptions, stop: threading.Event | None = None) -> tuple[bytes, str, int]:
@@ -208,7 +348,7 @@ def download(url: str, options: FetchOptions, stop: threading.Event | None = Non
     while True:
         attempt += 1
         try:
-            body, content_type = _attempt(url, options.timeout, options.max_bytes)
+            body, content_type = _attempt(url, options.timeout, options.max_bytes, options.try_seconds)
             return body, content_type, attempt
         except _Failure as failure:
             if not failure.retryable or attempt > options.retries or stop.is_set():
@@ -284,7 +424,9 @@ def _plan(entries: list[UrlEntry], folder: Path, options: FetchOptions, summary:
         elif old and old.status == "ok":
             summary.skipped_removed += 1
             rows[entry.url] = old
-        elif old and old.permanent_failure and not options.retry_failed:
+        elif old and old.permanent_failure and old.status != "invalid" and not options.retry_failed:
+            # "invalid" is judged afresh from the line each run: an old one came from a line since fixed
+            # (or from a bad option of an older version), so it is tried.
             summary.not_retried += 1
             rows[entry.url] = old
         else:
@@ -307,14 +449,54 @@ def fetch_urls(url_file: str | Path, out: str | Path, options: FetchOptions | No
         a ``FetchSummary`` (``.text()`` is the printed summary).
 
     Raises:
-        PhotosError: bad URL file, options or output folder.
+        PhotosError: bad URL file, options or output folder (a file, not writable, holding files
+            fetch did not make, or in use by another run).
         KeyboardInterrupt: after saving the manifest, so a rerun resumes.
     """
     options = options or FetchOptions()
     options.check()
     entries = read_url_list(url_file)
     out = Path(out)
+    _check_out_is_ours(out)
     ensure_writable_folder(out, "--out")
+    with folder_lock(out, "fetch"):
+        return _fetch_locked(entries, out, options)
+
+
+# What fetch and verify write in a folder; a non-empty --out holding anything else is someone else's.
+_OUR_NAMES = (MANIFEST_NAME, REPORT_NAME, QUARANTINE_DIR, LOCK_NAME)
+
+
+def _check_out_is_ours(out: Path) -> None:
+    """Refuse a non-empty ``--out`` that fetch did not make, before anything is written there.
+
+    Verify would quarantine or rewrite whatever it finds, and a user's own
+    ``_manifest.csv`` would be read as fetch's. Like ``rsync --delete`` or
+    ``pip install --target``, a tool that manages a folder's contents should
+    only do so in a folder it made: an empty or new one, or one whose every
+    entry is a fetched file (``00012_ab12cd34ef.jpg``), fetch's own records,
+    or a hidden temporary file.
+
+    Raises:
+        PhotosError: naming up to three foreign entries.
+    """
+    if not out.is_dir():
+        return  # missing (made later) or a file (ensure_writable_folder says so)
+    try:
+        names = [p.name for p in out.iterdir()]
+    except OSError as error:
+        raise PhotosError(f"--out {out}: cannot list it ({error.strerror or type(error).__name__})") from None
+    foreign = sorted(name for name in names if not (name in _OUR_NAMES or name.startswith(".") or key_of_file(name)))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise PhotosError(f"--out {out}: not empty and not a folder photos fetch made (it holds {shown}); "
+                          "choose a new or empty folder, or one an earlier fetch filled")
+    if (out / MANIFEST_NAME).exists():
+        read_manifest(out / MANIFEST_NAME)  # a file of that name that is not fetch's is refused, never overwritten
+
+
+def _fetch_locked(entries: list[UrlEntry], out: Path, options: FetchOptions) -> FetchSummary:
+    """``fetch_urls`` once the URL list is read and the folder is checked and locked."""
     summary = FetchSummary(folder=out, manifest=out / MANIFEST_NAME)
     rows, todo = _plan(entries, out, options, summary)
     write_manifest(summary.manifest, list(rows.values()))
@@ -333,11 +515,11 @@ def fetch_urls(url_file: str | Path, out: str | Path, options: FetchOptions | No
                     write_manifest(summary.manifest, list(rows.values()))
                     last_write = time.monotonic()
     finally:
-        stop.set()  # on Ctrl-C: running tries finish (bounded by --timeout), no new ones start
+        stop.set()  # on Ctrl-C: running tries finish (each bounded by --max-time), no new ones start
         pool.shutdown(wait=True, cancel_futures=True)
         write_manifest(summary.manifest, list(rows.values()))
     listed = {entry.url for entry in entries}
     summary.failed = collections.Counter(r.status for url, r in rows.items() if url in listed and r.status != "ok")
     if options.verify:
-        summary.verify = verify_folder(out, min_size=options.min_size, quiet=options.quiet)
+        summary.verify = verify_locked_folder(out, min_size=options.min_size, quiet=options.quiet)
     return summary

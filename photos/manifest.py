@@ -64,6 +64,8 @@ def read_manifest(path: Path) -> dict[str, ManifestRow]:
     """
     if not path.exists():
         return {}
+    if not path.is_file():
+        raise PhotosError(f"manifest {path}: is not a file; move it away to start afresh")
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -75,6 +77,8 @@ def read_manifest(path: Path) -> dict[str, ManifestRow]:
             ]
     except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as error:
         raise PhotosError(f"manifest {path}: unreadable ({error}); move it away to start afresh") from None
+    except OSError as error:
+        raise PhotosError(f"manifest {path}: cannot read ({error.strerror or type(error).__name__})") from None
     return {row.url: row for row in rows}
 
 

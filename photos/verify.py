@@ -24,6 +24,7 @@ records one row per file (``REPORT_COLUMNS``).
 from __future__ import annotations
 
 import collections
+import csv
 import dataclasses
 import hashlib
 import io
@@ -33,17 +34,18 @@ from pathlib import Path
 
 from study.store import atomic_write_bytes, atomic_write_csv
 
-from photos.errors import PhotosError, ensure_writable_folder, relative
+from photos.errors import PhotosError, check_number, ensure_writable_folder, folder_lock, relative
 from photos.progress import progress_bar
 
 __all__ = ["QUARANTINE_DIR", "REPORT_NAME", "REPORT_COLUMNS", "REASONS", "FileCheck", "VerifySummary",
-           "verify_folder", "list_images"]
+           "verify_folder", "verify_locked_folder", "list_images", "MAX_MIN_SIZE"]
 
 QUARANTINE_DIR = "_quarantine"
 REPORT_NAME = "_verify.csv"
 REPORT_COLUMNS = ("file", "action", "reason", "detail", "format", "mode", "width", "height", "bytes", "sha256",
                   "moved_to")
 REASONS = ("truncated", "corrupt", "duplicate", "too-small")
+MAX_MIN_SIZE = 16384  # px: a --min-size above any photo's side would quarantine every file
 
 # Save settings per decoded format for files rewritten as RGB; any other
 # format (GIF: palette only) is rewritten as PNG.
@@ -63,9 +65,10 @@ class FileCheck:
 
     Attributes:
         file: path relative to the verified folder (forward slashes).
-        action: ``keep``, ``convert`` or ``quarantine``.
-        reason: quarantine reason (one of ``REASONS``) or, for ``convert``,
-            ``MODE -> RGB``; empty for ``keep``.
+        action: ``keep``, ``convert``, ``quarantine`` or ``skip`` (the file could not
+            be read, or went away while verify ran: it is reported and left where it is).
+        reason: quarantine reason (one of ``REASONS``), ``MODE -> RGB`` for ``convert``,
+            ``unreadable`` for ``skip``; empty for ``keep``.
         detail: PIL's message for undecodable files, the kept original for duplicates.
         moved_to: after a move, the new path relative to the folder (or the
             new name of a converted GIF).
@@ -107,18 +110,26 @@ class VerifySummary:
     def converted(self) -> int:
         return sum(c.action == "convert" for c in self.checks)
 
+    def skipped(self) -> list[FileCheck]:
+        """Files left alone because they could not be read."""
+        return [c for c in self.checks if c.action == "skip"]
+
     def text(self, listed: int = 10) -> str:
         """A one-screen summary; a dry run lists every planned change instead of the first ``listed``."""
         would = "would be " if self.dry_run else ""
         bad = self.quarantined()
-        usable = len(self.checks) - sum(bad.values())
+        skipped = self.skipped()
+        usable = len(self.checks) - sum(bad.values()) - len(skipped)
         lines = [f"verify {self.folder}: {len(self.checks)} files{' (dry run: nothing changed)' if self.dry_run else ''}",
                  f"  usable            {usable:5d}  ({self.converted()} {would}converted to RGB)",
                  f"  quarantined       {sum(bad.values()):5d}"
                  + (f"  {_counts(bad)} -> {self.folder / QUARANTINE_DIR}" if bad else "")]
+        if skipped:
+            lines.append(f"  skipped           {len(skipped):5d}  (could not be read; left in place, not checked)")
+            lines += [f"  skipped {check.file}: {check.detail}" for check in skipped[:listed]]
         if self.report:
             lines.append(f"  report            {self.report}")
-        changes = [c for c in self.checks if c.action != "keep"]
+        changes = [c for c in self.checks if c.action in ("convert", "quarantine")]
         shown = changes if self.dry_run else [c for c in changes if c.action == "quarantine"][:listed]
         for check in shown:
             verb = "quarantine" if check.action == "quarantine" else "convert"
@@ -142,11 +153,26 @@ def list_images(folder: Path) -> list[Path]:
     )
 
 
+def _read_file(path: Path) -> bytes:
+    """The file's bytes (one place to read, so tests can make a file unreadable even as root)."""
+    return path.read_bytes()
+
+
+def _unreadable(path: Path, folder: Path, error: OSError) -> FileCheck:
+    """The check of a file that could not be read: reported and left alone, never judged corrupt."""
+    reason = "gone (moved or deleted while verify ran)" if isinstance(error, FileNotFoundError) else (
+        error.strerror or str(error) or type(error).__name__)
+    return FileCheck(file=relative(path, folder), action="skip", reason="unreadable", detail=reason)
+
+
 def _inspect(path: Path, folder: Path, min_size: int) -> FileCheck:
-    """Decode one file fully and decide keep / convert / quarantine (duplicates come later)."""
+    """Decode one file fully and decide keep / convert / quarantine / skip (duplicates come later)."""
     from PIL import Image, UnidentifiedImageError
 
-    data = path.read_bytes()
+    try:
+        data = _read_file(path)
+    except OSError as error:  # permission, I/O error, gone: not the file's content, so not a quarantine
+        return _unreadable(path, folder, error)
     check = FileCheck(file=relative(path, folder), bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
     try:
         with warnings.catch_warnings():
@@ -173,7 +199,7 @@ def _mark_duplicates(checks: list[FileCheck]) -> None:
     """Quarantine every decodable file whose bytes equal an earlier (sorted) one's."""
     first: dict[str, str] = {}
     for check in checks:
-        if check.action == "quarantine" and check.reason in ("truncated", "corrupt"):
+        if check.action == "skip" or (check.action == "quarantine" and check.reason in ("truncated", "corrupt")):
             continue
         if check.sha256 in first:
             check.action, check.reason, check.detail = "quarantine", "duplicate", f"same bytes as {first[check.sha256]}"
@@ -226,9 +252,15 @@ def _write_report(path: Path, checks: list[FileCheck]) -> None:
 def verify_folder(folder: str | Path, min_size: int = 64, dry_run: bool = False, quiet: bool = False) -> VerifySummary:
     """Decode, convert and quarantine the images below ``folder`` (see the module docstring).
 
+    The folder is locked for the run (``photos.errors.folder_lock``), so a
+    second verify or fetch on it stops with "in use by pid N" instead of
+    moving the same files. A dry run takes the lock when it can (so its
+    plan is not read from files being moved) but runs without one in a
+    folder where it cannot write.
+
     Args:
         folder: a class folder, or a task root with one sub-folder per class.
-        min_size: smallest allowed shorter side, in pixels.
+        min_size: smallest allowed shorter side, in pixels (1 to ``MAX_MIN_SIZE``).
         dry_run: decide everything but change nothing and write no report.
         quiet: no progress bar.
 
@@ -236,17 +268,40 @@ def verify_folder(folder: str | Path, min_size: int = 64, dry_run: bool = False,
         a ``VerifySummary`` (``.text()`` is the printed summary).
 
     Raises:
-        PhotosError: the folder is missing, is a file, or (unless ``dry_run``) is not writable.
+        PhotosError: the folder is missing, is a file, is in use by another run, (unless
+            ``dry_run``) is not writable, or holds a ``_verify.csv`` that verify did not write.
     """
     folder = Path(folder)
     if not folder.exists():
         raise PhotosError(f"folder {folder}: not found")
     if not folder.is_dir():
         raise PhotosError(f"folder {folder}: is a file; give the folder that holds the images")
-    if min_size < 1:
-        raise PhotosError(f"--min-size {min_size}: must be a positive number of pixels")
+    check_number("--min-size", min_size, 1, MAX_MIN_SIZE, integer=True, unit="pixels")
     if not dry_run:
         ensure_writable_folder(folder, "folder")
+    with folder_lock(folder, "verify", required=not dry_run):
+        return verify_locked_folder(folder, min_size, dry_run, quiet)
+
+
+def _check_report_is_ours(report: Path) -> None:
+    """Refuse to overwrite a ``_verify.csv`` that is not verify's report."""
+    if not report.exists():
+        return
+    try:
+        with open(report, newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        header = []
+    if tuple(header) != REPORT_COLUMNS:
+        raise PhotosError(f"report {report}: exists and is not a photos verify report; move it away first")
+
+
+def verify_locked_folder(folder: Path, min_size: int = 64, dry_run: bool = False, quiet: bool = False,
+                         ) -> VerifySummary:
+    """``verify_folder`` for a folder the caller has checked and locked (fetch verifies its own)."""
+    report = folder / REPORT_NAME
+    if not dry_run:
+        _check_report_is_ours(report)
     files = list_images(folder)
     checks = []
     with progress_bar(len(files), f"verify {folder.name}", "img", quiet=quiet) as bar:
@@ -257,10 +312,13 @@ def verify_folder(folder: str | Path, min_size: int = 64, dry_run: bool = False,
     if dry_run:
         return VerifySummary(folder, checks, dry_run=True)
     for check in checks:
-        if check.action == "quarantine":
-            _quarantine(folder, check)
-        elif check.action == "convert":
-            _convert(folder, check)
-    report = folder / REPORT_NAME
+        try:
+            if check.action == "quarantine":
+                _quarantine(folder, check)
+            elif check.action == "convert":
+                _convert(folder, check)
+        except OSError as error:  # the file went away or became unreadable since it was read: leave it
+            skipped = _unreadable(folder / check.file, folder, error)
+            check.action, check.reason, check.detail = skipped.action, skipped.reason, skipped.detail
     _write_report(report, checks)
     return VerifySummary(folder, checks, report=report)

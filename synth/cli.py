@@ -9,12 +9,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from synth.folder import check_out_path, write_folder
 from synth.progress import progress_bar
 from synth.render import RENDERERS
 from synth.scenes import InfeasibleSceneError, SceneSpec, auto_gap, auto_radius, parse_range, sample_scenes
 
 __all__ = ["main", "build_parser"]
+
+# Upper bounds that keep absurd values from reaching the sampler and the renderer (a 10^5 px side
+# asks for a 30 GB batch, 10^11 images for a 745 GiB array); far above any study's setting.
+MAX_IMAGES = 1_000_000
+MAX_SIDE_PX = 4096
+MAX_ITEMS = 1000  # targets (or distractors) per scene: packing 10^5 items runs for many minutes before failing
+MAX_SEED = 2**63 - 1
+
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -39,11 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m synth",
         description="Render images of N targets into DIR/<count>/<index>.png with metadata.csv and scenes.jsonl.",
     )
-    parser.add_argument("--counts", type=_range_arg("--counts", int, 1), default=(1, 5), help="count range lo-hi (1-5)")
-    parser.add_argument("--n", type=int, default=2500, help="number of images (2500)")
-    parser.add_argument("--size", type=int, default=224, help="image height in px (224)")
+    parser.add_argument("--counts", type=_range_arg("--counts", int, 1), default=(1, 5),
+                        help=f"count range lo-hi, within 1-{MAX_ITEMS} (1-5)")
+    parser.add_argument("--n", type=int, default=2500, help=f"number of images, 1-{MAX_IMAGES} (2500)")
+    parser.add_argument("--size", type=int, default=224, help=f"image height in px, 4-{MAX_SIDE_PX} (224)")
     parser.add_argument("--aspect", type=float, default=1.0, help="width / height; the post's figures were 4:3 (1.0)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed, 0 to 2**63-1 (0)")
     parser.add_argument("--out", required=True, help="output folder")
     radius = parser.add_mutually_exclusive_group()
     radius.add_argument("--radius", type=float, help="fixed radius in px (default: 4%% of the size, capped)")
@@ -100,22 +111,54 @@ def spec_from_args(args: argparse.Namespace) -> SceneSpec:
 
 
 def _check_numbers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Usage errors for numbers argparse's types cannot judge alone (exits 2)."""
-    if args.n < 1:
-        parser.error(f"--n: expected at least 1 image, got {args.n}")
-    if args.size < 4:
-        parser.error(f"--size: expected at least 4 px, got {args.size}")
-    if not (math.isfinite(args.aspect) and args.aspect > 0) or round(args.size * args.aspect) < 4:
-        parser.error(f"--aspect: expected a width / height giving at least 4 px, got {args.aspect:g}")
-    if args.radius is not None and not (math.isfinite(args.radius) and args.radius > 0):
-        parser.error(f"--radius: expected a finite radius > 0 px, got {args.radius:g}")
+    """Usage errors for numbers argparse's types cannot judge alone (exits 2 with one line).
+
+    Each message names the flag, the bad value and the valid range. Lengths
+    in px (radius, gap, margin) may not exceed the longer image side: no
+    item or gap that large fits on the canvas, and an astronomically large
+    one overflows the packing arithmetic.
+    """
+    if not 1 <= args.n <= MAX_IMAGES:
+        parser.error(f"--n: expected 1 to {MAX_IMAGES} images, got {args.n}")
+    if not 4 <= args.size <= MAX_SIDE_PX:
+        parser.error(f"--size: expected 4 to {MAX_SIDE_PX} px, got {args.size}")
+    if not (math.isfinite(args.aspect) and args.aspect > 0) or not 4 <= round(args.size * args.aspect) <= MAX_SIDE_PX:
+        parser.error(f"--aspect: expected a width / height giving a width of 4 to {MAX_SIDE_PX} px at --size "
+                     f"{args.size}, got {args.aspect:g}")
+    for flag, (low, high), smallest in (("--counts", args.counts, 1), ("--distractors", args.distractors, 0)):
+        if high > MAX_ITEMS:
+            parser.error(f"{flag}: expected {smallest} to {MAX_ITEMS} items per scene, got {low}-{high}")
+    if not 0 <= args.seed <= MAX_SEED:
+        parser.error(f"--seed: expected an integer from 0 to 2**63-1, got {args.seed}")
+    side = max(args.size, round(args.size * args.aspect))
+    if args.radius is not None and not (math.isfinite(args.radius) and 0 < args.radius <= side):
+        parser.error(f"--radius: expected a radius > 0 and <= {side} px (the longer image side), got {args.radius:g}")
     if args.radius_range is not None:
         low, high = args.radius_range
-        if not (math.isfinite(high) and low > 0):
-            parser.error(f"--radius-range: expected finite radii > 0 px, got {low:g}-{high:g}")
+        if not (math.isfinite(high) and low > 0 and high <= side):
+            parser.error(f"--radius-range: expected radii > 0 and <= {side} px (the longer image side), "
+                         f"got {low:g}-{high:g}")
     for flag, value in (("--min-gap", args.min_gap), ("--margin", args.margin)):
-        if value is not None and not (math.isfinite(value) and value >= 0):
-            parser.error(f"{flag}: expected a finite distance >= 0 px, got {value:g}")
+        if value is not None and not (math.isfinite(value) and 0 <= value <= side):
+            parser.error(f"{flag}: expected a distance from 0 to {side} px (the longer image side), got {value:g}")
+
+
+def _check_device(parser: argparse.ArgumentParser, device: str) -> None:
+    """A usage error for a device torch does not know or this machine does not have (exits 2 with one line)."""
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        parser.error(f"--device: unknown device {device!r}; valid: cpu, cuda, cuda:N, mps")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            parser.error(f"--device {device}: no CUDA GPU is usable on this machine; use --device cpu")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            parser.error(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                         f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        parser.error(f"--device {device}: MPS (Apple GPU) is not usable on this machine; use --device cpu")
+    elif parsed.type not in ("cpu", "cuda", "mps"):
+        parser.error(f"--device {device}: the renderer runs on cpu, cuda or mps")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_numbers(parser, args)
+    _check_device(parser, args.device)
     try:
         check_out_path(Path(args.out), args.overwrite)  # before minutes of sampling, not after
         spec = spec_from_args(args)

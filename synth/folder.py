@@ -33,6 +33,8 @@ from synth.scenes import Scene
 
 __all__ = ["write_folder", "read_folder", "check_out_path", "FolderExistsError", "OutputPathError"]
 
+_BATCH_BYTES = 256 * 2**20  # uint8 pixels rendered per batch: 512 images at 224 px, fewer for larger images
+
 
 class FolderExistsError(FileExistsError):
     """The output folder exists and is not empty."""
@@ -97,7 +99,8 @@ def write_folder(
         out: target folder; created, or replaced when ``overwrite``.
         scenes: scenes to render; image ``i`` goes to ``<count>/<i:06d>.png``.
         renderer: ``fast`` (torch) or ``matplotlib``.
-        chunk: scenes rendered per batch (bounds memory).
+        chunk: most scenes rendered per batch; fewer for large images, so
+            one batch holds at most ``_BATCH_BYTES`` of pixels.
         progress: show progress on stderr (see ``synth.progress``).
 
     Returns:
@@ -111,6 +114,8 @@ def write_folder(
     """
     out = Path(out)
     check_out_path(out, overwrite)
+    if scenes:
+        chunk = max(1, min(chunk, _BATCH_BYTES // (3 * scenes[0].width * scenes[0].height)))
     created, staging = _topmost_missing_parent(out), None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -177,7 +179,42 @@ def test_bad_options_and_url_file(tmp_path: Path) -> None:
     urls.write_text("http://127.0.0.1:1/a.jpg\n")
     with pytest.raises(PhotosError, match="--workers 0"):
         fetch_urls(urls, tmp_path / "out", FetchOptions(workers=0))
-    with pytest.raises(PhotosError, match="--max-mb 0: must be more than 0"):
+    with pytest.raises(PhotosError, match="--max-mb 0: expected a number of MB > 0"):
         fetch_urls(urls, tmp_path / "out", FetchOptions(max_bytes=0))
     with pytest.raises(PhotosError, match="missing.txt: not found"):
         fetch_urls(tmp_path / "missing.txt", tmp_path / "out")
+
+
+def test_an_abandoned_try_shuts_its_connection(server: ImageServer) -> None:
+    # The try is abandoned at --max-time; its socket is shut, so the server's writes fail and the
+    # hostile handler ends at once instead of trickling on for a minute.
+    from photo_server import trickle_body
+
+    ended = threading.Event()
+    trickle = trickle_body(GOOD_JPG * 40)
+
+    def route(stream, n, stopped):
+        try:
+            trickle(stream, n, stopped)
+        finally:
+            ended.set()
+
+    server.raw["/trickle"] = route
+    with pytest.raises(_Failure) as failure:
+        download(server.url("/trickle"), FetchOptions(timeout=5, max_time=0.5, retries=0))
+    assert (failure.value.status, failure.value.attempts) == ("timeout", 1)
+    assert "not done within 0.5s" in failure.value.message
+    assert ended.wait(20)  # well before the route's own one-minute limit
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("timeout", float("nan"), "--timeout nan"), ("max_time", float("inf"), "--max-time inf"),
+    ("retries", 10**9, "--retries 1000000000"), ("workers", 0, "--workers 0"),
+    ("max_bytes", 2**60, "--max-mb 1.09951e+12"), ("min_size", 10**6, "--min-size 1000000"),
+])
+def test_options_are_checked_through_the_api_too(tmp_path: Path, field, value, words) -> None:
+    urls = tmp_path / "urls.txt"
+    urls.write_text("ftp://example.org/a.jpg\n")
+    with pytest.raises(PhotosError, match=re.escape(words)):
+        fetch_urls(urls, tmp_path / "out", FetchOptions(**{field: value}))
+    assert not (tmp_path / "out").exists()

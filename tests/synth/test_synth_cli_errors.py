@@ -6,8 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from synth.cli import main
+from tests.catalogue import assert_cli_error, assert_one_line_error, run_module
 
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:
@@ -107,6 +109,77 @@ def test_bad_values(tmp_path, capsys, argv, bad):
     assert err.count("\n") == 1 and "error:" in err and "Traceback" not in err
     assert bad in err
     assert not list(tmp_path.iterdir())
+
+
+# Absurd sizes and non-finite numbers: each used to reach an allocation (MemoryError, a 30 GB
+# batch), an OverflowError or a driver traceback. Each names the flag, the value and the range.
+NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+NO_MPS = pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has an Apple GPU")
+RANGE_CASES = [
+    (["--n", "99999999999"], ["--n", "99999999999", "1 to 1000000"]),
+    (["--n", "1000001"], ["--n", "1000001", "1 to 1000000"]),
+    (["--n", "-1"], ["--n", "-1", "1 to 1000000"]),
+    (["--size", "100000000"], ["--size", "100000000", "4 to 4096"]),
+    (["--size", "100000"], ["--size", "100000", "4 to 4096"]),
+    (["--size", "-5"], ["--size", "-5", "4 to 4096"]),
+    (["--aspect", "1e300"], ["--aspect", "1e+300", "4 to 4096 px"]),
+    (["--aspect", "200"], ["--aspect", "200", "4 to 4096 px at --size 32"]),
+    (["--aspect", "nan"], ["--aspect", "nan"]),
+    (["--aspect", "-1"], ["--aspect", "-1"]),
+    (["--min-gap", "1e300"], ["--min-gap", "1e+300", "0 to 32 px"]),
+    (["--min-gap", "inf"], ["--min-gap", "inf", "0 to 32 px"]),
+    (["--margin", "1e300"], ["--margin", "1e+300", "0 to 32 px"]),
+    (["--margin", "-1"], ["--margin", "-1", "0 to 32 px"]),
+    (["--radius", "1e300"], ["--radius", "1e+300", "<= 32 px"]),
+    (["--radius", "33"], ["--radius", "33", "<= 32 px"]),
+    (["--radius-range", "1-1e300"], ["--radius-range", "1-1e+300", "<= 32 px"]),
+    (["--aspect", "2", "--radius", "65"], ["--radius", "65", "<= 64 px"]),  # the longer side counts
+    (["--counts", "1-100000"], ["--counts", "1-100000", "1 to 1000 items"]),
+    (["--counts", "99999999999"], ["--counts", "99999999999-99999999999", "1 to 1000 items"]),
+    (["--distractors", "0-5000"], ["--distractors", "0-5000", "0 to 1000 items"]),
+    (["--seed", "-1"], ["--seed", "-1", "0 to 2**63-1"]),
+    (["--seed", "9223372036854775808"], ["--seed", "9223372036854775808", "0 to 2**63-1"]),
+    pytest.param(["--device", "cuda"], ["--device cuda", "no CUDA GPU", "--device cpu"], marks=NO_GPU),
+    pytest.param(["--device", "cuda:0"], ["--device cuda:0", "no CUDA GPU"], marks=NO_GPU),
+    pytest.param(["--device", "mps"], ["--device mps", "not usable"], marks=NO_MPS),
+    (["--device", "cuda:x"], ["'cuda:x'", "valid: cpu, cuda, cuda:N, mps"]),
+    (["--device", "nope"], ["'nope'", "valid: cpu, cuda, cuda:N, mps"]),
+    (["--device", ""], ["''", "valid: cpu"]),
+    (["--device", "meta"], ["--device meta", "cpu, cuda or mps"]),
+]
+
+
+@pytest.mark.parametrize("argv, mentions", RANGE_CASES)
+def test_numbers_and_devices_out_of_range(tmp_path, capsys, argv, mentions):
+    out = tmp_path / "never"
+    status, err = run_cli(["--n", "3", "--size", "32", *argv, "--out", str(out), "--quiet"], capsys)
+    assert_one_line_error(status, "", err, *mentions)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_device_cuda_without_a_gpu_is_one_line_from_a_real_process(tmp_path):
+    result = run_module("synth", "--n", "2", "--size", "16", "--device", "cuda", "--out", str(tmp_path / "x"),
+                        timeout=120)
+    assert_cli_error(result, "--device cuda", "no CUDA GPU")
+    assert not list(tmp_path.iterdir())
+
+
+def test_large_images_are_rendered_in_small_batches(tmp_path, monkeypatch):
+    # 512 images of 2048 px would be a 6 GB batch; the batch shrinks with the image instead.
+    import synth.folder
+
+    sizes = []
+    real = synth.folder._render
+
+    def spy(batch, renderer, device):
+        sizes.append(len(batch))
+        return real(batch, renderer, device)
+
+    monkeypatch.setattr(synth.folder, "_render", spy)
+    monkeypatch.setattr(synth.folder, "_BATCH_BYTES", 3 * 64 * 64 * 2)  # room for two 64 px images
+    assert main(["--n", "5", "--size", "64", "--counts", "1-2", "--out", str(tmp_path / "big"), "--quiet"]) == 0
+    assert sizes == [2, 2, 1]
 
 
 def test_infeasible_auto_radius_names_the_limits(tmp_path, capsys):
