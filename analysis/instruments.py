@@ -36,7 +36,7 @@ from analysis import figures
 from analysis.cell_analysis import BUDGETS, Budget
 from analysis.predict import load_predictor
 from analysis.probes import stage_modules
-from analysis.psychophysics import HUMAN_ADULT_W, W_FLOOR, weber_experiment
+from analysis.psychophysics import HUMAN_ADULT_MODEL, HUMAN_ADULT_W, human_band_applies, weber_experiment, weber_text
 from analysis.rundata import CellRecord
 from analysis.units import UnitSelectivity, unit_experiment
 from study.errors import ConfigError
@@ -158,7 +158,8 @@ def _measure(cell: CellRecord, budget: InstrumentBudget, device: torch.device,
             started = time.perf_counter()
             fit, info = weber_experiment(predictor, sets["dewind"], budget.weber_images, budget.weber_pairs, seed,
                                          n_boot=budget.bootstrap)
-            measures.weber = {**fit.row(), "n_images": info["n_images"], "counts": f"{lo}-{hi}"}
+            measures.weber = {**fit.row(), "n_images": info["n_images"], "counts": f"{lo}-{hi}",
+                              "w_text": fit.w_text(), "human_band": human_band_applies((lo, hi))}
             measures.seconds["weber"] = round(time.perf_counter() - started, 2)
     if len(sets) >= 2:
         with step(f"number-selective units ({cell.label})"):
@@ -203,13 +204,19 @@ def _weber_display(frame: pd.DataFrame) -> pd.DataFrame:
 
     return pd.DataFrame({
         "Cell": frame["label"], "Counts": frame["counts"],
-        "w [95% CI]": [f"<= {W_FLOOR:g} (separable)" if row["at_floor"] else
-                       "no number signal" if row["at_ceiling"] else interval("w", row, 3)
-                       for _, row in frame.iterrows()],
+        "w [95% CI]": [_w_text(row) for _, row in frame.iterrows()],
         **{column: ["n/a" if row["at_ceiling"] else interval(name, row, digits) for _, row in frame.iterrows()]
            for column, name, digits in (("b_size", "b_size", 2), ("b_spacing", "b_spacing", 2),
                                         ("theta (deg)", "theta", 0))},
+        "Human band": ["applies" if row.get("human_band", True) else "n/a (subitizing range)"
+                       for _, row in frame.iterrows()],
         "Pairs": frame["n_pairs"], "Ties": [f"{t:.0%}" for t in frame["tie_fraction"]]})
+
+
+def _w_text(row: pd.Series) -> str:
+    """``psychophysics.weber_text`` of a table row: the bound when w is below the design's resolution."""
+    return weber_text(row["w"], (row["w_low"], row["w_high"]), row["w_resolution"], bool(row["below_resolution"]),
+                      bool(row["at_ceiling"]))
 
 
 def _units_display(frame: pd.DataFrame) -> pd.DataFrame:
@@ -241,25 +248,26 @@ def weber_figure(frame: pd.DataFrame) -> Figure | None:
     with figures.style():
         figure = _new_figure(max(figures.HEIGHT, 1.2 + 0.32 * len(configurations)))
         axes = figure.subplots(1, 2, sharey=True)
-        axes[0].axvspan(*HUMAN_ADULT_W, color="0.85", zorder=0,
-                        label=f"human adults {HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]}")
         for k, configuration in enumerate(configurations):
             rows = frame[frame["configuration"] == configuration]
             y = k + np.linspace(-0.15, 0.15, len(rows)) if len(rows) > 1 else np.array([float(k)])
             ceiling = rows["at_ceiling"].to_numpy(bool)
-            floor = rows["at_floor"].to_numpy(bool)
+            below = rows["below_resolution"].to_numpy(bool)
+            if rows["human_band"].astype(bool).any():  # only beside count ranges the human values describe
+                axes[0].fill_betweenx([k - 0.45, k + 0.45], *HUMAN_ADULT_W, color="0.85", zorder=0, linewidth=0,
+                                      label=f"human adults {HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]} (other model)")
             for axis, name in ((axes[0], "w"), (axes[1], "theta")):
                 low = np.clip(rows[name] - rows[f"{name}_low"], 0, None)
                 high = np.clip(rows[f"{name}_high"] - rows[name], 0, None)
-                shown = ~ceiling & ~(floor if name == "w" else np.zeros(len(rows), bool))
+                shown = ~ceiling & ~(below if name == "w" else np.zeros(len(rows), bool))
                 axis.errorbar(rows[name][shown], y[shown], xerr=[low[shown], high[shown]], fmt="o", capsize=3,
                               color="C0")
             for position in y[ceiling]:  # at the ceiling w is no estimate at all
                 axes[0].annotate("no number signal", (0.5, position), xycoords=("axes fraction", "data"),
                                  ha="center", va="center", fontsize="xx-small", color="C3")
-            if floor.any():
-                axes[0].scatter(rows["w"][floor], y[floor], marker="<", color="C3", zorder=3,
-                                label="separable (w at floor)")
+            if below.any():  # an upper bound, drawn at the bound: w lies somewhere to its left
+                axes[0].scatter(rows["w_resolution"][below], y[below], marker="<", color="C3", zorder=3,
+                                label="below resolution (w < bound)")
         axes[0].set_yticks(range(len(configurations)), configurations, fontsize="x-small")
         axes[0].set_ylim(len(configurations) - 0.5, -0.5)  # first configuration on top
         axes[0].set(xscale="log", xlabel="Weber fraction w (95% CI)", xlim=_w_limits(frame))
@@ -276,11 +284,13 @@ def weber_figure(frame: pd.DataFrame) -> Figure | None:
 
 
 def _w_limits(frame: pd.DataFrame) -> tuple[float, float]:
-    """Log-axis limits that hold the human band and every finite interval shown, with a margin."""
-    shown = frame[~frame["at_ceiling"].astype(bool)]
-    values = [*HUMAN_ADULT_W, *shown["w_low"].dropna(), *shown["w_high"].dropna(), *shown["w"].dropna()]
+    """Log-axis limits that hold the human band (where drawn), every bound and finite interval shown, with a margin."""
+    shown = frame[~frame["at_ceiling"].astype(bool) & ~frame["below_resolution"].astype(bool)]
+    bounds = frame.loc[frame["below_resolution"].astype(bool), "w_resolution"]
+    band = list(HUMAN_ADULT_W) if frame["human_band"].astype(bool).any() else []
+    values = [*band, *bounds.dropna(), *shown["w_low"].dropna(), *shown["w_high"].dropna(), *shown["w"].dropna()]
     values = [v for v in values if np.isfinite(v) and v > 0]
-    return min(values) / 1.5, max(values) * 1.5
+    return (min(values) / 1.5, max(values) * 1.5) if values else (0.01, 1.0)
 
 
 def _tuning_panel(axis: Any, tuning: pd.DataFrame, log_axis: bool) -> None:
@@ -334,23 +344,29 @@ def units_figure(tuning: pd.DataFrame, limit: int = FIGURE_CELLS) -> Figure | No
 # ------------------------------------------------------------------ sentences
 
 def _weber_takeaway(frame: pd.DataFrame) -> str:
-    measured = frame[~frame["at_floor"] & ~frame["at_ceiling"]]
+    below, ceiling = frame["below_resolution"].astype(bool), frame["at_ceiling"].astype(bool)
+    measured = frame[~below & ~ceiling]
     text = f"Weber fits on DeWind-controlled pairs of {len(frame)} cell{'s' if len(frame) != 1 else ''}"
     if len(measured):
-        inside = measured["w"].between(*HUMAN_ADULT_W).sum()
-        finite = f"{len(measured)} cell{'s' if len(measured) != 1 else ''} with a finite fit"
+        finite = f"{len(measured)} cell{'s' if len(measured) != 1 else ''} with a resolved fit"
         text += (f": median w {measured['w'].median():.3f} (range {measured['w'].min():.3f}-"
-                 f"{measured['w'].max():.3f}, {finite}), {inside} inside the human adult band "
-                 f"{HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]}")
-    floor = frame[frame["at_floor"]]
-    if len(floor):
-        text += (f"; {len(floor)} cell{'s' if len(floor) != 1 else ''} ordered every pair by one rule (w at the "
-                 f"floor {W_FLOOR:g}, an upper bound only)")
-    ceiling = frame[frame["at_ceiling"]]
-    if len(ceiling):
-        text += (f"; {len(ceiling)} cell{'s' if len(ceiling) != 1 else ''} did not favour the more numerous array "
-                 f"(w at the ceiling, no number signal: choice accuracy {ceiling['accuracy'].mean():.2f}, ties "
-                 f"{ceiling['tie_fraction'].mean():.0%} of pairs on average)")
+                 f"{measured['w'].max():.3f}, {finite})")
+        banded = measured[measured["human_band"].astype(bool)]
+        if len(banded):
+            inside = int(banded["w"].between(*HUMAN_ADULT_W).sum())
+            text += (f", {inside} of {len(banded)} beyond the subitizing range inside the human adult band "
+                     f"{HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]} ({HUMAN_ADULT_MODEL})")
+    if below.any():
+        bounds = frame.loc[below, "w_resolution"]
+        text += (f"; {int(below.sum())} cell{'s' if below.sum() != 1 else ''} below the design's resolution (w < "
+                 f"{bounds.min():.2g}{'' if bounds.min() == bounds.max() else f'-{bounds.max():.2g}'}: so few or so "
+                 "easy pairs that an observer with that w would still make no error with probability 0.05 or more; "
+                 "w is not measured there)")
+    if ceiling.any():
+        rows = frame[ceiling]
+        text += (f"; {len(rows)} cell{'s' if len(rows) != 1 else ''} did not favour the more numerous array "
+                 f"(w at the ceiling, no number signal: choice accuracy {rows['accuracy'].mean():.2f}, ties "
+                 f"{rows['tie_fraction'].mean():.0%} of pairs on average)")
     if frame["theta"].isna().all():
         return text + "."
     worst = frame.loc[frame["theta"].idxmax()]
@@ -422,7 +438,9 @@ def _write(summary: Summary, weber: pd.DataFrame, units: pd.DataFrame, tuning: p
         summary.limitations.append(
             "A network is deterministic: its Weber fraction measures how its estimate varies across different "
             "scenes of the same count, not trial-to-trial noise as in a human observer; the human band "
-            f"{HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]} is a reference, measured with other stimuli.")
+            f"{HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]} is a reference measured with other stimuli and {HUMAN_ADULT_MODEL}, "
+            "drawn only beside count ranges mostly beyond subitizing. A w below the design's resolution bound is "
+            "printed as the bound: the pairs cannot tell it from any smaller value.")
     if not units.empty:
         summary.table(units, "numerosity_units", "Number-selective units, trained vs random weights", SECTION,
                       display=_units_display(units))

@@ -91,3 +91,42 @@ def test_recorded_specs_of_other_versions_load():
     from study.spec import TrainSpec
 
     assert TrainSpec.from_record({"counts": "1-3", "size": 32, "a_field_from_elsewhere": 1}).counts == "1-3"
+
+
+def _weber_rows():
+    """Three cells: a perfect counter on 1-5 (below resolution), a resolved w on 45-50, one at the ceiling."""
+    base = {"b_size": 0.0, "b_size_low": 0.0, "b_size_high": 0.0, "b_spacing": 0.0, "b_spacing_low": 0.0,
+            "b_spacing_high": 0.0, "theta": 0.0, "theta_low": 0.0, "theta_high": 0.0, "n_pairs": 1500,
+            "tie_fraction": 0.0, "accuracy": 1.0, "at_ceiling": False, "at_floor": False, "n_boot": 50}
+    return pd.DataFrame([
+        {**base, "cell_id": "a", "label": "1-5", "configuration": "1-5", "counts": "1-5", "w": 0.001,
+         "w_low": 0.001, "w_high": 0.001, "w_resolution": 0.08, "below_resolution": True, "at_floor": True,
+         "human_band": False},
+        {**base, "cell_id": "b", "label": "45-50", "configuration": "45-50", "counts": "45-50", "w": 0.15,
+         "w_low": 0.12, "w_high": 0.19, "w_resolution": 0.006, "below_resolution": False, "human_band": True},
+        {**base, "cell_id": "c", "label": "ties", "configuration": "ties", "counts": "45-50", "w": 1000.0,
+         "w_low": 1000.0, "w_high": 1000.0, "w_resolution": 0.006, "below_resolution": False, "at_ceiling": True,
+         "human_band": True, "theta": float("nan")},
+    ])
+
+
+def test_weber_table_prints_the_bound_not_a_w_below_resolution():
+    from analysis.instruments import _weber_display, _weber_takeaway
+
+    display = _weber_display(_weber_rows())
+    assert list(display["w [95% CI]"]) == ["below resolution (w < 0.08)", "0.150 [0.120, 0.190]", "no number signal"]
+    assert list(display["Human band"]) == ["n/a (subitizing range)", "applies", "applies"]
+    text = _weber_takeaway(_weber_rows())
+    assert "below the design's resolution (w < 0.08" in text and "0.001" not in text
+    assert "1 of 1 beyond the subitizing range inside the human adult band" in text and "not the DeWind model" in text
+
+
+def test_weber_figure_draws_the_bound_as_an_upper_bound_and_the_band_only_where_it_applies():
+    figure = weber_figure(_weber_rows())
+    axis = figure.axes[0]
+    bands = [c for c in axis.collections if type(c).__name__ in ("PolyCollection", "FillBetweenPolyCollection")]
+    assert len(bands) == 2  # rows 1 and 2 (45-50); none beside 1-5
+    assert all(band.get_paths()[0].vertices[:, 1].min() > 0.5 for band in bands)  # row 0 (1-5) has no band
+    bound = [c for c in axis.collections if type(c).__name__ == "PathCollection"]
+    assert len(bound) == 1 and bound[0].get_offsets().tolist() == [[0.08, 0.0]]  # at the bound, not at w = 0.001
+    assert axis.get_xlim()[0] > 0.01  # the axis is not stretched down to the floor
