@@ -202,6 +202,6 @@ def test_constant_hull_scenes_hold_the_hull_within_tolerance_and_exact_counts(sp
 
 def test_control_sets_refuse_what_cannot_be_drawn():
     with pytest.raises(InfeasibleSceneError, match="constant hull"):
-        sample_constant_hull_scenes(SceneSpec(counts=(1, 40), width=16, height=16, radius=1.0, min_gap=1.0), 4, 0)
+        sample_constant_hull_scenes(SceneSpec(counts=(1, 15), width=16, height=16, radius=1.0, min_gap=1.0), 4, 0)
     with pytest.raises(InfeasibleSceneError):
         sample_constant_area_scenes(SceneSpec(counts=(1, 60), width=16, height=16, radius=1.0, min_gap=1.0), 4, 0)
