@@ -34,7 +34,12 @@ def test_smoke_run_gets_weber_and_unit_tables_and_figures(smoke_run, tmp_path):
     assert (weber["w_low"] <= weber["w"]).all() and (weber["w"] <= weber["w_high"]).all()
     assert len(units) == 4 and sorted(set(units["network"])) == ["random", "trained"]
     assert set(units["layer"]) == {"layer4"} and set(units["numbers"]) == {"1 2 3"}
-    assert set(units["sets"]) == {"dewind fixed varied"} and set(units["n_units"]) == {512}
+    assert set(units["sets"]) == {"constant_area constant_hull dewind fixed"} and set(units["n_units"]) == {512}
+    trained = units[units["network"] == "trained"]
+    assert (trained["difference_low"] <= trained["difference"]).all() and (trained["difference"] <= trained["difference_high"]).all()
+    assert set(trained["difference_method"]) == {"bootstrap over units (images fixed)"}
+    assert set(weber["w_text"]) <= {"no number signal"} | {text for text in weber["w_text"] if text.startswith(("below", "0", "1"))}
+    assert not weber["human_band"].any()  # counts 1-3: subitizing range
     tuning = summary.data["numerosity_tuning"]
     assert set(tuning["number"]) == {1, 2, 3} and set(tuning["cell_id"]) == {cell.cell_id for cell in cells}
     assert {f["id"] for f in summary.figures} == {"numerosity_weber", "numerosity_units"}
@@ -82,7 +87,7 @@ def test_stimulus_sets_are_drawn_on_the_images_canvas():
 
     train = TrainSpec(counts="1-5", size=32, scene_size=128)
     sets, why = _scene_specs(train)
-    assert why == [] and set(sets) == {"fixed", "varied", "dewind"}
+    assert why == [] and set(sets) == {"fixed", "constant_area", "constant_hull", "dewind"}
     assert {(spec.width, spec.height) for spec in sets.values()} == {(32, 32)}
     assert sets["fixed"].radius == pytest.approx(rendered_scene_spec(train).radius)
 
