@@ -27,8 +27,12 @@ logs gives the same observer a w larger by 1 / ln 2 ~ 1.44, so compare a w
 only with one fitted on the same scale.
 A perfect observer's choices are separable and the maximum-likelihood
 ``c_N`` is infinite; ``c_N`` is therefore bounded (``w >= W_FLOOR``) and the
-fit says when it stopped at that bound (``at_floor``: w is then only an upper
-bound). Separable choices fix a cone of directions, not one: the reported
+fit says when it stopped at that bound (``at_floor``). Whether a small w can
+be measured at all depends on the pairs: ``resolution_bound`` is the w at
+which an observer would make at least one error on exactly these pairs with
+probability 0.95. A fit below it, or without an error, is reported as
+"below resolution (w < bound)" (``below_resolution``, ``weber_text``), never
+as a number. Separable choices fix a cone of directions, not one: the reported
 ``b_size``, ``b_spacing`` are then the separating weights of smallest L1 norm
 (a linear program), i.e. the direction nearest the number axis that explains
 every choice; a perfect counter gets b = 0.
@@ -40,8 +44,10 @@ The discrimination vector ``(1, b_size, b_spacing)`` is the direction in
 weighs Size as much as number. The angle depends on how the axes are scaled;
 here each axis is a natural log, as in ``synth.numerosity``.
 
-Human adult reference (log-Gaussian or scalar-variability models; the two
-agree for ratios near 1):
+Human adult reference, fitted with models of number alone, not this one
+(scalar variability, Halberda & Feigenson; log-Gaussian, Piazza et al.; for
+ratios near 1 both agree with the number term here), on arrays beyond the
+subitizing range (``human_band_applies``):
 
 - Halberda, J. & Feigenson, L. (2008). Developmental change in the acuity of
   the "number sense": the approximate number system in 3-, 4-, 5-, and
