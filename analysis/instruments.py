@@ -462,9 +462,10 @@ def _write(summary: Summary, weber: pd.DataFrame, units: pd.DataFrame, tuning: p
         summary.limitations.append(
             "A network is deterministic: its Weber fraction measures how its estimate varies across different "
             "scenes of the same count, not trial-to-trial noise as in a human observer; the human band "
-            f"{HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]} is a reference measured with other stimuli and {HUMAN_ADULT_MODEL}, "
-            "drawn only beside count ranges mostly beyond subitizing. A w below the design's resolution bound is "
-            "printed as the bound: the pairs cannot tell it from any smaller value.")
+            f"{HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]} is a reference measured with other stimuli on arrays beyond the "
+            f"subitizing range and {HUMAN_ADULT_MODEL}, so it is drawn only beside count ranges mostly above 4. A w "
+            "below the design's resolution bound is printed as the bound: the pairs cannot tell it from any smaller "
+            "value.")
     if not units.empty:
         summary.table(units, "numerosity_units", "Number-selective units, trained vs random weights", SECTION,
                       display=_units_display(units))

@@ -97,7 +97,7 @@ HUMAN_ADULT_SOURCES = (
 )
 # What the human values are, in words for tables, figures and text: not fits of the DeWind model.
 HUMAN_ADULT_MODEL = ("fitted with a scalar-variability (Halberda & Feigenson) or log-Gaussian (Piazza et al.) "
-                     "model of number alone, not the DeWind model; on arrays beyond the subitizing range")
+                     "model of number alone, not the DeWind model")
 SUBITIZING_MAX = 4  # counts up to here are subitized by people: the human Weber band does not describe them
 RESOLUTION_CONFIDENCE = 0.95  # the resolution bound: w at which the design shows >= 1 error with this probability
 RESOLUTION_DRAWS = 2000  # simulated observers behind the bound
