@@ -40,6 +40,7 @@ from analysis.predict import load_predictor
 from analysis.probes import stage_modules
 from analysis.psychophysics import HUMAN_ADULT_MODEL, HUMAN_ADULT_W, human_band_applies, weber_experiment, weber_text
 from analysis.rundata import CellRecord
+from analysis.stats import mean_ci
 from analysis.units import CONTROL_SAMPLERS, SelectiveDifference, UnitSelectivity, unit_experiment
 from study.errors import ConfigError
 from study.runfolder import CellStatus
@@ -409,6 +410,12 @@ def _units_takeaway(frame: pd.DataFrame) -> str:
             text += (f"; the trained-minus-random difference is above 0 (its 95% interval, "
                      f"{trained['difference_method'].iloc[0]}) in {above} of {len(trained)} cells and below 0 in "
                      f"{below}")
+            over_seeds = [f"{configuration} {ci['mean']:+.1%} [{ci['ci_low']:+.1%}, {ci['ci_high']:+.1%}] "
+                          f"(t over {ci['n']} seeds)"
+                          for configuration, rows in trained.groupby("configuration", sort=False)
+                          if len(rows) >= 3 for ci in [mean_ci(rows["difference"])]]
+            if over_seeds:
+                text += "; over seeds: " + "; ".join(over_seeds)
         text += (". With p < 0.01 on one term and not the other two, and one preferred numerosity across the sets, "
                  "noise passes in under 1% of units.")
     if len(share) > FIGURE_CELLS:

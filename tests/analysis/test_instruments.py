@@ -135,3 +135,20 @@ def test_weber_figure_draws_the_bound_as_an_upper_bound_and_the_band_only_where_
     bound = [c for c in axis.collections if type(c).__name__ == "PathCollection"]
     assert len(bound) == 1 and bound[0].get_offsets().tolist() == [[0.08, 0.0]]  # at the bound, not at w = 0.001
     assert axis.get_xlim()[0] > 0.01  # the axis is not stretched down to the floor
+
+
+def test_units_takeaway_gives_the_difference_over_seeds_where_a_configuration_has_three():
+    from analysis.instruments import _units_takeaway
+
+    rows = []
+    for seed, (trained, random) in enumerate([(0.10, 0.02), (0.12, 0.02), (0.14, 0.02)]):
+        for network, share in (("trained", trained), ("random", random)):
+            rows.append({"cell_id": f"c{seed}", "configuration": "1-5", "network": network, "layer": "layer4",
+                         "sets": "constant_area constant_hull dewind fixed", "fraction_selective": share,
+                         "difference": trained - random, "difference_low": trained - random - 0.02,
+                         "difference_high": trained - random + 0.02,
+                         "difference_method": "bootstrap over units (images fixed)"})
+    text = _units_takeaway(pd.DataFrame(rows))
+    # mean 0.10, t(2) 4.303 x sd 0.02 / sqrt(3) = 0.0497
+    assert "above 0 (its 95% interval, bootstrap over units (images fixed)) in 3 of 3 cells" in text
+    assert "1-5 +10.0% [+5.0%, +15.0%] (t over 3 seeds)" in text
