@@ -117,8 +117,9 @@ def _expected_rank(cell: CellRecord, split: str, table: pd.DataFrame) -> pd.Data
         return table
     estimate, pred = recorded_estimates("ordinal", rows[columns].to_numpy(dtype=float), counts, None,
                                         table["pred"].to_numpy())
-    return table.assign(pred=pred, estimate=estimate, correct=pred == table["count"].to_numpy(),
-                        error=estimate - table["count"].to_numpy(), abs_error=np.abs(estimate - table["count"].to_numpy()))
+    truth = table["count"].to_numpy()
+    return table.assign(pred=pred, estimate=estimate, correct=pred == truth, error=estimate - truth,
+                        abs_error=np.abs(estimate - truth))
 
 
 # ------------------------------------------------------------------ estimates

@@ -422,8 +422,8 @@ def sample_constant_hull_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: f
             spacing = math.sqrt(target) / (math.sqrt(count * math.pi / 1.8) - 1)
             radius = (spacing - spec.min_gap) / (2 * spec.extent_factor)
         if largest_disc <= 0 or radius < 0.5:
-            raise InfeasibleSceneError(f"constant hull: {count} {spec.item_noun} do not fit a hull of {target:.0f} px^2 "
-                                       f"at a radius of half a pixel or more on {spec.describe()}")
+            raise InfeasibleSceneError(f"constant hull: {count} {spec.item_noun} do not fit a hull of "
+                                       f"{target:.0f} px^2 at a radius of half a pixel or more on {spec.describe()}")
         radius_of[count] = radius
     centre = (spec.width / 2, spec.height / 2)
     canvas_box = (0.0, 0.0, float(spec.width), float(spec.height))

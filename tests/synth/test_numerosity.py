@@ -182,7 +182,8 @@ def test_constant_area_scenes_hold_total_area_and_exact_counts(spec):
     for scene in scenes:  # inside the canvas, no two items closer than the gap
         assert np.all(scene.centers - scene.radii[:, None] >= spec.margin - 1e-9)
         assert np.all(scene.centers + scene.radii[:, None] <= np.array([spec.width, spec.height]) - spec.margin + 1e-9)
-        gaps = np.linalg.norm(scene.centers[:, None] - scene.centers[None], axis=-1) - scene.radii[:, None] - scene.radii
+        distance = np.linalg.norm(scene.centers[:, None] - scene.centers[None], axis=-1)
+        gaps = distance - scene.radii[:, None] - scene.radii
         assert np.all(gaps[~np.eye(scene.count, dtype=bool)] >= spec.min_gap - 1e-9)
 
 
