@@ -24,7 +24,7 @@ import torchvision
 
 from analysis import attribution, baselines, confounds, interventions, probes
 from analysis.localization import circle_masses, localization_metrics
-from analysis.predict import PixelPipeline, Predictor, load_predictor
+from analysis.predict import PixelPipeline, Predictor, load_predictor, recorded_estimates
 from analysis.rundata import CellRecord
 from study.backbones import cached_weights
 from study.errors import ConfigError, UserError, WeightsUnavailableError
@@ -34,10 +34,7 @@ from study.tasks import build_task, rendered_scene_spec
 from synth.render import circle_masks, render_scenes
 from synth.scenes import DEFAULT_COLOR, Scene
 
-__all__ = ["Budget", "BUDGETS", "CellResult", "analyse_cell", "STEPS", "POINT_ESTIMATE_HEADS"]
-
-# Heads whose expected count is their point estimate (contract of study.readout: expected = estimate).
-POINT_ESTIMATE_HEADS = ("regression", "ordinal")
+__all__ = ["Budget", "BUDGETS", "CellResult", "analyse_cell", "STEPS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,8 +293,9 @@ def _recorded_predictions(cell: CellRecord, split: str, counts: np.ndarray) -> d
     """What the cell predicted for a split at the end of training (predictions.csv): no forward pass needed.
 
     Returns:
-        ``index`` ``[N]``, ``expected_count`` ``[N]`` (probabilities x counts; a regression or ordinal
-        head's ``estimate``, as ``Predictor``'s expected count is), ``pred_count`` ``[N]``, or None.
+        ``index`` ``[N]``, ``expected_count`` ``[N]`` (``predict.recorded_estimates``: probabilities x
+        counts, which for an ordinal head is its continuous expected rank; a regression head's estimate),
+        ``pred_count`` ``[N]``, or None.
     """
     head = str(cell.spec.get("head", "fastai"))
     table = cell.table(cell.folder.PREDICTIONS)
@@ -307,13 +305,10 @@ def _recorded_predictions(cell: CellRecord, split: str, counts: np.ndarray) -> d
     rows = table[table["split"] == split]
     if rows.empty:
         return None
-    probs = rows[columns].to_numpy(dtype=float)  # [N, C]
-    expected = probs @ counts.astype(float)
-    if head in POINT_ESTIMATE_HEADS and "estimate" in rows:
-        # A regression head's probabilities are a one-hot of its rounded answer: its estimate is the continuous one.
-        expected = rows["estimate"].to_numpy(dtype=float)
-    return {"index": rows["index"].to_numpy(dtype=int), "expected_count": expected,
-            "pred_count": rows["pred"].to_numpy(dtype=int)}
+    estimates = rows["estimate"].to_numpy(dtype=float) if "estimate" in rows else None
+    expected, pred_count = recorded_estimates(head, rows[columns].to_numpy(dtype=float), counts, estimates,
+                                              rows["pred"].to_numpy(dtype=int))
+    return {"index": rows["index"].to_numpy(dtype=int), "expected_count": expected, "pred_count": pred_count}
 
 
 def _confounds(result: CellResult, context: _Context, budget: Budget) -> None:

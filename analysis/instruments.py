@@ -7,8 +7,10 @@ For each done counting cell with a checkpoint it
    the network makes between DeWind-controlled scenes of its own canvas and
    count range (``analysis.psychophysics.weber_experiment``), and
 2. finds number-selective units in its last body stage with Nasr et al.'s
-   (2019) two-way ANOVA over three stimulus sets, beside the same
-   architecture with random weights (``analysis.units.unit_experiment``),
+   (2019) two-way ANOVA over their standard and control stimulus sets
+   (total area constant, convex hull constant) and a DeWind set, beside the
+   same architecture with random weights (``analysis.units.unit_experiment``),
+   with a bootstrap interval on the trained-minus-random difference,
 
 and adds tables, figures and computed sentences to the summary under the
 section ``numerosity``. Everything is bounded by an ``InstrumentBudget``;
@@ -36,14 +38,15 @@ from analysis import figures
 from analysis.cell_analysis import BUDGETS, Budget
 from analysis.predict import load_predictor
 from analysis.probes import stage_modules
-from analysis.psychophysics import HUMAN_ADULT_W, W_FLOOR, weber_experiment
+from analysis.psychophysics import HUMAN_ADULT_MODEL, HUMAN_ADULT_W, human_band_applies, weber_experiment, weber_text
 from analysis.rundata import CellRecord
-from analysis.units import UnitSelectivity, unit_experiment
+from analysis.stats import mean_ci
+from analysis.units import CONTROL_SAMPLERS, SelectiveDifference, UnitSelectivity, unit_experiment
 from study.errors import ConfigError
 from study.runfolder import CellStatus
 from study.spec import TrainSpec
 from study.tasks import dewind_scene_spec, rendered_scene_spec
-from synth.scenes import InfeasibleSceneError, SceneSpec, check_feasible
+from synth.scenes import InfeasibleSceneError, SceneSpec
 
 if TYPE_CHECKING:
     from analysis.pipeline import Summary
@@ -103,31 +106,37 @@ def instrument_budget(budget: Budget | InstrumentBudget) -> InstrumentBudget:
 class _CellMeasures:
     weber: dict[str, Any] | None = None
     units: dict[str, UnitSelectivity] = dataclasses.field(default_factory=dict)
+    difference: SelectiveDifference | None = None
     layer: str = ""
     limitations: list[str] = dataclasses.field(default_factory=list)
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def _scene_specs(train: TrainSpec) -> tuple[dict[str, SceneSpec], list[str]]:
-    """The cell's stimulus sets (fixed radius, varied radii, DeWind) on its canvas; and why any was left out."""
+    """The cell's stimulus sets on its canvas, and why any was left out.
+
+    ``fixed`` (the cell's one radius: Nasr et al.'s standard set), ``constant_area`` and
+    ``constant_hull`` (their controls 1 and 2, drawn by ``analysis.units.CONTROL_SAMPLERS`` from the
+    same spec) and ``dewind``.
+    """
     # On the images' canvas (scenes scaled to `size` when the cell draws them at `scene_size`); the
     # DeWind set is checked on its own below.
     base = rendered_scene_spec(dataclasses.replace(train, n_test_dewind=0))
-    sets = {"fixed": dataclasses.replace(base, radius_range=None, control="none")}
+    fixed = dataclasses.replace(base, radius_range=None, control="none")
+    sets = {"fixed": fixed}
     why: list[str] = []
+    for name, what in (("constant_area", "total area"), ("constant_hull", "convex hull")):
+        try:
+            CONTROL_SAMPLERS[name](fixed, 2 * (fixed.counts[1] - fixed.counts[0] + 1), seed=0)
+            sets[name] = fixed
+        except InfeasibleSceneError as error:
+            why.append(f"scenes with a constant {what} cannot be drawn on this canvas ({error}): the unit analysis "
+                       f"has no constant-{what} control set.")
     try:
-        dewind = dewind_scene_spec(train, base)
+        sets["dewind"] = dewind_scene_spec(train, base)
     except ConfigError as error:
         why.append(f"no DeWind-controlled scenes fit this canvas ({error}): no Weber fit, and the unit analysis "
                    "has no DeWind stimulus set.")
-        return sets, why
-    varied = dataclasses.replace(dewind, control="none")
-    try:
-        check_feasible(varied)
-        sets["varied"] = varied
-    except InfeasibleSceneError:
-        why.append("varied-radius scenes do not pack on this canvas: the unit analysis has no varied-size set.")
-    sets["dewind"] = dewind
     return sets, why
 
 
@@ -158,15 +167,16 @@ def _measure(cell: CellRecord, budget: InstrumentBudget, device: torch.device,
             started = time.perf_counter()
             fit, info = weber_experiment(predictor, sets["dewind"], budget.weber_images, budget.weber_pairs, seed,
                                          n_boot=budget.bootstrap)
-            measures.weber = {**fit.row(), "n_images": info["n_images"], "counts": f"{lo}-{hi}"}
+            measures.weber = {**fit.row(), "n_images": info["n_images"], "counts": f"{lo}-{hi}",
+                              "w_text": fit.w_text(), "human_band": human_band_applies((lo, hi))}
             measures.seconds["weber"] = round(time.perf_counter() - started, 2)
     if len(sets) >= 2:
         with step(f"number-selective units ({cell.label})"):
             started = time.perf_counter()
             measures.layer = list(stage_modules(predictor.model))[-1]
-            measures.units = unit_experiment(predictor.model, spec["arch"], measures.layer, predictor.transform, sets,
-                                             _numbers(lo, hi, budget.unit_numbers), budget.unit_per_cell, seed,
-                                             device)
+            measures.units, measures.difference = unit_experiment(
+                predictor.model, spec["arch"], measures.layer, predictor.transform, sets,
+                _numbers(lo, hi, budget.unit_numbers), budget.unit_per_cell, seed, device, n_boot=budget.bootstrap)
             measures.seconds["units"] = round(time.perf_counter() - started, 2)
             if hi - lo + 1 > budget.unit_numbers:
                 measures.limitations.append(f"The unit analysis showed {budget.unit_numbers} numerosities spread "
@@ -180,9 +190,13 @@ def _unit_rows(cell: CellRecord, measures: _CellMeasures) -> tuple[list[dict[str
     """One summary row per network, and tidy tuning rows (preferred numerosity x numerosity) per network."""
     rows, tuning = [], []
     ident = {"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label}
+    difference = measures.difference
     for network, result in measures.units.items():
         rows.append({**ident, "network": network, "layer": measures.layer, "n_units": result.n_units,
                      "n_selective": int(result.selective.sum()), "fraction_selective": result.fraction_selective,
+                     **({"difference": difference.difference, "difference_low": difference.low,
+                         "difference_high": difference.high, "difference_method": difference.method}
+                        if difference is not None else {}),
                      "n_inactive": int(result.inactive.sum()), "numbers": " ".join(map(str, result.numbers)),
                      "sets": " ".join(result.sets), "per_cell": result.per_cell,
                      "n_images": result.per_cell * len(result.numbers) * len(result.sets)})
@@ -203,13 +217,19 @@ def _weber_display(frame: pd.DataFrame) -> pd.DataFrame:
 
     return pd.DataFrame({
         "Cell": frame["label"], "Counts": frame["counts"],
-        "w [95% CI]": [f"<= {W_FLOOR:g} (separable)" if row["at_floor"] else
-                       "no number signal" if row["at_ceiling"] else interval("w", row, 3)
-                       for _, row in frame.iterrows()],
+        "w [95% CI]": [_w_text(row) for _, row in frame.iterrows()],
         **{column: ["n/a" if row["at_ceiling"] else interval(name, row, digits) for _, row in frame.iterrows()]
            for column, name, digits in (("b_size", "b_size", 2), ("b_spacing", "b_spacing", 2),
                                         ("theta (deg)", "theta", 0))},
+        "Human band": ["applies" if row.get("human_band", True) else "n/a (subitizing range)"
+                       for _, row in frame.iterrows()],
         "Pairs": frame["n_pairs"], "Ties": [f"{t:.0%}" for t in frame["tie_fraction"]]})
+
+
+def _w_text(row: pd.Series) -> str:
+    """``psychophysics.weber_text`` of a table row: the bound when w is below the design's resolution."""
+    return weber_text(row["w"], (row["w_low"], row["w_high"]), row["w_resolution"], bool(row["below_resolution"]),
+                      bool(row["at_ceiling"]))
 
 
 def _units_display(frame: pd.DataFrame) -> pd.DataFrame:
@@ -217,6 +237,10 @@ def _units_display(frame: pd.DataFrame) -> pd.DataFrame:
         "Cell": frame["label"], "Network": frame["network"], "Layer": frame["layer"],
         "Selective units": [f"{s}/{n} ({f:.1%})" for s, n, f in
                             zip(frame["n_selective"], frame["n_units"], frame["fraction_selective"])],
+        **({"Trained - random [95% CI]": [
+            f"{d:+.1%} [{lo:+.1%}, {hi:+.1%}]" if network == "trained" else ""
+            for d, lo, hi, network in zip(frame["difference"], frame["difference_low"], frame["difference_high"],
+                                          frame["network"])]} if "difference" in frame else {}),
         "Numerosities": frame["numbers"], "Stimulus sets": frame["sets"], "Images per cell": frame["per_cell"]})
 
 
@@ -241,25 +265,26 @@ def weber_figure(frame: pd.DataFrame) -> Figure | None:
     with figures.style():
         figure = _new_figure(max(figures.HEIGHT, 1.2 + 0.32 * len(configurations)))
         axes = figure.subplots(1, 2, sharey=True)
-        axes[0].axvspan(*HUMAN_ADULT_W, color="0.85", zorder=0,
-                        label=f"human adults {HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]}")
         for k, configuration in enumerate(configurations):
             rows = frame[frame["configuration"] == configuration]
             y = k + np.linspace(-0.15, 0.15, len(rows)) if len(rows) > 1 else np.array([float(k)])
             ceiling = rows["at_ceiling"].to_numpy(bool)
-            floor = rows["at_floor"].to_numpy(bool)
+            below = rows["below_resolution"].to_numpy(bool)
+            if rows["human_band"].astype(bool).any():  # only beside count ranges the human values describe
+                axes[0].fill_betweenx([k - 0.45, k + 0.45], *HUMAN_ADULT_W, color="0.85", zorder=0, linewidth=0,
+                                      label=f"human adults {HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]} (other model)")
             for axis, name in ((axes[0], "w"), (axes[1], "theta")):
                 low = np.clip(rows[name] - rows[f"{name}_low"], 0, None)
                 high = np.clip(rows[f"{name}_high"] - rows[name], 0, None)
-                shown = ~ceiling & ~(floor if name == "w" else np.zeros(len(rows), bool))
+                shown = ~ceiling & ~(below if name == "w" else np.zeros(len(rows), bool))
                 axis.errorbar(rows[name][shown], y[shown], xerr=[low[shown], high[shown]], fmt="o", capsize=3,
                               color="C0")
             for position in y[ceiling]:  # at the ceiling w is no estimate at all
                 axes[0].annotate("no number signal", (0.5, position), xycoords=("axes fraction", "data"),
                                  ha="center", va="center", fontsize="xx-small", color="C3")
-            if floor.any():
-                axes[0].scatter(rows["w"][floor], y[floor], marker="<", color="C3", zorder=3,
-                                label="separable (w at floor)")
+            if below.any():  # an upper bound, drawn at the bound: w lies somewhere to its left
+                axes[0].scatter(rows["w_resolution"][below], y[below], marker="<", color="C3", zorder=3,
+                                label="below resolution (w < bound)")
         axes[0].set_yticks(range(len(configurations)), configurations, fontsize="x-small")
         axes[0].set_ylim(len(configurations) - 0.5, -0.5)  # first configuration on top
         axes[0].set(xscale="log", xlabel="Weber fraction w (95% CI)", xlim=_w_limits(frame))
@@ -276,11 +301,13 @@ def weber_figure(frame: pd.DataFrame) -> Figure | None:
 
 
 def _w_limits(frame: pd.DataFrame) -> tuple[float, float]:
-    """Log-axis limits that hold the human band and every finite interval shown, with a margin."""
-    shown = frame[~frame["at_ceiling"].astype(bool)]
-    values = [*HUMAN_ADULT_W, *shown["w_low"].dropna(), *shown["w_high"].dropna(), *shown["w"].dropna()]
+    """Log-axis limits that hold the human band (where drawn), every bound and finite interval shown, with a margin."""
+    shown = frame[~frame["at_ceiling"].astype(bool) & ~frame["below_resolution"].astype(bool)]
+    bounds = frame.loc[frame["below_resolution"].astype(bool), "w_resolution"]
+    band = list(HUMAN_ADULT_W) if frame["human_band"].astype(bool).any() else []
+    values = [*band, *bounds.dropna(), *shown["w_low"].dropna(), *shown["w_high"].dropna(), *shown["w"].dropna()]
     values = [v for v in values if np.isfinite(v) and v > 0]
-    return min(values) / 1.5, max(values) * 1.5
+    return (min(values) / 1.5, max(values) * 1.5) if values else (0.01, 1.0)
 
 
 def _tuning_panel(axis: Any, tuning: pd.DataFrame, log_axis: bool) -> None:
@@ -334,23 +361,29 @@ def units_figure(tuning: pd.DataFrame, limit: int = FIGURE_CELLS) -> Figure | No
 # ------------------------------------------------------------------ sentences
 
 def _weber_takeaway(frame: pd.DataFrame) -> str:
-    measured = frame[~frame["at_floor"] & ~frame["at_ceiling"]]
+    below, ceiling = frame["below_resolution"].astype(bool), frame["at_ceiling"].astype(bool)
+    measured = frame[~below & ~ceiling]
     text = f"Weber fits on DeWind-controlled pairs of {len(frame)} cell{'s' if len(frame) != 1 else ''}"
     if len(measured):
-        inside = measured["w"].between(*HUMAN_ADULT_W).sum()
-        finite = f"{len(measured)} cell{'s' if len(measured) != 1 else ''} with a finite fit"
+        finite = f"{len(measured)} cell{'s' if len(measured) != 1 else ''} with a resolved fit"
         text += (f": median w {measured['w'].median():.3f} (range {measured['w'].min():.3f}-"
-                 f"{measured['w'].max():.3f}, {finite}), {inside} inside the human adult band "
-                 f"{HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]}")
-    floor = frame[frame["at_floor"]]
-    if len(floor):
-        text += (f"; {len(floor)} cell{'s' if len(floor) != 1 else ''} ordered every pair by one rule (w at the "
-                 f"floor {W_FLOOR:g}, an upper bound only)")
-    ceiling = frame[frame["at_ceiling"]]
-    if len(ceiling):
-        text += (f"; {len(ceiling)} cell{'s' if len(ceiling) != 1 else ''} did not favour the more numerous array "
-                 f"(w at the ceiling, no number signal: choice accuracy {ceiling['accuracy'].mean():.2f}, ties "
-                 f"{ceiling['tie_fraction'].mean():.0%} of pairs on average)")
+                 f"{measured['w'].max():.3f}, {finite})")
+        banded = measured[measured["human_band"].astype(bool)]
+        if len(banded):
+            inside = int(banded["w"].between(*HUMAN_ADULT_W).sum())
+            text += (f", {inside} of {len(banded)} beyond the subitizing range inside the human adult band "
+                     f"{HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]} ({HUMAN_ADULT_MODEL})")
+    if below.any():
+        bounds = frame.loc[below, "w_resolution"]
+        text += (f"; {int(below.sum())} cell{'s' if below.sum() != 1 else ''} below the design's resolution (w < "
+                 f"{bounds.min():.2g}{'' if bounds.min() == bounds.max() else f'-{bounds.max():.2g}'}: so few or so "
+                 "easy pairs that an observer with that w would still make no error with probability 0.05 or more; "
+                 "w is not measured there)")
+    if ceiling.any():
+        rows = frame[ceiling]
+        text += (f"; {len(rows)} cell{'s' if len(rows) != 1 else ''} did not favour the more numerous array "
+                 f"(w at the ceiling, no number signal: choice accuracy {rows['accuracy'].mean():.2f}, ties "
+                 f"{rows['tie_fraction'].mean():.0%} of pairs on average)")
     if frame["theta"].isna().all():
         return text + "."
     worst = frame.loc[frame["theta"].idxmax()]
@@ -363,14 +396,28 @@ def _weber_takeaway(frame: pd.DataFrame) -> str:
 
 def _units_takeaway(frame: pd.DataFrame) -> str:
     share = frame.pivot_table(index="cell_id", columns="network", values="fraction_selective")
-    text = (f"Number-selective units (two-way ANOVA: numerosity p < 0.01, stimulus set and interaction not) in "
+    text = (f"Number-selective units (two-way ANOVA over {', '.join(sorted(set(' '.join(frame['sets']).split())))}: "
+            f"numerosity p < 0.01, stimulus set and interaction not, the same preferred numerosity in every set) in "
             f"{', '.join(sorted(set(frame['layer'])))} of {len(share)} cell{'s' if len(share) != 1 else ''}: "
             f"trained {share['trained'].mean():.1%} on average (range {share['trained'].min():.1%}-"
             f"{share['trained'].max():.1%})")
     if "random" in share:
-        above = int((share["trained"] > share["random"]).sum())
-        text += (f" against {share['random'].mean():.1%} in the same architecture with random weights; trained "
-                 f"above random in {above} of {len(share)} cells. At p < 0.01 pure noise gives about 1%.")
+        text += f" against {share['random'].mean():.1%} in the same architecture with random weights"
+        trained = frame[frame["network"] == "trained"]
+        if "difference" in trained and trained["difference"].notna().any():
+            above = int((trained["difference_low"] > 0).sum())
+            below = int((trained["difference_high"] < 0).sum())
+            text += (f"; the trained-minus-random difference is above 0 (its 95% interval, "
+                     f"{trained['difference_method'].iloc[0]}) in {above} of {len(trained)} cells and below 0 in "
+                     f"{below}")
+            over_seeds = [f"{configuration} {ci['mean']:+.1%} [{ci['ci_low']:+.1%}, {ci['ci_high']:+.1%}] "
+                          f"(t over {ci['n']} seeds)"
+                          for configuration, rows in trained.groupby("configuration", sort=False)
+                          if len(rows) >= 3 for ci in [mean_ci(rows["difference"])]]
+            if over_seeds:
+                text += "; over seeds: " + "; ".join(over_seeds)
+        text += (". With p < 0.01 on one term and not the other two, and one preferred numerosity across the sets, "
+                 "noise passes in under 1% of units.")
     if len(share) > FIGURE_CELLS:
         text += f" The figure draws the first {FIGURE_CELLS} cells; the table has all {len(share)}."
     return text
@@ -422,7 +469,10 @@ def _write(summary: Summary, weber: pd.DataFrame, units: pd.DataFrame, tuning: p
         summary.limitations.append(
             "A network is deterministic: its Weber fraction measures how its estimate varies across different "
             "scenes of the same count, not trial-to-trial noise as in a human observer; the human band "
-            f"{HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]} is a reference, measured with other stimuli.")
+            f"{HUMAN_ADULT_W[0]}-{HUMAN_ADULT_W[1]} is a reference measured with other stimuli on arrays beyond the "
+            f"subitizing range and {HUMAN_ADULT_MODEL}, so it is drawn only beside count ranges mostly above 4. A w "
+            "below the design's resolution bound is printed as the bound: the pairs cannot tell it from any smaller "
+            "value.")
     if not units.empty:
         summary.table(units, "numerosity_units", "Number-selective units, trained vs random weights", SECTION,
                       display=_units_display(units))

@@ -2,7 +2,12 @@
 
 Everything here reads the cells' own predictions.csv (no model is run):
 per image, the head's point estimate of the count (``estimate``; the
-predicted class's count in older run folders) beside the true count.
+predicted class's count in older run folders) beside the true count. An
+ordinal (CORAL) head is scored on its continuous expected rank
+(``analysis.predict.recorded_estimates``: accuracy of the count nearest it,
+MAE of it) in every run folder, including older ones that recorded CORAL's
+whole-number rank: the rank almost never names a count held out inside the
+range.
 
 - **Heads and held-out counts.** Per configuration and evaluation split
   (i.i.d. test, DeWind test, held-out counts) and per true count: accuracy
@@ -11,10 +16,15 @@ predicted class's count in older run folders) beside the true count.
   seeds with >= 3 seeds, else Wilson (accuracy) or a percentile bootstrap
   over the pooled images (MAE, bias). Held-out counts are marked as
   interpolation (inside the trained range, e.g. 3 of 1,2,4,5) or
-  extrapolation (outside it, e.g. 21-30 after training on 1-20): the direct
-  test of a count concept. A classifier head has one output per class and
-  the held-out class never had a positive example, so it cannot output an
-  untrained class reliably; the takeaway says so.
+  extrapolation (outside it, e.g. 21-30 after training on 1-20). A
+  classifier head has one output per class and the held-out class never had
+  a positive example, so it cannot output an untrained class reliably. An
+  ordinal head can place an interpolated count only through its continuous
+  expected rank; on extrapolation it cannot either: the task "more than the
+  largest trained count" never had a positive example, so where a larger
+  count lands is set by how long training pushed that threshold, not by the
+  images. Only a regression head's reading beyond the range is a
+  measurement; the takeaway says so.
 - **Resolution.** Cells that differ only in ``size`` and share a
   ``scene_size`` see the same scenes at several image sizes: accuracy and
   MAE against px per configuration separate crowding (errors that shrink
@@ -32,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import figures
+from analysis.predict import recorded_estimates
 from analysis.rundata import CellRecord, configuration_label, short_value
 from analysis.stats import Estimate, accuracy_estimate, error_estimate
 from analysis.tables import ERROR_SPLITS, split_estimates
@@ -79,15 +90,36 @@ def image_errors(cells: list[CellRecord]) -> pd.DataFrame:
         spec = _train_spec(cell.spec)
         held = spec.held_out_counts if spec else ()
         trained = spec.train_counts if spec else ()
+        head = str(cell.spec.get("head", "fastai"))
         for split in ERROR_SPLITS:
             table = split_estimates(cell, split)
             if table is None:
                 continue
+            if head == "ordinal":
+                table = _expected_rank(cell, split, table)
             kinds = {count: count_kind(count, held, trained) for count in table["count"].unique()}
             frames.append(table.assign(cell_id=cell.cell_id, configuration=cell.config_label, key=str(cell.key),
-                                       head=str(cell.spec.get("head", "fastai")), split=split,
+                                       head=head, split=split,
                                        kind=table["count"].map(kinds)))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _expected_rank(cell: CellRecord, split: str, table: pd.DataFrame) -> pd.DataFrame:
+    """An ordinal cell's ``split_estimates`` rescored on its continuous expected rank (from the prob columns)."""
+    predictions = cell.table(cell.folder.PREDICTIONS)
+    rows = predictions[predictions["split"] == split]
+    columns = [name for name in rows.columns if str(name).startswith("prob_")]
+    try:
+        counts = np.array([int(str(name)[len("prob_"):]) for name in columns])
+    except ValueError:
+        return table
+    if len(rows) != len(table) or not len(columns):
+        return table
+    estimate, pred = recorded_estimates("ordinal", rows[columns].to_numpy(dtype=float), counts, None,
+                                        table["pred"].to_numpy())
+    truth = table["count"].to_numpy()
+    return table.assign(pred=pred, estimate=estimate, correct=pred == truth, error=estimate - truth,
+                        abs_error=np.abs(estimate - truth))
 
 
 # ------------------------------------------------------------------ estimates
@@ -277,8 +309,13 @@ def held_out_takeaway(errors: pd.DataFrame) -> str:
     if classifiers:
         sentences.append("A classifier head cannot output an untrained class reliably: the held-out class never "
                          "had a positive example, so its accuracy there is near 0 by construction ("
-                         + "; ".join(classifiers) + "). Only a regression or ordinal head can show a count "
-                         "concept beyond the trained counts.")
+                         + "; ".join(classifiers) + ").")
+    heads = set(held["head"])
+    if classifiers or "ordinal" in heads:
+        sentences.append("An ordinal (CORAL) head places a count held out inside the range only through its "
+                         "continuous expected rank (scored here); beyond the range it cannot: no image was ever "
+                         "above the largest trained count, so that threshold is set by training length, not by the "
+                         "images. Only a regression head's reading of an extrapolated count is a measurement.")
     return " ".join(sentences)
 
 
@@ -410,5 +447,6 @@ def limitations(cells: list[CellRecord]) -> list[str]:
     held = [cell for cell in done if str(cell.spec.get("held_out") or "").strip()]
     if done and not held:
         notes.append("No cell holds counts out of training, so this run cannot tell whether a model estimates "
-                      "counts it was never trained on (set held_out, with a regression or ordinal head).")
+                      "counts it was never trained on (set held_out: inside the range with a regression or ordinal "
+                      "head, beyond it with a regression head).")
     return notes

@@ -21,7 +21,8 @@ from study.readout import ClassifierReadout, Readout, class_counts, create_reado
 from study.runfolder import CellFolder
 from study.spec import TRAIN_DEFAULTS
 
-__all__ = ["PixelPipeline", "Predictor", "checkpoint_readout", "load_model", "load_predictor", "pixel_pipeline"]
+__all__ = ["PixelPipeline", "Predictor", "checkpoint_readout", "load_model", "load_predictor", "pixel_pipeline",
+           "recorded_estimates"]
 
 
 @dataclasses.dataclass
@@ -179,3 +180,33 @@ def checkpoint_readout(checkpoint: dict[str, Any]) -> Readout:
     counts = checkpoint.get("class_counts") or class_counts([str(c) for c in checkpoint["classes"]], head)
     return create_readout(head, counts, checkpoint.get("reg_target", TRAIN_DEFAULTS["reg_target"]),
                           checkpoint.get("reg_loss", TRAIN_DEFAULTS["reg_loss"]))
+
+
+def recorded_estimates(head: str, probs: np.ndarray, counts: np.ndarray, estimates: np.ndarray | None,
+                       preds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The continuous count estimate and the predicted count from a cell's recorded predictions (predictions.csv).
+
+    - classifier heads: the expected count ``probs @ counts`` (softmax-weighted) and the recorded
+      (argmax) prediction;
+    - ordinal heads: ``probs @ counts`` too, which is CORAL's expected rank
+      ``lo + sum_k P(count > counts[k])`` (the differences of the cumulative probabilities telescope;
+      exactly so when they are rank consistent, as CORAL's shared weights keep them up to the clamp),
+      and the count nearest it. Older run folders recorded CORAL's whole-number rank as the estimate
+      and prediction, which cannot name a held-out count; this reads every folder the same way;
+    - regression: the recorded estimate (its probabilities are a one-hot of the rounded answer) and prediction.
+
+    Args:
+        head: the cell's head; probs: ``[N, C]``; counts: ``[C]`` class counts;
+        estimates: ``[N]`` the recorded ``estimate`` column, or None (older folders); preds: ``[N]`` recorded counts.
+
+    Returns:
+        float ``[N]`` the continuous estimate and int ``[N]`` the predicted count.
+    """
+    counts = np.asarray(counts, dtype=float)
+    expected = np.asarray(probs, dtype=float) @ counts
+    if head == "regression" and estimates is not None:
+        expected = np.where(np.isfinite(estimates), estimates, expected)
+    if head != "ordinal":
+        return expected, np.asarray(preds).astype(int)
+    nearest = counts[np.argmin(np.abs(expected[:, None] - counts[None, :]), axis=1)]  # a tie: the lower count
+    return expected, nearest.astype(int)

@@ -27,8 +27,12 @@ logs gives the same observer a w larger by 1 / ln 2 ~ 1.44, so compare a w
 only with one fitted on the same scale.
 A perfect observer's choices are separable and the maximum-likelihood
 ``c_N`` is infinite; ``c_N`` is therefore bounded (``w >= W_FLOOR``) and the
-fit says when it stopped at that bound (``at_floor``: w is then only an upper
-bound). Separable choices fix a cone of directions, not one: the reported
+fit says when it stopped at that bound (``at_floor``). Whether a small w can
+be measured at all depends on the pairs: ``resolution_bound`` is the w at
+which an observer would make at least one error on exactly these pairs with
+probability 0.95. A fit below it, or without an error, is reported as
+"below resolution (w < bound)" (``below_resolution``, ``weber_text``), never
+as a number. Separable choices fix a cone of directions, not one: the reported
 ``b_size``, ``b_spacing`` are then the separating weights of smallest L1 norm
 (a linear program), i.e. the direction nearest the number axis that explains
 every choice; a perfect counter gets b = 0.
@@ -40,8 +44,10 @@ The discrimination vector ``(1, b_size, b_spacing)`` is the direction in
 weighs Size as much as number. The angle depends on how the axes are scaled;
 here each axis is a natural log, as in ``synth.numerosity``.
 
-Human adult reference (log-Gaussian or scalar-variability models; the two
-agree for ratios near 1):
+Human adult reference, fitted with models of number alone, not this one
+(scalar variability, Halberda & Feigenson; log-Gaussian, Piazza et al.; for
+ratios near 1 both agree with the number term here), on arrays beyond the
+subitizing range (``human_band_applies``):
 
 - Halberda, J. & Feigenson, L. (2008). Developmental change in the acuity of
   the "number sense": the approximate number system in 3-, 4-, 5-, and
@@ -76,9 +82,10 @@ from synth.numerosity import describe_scene
 from synth.render import render_scenes
 from synth.scenes import Scene, SceneSpec
 
-__all__ = ["W_FLOOR", "W_CEILING", "HUMAN_ADULT_W", "HUMAN_ADULT_SOURCES", "DiscriminationFit", "pair_features",
-           "choose", "fit_discrimination", "discrimination_axis_angle", "scene_log_axes", "make_pairs",
-           "weber_experiment"]
+__all__ = ["W_FLOOR", "W_CEILING", "HUMAN_ADULT_W", "HUMAN_ADULT_SOURCES", "HUMAN_ADULT_MODEL", "SUBITIZING_MAX",
+           "RESOLUTION_CONFIDENCE", "DiscriminationFit", "pair_features", "choose", "fit_discrimination",
+           "discrimination_axis_angle", "resolution_bound", "human_band_applies", "scene_log_axes", "make_pairs",
+           "weber_text", "weber_experiment"]
 
 W_FLOOR = 1e-3  # smallest w the fit reports: a separable (perfect) observer stops here
 W_CEILING = 1e3  # largest w: an observer with no (or reversed) number sense stops here
@@ -88,6 +95,12 @@ HUMAN_ADULT_SOURCES = (
     "Halberda & Feigenson (2008), Developmental Psychology 44(5):1457-1465: adults w ~ 0.11",
     "Piazza, Izard, Pinel, Le Bihan & Dehaene (2004), Neuron 44(3):547-555: adults w ~ 0.17",
 )
+# What the human values are, in words for tables, figures and text: not fits of the DeWind model.
+HUMAN_ADULT_MODEL = ("fitted with a scalar-variability (Halberda & Feigenson) or log-Gaussian (Piazza et al.) "
+                     "model of number alone, not the DeWind model")
+SUBITIZING_MAX = 4  # counts up to here are subitized by people: the human Weber band does not describe them
+RESOLUTION_CONFIDENCE = 0.95  # the resolution bound: w at which the design shows >= 1 error with this probability
+RESOLUTION_DRAWS = 2000  # simulated observers behind the bound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +116,9 @@ class DiscriminationFit:
             at_ceiling: w stopped at ``W_CEILING`` (no number sensitivity in the choices; b and theta NaN).
         accuracy: share of pairs where the choice picked the more numerous array (ties count 0.5).
         n_boot: bootstrap refits behind the intervals.
+        w_resolution: the smallest w these pairs resolve (``resolution_bound``).
+        below_resolution: the fit is no measurement: w < ``w_resolution`` or no pair was ordered wrongly
+            (separable choices); report "below resolution (w < w_resolution)", never ``w``.
     """
 
     w: float
@@ -119,6 +135,8 @@ class DiscriminationFit:
     at_ceiling: bool
     accuracy: float
     n_boot: int
+    w_resolution: float = float("nan")
+    below_resolution: bool = False
 
     def row(self) -> dict[str, Any]:
         """The fit as one flat table row."""
@@ -127,8 +145,39 @@ class DiscriminationFit:
             low, high = getattr(self, f"{name}_ci")
             row.update({name: getattr(self, name), f"{name}_low": low, f"{name}_high": high})
         row.update(n_pairs=self.n_pairs, tie_fraction=self.tie_fraction, accuracy=self.accuracy,
-                   at_floor=self.at_floor, at_ceiling=self.at_ceiling, n_boot=self.n_boot)
+                   at_floor=self.at_floor, at_ceiling=self.at_ceiling, n_boot=self.n_boot,
+                   w_resolution=self.w_resolution, below_resolution=self.below_resolution)
         return row
+
+    def w_text(self) -> str:
+        """How ``w`` may be quoted: ``weber_text`` of this fit."""
+        return weber_text(self.w, self.w_ci, self.w_resolution, self.below_resolution, self.at_ceiling)
+
+
+def weber_text(w: float, w_ci: tuple[float, float], w_resolution: float, below_resolution: bool,
+               at_ceiling: bool) -> str:
+    """A Weber fraction as it may be printed: the bound when the design cannot resolve it, else w [95% CI].
+
+    Returns:
+        ``below resolution (w < 0.072)``, ``no number signal`` (at the ceiling) or ``0.153 [0.140, 0.167]``.
+    """
+    if at_ceiling:
+        return "no number signal"
+    if below_resolution:
+        return f"below resolution (w < {w_resolution:.2g})"
+    return f"{w:.3f} [{w_ci[0]:.3f}, {w_ci[1]:.3f}]"
+
+
+def human_band_applies(counts: tuple[int, int]) -> bool:
+    """Whether the human adult Weber band describes a count range ``(lo, hi)``.
+
+    People subitize up to about ``SUBITIZING_MAX`` items (near-perfect, not Weber-limited), and the
+    human values were measured on larger arrays: the band applies only when most counts of the range
+    lie beyond the subitizing range (not on 1-5; yes on 1-10 or 45-50).
+    """
+    lo, hi = int(counts[0]), int(counts[1])
+    beyond = max(0, hi - max(lo, SUBITIZING_MAX + 1) + 1)
+    return 2 * beyond > hi - lo + 1
 
 
 def scene_log_axes(scenes: Sequence[Scene]) -> np.ndarray:
@@ -260,6 +309,54 @@ def discrimination_axis_angle(b_size: float, b_spacing: float) -> float:
     return math.degrees(math.acos(1 / math.sqrt(1 + b_size**2 + b_spacing**2)))
 
 
+def resolution_bound(log_n_ratios: np.ndarray, stimulus_pairs: np.ndarray | None = None,
+                     confidence: float = RESOLUTION_CONFIDENCE, draws: int = RESOLUTION_DRAWS, seed: int = 0) -> float:
+    """The smallest Weber fraction a set of pairs can resolve.
+
+    Take the model's number-only observer (b = 0) with Weber fraction w: its
+    magnitude of an array is ``log N + w z``, z standard normal, one z per
+    stimulus (so pairs that share an image share its error, as a network's
+    deterministic estimates do) or, without ``stimulus_pairs``, one per array
+    of each pair. It orders all the pairs correctly with probability
+    ``P(no error | w)``, which falls as w grows. The bound is the w where
+    ``P(no error | w) = 1 - confidence``: an observer with a larger w makes at
+    least one error with probability above ``confidence``. Choices without an
+    error (a separable fit, w -> 0) or a fitted w below the bound therefore
+    cannot tell w from any smaller value. With independent pairs this solves
+    ``prod_i (1 - Phi(-|log N ratio_i| / (sqrt(2) w))) = 1 - confidence``.
+
+    Solved exactly for ``draws`` simulated observers (seeded): one that draws z
+    errs on pair (a, b) iff ``w s > |d|`` with ``d = log N_a - log N_b`` and
+    ``s = -sign(d) (z_a - z_b)``, so it makes no error iff ``w < w* = min over
+    pairs with s > 0 of |d| / s``; ``P(no error | w) = P(w* > w)`` and the
+    bound is the ``confidence`` quantile of ``w*``.
+
+    Args:
+        log_n_ratios: ``[P]`` log(N1 / N2) of each pair (non-zero).
+        stimulus_pairs: int ``[P, 2]`` the stimuli of each pair, or None (independent arrays).
+        confidence: probability of at least one error at the bound; draws, seed: the simulation.
+
+    Returns:
+        the bound on the natural-log scale of ``w``, within ``[W_FLOOR, W_CEILING]``.
+    """
+    d = np.abs(np.asarray(log_n_ratios, dtype=float))  # [P]
+    orientation = np.sign(np.asarray(log_n_ratios, dtype=float))
+    rng = np.random.default_rng(seed)
+    critical = []
+    chunk = max(1, 4_000_000 // max(1, len(d)))  # draws per block: bounded memory at any pair count
+    for start in range(0, draws, chunk):
+        k = min(chunk, draws - start)
+        if stimulus_pairs is None:
+            s = math.sqrt(2) * rng.standard_normal((k, len(d)))  # [k, P]
+        else:
+            z = rng.standard_normal((k, int(stimulus_pairs.max()) + 1))  # [k, S]
+            s = -orientation * (z[:, stimulus_pairs[:, 0]] - z[:, stimulus_pairs[:, 1]])  # [k, P]
+        with np.errstate(divide="ignore"):
+            critical.append(np.where(s > 0, d / s, np.inf).min(1))  # [k]
+    bound = float(np.quantile(np.concatenate(critical), confidence))
+    return float(np.clip(bound, W_FLOOR, W_CEILING))
+
+
 def _resample(rng: np.random.Generator, n_pairs: int, stimulus_pairs: np.ndarray | None) -> np.ndarray:
     """Pair indices of one bootstrap sample.
 
@@ -316,12 +413,14 @@ def fit_discrimination(features: np.ndarray, choices: np.ndarray, n_boot: int = 
         low, high = estimate, estimate
     correct = np.where(choices == 0.5, 0.5, (choices == 1) == (features[:, 0] > 0))
     ci = {name: (float(low[k]), float(high[k])) for k, name in enumerate(("w", "b_size", "b_spacing", "theta"))}
+    at_floor, at_ceiling = bool(estimate[0] <= W_FLOOR * 1.001), bool(estimate[0] >= W_CEILING * 0.999)
+    w_resolution = resolution_bound(features[:, 0], stimulus_pairs, seed=seed)
     return DiscriminationFit(
         w=float(estimate[0]), w_ci=ci["w"], b_size=float(estimate[1]), b_size_ci=ci["b_size"],
         b_spacing=float(estimate[2]), b_spacing_ci=ci["b_spacing"], theta=float(estimate[3]), theta_ci=ci["theta"],
         n_pairs=int(len(choices)), tie_fraction=float(np.mean(choices == 0.5)),
-        at_floor=bool(estimate[0] <= W_FLOOR * 1.001), at_ceiling=bool(estimate[0] >= W_CEILING * 0.999),
-        accuracy=float(np.mean(correct)), n_boot=int(n_boot))
+        at_floor=at_floor, at_ceiling=at_ceiling, accuracy=float(np.mean(correct)), n_boot=int(n_boot),
+        w_resolution=w_resolution, below_resolution=not at_ceiling and (at_floor or estimate[0] < w_resolution))
 
 
 def weber_experiment(predictor: Any, scene_spec: SceneSpec, n_images: int, n_pairs: int, seed: int,

@@ -4,9 +4,12 @@ Nasr, K., Viswanathan, P. & Nieder, A. (2019). Number detectors spontaneously
 emerge in a deep neural network designed for visual object recognition.
 *Science Advances* 5(5), eaav7903. Each unit's response to dot arrays is put
 through a two-way ANOVA, numerosity x stimulus set (their standard set and
-two sets controlling non-numerical features); a unit is *number-selective*
-when numerosity has a significant effect (p < 0.01) and neither the stimulus
-set nor the interaction does. A selective unit's *preferred numerosity* is
+two sets controlling non-numerical features: total area constant, convex
+hull constant); a unit is *number-selective* when numerosity has a
+significant effect (p < 0.01) and neither the stimulus set nor the
+interaction does. Here it must also prefer the same numerosity in every
+set: a unit that follows total area is flat (its preferred number a coin
+toss) where the area is held. A selective unit's *preferred numerosity* is
 the one with the largest mean response; averaged normalised tuning curves
 per preferred numerosity are drawn on linear and logarithmic axes (number
 neurons in monkeys are more symmetric on the log axis).
@@ -21,10 +24,18 @@ means something beside it. (Kim, Jang, Baek, Song & Paik, 2021, *Science
 Advances* 7(1), eabd6127, report number-tuned units in untrained networks
 too.)
 
-Stimulus sets here: ``fixed`` (one radius: total area grows with N),
-``varied`` (radii drawn per item) and ``dewind`` (N independent of Size and
-Spacing, ``synth.numerosity``). A unit that follows total area responds
-differently to N across these sets, so the interaction term screens it out.
+Stimulus sets here (``analysis.instruments``): ``fixed`` (Nasr's standard:
+one radius, total area and hull grow with N), ``constant_area`` (their
+control 1, ``synth.numerosity.sample_constant_area_scenes``),
+``constant_hull`` (their control 2, ``sample_constant_hull_scenes``) and
+``dewind`` (N independent of Size and Spacing). A unit that follows total
+area or the hull answers to N differently across these sets, so the
+interaction term and the preferred-number check screen it out.
+
+The trained-vs-random difference in the fraction of selective units gets a
+95% percentile bootstrap interval over *units* (``selective_difference``:
+each network's units resampled, the images fixed); the spread over seeds
+shows how much it moves with the images and the training run.
 """
 
 from __future__ import annotations
@@ -38,13 +49,17 @@ import torch
 import torch.nn as nn
 from scipy import stats
 
+from synth.numerosity import sample_constant_area_scenes, sample_constant_hull_scenes, sample_dewind_scenes
 from synth.render import render_scenes
-from synth.scenes import SceneSpec, sample_scenes
+from synth.scenes import Scene, SceneSpec, sample_scenes
 
-__all__ = ["ALPHA", "UnitSelectivity", "two_way_anova", "unit_selectivity", "stimulus_sets", "layer_activations",
-           "random_network", "unit_experiment"]
+__all__ = ["ALPHA", "CONTROL_SAMPLERS", "UnitSelectivity", "SelectiveDifference", "two_way_anova", "unit_selectivity",
+           "selective_difference", "stimulus_scenes", "stimulus_sets", "layer_activations", "random_network",
+           "unit_experiment"]
 
 ALPHA = 0.01  # Nasr et al.'s threshold for every term of the ANOVA
+# Stimulus sets drawn by a sampler of their own (by set name); any other set by its spec's control.
+CONTROL_SAMPLERS = {"constant_area": sample_constant_area_scenes, "constant_hull": sample_constant_hull_scenes}
 
 
 def two_way_anova(responses: np.ndarray, factor_a: np.ndarray, factor_b: np.ndarray) -> dict[str, np.ndarray]:
@@ -101,6 +116,7 @@ class UnitSelectivity:
         numbers: ``[a]`` the numerosities shown; sets: the stimulus-set names.
         p_number, p_set, p_interaction: ``[U]`` ANOVA p-values (NaN: inactive unit).
         selective: bool ``[U]``; preferred: ``[U]`` numerosity of the largest mean response.
+        consistent: bool ``[U]``: the numerosity of the largest mean response is the same in every set.
         tuning: ``[U, a]`` mean response per numerosity (pooled over sets).
         inactive: bool ``[U]``: the unit's response never varies (e.g. a dead ReLU).
         per_cell: images per (numerosity, set) cell.
@@ -113,6 +129,7 @@ class UnitSelectivity:
     p_interaction: np.ndarray
     selective: np.ndarray
     preferred: np.ndarray
+    consistent: np.ndarray
     tuning: np.ndarray
     inactive: np.ndarray
     per_cell: int
@@ -142,7 +159,10 @@ class UnitSelectivity:
 
 def unit_selectivity(activations: np.ndarray, numbers: np.ndarray, sets: Sequence[str],
                      alpha: float = ALPHA) -> UnitSelectivity:
-    """Number-selective units of one layer (Nasr et al.'s criterion).
+    """Number-selective units of one layer: Nasr et al.'s criterion, across every stimulus set.
+
+    A unit is selective when the numerosity effect has p < ``alpha``, neither the set effect nor the
+    interaction does, and its preferred numerosity (largest mean response) is the same in every set.
 
     Args:
         activations: ``[n, U]`` one row per image; numbers: ``[n]`` numerosity per image;
@@ -152,50 +172,102 @@ def unit_selectivity(activations: np.ndarray, numbers: np.ndarray, sets: Sequenc
     Returns:
         a ``UnitSelectivity``.
     """
-    activations, numbers = np.asarray(activations, dtype=np.float64), np.asarray(numbers)
-    anova = two_way_anova(activations, numbers, np.asarray(sets))
-    levels = np.unique(numbers)
+    activations, numbers, sets = np.asarray(activations, dtype=np.float64), np.asarray(numbers), np.asarray(sets)
+    anova = two_way_anova(activations, numbers, sets)
+    levels, names = np.unique(numbers), np.unique(sets)
     tuning = np.stack([activations[numbers == n].mean(0) for n in levels], axis=1)  # [U, a]
+    preferred = tuning.argmax(1)  # [U]
+    per_set = np.stack([np.stack([activations[(numbers == n) & (sets == name)].mean(0) for n in levels], axis=1)
+                        .argmax(1) for name in names])  # [sets, U]
+    consistent = (per_set == preferred[None]).all(0)
     inactive = activations.std(0) == 0
     with np.errstate(invalid="ignore"):
-        selective = (anova["p_a"] < alpha) & ~(anova["p_b"] < alpha) & ~(anova["p_ab"] < alpha) & ~inactive
-    return UnitSelectivity(numbers=levels, sets=sorted(set(map(str, sets))), p_number=anova["p_a"],
+        selective = ((anova["p_a"] < alpha) & ~(anova["p_b"] < alpha) & ~(anova["p_ab"] < alpha) & consistent
+                     & ~inactive)
+    return UnitSelectivity(numbers=levels, sets=[str(name) for name in names], p_number=anova["p_a"],
                            p_set=anova["p_b"], p_interaction=anova["p_ab"], selective=selective,
-                           preferred=levels[tuning.argmax(1)], tuning=tuning, inactive=inactive,
-                           per_cell=int(len(numbers) // (len(levels) * len(set(map(str, sets))))))
+                           preferred=levels[preferred], consistent=consistent, tuning=tuning, inactive=inactive,
+                           per_cell=int(len(numbers) // (len(levels) * len(names))))
 
 
-def stimulus_sets(scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int], per_cell: int,
-                  seed: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    """``per_cell`` rendered images for every (numerosity, stimulus set), a balanced design.
+@dataclasses.dataclass(frozen=True)
+class SelectiveDifference:
+    """Trained minus random fraction of selective units, with its bootstrap interval.
+
+    Attributes:
+        difference: on the units and images shown; low, high: 95% percentile interval; n_boot: resamples;
+        method: what was resampled.
+    """
+
+    difference: float
+    low: float
+    high: float
+    n_boot: int
+    method: str = "bootstrap over units (images fixed)"
+
+
+def selective_difference(trained: np.ndarray, random: np.ndarray, n_boot: int = 1000,
+                         seed: int = 0) -> SelectiveDifference:
+    """The trained-vs-random difference in the fraction of number-selective units, with a 95% interval.
+
+    Each network's units are resampled with replacement (the two networks' units are not paired) and
+    the difference of the two fractions taken again: the interval covers which units each layer
+    happens to have, on these images. It does not cover which images were shown (resampling images
+    with replacement duplicates some, which weakens every test and biases the fraction down); the
+    spread over seeds, where a configuration has several, shows that.
+
+    Args:
+        trained, random: bool ``[U]`` and ``[U']`` selective flags (``UnitSelectivity.selective``).
+        n_boot: resamples (0: the interval is the estimate); seed: their seed.
+    """
+    trained, random = np.asarray(trained, dtype=float), np.asarray(random, dtype=float)
+    estimate = float(trained.mean() - random.mean())
+    if not n_boot:
+        return SelectiveDifference(estimate, estimate, estimate, 0)
+    rng = np.random.default_rng(seed)
+    draws = (trained[rng.integers(0, len(trained), (n_boot, len(trained)))].mean(1)
+             - random[rng.integers(0, len(random), (n_boot, len(random)))].mean(1))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return SelectiveDifference(estimate, float(low), float(high), int(n_boot))
+
+
+def stimulus_scenes(scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int], per_cell: int,
+                    seed: int) -> tuple[list[Scene], np.ndarray, np.ndarray]:
+    """``per_cell`` scenes for every (numerosity, stimulus set), a balanced design (``stimulus_sets`` renders them).
 
     Each set is sampled over the whole range min..max(numbers) (DeWind's design
     box depends on the range: sampling one count at a time would tie Size to N)
     and the scenes whose count is in ``numbers`` are kept; counts cycle over
-    the range, so every number gets exactly ``per_cell`` scenes.
+    the range, so every number gets exactly ``per_cell`` scenes. A set named in
+    ``CONTROL_SAMPLERS`` is drawn by its sampler (Nasr et al.'s controls), any
+    other by its spec's control (``dewind`` or plain).
 
     Args:
-        scene_specs: set name -> spec on one shared canvas (``control="dewind"`` uses DeWind's sampler).
+        scene_specs: set name -> spec on one shared canvas.
         numbers: the numerosities shown (at least two); per_cell: images per cell (at least two).
 
     Returns:
-        uint8 images ``[n, 3, H, W]``, numerosity ``[n]``, set name ``[n]`` (n = sets x numbers x per_cell).
+        scenes, numerosity ``[n]``, set name ``[n]`` (n = sets x numbers x per_cell).
     """
-    from synth.numerosity import sample_dewind_scenes
-
     numbers = sorted({int(n) for n in numbers})
     if len(numbers) < 2 or per_cell < 2:
         raise ValueError(f"need >= 2 numerosities and >= 2 images per cell, got numbers {numbers}, per_cell {per_cell}")
     lo, hi = numbers[0], numbers[-1]
-    images, counts, names = [], [], []
+    scenes, names = [], []
     for k, (name, spec) in enumerate(scene_specs.items()):
         spec = dataclasses.replace(spec, counts=(lo, hi))
-        sampler = sample_dewind_scenes if spec.control == "dewind" else sample_scenes
-        scenes = [s for s in sampler(spec, per_cell * (hi - lo + 1), seed=seed + k) if s.count in numbers]
-        images.append(render_scenes(scenes))
-        counts.extend(s.count for s in scenes)
-        names.extend([name] * len(scenes))
-    return torch.cat(images), np.array(counts), np.array(names)
+        sampler = CONTROL_SAMPLERS.get(name) or (sample_dewind_scenes if spec.control == "dewind" else sample_scenes)
+        kept = [s for s in sampler(spec, per_cell * (hi - lo + 1), seed=seed + k) if s.count in numbers]
+        scenes.extend(kept)
+        names.extend([name] * len(kept))
+    return scenes, np.array([s.count for s in scenes]), np.array(names)
+
+
+def stimulus_sets(scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int], per_cell: int,
+                  seed: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """``stimulus_scenes`` rendered: uint8 images ``[n, 3, H, W]``, numerosity ``[n]``, set name ``[n]``."""
+    scenes, counts, names = stimulus_scenes(scene_specs, numbers, per_cell, seed)
+    return render_scenes(scenes), counts, names
 
 
 def _body_child(model: nn.Module, layer: str) -> nn.Module:
@@ -245,7 +317,8 @@ def random_network(arch: str, seed: int, image_size: int, device: torch.device |
 
 def unit_experiment(model: nn.Module, arch: str, layer: str, transform: Callable[[torch.Tensor], torch.Tensor],
                     scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int], per_cell: int, seed: int,
-                    device: torch.device | str = "cpu") -> dict[str, UnitSelectivity]:
+                    device: torch.device | str = "cpu", n_boot: int = 200,
+                    ) -> tuple[dict[str, UnitSelectivity], SelectiveDifference]:
     """Number-selective units of a trained network and of its random-weight twin, on the same images.
 
     Args:
@@ -253,12 +326,15 @@ def unit_experiment(model: nn.Module, arch: str, layer: str, transform: Callable
         layer: a child of ``model.body`` (e.g. ``layer4``).
         transform: uint8 ``[B, 3, H, W]`` -> the model's normalised input (``Predictor.transform``).
         scene_specs, numbers, per_cell, seed: the stimuli (``stimulus_sets``).
+        n_boot: resamples behind the difference's interval (``selective_difference``).
 
     Returns:
-        ``{"trained": UnitSelectivity, "random": UnitSelectivity}``.
+        ``{"trained": UnitSelectivity, "random": UnitSelectivity}`` and the trained-minus-random
+        difference in the fraction selective.
     """
     images, counts, sets = stimulus_sets(scene_specs, numbers, per_cell, seed)
     inputs = transform(images.to(device))
     control = random_network(arch, seed, int(inputs.shape[-1]), device)
-    return {name: unit_selectivity(layer_activations(network, layer, inputs), counts, sets)
-            for name, network in (("trained", model), ("random", control))}
+    results = {name: unit_selectivity(layer_activations(network, layer, inputs), counts, sets)
+               for name, network in (("trained", model), ("random", control))}
+    return results, selective_difference(results["trained"].selective, results["random"].selective, n_boot, seed)

@@ -29,11 +29,19 @@ head kind reads those counts out differently, and everything downstream
     (one shared weight vector, independent biases; ``study.models``), where
     ``sigmoid(g_k) = P(count > counts[k])``. The loss is the sum over ``k``
     of the binary cross-entropies of the tasks "label > k" (equal task
-    weights), averaged over the batch; the estimate is the rank
-    ``counts[#{k: P(count > counts[k]) > 0.5}]`` (``lo + that number`` for a
-    contiguous range); ``expected`` the continuous expected rank
-    ``lo + sum_k P(count > counts[k])``; ``probs`` are the differences of the
-    cumulative probabilities, clamped at 0 and renormalised.
+    weights), averaged over the batch. The estimate (and ``expected``) is the
+    continuous expected rank ``lo + sum_k P(count > counts[k])`` (steps
+    ``counts[k+1] - counts[k]`` for a range with gaps), and the class is the
+    count nearest it. CORAL's own rule, the rank
+    ``#{k: P(count > counts[k]) > 0.5}`` (``rank``), cannot name a count held
+    out of training inside the range: with 3 held out of 1-5 the tasks "> 2"
+    and "> 3" have identical targets, their biases converge, and an image of 3
+    gets both probabilities near 0.5 together, so the rank jumps from 2 to 4
+    and reads 3 almost never, while the expected rank reads 1 + 1 + 0.5 + 0.5
+    = 3. Beyond the trained range neither can place a count: the task "> hi
+    trained" never had a positive example, so the expected rank caps at the
+    largest trained count as a classifier does. ``probs`` are the differences
+    of the cumulative probabilities, clamped at 0 and renormalised.
 
 Every readout's ``predict`` is the class whose count is nearest the
 estimate (``round(estimate)`` clamped to lo..hi, minus lo, for a contiguous
@@ -306,23 +314,20 @@ class OrdinalReadout(Readout):
         return torch.sigmoid(self._checked(outputs))
 
     def rank(self, outputs: torch.Tensor) -> torch.Tensor:
-        """int64 ``[B]``: how many of the ``C - 1`` tasks say "more" (``P > 0.5``); the class index."""
+        """int64 ``[B]``: how many of the ``C - 1`` tasks say "more" (``P > 0.5``), CORAL's own class rule.
+
+        Not what the readout scores (see the module docstring): a count held out inside the range
+        has two tasks with identical targets, and this rule almost never lands on it.
+        """
         return (self.cumulative(outputs) > 0.5).sum(1)
 
     def estimate(self, outputs: torch.Tensor) -> torch.Tensor:
-        """``counts[rank]`` ``[B]`` (``lo + rank`` for a contiguous range)."""
-        return self._counts_on(outputs)[self.rank(outputs)]
+        """The continuous expected rank ``counts[0] + sum_k P(count > counts[k]) * (counts[k+1] - counts[k])``, ``[B]``.
 
-    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
-        """The rank ``[B]`` (the nearest class of the estimate, without the float round trip)."""
-        return self.rank(outputs)
-
-    def expected(self, outputs: torch.Tensor) -> torch.Tensor:
-        """The continuous count ``counts[0] + sum_k P(count > counts[k]) * (counts[k+1] - counts[k])``, ``[B]``.
-
-        For a contiguous range this is ``lo + sum_k P(count > lo + k)``, the
-        expected rank of CORAL's cumulative model: unlike the estimate it is not
-        a whole number, so comparisons between two images seldom tie.
+        For a contiguous range this is ``lo + sum_k P(count > lo + k)``. Unlike the
+        rank it is not a whole number: it places a held-out count between its
+        neighbours (3 of 1,2,4,5), and comparisons between two images seldom tie.
+        ``predict`` is the class nearest it.
         """
         counts = self._counts_on(outputs)
         return counts[0] + self.cumulative(outputs) @ (counts[1:] - counts[:-1])

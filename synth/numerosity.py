@@ -20,6 +20,14 @@ Field area (FA) here is the area of the disc the centres are drawn from
 (the *field*), as in DeWind's stimuli; ``hull_area`` (convex hull of the
 centres) is recorded beside it as the area the viewer can see.
 
+Nasr, Viswanathan & Nieder (2019)'s control sets, for the number-unit
+analysis: ``sample_constant_area_scenes`` (their control 1: the targets'
+total surface area TSA is the same in every scene, so item size falls as N
+grows) and ``sample_constant_hull_scenes`` (their control 2: the convex hull
+of the centres has the same area in every scene of 3 or more items, so
+density rises with N). Beside scenes of one radius (TSA and hull grow with
+N), a unit that follows TSA or the hull answers to N differently in each set.
+
 Shapes and distractors. Radii are equal-area radii, so ISA and TSA keep
 their formulas for every shape; packing uses extent radii. Descriptors
 describe the *targets* only (what is counted). Distractors share the
@@ -32,13 +40,15 @@ descriptors.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
 
 import numpy as np
 
-from synth.scenes import EXTENT_FACTORS, InfeasibleSceneError, Scene, SceneSpec, draw_items, place_circles
+from synth.scenes import (EXTENT_FACTORS, InfeasibleSceneError, Scene, SceneSpec, check_feasible, draw_items,
+                          max_feasible_radius, place_circles)
 
 __all__ = [
     "describe_scene",
@@ -47,7 +57,13 @@ __all__ = [
     "sample_dewind_scenes",
     "dewind_ranges",
     "dewind_design_box",
+    "constant_area_radii",
+    "sample_constant_area_scenes",
+    "sample_constant_hull_scenes",
+    "HULL_TOLERANCE",
 ]
+
+HULL_TOLERANCE = 0.1  # constant-hull scenes: each hull area within 10% of the target
 
 DESCRIPTOR_NAMES = (
     "count",
@@ -318,3 +334,133 @@ def sample_dewind_scenes(
 def _in_bin(bounds: tuple[float, float], index: int, fraction: float) -> float:
     """The point ``fraction`` of the way through bin ``index`` of ``BINS`` equal bins of ``bounds``."""
     return bounds[0] + (index + fraction) * (bounds[1] - bounds[0]) / BINS
+
+
+# ------------------------------------------------------------------ Nasr et al.'s control sets
+
+
+def constant_area_radii(spec: SceneSpec) -> dict[int, float]:
+    """Per count of the spec's range, the equal-area radius that gives every scene the same TSA.
+
+    ``radius(N) = sqrt(TSA / (N pi))`` with ``TSA = hi pi spec.radius^2`` (the spec's radius at its
+    largest count), lowered when the smallest count's larger items would not pack.
+
+    Raises:
+        InfeasibleSceneError: no TSA packs every count.
+    """
+    lo, hi = spec.counts
+    single = dataclasses.replace(spec, counts=(lo, lo), radius_range=None)
+    largest = max_feasible_radius(single)  # the smallest count's items are the largest
+    tsa = min(hi * math.pi * spec.radius**2, lo * math.pi * largest**2)
+    radii = {count: math.sqrt(tsa / (count * math.pi)) for count in range(lo, hi + 1)}
+    for count, radius in radii.items():
+        check_feasible(dataclasses.replace(spec, counts=(count, count), radius=radius, radius_range=None))
+    return radii
+
+
+def sample_constant_area_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0) -> list[Scene]:
+    """Scenes whose targets' total surface area is the same (Nasr et al.'s control 1).
+
+    Counts cycle over the range as in ``sample_scenes``; every item of a scene of N
+    targets gets the radius ``constant_area_radii(spec)[N]`` (distractors too, uncounted);
+    centres are uniform on the canvas, as in ``sample_scenes`` (field area: the canvas).
+
+    Raises:
+        InfeasibleSceneError: no TSA packs every count, or the sampler gets stuck.
+    """
+    radii_of = constant_area_radii(spec)
+    rng = np.random.default_rng(seed)
+    lo, hi = spec.counts
+    full_box = (0.0, 0.0, float(spec.width), float(spec.height))
+    started, scenes = time.monotonic(), []
+    for count in lo + np.arange(n) % (hi - lo + 1):
+        items = draw_items(spec, int(count), rng)
+        radii = np.full(len(items.targets), radii_of[int(count)])
+        centres = place_circles(radii * np.asarray(EXTENT_FACTORS)[items.shapes], full_box,
+                                (spec.width, spec.height), spec.margin, spec.min_gap, rng)
+        if centres is None or time.monotonic() - started > timeout_s:
+            raise InfeasibleSceneError(f"constant area: could not pack {count} {spec.item_noun} of radius "
+                                       f"{radii_of[int(count)]:.2f} for {spec.describe()}")
+        scenes.append(spec.scene(centres, radii, float(spec.width * spec.height), items))
+    return scenes
+
+
+def sample_constant_hull_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0,
+                                tolerance: float = HULL_TOLERANCE) -> list[Scene]:
+    """Scenes whose centres' convex hull has the same area (Nasr et al.'s control 2).
+
+    The target hull area is what the largest count needs at the spec's radius (its items at packing
+    density 0.45, less the half-spacing band round the centres), at least 6% of the largest field
+    disc that keeps items inside the canvas (``pi R^2``), and at most what the fewest items (3 or
+    more) span as often as not (twice their mean hull in that disc, ``_mean_hull_fraction``). Items
+    keep the spec's radius unless their count does not pack in that hull: those counts get the
+    largest radius that does (item size then falls with N for them, as in the constant-area set).
+    Centres are drawn in a disc round the canvas centre; after each draw whose hull misses the
+    target by more than ``tolerance`` the disc is rescaled towards it (a hull scales with the square
+    of the disc's radius) and the scene is drawn again. One or two centres have no hull (area 0):
+    those scenes use the disc the three-item scenes settle on. ``field_area`` records the disc used.
+
+    Raises:
+        InfeasibleSceneError: an item would be under half a pixel in radius, or a scene misses the
+            target in every attempt.
+    """
+    check_feasible(dataclasses.replace(spec, radius_range=None))
+    rng = np.random.default_rng(seed)
+    lo, hi = spec.counts
+    largest_disc = min(spec.width, spec.height) / 2 - spec.radius * spec.extent_factor - spec.margin
+
+    def needed(count: int, radius: float) -> float:  # hull of `count` centres packed at density 0.45
+        spacing = 2 * radius * spec.extent_factor + spec.min_gap
+        return max(0.0, math.sqrt(count * math.pi * (spacing / 2) ** 2 / 0.45) - spacing) ** 2
+
+    reach = min(0.7, 2 * _mean_hull_fraction(max(lo, 3))) * math.pi * largest_disc**2
+    target = min(max(0.06 * math.pi * largest_disc**2, needed(hi, spec.radius)), reach)
+    radius_of = {}
+    for count in range(lo, hi + 1):
+        radius = float(spec.radius)
+        if needed(count, radius) > target:  # solve needed(count, r) = target for the spacing, then r
+            spacing = math.sqrt(target) / (math.sqrt(count * math.pi / 1.8) - 1)
+            radius = (spacing - spec.min_gap) / (2 * spec.extent_factor)
+        if largest_disc <= 0 or radius < 0.5:
+            raise InfeasibleSceneError(f"constant hull: {count} {spec.item_noun} do not fit a hull of "
+                                       f"{target:.0f} px^2 at a radius of half a pixel or more on {spec.describe()}")
+        radius_of[count] = radius
+    centre = (spec.width / 2, spec.height / 2)
+    canvas_box = (0.0, 0.0, float(spec.width), float(spec.height))
+    disc = {}  # count -> the disc radius that last met the target (the next scene of that count starts there)
+    started, scenes = time.monotonic(), []
+    for count in lo + np.arange(n) % (hi - lo + 1):
+        count = int(count)
+        items = draw_items(spec, count, rng)
+        radius = radius_of[count]
+        extents = np.full(len(items.targets), radius) * np.asarray(EXTENT_FACTORS)[items.shapes]
+        field = disc.get(max(count, 3), math.sqrt(target / 0.4) / math.sqrt(math.pi))
+        centres = None
+        for _attempt in range(1000):
+            if time.monotonic() - started > timeout_s:
+                break
+            field = min(field, largest_disc)
+            placed = place_circles(extents, canvas_box, (spec.width, spec.height), spec.margin, spec.min_gap, rng,
+                                   max_restarts=4, field_disc=(centre[0], centre[1], field))
+            if placed is None:
+                field *= 1.1  # too tight to pack: widen
+                continue
+            hull = _hull_area(placed[items.targets])
+            if count < 3 or abs(hull / target - 1) <= tolerance:
+                centres, disc[count] = placed, field
+                break
+            field *= math.sqrt(target / max(hull, 1e-9)) ** 0.5  # half a step: hulls vary a lot between draws
+        if centres is None:
+            raise InfeasibleSceneError(f"constant hull: could not place {count} {spec.item_noun} with a hull of "
+                                       f"{target:.0f} px^2 (+-{tolerance:.0%}) for {spec.describe()}")
+        scenes.append(spec.scene(centres, np.full(len(extents), radius), math.pi * field**2, items))
+    return scenes
+
+
+def _mean_hull_fraction(count: int, draws: int = 400) -> float:
+    """Mean convex-hull area of ``count`` points uniform in a disc, as a fraction of the disc (0.074 for 3)."""
+    rng = np.random.default_rng(0)
+    angle = rng.uniform(0, 2 * math.pi, (draws, count))
+    distance = np.sqrt(rng.uniform(0, 1, (draws, count)))
+    points = np.stack([distance * np.cos(angle), distance * np.sin(angle)], axis=-1)  # [draws, count, 2]
+    return float(np.mean([_hull_area(p) for p in points]) / math.pi)

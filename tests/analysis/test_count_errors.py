@@ -199,3 +199,27 @@ def test_block_sweeps_label_a_configuration_by_what_sets_it_apart():
     assert _within(["counts", "held_out", "head", "size"], usual_cell, vit) == "1-5"
     # a two-way tie has no usual value: both sides are always shown
     assert usual_values([{"aug": "fastai"}, {"aug": "sensible"}], ["aug"]) == {}
+
+
+def test_an_ordinal_head_is_scored_on_its_expected_rank_even_where_the_folder_recorded_the_rank(tmp_path):
+    """CORAL trained on 1, 2, 4, 5: an image of 3 gets P(> 2) = P(> 3) near 0.5 (identical tasks).
+
+    An older folder recorded the rank (2 or 4: MAE 1); the expected rank 1 + 1 + 0.5 + 0.5 is 3.
+    """
+    run = RunFolder(tmp_path / "run")
+    folder = run.cell("ordinal")
+    folder.path.mkdir(parents=True)
+    folder.write_spec({**TRAIN_DEFAULTS, "counts": "1-5", "held_out": "3", "head": "ordinal"})
+    classes = ["1", "2", "3", "4", "5"]
+    rows = []
+    for index, above in enumerate([0.49, 0.51, 0.45, 0.55]):  # P(> 2) = P(> 3) = above
+        cumulative = [1.0, above, above, 0.0]
+        probs = np.diff([1.0, *cumulative, 0.0]) * -1  # P(class k) = P(> k-1) - P(> k)
+        rank = 1 + sum(p > 0.5 for p in cumulative)
+        rows.append({"split": "test_held_out", "index": index, "label": "3", "pred": str(rank), "estimate": rank,
+                     "loss": 0.1, "probs": probs.tolist()})
+    folder.write_predictions(rows, classes)
+    folder.write_metrics({"n_test": 0, "classes": classes})
+    held = image_errors(load_cells(run))
+    assert held["estimate"].tolist() == pytest.approx([2.98, 3.02, 2.9, 3.1])
+    assert held["abs_error"].mean() < 0.2 and held["correct"].all() and held["pred"].tolist() == [3, 3, 3, 3]

@@ -79,3 +79,20 @@ def test_load_model_rebuilds_a_cells_head_and_reproduces_its_estimates(tmp_path,
     rows = [row for row in csv.DictReader((tmp_path / "cell" / "predictions.csv").open()) if row["split"] == "test"]
     assert counts["estimate"] == pytest.approx([float(row["estimate"]) for row in rows], rel=1e-4, abs=1e-4)
     assert counts["pred_count"].tolist() == [int(row["pred"]) for row in rows]
+
+
+def test_recorded_estimates_read_each_head_by_hand():
+    from analysis.predict import recorded_estimates
+
+    counts = np.array([1, 2, 3, 4, 5])
+    coral = np.array([[0.0, 0.5, 0.0, 0.5, 0.0]])  # P(>1) = 1, P(>2) = P(>3) = 0.5, P(>4) = 0: expected rank 3
+    assert recorded_estimates("ordinal", coral, counts, np.array([2.0]), np.array([2]))[0].tolist() == [3.0]
+    assert recorded_estimates("ordinal", coral, counts, None, np.array([2]))[1].tolist() == [3]  # nearest, not 2
+    softmax = np.array([[0.5, 0.0, 0.0, 0.0, 0.5]])
+    expected, pred = recorded_estimates("fastai", softmax, counts, np.array([1.0]), np.array([1]))
+    assert expected.tolist() == [3.0] and pred.tolist() == [1]  # a classifier keeps its argmax prediction
+    one_hot = np.array([[0.0, 1.0, 0.0, 0.0, 0.0]])
+    expected, pred = recorded_estimates("regression", one_hot, counts, np.array([2.4]), np.array([2]))
+    assert expected.tolist() == [2.4] and pred.tolist() == [2]
+    halfway = np.array([[0.0, 0.5, 0.5, 0.0, 0.0]])  # 2.5: a half rounds down, as the readout's predict
+    assert recorded_estimates("ordinal", halfway, counts, None, np.array([2]))[1].tolist() == [2]

@@ -147,9 +147,11 @@ def test_ordinal_probs_are_differences_of_the_cumulative_probabilities():
     probs = readout.probs(logits)
     assert probs.tolist()[0] == pytest.approx([0.2, 0.3, 0.3, 0.2])
     assert probs.sum().item() == pytest.approx(1.0)
-    assert readout.estimate(logits).tolist() == [2.0]  # one task above 0.5 (0.5 itself is not "more")
-    # the expected count: 1 + 0.8 + 0.5 + 0.2 (continuous, where the estimate is whole)
+    assert readout.rank(logits).tolist() == [1]  # CORAL's rule: one task above 0.5 (0.5 itself is not "more")
+    # the estimate is the expected rank 1 + 0.8 + 0.5 + 0.2, continuous; the class the count nearest it
+    assert readout.estimate(logits).tolist() == pytest.approx([2.5])
     assert readout.expected(logits).tolist() == pytest.approx([2.5])
+    assert readout.predict(logits).tolist() == [1]  # 2.5 is a half: rounds down to count 2
 
 
 def test_ordinal_probs_clamp_inconsistent_cumulatives_and_renormalise():
@@ -175,3 +177,58 @@ def test_non_contiguous_counts_read_out_to_the_nearest_class_count():
     assert readout.estimate(torch.tensor([[INF, INF]])).tolist() == [5.0]
     regression = create_readout("regression", [1, 2, 5])
     assert regression.nearest_class(torch.tensor([3.4, 3.6])).tolist() == [1, 2]  # midpoint 3.5
+
+
+def test_ordinal_readout_places_a_count_held_out_inside_the_range_by_its_expected_rank():
+    """CORAL trained on 1, 2, 4, 5 of 1-5 with a near-perfect feature (the count, noise SD 0.05).
+
+    The tasks "> 2" and "> 3" have identical targets, so an image of 3 gets both near 0.5: CORAL's
+    rank (tasks above 0.5) jumps from 2 to 4 and almost never reads 3 (MAE about 1), while the
+    expected rank reads 1 + 1 + 0.5 + 0.5 = 3.
+    """
+    torch.manual_seed(0)
+    readout = create_readout("ordinal", [1, 2, 3, 4, 5])
+    counts = torch.tensor([1.0, 2.0, 4.0, 5.0]).repeat(100)
+    features = (counts + 0.05 * torch.randn(len(counts)))[:, None]
+    labels = (counts - 1).long()
+    weight, biases = torch.zeros(1, requires_grad=True), torch.zeros(4, requires_grad=True)  # CORAL: shared w
+    optimiser = torch.optim.Adam([weight, biases], lr=0.1)
+    for _ in range(300):
+        optimiser.zero_grad()
+        readout.loss(features * weight + biases, labels).backward()
+        optimiser.step()
+    assert (biases[1] - biases[2]).abs().item() < 1e-4  # the two tasks learnt one threshold
+    held = torch.full((400,), 3.0)
+    outputs = ((held + 0.05 * torch.randn(400))[:, None] * weight + biases).detach()
+    estimate = readout.estimate(outputs)
+    assert (estimate - 3).abs().mean().item() < 0.2
+    assert (readout.predict(outputs) == 2).float().mean().item() > 0.9  # rounding the expected rank names 3
+    assert (readout.rank(outputs) == 2).float().mean().item() < 0.05  # CORAL's rank rule almost never does
+    seen = readout.estimate((counts[:, None] * weight + biases).detach())
+    assert (seen - counts).abs().max().item() < 0.2  # the trained counts are read as before
+
+
+def test_ordinal_readout_beyond_the_trained_range_reads_where_training_left_a_threshold():
+    """Trained on 1-4 of 1-5: no image was ever "> 4", so nothing in the data places that task's threshold.
+
+    Inside the range the thresholds sit between the trained counts (1.5, 2.5, 3.5) however long the
+    training; the "> 4" threshold only drifts away from 4 as training goes on, so what a 5 reads is set
+    by the number of steps, not by the images: not a measurement of a count concept.
+    """
+    def trained(steps):
+        torch.manual_seed(0)
+        readout = create_readout("ordinal", [1, 2, 3, 4, 5])
+        counts = torch.tensor([1.0, 2.0, 3.0, 4.0]).repeat(100)
+        weight, biases = torch.zeros(1, requires_grad=True), torch.zeros(4, requires_grad=True)
+        optimiser = torch.optim.Adam([weight, biases], lr=0.1)
+        for _ in range(steps):
+            optimiser.zero_grad()
+            readout.loss(counts[:, None] * weight + biases, (counts - 1).long()).backward()
+            optimiser.step()
+        thresholds = (-biases / weight).detach()
+        return thresholds, readout.estimate((torch.tensor([[5.0]]) * weight + biases).detach()).item()
+
+    (short, five_short), (long, five_long) = trained(200), trained(2000)
+    assert long[:3].tolist() == pytest.approx([1.5, 2.5, 3.5], abs=0.05)
+    assert short[:3].tolist() == pytest.approx(long[:3].tolist(), abs=0.1)
+    assert abs(five_long - five_short) > 0.2  # the same images, a different reading of 5

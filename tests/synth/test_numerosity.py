@@ -5,10 +5,14 @@ import pytest
 
 from synth.numerosity import (
     DESCRIPTOR_NAMES,
+    HULL_TOLERANCE,
+    constant_area_radii,
     describe_scene,
     describe_scenes,
     dewind_design_box,
     dewind_ranges,
+    sample_constant_area_scenes,
+    sample_constant_hull_scenes,
     sample_dewind_scenes,
 )
 from synth.scenes import (
@@ -155,3 +159,50 @@ def test_dewind_with_distractors_keeps_labels_and_packs_them_in_the_field():
     assert all(1 <= s.n_items - s.count <= 2 for s in scenes)
     assert all((s.colors[~s.targets] == DISTRACTOR_COLOR).all() for s in scenes)
     assert all(np.allclose(s.radii, s.radii[0]) for s in scenes)  # distractors share the scene's item size
+
+
+# ---------------------------------------------------------------- Nasr et al.'s control sets
+
+CONTROL_SPECS = [SceneSpec(counts=(1, 5), width=32, height=32, radius=1.28, min_gap=1.0),
+                 SceneSpec(counts=(1, 12), width=64, height=64, radius=2.56, min_gap=1.0),
+                 SceneSpec(counts=(45, 50), width=224, height=224, radius=8.0, min_gap=3.5)]
+
+
+@pytest.mark.parametrize("spec", CONTROL_SPECS, ids=lambda s: f"{s.counts[0]}-{s.counts[1]}@{s.width}")
+def test_constant_area_scenes_hold_total_area_and_exact_counts(spec):
+    scenes = sample_constant_area_scenes(spec, 2 * (spec.counts[1] - spec.counts[0] + 1), seed=0)
+    described = describe_scenes(scenes)
+    counts = [d["count"] for d in described]
+    assert counts == [spec.counts[0] + i % (spec.counts[1] - spec.counts[0] + 1) for i in range(len(scenes))]
+    assert all(scene.n_items == scene.count for scene in scenes)
+    tsa = np.array([d["tsa"] for d in described])
+    assert np.ptp(tsa) / tsa.mean() < 1e-9  # the same total area to rounding
+    radii = constant_area_radii(spec)
+    assert radii[spec.counts[0]] > radii[spec.counts[1]]  # fewer items, larger ones
+    for scene in scenes:  # inside the canvas, no two items closer than the gap
+        assert np.all(scene.centers - scene.radii[:, None] >= spec.margin - 1e-9)
+        assert np.all(scene.centers + scene.radii[:, None] <= np.array([spec.width, spec.height]) - spec.margin + 1e-9)
+        distance = np.linalg.norm(scene.centers[:, None] - scene.centers[None], axis=-1)
+        gaps = distance - scene.radii[:, None] - scene.radii
+        assert np.all(gaps[~np.eye(scene.count, dtype=bool)] >= spec.min_gap - 1e-9)
+
+
+@pytest.mark.parametrize("spec", CONTROL_SPECS, ids=lambda s: f"{s.counts[0]}-{s.counts[1]}@{s.width}")
+def test_constant_hull_scenes_hold_the_hull_within_tolerance_and_exact_counts(spec):
+    scenes = sample_constant_hull_scenes(spec, 2 * (spec.counts[1] - spec.counts[0] + 1), seed=0)
+    described = describe_scenes(scenes)
+    assert [d["count"] for d in described] == [s.count for s in scenes]
+    assert sorted({d["count"] for d in described}) == list(range(spec.counts[0], spec.counts[1] + 1))
+    hull = np.array([d["hull_area"] for d in described if d["count"] >= 3])
+    assert hull.max() / hull.min() <= (1 + HULL_TOLERANCE) / (1 - HULL_TOLERANCE) + 1e-9
+    if spec.counts[0] == 1:  # on small ranges the fixed-radius scenes' hulls spread far wider
+        fixed = np.array([d["hull_area"] for d in describe_scenes(sample_scenes(spec, len(scenes), seed=0))
+                          if d["count"] >= 3])
+        assert fixed.max() / fixed.min() > 3
+
+
+def test_control_sets_refuse_what_cannot_be_drawn():
+    with pytest.raises(InfeasibleSceneError, match="constant hull"):
+        sample_constant_hull_scenes(SceneSpec(counts=(1, 15), width=16, height=16, radius=1.0, min_gap=1.0), 4, 0)
+    with pytest.raises(InfeasibleSceneError):
+        sample_constant_area_scenes(SceneSpec(counts=(1, 60), width=16, height=16, radius=1.0, min_gap=1.0), 4, 0)
