@@ -16,6 +16,7 @@ here adds it everywhere, and nothing else lists the fields by hand.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import typing
@@ -320,6 +321,7 @@ class FieldInfo:
     role: str
 
 
+@functools.cache  # typing.get_type_hints is slow, and the answer never changes in a process
 def spec_fields() -> tuple[FieldInfo, ...]:
     """Every TrainSpec field with its metadata, in declaration order."""
     hints = typing.get_type_hints(TrainSpec)
