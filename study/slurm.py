@@ -17,6 +17,7 @@ local processes.
 from __future__ import annotations
 
 import contextlib
+import io
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -81,7 +82,7 @@ class SlurmExecutor:
         run_cell: RunCell | None = None,
         slurm_options: dict[str, Any] | None = None,
         cluster: str = "slurm",
-        poll_s: float = 5.0,
+        poll_s: float = 2.0,
     ) -> None:
         if cells_per_job < 1:
             raise ConfigError(f"--cells-per-job: expected at least 1, got {cells_per_job}")
@@ -104,7 +105,11 @@ class SlurmExecutor:
         self.poll_s = poll_s
 
     def _executor(self, folder: Path) -> Any:
-        executor = self.submitit.AutoExecutor(folder=folder, cluster=self.cluster)
+        try:
+            executor = self.submitit.AutoExecutor(folder=folder, cluster=self.cluster)
+        except RuntimeError as error:  # no srun/sbatch here
+            raise ConfigError(f"--executor slurm: no Slurm on this machine ({_first_line(error)}); run the sweep "
+                              "on the cluster's login node, or add --slurm-cluster local to try it here") from None
         parameters: dict[str, Any] = {"timeout_min": self.time_min, "cpus_per_task": self.cpus, "nodes": 1,
                                       "tasks_per_node": 1, "name": "study-cell"}
         if self.gpus:
@@ -123,7 +128,8 @@ class SlurmExecutor:
 
     def _submit(self, executor: Any, groups: list[list[CellJob]]) -> list[Any]:
         try:
-            with executor.batch():
+            # submitit echoes sbatch's stderr before raising; the error below says it once, in one line.
+            with contextlib.redirect_stderr(io.StringIO()), executor.batch():
                 return [executor.submit(run_group, group, self.run_cell) for group in groups]
         except Exception as error:  # noqa: BLE001 - sbatch's refusal (bad partition, account...) in any wrapper
             where = f"--partition {self.partition}" if self.partition else "--executor slurm"
