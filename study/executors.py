@@ -25,6 +25,7 @@ import importlib
 import io
 import multiprocessing
 import os
+import socket
 import sys
 import threading
 import time
@@ -516,6 +517,7 @@ class RayExecutor:
             raise ConfigError(f"--gpus-per-cell: expected a number >= 0, got {gpus_per_cell}")
         if ship_limit_mb is not None and ship_limit_mb <= 0:
             raise ConfigError(f"--ship-limit-mb: expected a positive number of MB, got {ship_limit_mb}")
+        _check_reachable(address)  # before anything is written: a wrong address is one line, not a hang
         if ship_uri:
             storage_filesystem(ship_uri)  # a missing library is one line now, not a failed cell per cell later
         self.address = address
@@ -595,6 +597,24 @@ class RayExecutor:
             for ref in pending:  # interrupted: stop what has not finished
                 with contextlib.suppress(Exception):
                     ray.cancel(ref, force=True)
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Refuse at once a ``host:port`` (or ``ray://host:port``) nobody answers on: ray.init would wait minutes.
+
+    Raises:
+        ConfigError: naming the address and what to do.
+    """
+    if not address or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address {address}: expected host:port (e.g. head-node:6379), ray://host:10001 or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise ConfigError(f"--address {address}: no Ray cluster answers there ({error.strerror or error}); "
+                          "start one with `ray start --head --port PORT` or check host:port") from None
 
 
 def _first_line(error: BaseException) -> str:
