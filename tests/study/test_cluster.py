@@ -154,6 +154,7 @@ class RayCluster:
     def __init__(self, base: Path, hidden: Path) -> None:
         self.base, self.hidden, self.port = base, hidden, _free_port()
         self.env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0",
+                    "RAY_AUTH_MODE": "disabled",  # a private test cluster on 127.0.0.1: no token to hand around
                     # notice a dead node in ~2 s instead of ~30 s
                     "RAY_health_check_period_ms": "500", "RAY_health_check_timeout_ms": "500",
                     "RAY_health_check_failure_threshold": "3"}
@@ -205,13 +206,14 @@ class RayCluster:
 
 
 @pytest.fixture
-def ray_cluster(tmp_path: Path):
+def ray_cluster(tmp_path: Path, monkeypatch):
     ray = pytest.importorskip("ray", reason="ray not installed (pip install -e '.[ray]')")
     if shutil.which("ray") is None:
         pytest.skip("the ray command is not on PATH")
     if not _can_hide_folders():
         pytest.skip("cannot give a Ray node a private mount namespace here (unshare -m needs root/CAP_SYS_ADMIN), "
                     "so a worker node could not be kept from the run folder")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # the driver (this process) as the nodes
     hidden = tmp_path / "driver"
     hidden.mkdir()
     # Ray's socket paths must fit in 107 characters: a short base outside pytest's deep tmp_path.
