@@ -153,7 +153,7 @@ class RayCluster:
 
     def __init__(self, base: Path, hidden: Path) -> None:
         self.base, self.hidden, self.port = base, hidden, _free_port()
-        self.env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0",
+        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(Path(__file__).parent)]),  # + this module "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0",
                     "RAY_AUTH_MODE": "disabled",  # a private test cluster on 127.0.0.1: no token to hand around
                     # notice a dead node in ~2 s instead of ~30 s
                     "RAY_health_check_period_ms": "500", "RAY_health_check_timeout_ms": "500",
