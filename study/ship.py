@@ -35,6 +35,7 @@ __all__ = [
 # A cell folder holds a checkpoint (ResNet-34: ~85 MB), tables and a log; anything far beyond
 # this is a sign of a mistake (a dataset written into the cell) and would strain the object store.
 DEFAULT_SHIP_LIMIT_MB = 1024.0
+SHIPPING_DIR = ".shipping"  # in the run folder: cell folders being unpacked or replaced
 # Where a worker node caches datasets (by spec hash) when the sweep runs without a shared file system.
 NODE_CACHE_ENV = "STUDY_NODE_CACHE"
 
@@ -76,9 +77,10 @@ def install_cell(target: Path, payload: bytes) -> None:
     """Put a shipped cell folder at ``target`` atomically (staging folder, then rename).
 
     An earlier attempt's folder at ``target`` (failed, skipped, interrupted) is
-    replaced. The staging and the discarded folders are hidden names inside
-    ``target``'s parent (``.staging-*``, ``.discard-*``), on the same file
-    system, so the renames are atomic.
+    replaced. The staging and the discarded folders live in ``.shipping/``
+    beside ``cells/`` (the same file system, so the renames are atomic, and
+    outside ``cells/``, so a driver killed mid-install leaves nothing there
+    that looks like a cell; ``.shipping/`` may be deleted whenever no sweep runs).
 
     Args:
         target: the cell folder in the run folder (``runs/NAME/cells/<id>``).
@@ -89,7 +91,9 @@ def install_cell(target: Path, payload: bytes) -> None:
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:12]
-    staging = target.parent / f".staging-{target.name}-{token}"
+    shipping = target.parent.parent / SHIPPING_DIR  # beside cells/, so a leftover is never taken for a cell
+    shipping.mkdir(exist_ok=True)
+    staging = shipping / f"{target.name}-{token}"
     try:
         with tarfile.open(fileobj=io.BytesIO(payload), mode="r:") as archive:
             archive.extractall(staging, filter="data")  # "data": refuses absolute paths, .. and links out
@@ -97,7 +101,7 @@ def install_cell(target: Path, payload: bytes) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         raise ShipError(f"the shipped cell folder could not be unpacked ({type(error).__name__}: {error})") from None
     staging.mkdir(exist_ok=True)  # an empty folder packs to an empty tar
-    discarded = target.parent / f".discard-{target.name}-{token}"
+    discarded = shipping / f"{target.name}-{token}-old"
     with contextlib.suppress(FileNotFoundError):
         os.rename(target, discarded)
     os.rename(staging, target)

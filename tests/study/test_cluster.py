@@ -51,7 +51,8 @@ def test_a_packed_cell_installs_byte_for_byte_over_an_earlier_attempt(tmp_path: 
     (target / "error.json").write_text('{"status": "failed", "error": "old"}')  # an earlier, failed attempt
     install_cell(target, pack_cell(source))
     assert {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*") if p.is_file()} == files
-    assert sorted(p.name for p in target.parent.iterdir()) == ["c1"]  # no staging or discarded folder left
+    assert sorted(p.name for p in target.parent.iterdir()) == ["c1"]  # nothing but cells in cells/
+    assert list((tmp_path / "run" / ".shipping").iterdir()) == []  # no staging or discarded folder left
 
 
 def test_a_cell_folder_over_the_limit_is_refused_naming_its_largest_file(tmp_path: Path):
@@ -66,6 +67,7 @@ def test_a_damaged_payload_leaves_the_run_folder_as_it_was(tmp_path: Path):
     with pytest.raises(ShipError, match="could not be unpacked"):
         install_cell(target, b"not a tar")
     assert list(tmp_path.joinpath("cells").iterdir()) == []
+    assert list(tmp_path.joinpath(".shipping").iterdir()) == []
 
 
 def test_run_shipped_never_touches_the_run_folder_and_the_driver_installs_it(tmp_path: Path, monkeypatch):
