@@ -10,7 +10,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from study.errors import ConfigError
-from study.executors import CellJob, CellOutcome, _install_shipped, run_shipped
+from study.executors import CellJob, _install_shipped, run_shipped
 from study.runfolder import CellFolder
 from study.ship import ShipError, install_cell, pack_cell, storage_filesystem
 from study.store import read_json
