@@ -244,9 +244,10 @@ def test_missing_ray_is_a_one_line_error(tmp_path: Path, capsys, monkeypatch):
 
 
 @pytest.mark.ray
-def test_ray_executor_runs_the_smoke_sweep(tmp_path: Path, capsys):
-    ray = pytest.importorskip("ray")
+def test_ray_executor_runs_the_smoke_sweep(tmp_path: Path, capsys, monkeypatch):
+    ray = pytest.importorskip("ray", reason="ray not installed (pip install -e '.[ray]')")
     pytest.importorskip("study.cell")
+    monkeypatch.setenv("STUDY_NODE_CACHE", str(tmp_path / "node-cache"))  # the workers' dataset cache
     ray.init(num_cpus=1, include_dashboard=False)
     try:
         run_dir = tmp_path / "run"
@@ -254,6 +255,7 @@ def test_ray_executor_runs_the_smoke_sweep(tmp_path: Path, capsys):
         rows = read_results(run_dir)
         assert [row["status"] for row in rows] == ["done", "done"]
         assert all(row["device"] == "cpu" for row in rows)
+        assert list((tmp_path / "node-cache").iterdir()) and not (run_dir / ".cache").exists()
         # No GPUs in this Ray instance: asking for some fails before any cell runs.
         argv = [*SMOKE, "--out", str(tmp_path / "gpu"), "--executor", "ray", "--gpus-per-cell", "0.25"]
         assert main(argv) == 2
