@@ -28,6 +28,7 @@ import os
 import re
 import socket
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -37,7 +38,7 @@ from typing import Any, Protocol, TextIO
 
 from study.errors import CannotRunHere, ConfigError, DataError, NonFiniteLossError, WeightsUnavailableError
 from study.runfolder import CellFolder, CellState, CellStatus
-from study.ship import ShipError
+from study.ship import DEFAULT_SHIP_LIMIT_MB, ShipError, install_cell, node_cache_dir, pack_cell, storage_filesystem
 from study.spec import TrainSpec
 
 __all__ = [
@@ -429,10 +430,6 @@ def run_shipped(job: CellJob, run_cell: RunCell | None, limit_mb: float, ship_ur
         ``ship_uri``, or a ``ShipError`` message (str prefixed ``"error: "``) when
         the folder could not be packed or stored.
     """
-    import tempfile
-
-    from study.ship import node_cache_dir, pack_cell, storage_filesystem
-
     with tempfile.TemporaryDirectory(prefix="study-cell-") as scratch:
         local = dataclasses.replace(job, cell_dir=Path(scratch) / job.cell_dir.name, cache_dir=node_cache_dir(),
                                     workdir=None)  # relative photo folders: from the worker's own cwd
@@ -452,8 +449,6 @@ def run_shipped(job: CellJob, run_cell: RunCell | None, limit_mb: float, ship_ur
 
 def _install_shipped(job: CellJob, outcome: CellOutcome, payload: Any, ship_uri: str | None) -> CellOutcome:
     """Write a shipped cell into the run folder; a cell that could not be shipped is failed with the reason."""
-    from study.ship import install_cell, storage_filesystem
-
     try:
         if isinstance(payload, str) and payload.startswith("error: "):
             raise ShipError(payload[len("error: "):])
@@ -519,8 +514,6 @@ class RayExecutor:
         ship_uri: str | None = None,
         max_retries: int = 3,
     ) -> None:
-        from study.ship import DEFAULT_SHIP_LIMIT_MB, storage_filesystem
-
         if gpus_per_cell is not None and gpus_per_cell < 0:
             raise ConfigError(f"--gpus-per-cell: expected a number >= 0, got {gpus_per_cell}")
         if ship_limit_mb is not None and ship_limit_mb <= 0:
