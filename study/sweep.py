@@ -505,6 +505,9 @@ def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
             raise ConfigError(f"{_flag(name)} applies to --executor {' and '.join(executors)}; "
                               "the local executor schedules by --workers / --cells-per-gpu")
     cpus = {"cpus_per_cell": args.cpus_per_cell} if args.cpus_per_cell is not None else {}
+    if args.executor == "ray" and args.cache_dir is not None:
+        raise ConfigError("--cache-dir does not apply to --executor ray: each worker node caches datasets in its "
+                          "own folder ($STUDY_NODE_CACHE, default ~/.cache/cnn-counting-study/datasets)")
     if args.executor == "ray":
         return {"address": args.address, "gpus_per_cell": args.gpus_per_cell, "device": args.device, **cpus,
                 "resources": _json_option("--ray-resources", args.ray_resources) if args.ray_resources else None,

@@ -204,6 +204,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
         (["--partition", "gpu"], "--partition applies to --executor slurm, not --executor local"),
         (["--executor", "ray", "--workers", "2"], "--workers applies to --executor local, not --executor ray"),
         (["--executor", "ray", "--ray-resources", "[1]"], "--ray-resources: expected a JSON object"),
+        (["--executor", "ray", "--cache-dir", "c"], "--cache-dir does not apply to --executor ray"),
         (["--executor", "slurm", "--slurm-option", "account"], "--slurm-option 'account': expected KEY=VALUE"),
     ],
 )
