@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import subprocess
 import tempfile
 import threading
@@ -304,3 +305,29 @@ def test_a_node_killed_mid_cell_reruns_the_cell_on_another_node(ray_cluster, tmp
     assert len(nodes) == 2 and metrics["node"] in nodes  # started on node1, rerun (and finished) on node2
     assert metrics["saw_run_folder"] is False  # the worker node could not see the driver's run folder
     assert sorted(path.name for path in (run_dir / "cells").iterdir()) == [row["cell_id"]]  # no duplicate
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_driver_killed_mid_sweep_resumes_with_nothing_lost(ray_cluster, tmp_path: Path):
+    pytest.importorskip("study.cell")
+    run_dir = tmp_path / "driver" / "run"
+    command = [sys.executable, "-m", "study.sweep", *SMOKE, "--out", str(run_dir), "--executor", "ray",
+               "--address", ray_cluster.address, "--ray-resources", '{"cell_node": 1}', "--quiet"]
+    env = {**ray_cluster.env, "PYTHONPATH": str(REPO)}
+    first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cache = ray_cluster.base / "node1" / "cache"
+    deadline = time.monotonic() + 240
+    try:
+        while not (cache.is_dir() and any(cache.iterdir())):  # the first cell is building its data on node1
+            assert first.poll() is None and time.monotonic() < deadline, "the first cell did not start"
+            time.sleep(0.1)
+    finally:
+        first.kill()  # SIGKILL: no cleanup at all
+        first.wait()
+    assert not any((run_dir / "cells" / cell_id / "metrics.json").exists() for cell_id in SMOKE_CELLS)
+    second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+    assert second.returncode == 0, second.stderr
+    assert "0 already done, 2 to run" in second.stdout
+    assert [row["status"] for row in read_results(run_dir)] == ["done", "done"]
+    assert sorted(path.name for path in (run_dir / "cells").iterdir()) == sorted(SMOKE_CELLS)
