@@ -8,6 +8,7 @@ bad value and the valid choices instead of a bare traceback.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
@@ -87,6 +88,11 @@ def coerce(key: str, value: Any, annotation: Any) -> Any:
     return value
 
 
+@functools.cache  # get_type_hints re-evaluates every annotation; a sweep builds hundreds of specs
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def from_mapping(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     """Build dataclass ``cls`` from ``data``, checking keys and types.
 
@@ -98,7 +104,7 @@ def from_mapping(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     Raises:
         ConfigError: unknown key (with the valid keys), wrong type, bad value.
     """
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - fields)
     if unknown:

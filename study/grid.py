@@ -188,7 +188,9 @@ def shared_radius(cells: list[TrainSpec]) -> list[TrainSpec]:
         densest = [cell for cell in group if parse_range(cell.counts, "counts")[1] == top]
         # Rounded down to 0.1 um of a px: readable in spec.json, never less feasible.
         radius[canvas] = min(math.floor(scene_spec(cell).radius * 1e4) / 1e4 for cell in densest)
-    return [dataclasses.replace(cell, radius=radius[_canvas(cell)]) if cell in auto else cell for cell in cells]
+    auto_ids = {id(cell) for cell in auto}  # identity, not ==: comparing dataclasses made this O(cells^2)
+    return [dataclasses.replace(cell, radius=radius[_canvas(cell)]) if id(cell) in auto_ids else cell
+            for cell in cells]
 
 
 def check_cell(spec: TrainSpec) -> None:

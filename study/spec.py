@@ -16,6 +16,7 @@ here adds it everywhere, and nothing else lists the fields by hand.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import typing
@@ -174,9 +175,9 @@ class TrainSpec:
     def _check_choices(self) -> None:
         """Every ``Literal`` field holds one of its choices (the CLI and config files check this too;
         this catches specs built in Python)."""
-        for name, annotation in typing.get_type_hints(TrainSpec).items():
-            if typing.get_origin(annotation) is Literal:
-                choices = typing.get_args(annotation)
+        for info in spec_fields():  # cached: get_type_hints per spec cost seconds in a large sweep
+            if typing.get_origin(info.annotation) is Literal:
+                name, choices = info.name, typing.get_args(info.annotation)
                 if getattr(self, name) not in choices:
                     raise ConfigError(f"{name}: unknown {getattr(self, name)!r}; valid: {', '.join(choices)}")
 
@@ -320,6 +321,7 @@ class FieldInfo:
     role: str
 
 
+@functools.cache  # typing.get_type_hints is slow, and the answer never changes in a process
 def spec_fields() -> tuple[FieldInfo, ...]:
     """Every TrainSpec field with its metadata, in declaration order."""
     hints = typing.get_type_hints(TrainSpec)

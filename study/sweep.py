@@ -3,11 +3,15 @@
     python -m study.sweep [--preset quick] [--config F.toml] [--set k=v ...]
         [--out runs/NAME] [--dry-run] [--executor local|ray] [--no-report]
         [--retry-failed] [--device auto|cpu|cuda] [--workers N | --cells-per-gpu N]
-        [--quiet]
+        [--quiet] [--address A --ray-resources JSON --runtime-env JSON --ship-uri URI]
+        [--partition P --time MIN --mem-gb G --cells-per-job N --slurm-option k=v]
 
 A run folder ``runs/NAME`` holds ``sweep.toml`` (the resolved spec),
 ``cells/<cell_id>/`` (one per cell, see docs/RUN_FOLDER.md) and
-``results.csv``, which is rebuilt from the cell folders after every cell.
+``results.csv``, one row per cell from its folder: each row is read once at
+the start and again only when its cell finishes, and the table is rewritten
+at most once a second and at the end (so orchestration stays linear in the
+number of cells; the cell folders remain the truth).
 Rerunning the same command skips finished cells, reruns cells a killed or
 interrupted sweep left half-done and cells whose result files were damaged
 (saying why), and reports failed cells without rerunning them unless
@@ -35,10 +39,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pandas
-from scipy import stats
 from tqdm import tqdm
 
 from study.config import DEFAULT_PRESET, load_sweep, preset_names
+from study.cost import BENCH_FILE, bench_throughput, duration, estimate_cell
 from study.errors import ConfigError, UserError
 from study.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create, gpu_slots, visible_gpus
 from study.grid import SweepSpec
@@ -50,11 +54,9 @@ __all__ = [
     "SweepResult",
     "run_sweep",
     "plan_cells",
-    "estimate_cell",
     "print_plan",
     "print_summary",
     "pooled_accuracy",
-    "bench_throughput",
     "build_parser",
     "main",
 ]
@@ -68,6 +70,7 @@ class SweepResult:
     rows: list[dict[str, Any]]
     outcomes: list[CellOutcome]
     seconds: float
+    cells: list[TrainSpec] = dataclasses.field(default_factory=list)  # the expanded sweep, rows' order
 
     def count(self, status: str) -> int:
         return sum(row["status"] == status for row in self.rows)
@@ -80,10 +83,15 @@ class SweepResult:
 # ---------------------------------------------------------------- planning
 
 
-def plan_cells(spec: SweepSpec, run_dir: Path) -> list[tuple[TrainSpec, CellState]]:
-    """Each cell with its current state in ``run_dir`` (``pending`` if never run)."""
+def plan_cells(spec: SweepSpec, run_dir: Path, cells: Sequence[TrainSpec] | None = None
+               ) -> list[tuple[TrainSpec, CellState]]:
+    """Each cell with its current state in ``run_dir`` (``pending`` if never run).
+
+    Args:
+        cells: ``spec.cells()`` when the caller already expanded it (expanding costs O(cells)).
+    """
     run = RunFolder(run_dir)
-    return [(cell, run.cell(cell.cell_id()).state()) for cell in spec.cells()]
+    return [(cell, run.cell(cell.cell_id()).state()) for cell in (spec.cells() if cells is None else cells)]
 
 
 def _should_run(state: CellState, retry_failed: bool) -> bool:
@@ -91,99 +99,6 @@ def _should_run(state: CellState, retry_failed: bool) -> bool:
     # skipped: the data or weights may be there now, and checking is free.
     status = state.status
     return status in (CellStatus.PENDING, CellStatus.SKIPPED) or (status is CellStatus.FAILED and retry_failed)
-
-
-# Training throughput in images/s for ResNet-18 at 64 px (CPU: measured on a
-# 2-core CPU, where the quick preset's 4 cells of 12,800 training images took
-# 70-85 s each) and ResNet-34 at 224 px (CUDA: a conservative guess for one
-# recent data-centre GPU with mixed precision, not yet measured here). Other sizes and
-# architectures scale by pixels and by forward GFLOPs at 224 px; evaluation
-# runs ~3x faster than training. Rough by design: it tells minutes from days.
-THROUGHPUT = {"cpu": (200.0, "resnet18", 64), "cuda": (1500.0, "resnet34", 224)}
-# Forward GMACs of the body at 224 px (torch.utils.flop_counter.FlopCounterMode FLOPs / 2; the ResNets match
-# torchvision's figures). ViT/Mixer costs scale with the number of patches, i.e. with pixels, as the CNNs' do;
-# on a CPU they train slower per GMAC than the ResNets, so a bench file (python -m study.bench train --arch ...)
-# gives better estimates for them.
-ARCH_GFLOPS = {
-    "resnet18": 1.8, "resnet34": 3.6, "resnet50": 4.1,
-    "timm:vit_tiny_patch16_224": 1.1, "timm:vit_tiny_patch16_224@patch8": 4.2,
-    "timm:mixer_s16_224": 3.8, "timm:resmlp_12_224": 3.0,
-}
-CELL_OVERHEAD_S = {"cpu": 10.0, "cuda": 20.0}  # data generation, model build, CUDA start
-PHOTO_IMAGES_GUESS = 400  # the post's photo folders hold ~360 images
-LR_FIND_STEPS = 100
-
-
-BENCH_FILE = ".cache/bench/train-{device}.json"  # written by `python -m study.bench train`
-
-
-def _bench_records(data: Any) -> list[dict[str, Any]]:
-    """The measurements in a bench file: one record, a list, or a dict holding a list."""
-    if isinstance(data, dict):
-        for key in ("results", "measurements"):
-            if isinstance(data.get(key), list):
-                return _bench_records(data[key])
-        data = [data]
-    records = []
-    for record in data if isinstance(data, list) else []:
-        if not isinstance(record, dict):
-            continue
-        speed = record.get("images_per_second", record.get("ours"))
-        if isinstance(speed, (int, float)) and speed > 0 and isinstance(record.get("size"), int):
-            records.append({"arch": str(record.get("arch", "")), "size": record["size"], "speed": float(speed)})
-    return records
-
-
-def bench_throughput(device: str, workdir: Path | None = None) -> list[dict[str, Any]]:
-    """Measured training throughput on ``device`` from the bench file, or [] when there is none.
-
-    Returns:
-        Records {"arch", "size", "speed" (training images/s)}.
-    """
-    path = (workdir or Path.cwd()) / BENCH_FILE.format(device=device)
-    try:
-        return _bench_records(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return []
-
-
-def _images_per_second(cell: TrainSpec, device: str, measured: Sequence[dict[str, Any]] = ()) -> float:
-    """Training images/s for the cell: scaled from the closest measurement, else from THROUGHPUT."""
-    if measured:
-        same_arch = [record for record in measured if record["arch"] == cell.arch] or list(measured)
-        record = min(same_arch, key=lambda r: abs(math.log(r["size"] / cell.size)))
-        base, base_arch, base_size = record["speed"], record["arch"], record["size"]
-    else:
-        base, base_arch, base_size = THROUGHPUT[device]
-    flops = ARCH_GFLOPS.get(cell.arch, ARCH_GFLOPS["resnet34"])
-    pixel_ratio = (base_size / cell.size) ** 2
-    if device == "cuda":
-        pixel_ratio = min(pixel_ratio, 4.0)  # small images leave a GPU underused
-    return base * ARCH_GFLOPS.get(base_arch, flops) / flops * pixel_ratio
-
-
-def _photo_count(data: str) -> int:
-    folder = Path(data).expanduser()
-    if not folder.is_dir():
-        return PHOTO_IMAGES_GUESS
-    suffixes = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-    return sum(1 for path in folder.rglob("*") if path.suffix.lower() in suffixes) or PHOTO_IMAGES_GUESS
-
-
-def estimate_cell(cell: TrainSpec, device: str, measured: Sequence[dict[str, Any]] = ()) -> tuple[int, float]:
-    """Rough cost of one cell: (training images x epochs, seconds) on ``device`` (cpu|cuda).
-
-    Args:
-        measured: ``bench_throughput(device)`` records to calibrate from (else the built-in figures).
-    """
-    total = _photo_count(cell.data) if cell.task == "folder" else cell.n_train
-    train = round(total * (1 - cell.valid_pct))
-    valid = total - train
-    test = cell.n_test if cell.task == "counting" else 0
-    image_epochs = train * cell.epochs + (LR_FIND_STEPS * cell.batch_size if cell.lr == "find" else 0)
-    speed = _images_per_second(cell, device, measured)
-    seconds = CELL_OVERHEAD_S[device] + image_epochs / speed + (valid * cell.epochs + test) / (3 * speed)
-    return image_epochs, seconds
 
 
 def _varying_axes(cells: Sequence[TrainSpec], roles: Sequence[str] = ("setting", "seed")) -> list[str]:
@@ -224,18 +139,10 @@ def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_
     source = f"measured in {BENCH_FILE.format(device=estimate_device)}" if measured else "built-in figures"
     print(
         f"would run {len(to_run)} of {len(rows)} cells: {int(to_run.images_x_epochs.sum()):,} training "
-        f"images x epochs, ~{_duration(total)} on {estimate_device} ({source})"
-        + (f" (~{_duration(total / workers)} with {workers} workers)" if workers > 1 else "")
+        f"images x epochs, ~{duration(total)} on {estimate_device} ({source})"
+        + (f" (~{duration(total / workers)} with {workers} workers)" if workers > 1 else "")
         + "; dry run: nothing written"
     )
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 # ---------------------------------------------------------------- running
@@ -250,11 +157,41 @@ def _write_spec(spec: SweepSpec, run: RunFolder) -> None:
     run.write_sweep_text(text)
 
 
-def _write_table(spec: SweepSpec, run: RunFolder) -> list[dict[str, Any]]:
-    """Rebuild results.csv from the cell folders (the folders are the truth)."""
-    rows = [run.cell(cell.cell_id()).record(cell.to_dict()) for cell in spec.cells()]
-    run.write_results(rows)
-    return rows
+class ResultsTable:
+    """results.csv kept in step with the cell folders at O(1) reads per finished cell.
+
+    Every row is read from its cell folder once (``CellFolder.record``); after
+    that only the row of a cell that finished is read again. The file is
+    rewritten whole (never appended) at most every ``min_interval_s`` and by
+    ``flush``; a run killed in between leaves a table a second behind the
+    folders, which the next run rebuilds from the folders.
+
+    Args:
+        run: the run folder.
+        cells: the expanded sweep, in row order.
+        min_interval_s: least time between two rewrites of results.csv.
+    """
+
+    def __init__(self, run: RunFolder, cells: Sequence[TrainSpec], min_interval_s: float = 1.0) -> None:
+        self.run = run
+        self.specs = {cell.cell_id(): cell.to_dict() for cell in cells}
+        self.rows = {cell_id: run.cell(cell_id).record(spec) for cell_id, spec in self.specs.items()}
+        self.min_interval_s = min_interval_s
+        self.written_at = -math.inf
+
+    def update(self, cell_id: str) -> dict[str, Any]:
+        """Re-read one cell's row (it just finished), and write the table if it is due. Returns the row."""
+        row = self.rows[cell_id] = self.run.cell(cell_id).record(self.specs[cell_id])
+        if time.monotonic() - self.written_at >= self.min_interval_s:
+            self.flush()
+        return row
+
+    def flush(self) -> list[dict[str, Any]]:
+        """Write results.csv now; returns its rows."""
+        rows = list(self.rows.values())
+        self.run.write_results(rows)
+        self.written_at = time.monotonic()
+        return rows
 
 
 def run_sweep(
@@ -270,10 +207,12 @@ def run_sweep(
 ) -> SweepResult:
     """Run every cell of ``spec`` that is not finished, writing into ``run_dir``.
 
-    Steps: 1. lock the run folder and save sweep.toml; 2. choose the cells to
-    run (pending, skipped, and failed with ``retry_failed``), saying why a
-    finished cell is run again (a damaged result file); 3. run them on
-    ``executor``, rebuilding results.csv after each; 4. rebuild it once more.
+    Steps: 1. lock the run folder and save sweep.toml; 2. expand the grid
+    once and choose the cells to run (pending, skipped, and failed with
+    ``retry_failed``), saying why a finished cell is run again (a damaged
+    result file); 3. run them on ``executor``, updating the finished cell's
+    results row; 4. write results.csv once more. Apart from training, the
+    work is linear in the number of cells.
 
     Args:
         spec: the resolved sweep.
@@ -298,30 +237,32 @@ def run_sweep(
     outcomes: list[CellOutcome] = []
     with run.lock():
         _write_spec(spec, run)
-        planned = plan_cells(spec, run.path)
+        cells = spec.cells()
+        planned = plan_cells(spec, run.path, cells)
         jobs = [
             CellJob(cell, run.cell(cell.cell_id()).path, device, cache, Path.cwd(), cell_progress)
             for cell, state in planned
             if _should_run(state, retry_failed)
         ]
         _report_plan(planned, len(jobs), retry_failed)
-        _write_table(spec, run)
+        table = ResultsTable(run, cells)
+        table.flush()
         # A bar over cells only on a terminal: in a log the one line per finished cell says the same.
         bar = tqdm(total=len(jobs), unit="cell", desc=spec.name, file=sys.stderr,
                    disable=not progress or not jobs or not sys.stderr.isatty())
 
         def on_done(outcome: CellOutcome) -> None:
             outcomes.append(outcome)
-            _write_table(spec, run)
-            bar.write(_outcome_line(outcome, run), file=sys.stdout)
+            row = table.update(outcome.cell_id)
+            bar.write(_outcome_line(outcome, row), file=sys.stdout)
             bar.update(1)
 
         try:
             executor.run(jobs, on_done)
         finally:
             bar.close()
-            rows = _write_table(spec, run)
-    return SweepResult(run.path, rows, outcomes, time.perf_counter() - started)
+            rows = table.flush()
+    return SweepResult(run.path, rows, outcomes, time.perf_counter() - started, cells)
 
 
 def _report_plan(planned: list[tuple[TrainSpec, CellState]], to_run: int, retry_failed: bool) -> None:
@@ -337,14 +278,14 @@ def _report_plan(planned: list[tuple[TrainSpec, CellState]], to_run: int, retry_
     print(line)
 
 
-def _outcome_line(outcome: CellOutcome, run: RunFolder) -> str:
-    """One line per finished cell: status, id, headline accuracy or the error."""
+def _outcome_line(outcome: CellOutcome, row: dict[str, Any]) -> str:
+    """One line per finished cell: status, id, headline accuracy or the error (from its results row)."""
     if outcome.status == CellStatus.DONE.value:
-        metrics = run.cell(outcome.cell_id).read_metrics() or {}
-        accuracy = metrics.get("test_accuracy", metrics.get("valid_accuracy"))
-        detail = f"accuracy {accuracy:.3f}" if isinstance(accuracy, (int, float)) else "finished"
-        held_out = metrics.get("test_held_out_mae")
-        if isinstance(held_out, (int, float)):
+        accuracy = _number(row.get("test_accuracy"))
+        accuracy = accuracy if accuracy is not None else _number(row.get("valid_accuracy"))
+        detail = f"accuracy {accuracy:.3f}" if accuracy is not None else "finished"
+        held_out = _number(row.get("test_held_out_mae"))
+        if held_out is not None:
             detail += f", held-out counts MAE {held_out:.2f}"
     else:
         detail = outcome.error
@@ -371,6 +312,8 @@ def pooled_accuracy(accuracies: Sequence[float], n_images: Sequence[int]) -> dic
     Returns:
         {"mean", "low", "high", "method", "n_seeds"}.
     """
+    from scipy import stats  # deferred: the dry run and the sweep's start need no scipy
+
     n = len(accuracies)
     mean = sum(accuracies) / n
     if n >= 3:
@@ -416,7 +359,7 @@ def print_replicates(result: SweepResult, cells: Sequence[TrainSpec]) -> None:
 
 def print_summary(result: SweepResult, spec: SweepSpec) -> None:
     """The end-of-sweep table (pandas), replicate means, then one line per failed or skipped cell."""
-    cells = spec.cells()
+    cells = result.cells or spec.cells()
     axes = _varying_axes(cells)
     shown = [{**row, **_axis_values(cell, axes)} for row, cell in zip(result.rows, cells)]
     table = pandas.DataFrame(shown)
@@ -440,7 +383,7 @@ def print_summary(result: SweepResult, spec: SweepSpec) -> None:
         if row["status"] in (CellStatus.FAILED.value, CellStatus.SKIPPED.value):
             print(f"{row['status']}: {row['cell_id']}: {row['error']}")
     counts = ", ".join(f"{result.count(s.value)} {s.value}" for s in CellStatus if result.count(s.value))
-    print(f"{counts} in {_duration(result.seconds)}; results: {RunFolder(result.run_dir).results_path}")
+    print(f"{counts} in {duration(result.seconds)}; results: {RunFolder(result.run_dir).results_path}")
     if result.failed:
         print("failed cells are not rerun automatically: fix the cause, then add --retry-failed")
 
@@ -468,13 +411,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="run folder (default runs/<sweep name>)")
     parser.add_argument("--dry-run", action="store_true", help="print the cells and their estimated cost; write nothing")
     parser.add_argument("--executor", default="local", choices=sorted(EXECUTORS),
-                        help="local: this machine (default); ray: Ray tasks on a cluster or a local instance")
+                        help="local: this machine (default); ray: Ray tasks on a cluster or a local instance, "
+                             "no shared file system needed; slurm: Slurm jobs through submitit")
     parser.add_argument("--workers", type=int, default=1,
                         help="local executor: worker processes, one per GPU (default 1: sequential)")
     parser.add_argument("--cells-per-gpu", type=int,
                         help="local executor: N worker processes per visible GPU, each cell pinned to one GPU")
-    parser.add_argument("--address", help="ray executor: cluster address (default: a local instance)")
-    parser.add_argument("--gpus-per-cell", type=float, help="ray executor: GPUs per cell, fractions allowed")
+    parser.add_argument("--gpus-per-cell", type=float,
+                        help="ray: GPUs per cell, fractions allowed; slurm: GPUs per job (whole)")
+    parser.add_argument("--cpus-per-cell", type=int, help="ray and slurm: CPUs per cell (default 1)")
+    ray = parser.add_argument_group("ray executor")
+    ray.add_argument("--address", help="cluster address, e.g. head-host:6379 (default: a local instance)")
+    ray.add_argument("--ray-resources", metavar="JSON",
+                     help='custom resources per cell, e.g. \'{"cell_node": 1}\' (cells only on nodes started so)')
+    ray.add_argument("--runtime-env", metavar="JSON|FILE.json",
+                     help='Ray runtime_env for the workers, e.g. \'{"working_dir": ".", "excludes": ["runs"]}\'')
+    ray.add_argument("--ship-uri", metavar="URI",
+                     help="ship finished cells through this storage (s3://, gs://, file://; fsspec) instead of "
+                          "Ray's object store")
+    ray.add_argument("--ship-limit-mb", type=float,
+                     help="a finished cell folder larger than this is failed, not shipped (default 1024)")
+    slurm = parser.add_argument_group("slurm executor")
+    slurm.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
+    slurm.add_argument("--time", type=int, dest="time_min", metavar="MINUTES",
+                       help="time limit per job in minutes (default 60; a job of N cells needs N cells' time)")
+    slurm.add_argument("--mem-gb", type=float, help="memory per job in GB (default: the partition's)")
+    slurm.add_argument("--cells-per-job", type=int, help="cells run one after another in one job (default 1)")
+    slurm.add_argument("--slurm-option", dest="slurm_options", action="append", default=[], metavar="KEY=VALUE",
+                       help="another sbatch option, e.g. account=proj or qos=high (repeatable)")
+    slurm.add_argument("--slurm-cluster", choices=["slurm", "local"], default="slurm",
+                       help="local: run the jobs as local processes through submitit (try the setup without Slurm)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="handed to every cell (auto: cuda when available)")
     parser.add_argument("--cache-dir", type=Path, help="dataset cache shared by cells (default <out>/.cache)")
@@ -484,14 +450,75 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_EXECUTOR_FLAGS = {
+    "local": ("workers", "cells_per_gpu"),
+    "ray": ("address", "ray_resources", "runtime_env", "ship_uri", "ship_limit_mb"),
+    "slurm": ("partition", "time_min", "mem_gb", "cells_per_job", "slurm_options"),
+}
+_SHARED_FLAGS = {"gpus_per_cell": ("ray", "slurm"), "cpus_per_cell": ("ray", "slurm")}
+
+
+def _flag(name: str) -> str:
+    return {"time_min": "--time", "slurm_options": "--slurm-option"}.get(name, "--" + name.replace("_", "-"))
+
+
+def _given(args: argparse.Namespace, name: str) -> bool:
+    value, default = getattr(args, name), build_parser().get_default(name)
+    return value != default and value != []
+
+
+def _json_option(flag: str, text: str) -> dict[str, Any]:
+    """A JSON object given inline or as the path of a .json file."""
+    source = text
+    if not text.lstrip().startswith(("{", "[")):
+        try:
+            source = Path(text).expanduser().read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(f"{flag} {text}: neither a JSON object nor a readable file ({error.strerror})") from None
+    try:
+        value = json.loads(source)
+    except ValueError as error:
+        raise ConfigError(f"{flag}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag}: expected a JSON object {{...}}, got {text!r}")
+    return value
+
+
+def _key_values(flag: str, items: Sequence[str]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE, e.g. account=myproject")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The chosen executor's options from the flags; a flag of another executor is one clear error."""
+    for executor, names in _EXECUTOR_FLAGS.items():
+        for name in names:
+            if executor != args.executor and _given(args, name):
+                raise ConfigError(f"{_flag(name)} applies to --executor {executor}, not --executor {args.executor}")
+    for name, executors in _SHARED_FLAGS.items():
+        if args.executor not in executors and _given(args, name):
+            raise ConfigError(f"{_flag(name)} applies to --executor {' and '.join(executors)}; "
+                              "the local executor schedules by --workers / --cells-per-gpu")
+    cpus = {"cpus_per_cell": args.cpus_per_cell} if args.cpus_per_cell is not None else {}
+    if args.executor == "ray" and args.cache_dir is not None:
+        raise ConfigError("--cache-dir does not apply to --executor ray: each worker node caches datasets in its "
+                          "own folder ($STUDY_NODE_CACHE, default ~/.cache/cnn-counting-study/datasets)")
     if args.executor == "ray":
-        if args.workers != 1 or args.cells_per_gpu is not None:
-            raise ConfigError("--workers and --cells-per-gpu apply to --executor local; "
-                            "Ray schedules by --gpus-per-cell")
-        return {"address": args.address, "gpus_per_cell": args.gpus_per_cell, "device": args.device}
-    if args.address or args.gpus_per_cell is not None:
-        raise ConfigError("--address and --gpus-per-cell apply to --executor ray")
+        return {"address": args.address, "gpus_per_cell": args.gpus_per_cell, "device": args.device, **cpus,
+                "resources": _json_option("--ray-resources", args.ray_resources) if args.ray_resources else None,
+                "runtime_env": _json_option("--runtime-env", args.runtime_env) if args.runtime_env else None,
+                "ship_uri": args.ship_uri, "ship_limit_mb": args.ship_limit_mb}
+    if args.executor == "slurm":
+        optional = {"time_min": args.time_min, "cells_per_job": args.cells_per_job}
+        return {"partition": args.partition, "gpus_per_cell": args.gpus_per_cell, "mem_gb": args.mem_gb,
+                "device": args.device, "cluster": args.slurm_cluster, **cpus,
+                "slurm_options": _key_values("--slurm-option", args.slurm_options),
+                **{key: value for key, value in optional.items() if value is not None}}
     return {"workers": args.workers, "device": args.device, "cells_per_gpu": args.cells_per_gpu}
 
 
@@ -562,6 +589,8 @@ def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None, aft
 
 
 if __name__ == "__main__":
+    if "--dry-run" in sys.argv[1:]:
+        sys.exit(main())  # a plan needs neither the analysis nor the report: skip importing them
     from pipeline import main as pipeline_main  # the sweep, then the analysis and the report
 
     sys.exit(pipeline_main())

@@ -19,7 +19,7 @@ import pytest
 
 from study.config import load_sweep
 from study.store import atomic_write_json, read_json
-from study.sweep import estimate_cell, main
+from study.sweep import main
 
 SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
 SMOKE_CELLS = [cell.cell_id() for cell in load_sweep("smoke").cells()]  # [aug=none, aug=fastai]
@@ -192,15 +192,6 @@ def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
     assert "would run 8 of 8 cells" in out and "images x epochs" in out and "nothing written" in out
 
 
-def test_estimates_scale_with_device_size_and_architecture():
-    quick = load_sweep("quick").cells()
-    cpu_total = sum(estimate_cell(cell, "cpu")[1] for cell in quick)
-    assert 60 < cpu_total < 600  # the quick preset's promise: under 10 minutes on a CPU
-    seed_cell = load_sweep("seed").cells()[-1]
-    assert estimate_cell(seed_cell, "cuda")[1] < estimate_cell(seed_cell, "cpu")[1] / 10
-    assert estimate_cell(seed_cell, "cpu")[0] == 8000 * 15
-
-
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
@@ -209,7 +200,12 @@ def test_estimates_scale_with_device_size_and_architecture():
         (["--set", "train.sise=3"], "train.sise: unknown key"),
         (["--executor", "dask"], "invalid choice: 'dask'"),
         (["--workers", "0"], "--workers: expected at least 1"),
-        (["--gpus-per-cell", "0.5"], "apply to --executor ray"),
+        (["--gpus-per-cell", "0.5"], "--gpus-per-cell applies to --executor ray and slurm"),
+        (["--partition", "gpu"], "--partition applies to --executor slurm, not --executor local"),
+        (["--executor", "ray", "--workers", "2"], "--workers applies to --executor local, not --executor ray"),
+        (["--executor", "ray", "--ray-resources", "[1]"], "--ray-resources: expected a JSON object"),
+        (["--executor", "ray", "--cache-dir", "c"], "--cache-dir does not apply to --executor ray"),
+        (["--executor", "slurm", "--slurm-option", "account"], "--slurm-option 'account': expected KEY=VALUE"),
     ],
 )
 def test_cli_errors_are_one_line_without_traceback(tmp_path: Path, argv, fragment):
@@ -249,9 +245,10 @@ def test_missing_ray_is_a_one_line_error(tmp_path: Path, capsys, monkeypatch):
 
 
 @pytest.mark.ray
-def test_ray_executor_runs_the_smoke_sweep(tmp_path: Path, capsys):
-    ray = pytest.importorskip("ray")
+def test_ray_executor_runs_the_smoke_sweep(tmp_path: Path, capsys, monkeypatch):
+    ray = pytest.importorskip("ray", reason="ray not installed (pip install -e '.[ray]')")
     pytest.importorskip("study.cell")
+    monkeypatch.setenv("STUDY_NODE_CACHE", str(tmp_path / "node-cache"))  # the workers' dataset cache
     ray.init(num_cpus=1, include_dashboard=False)
     try:
         run_dir = tmp_path / "run"
@@ -259,6 +256,7 @@ def test_ray_executor_runs_the_smoke_sweep(tmp_path: Path, capsys):
         rows = read_results(run_dir)
         assert [row["status"] for row in rows] == ["done", "done"]
         assert all(row["device"] == "cpu" for row in rows)
+        assert list((tmp_path / "node-cache").iterdir()) and not (run_dir / ".cache").exists()
         # No GPUs in this Ray instance: asking for some fails before any cell runs.
         argv = [*SMOKE, "--out", str(tmp_path / "gpu"), "--executor", "ray", "--gpus-per-cell", "0.25"]
         assert main(argv) == 2
@@ -435,20 +433,19 @@ def test_cells_per_gpu_pins_n_workers_to_each_gpu():
         LocalExecutor(workers=2, cells_per_gpu=2, gpu_count=1)
 
 
-def test_dry_run_estimate_is_calibrated_from_a_bench_file(tmp_path: Path, monkeypatch, capsys):
-    from study.sweep import bench_throughput
+def test_orchestration_reads_each_cell_a_fixed_number_of_times(tmp_path: Path, monkeypatch):
+    """Linear in cells: every row is read once at the start and once when its cell finishes (the sweep
+    used to re-read every cell after every cell), and the grid is expanded a fixed number of times."""
+    from study.grid import SweepSpec
+    from study.runfolder import CellFolder
 
-    cell = load_sweep("quick").cells()[0]  # resnet18 at 64 px
-    built_in = estimate_cell(cell, "cpu")[1]
-    monkeypatch.chdir(tmp_path)
-    assert bench_throughput("cpu") == []
-    bench = tmp_path / ".cache" / "bench" / "train-cpu.json"
-    bench.parent.mkdir(parents=True)
-    bench.write_text('{"arch": "resnet18", "size": 64, "device": "cpu", "ours": 400.0}')  # 2x the built-in 200
-    measured = bench_throughput("cpu")
-    assert measured == [{"arch": "resnet18", "size": 64, "speed": 400.0}]
-    faster = estimate_cell(cell, "cpu", measured)[1]
-    overhead = 10.0  # CELL_OVERHEAD_S["cpu"]: not scaled by throughput
-    assert faster - overhead == pytest.approx((built_in - overhead) / 2)
-    assert main(["--preset", "quick", "--dry-run", "--device", "cpu"]) == 0
-    assert "measured in .cache/bench/train-cpu.json" in capsys.readouterr().out
+    records, expansions = [], []
+    real_record, real_cells = CellFolder.record, SweepSpec.cells
+    monkeypatch.setattr(CellFolder, "record", lambda self, spec=None: records.append(self.cell_id)
+                        or real_record(self, spec))
+    monkeypatch.setattr(SweepSpec, "cells", lambda self: expansions.append(1) or real_cells(self))
+    argv = [*SMOKE, "--out", str(tmp_path / "run"), "--set", "grid.seed=0,1,2,3"]  # 8 cells
+    assert main(argv, run_cell=fake_run_cell) == 0
+    assert len(records) == 16 and sorted(set(records)) == sorted(records[:8])
+    assert len(expansions) == 3  # a fixed number (loading, sweep.toml, the run), none per cell
+    assert len(read_results(tmp_path / "run")) == 8

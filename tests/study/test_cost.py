@@ -1,0 +1,42 @@
+"""The cost model behind the dry run: estimates scale with device, size and architecture, and calibrate
+from a bench file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from study.config import load_sweep
+from study.cost import bench_throughput, duration, estimate_cell
+from study.sweep import main
+
+
+def test_estimates_scale_with_device_size_and_architecture():
+    quick = load_sweep("quick").cells()
+    cpu_total = sum(estimate_cell(cell, "cpu")[1] for cell in quick)
+    assert 60 < cpu_total < 600  # the quick preset's promise: under 10 minutes on a CPU
+    seed_cell = load_sweep("seed").cells()[-1]
+    assert estimate_cell(seed_cell, "cuda")[1] < estimate_cell(seed_cell, "cpu")[1] / 10
+    assert estimate_cell(seed_cell, "cpu")[0] == 8000 * 15
+
+
+def test_dry_run_estimate_is_calibrated_from_a_bench_file(tmp_path: Path, monkeypatch, capsys):
+    cell = load_sweep("quick").cells()[0]  # resnet18 at 64 px
+    built_in = estimate_cell(cell, "cpu")[1]
+    monkeypatch.chdir(tmp_path)
+    assert bench_throughput("cpu") == []
+    bench = tmp_path / ".cache" / "bench" / "train-cpu.json"
+    bench.parent.mkdir(parents=True)
+    bench.write_text('{"arch": "resnet18", "size": 64, "device": "cpu", "ours": 400.0}')  # 2x the built-in 200
+    measured = bench_throughput("cpu")
+    assert measured == [{"arch": "resnet18", "size": 64, "speed": 400.0}]
+    faster = estimate_cell(cell, "cpu", measured)[1]
+    overhead = 10.0  # CELL_OVERHEAD_S["cpu"]: not scaled by throughput
+    assert faster - overhead == pytest.approx((built_in - overhead) / 2)
+    assert main(["--preset", "quick", "--dry-run", "--device", "cpu"]) == 0
+    assert "measured in .cache/bench/train-cpu.json" in capsys.readouterr().out
+
+
+def test_durations_read_in_the_unit_people_use():
+    assert [duration(s) for s in (5, 89, 90, 5399, 5400)] == ["5 s", "89 s", "2 min", "90 min", "1.5 h"]
