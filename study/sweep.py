@@ -38,6 +38,7 @@ import pandas
 from scipy import stats
 from tqdm import tqdm
 
+from study.coerce import bounded, out_folder
 from study.config import DEFAULT_PRESET, load_sweep, preset_names
 from study.errors import ConfigError, UserError
 from study.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create, gpu_slots, visible_gpus
@@ -465,19 +466,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="a sweep TOML file (layered over --preset if both are given)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a value, e.g. train.epochs=3 or grid.aug=fastai,sensible (repeatable)")
-    parser.add_argument("--out", type=Path, help="run folder (default runs/<sweep name>)")
+    parser.add_argument("--out", type=out_folder, help="run folder (default runs/<sweep name>)")
     parser.add_argument("--dry-run", action="store_true", help="print the cells and their estimated cost; write nothing")
     parser.add_argument("--executor", default="local", choices=sorted(EXECUTORS),
                         help="local: this machine (default); ray: Ray tasks on a cluster or a local instance")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=bounded(int, 1, 1024), default=1,
                         help="local executor: worker processes, one per GPU (default 1: sequential)")
-    parser.add_argument("--cells-per-gpu", type=int,
+    parser.add_argument("--cells-per-gpu", type=bounded(int, 1, 64),
                         help="local executor: N worker processes per visible GPU, each cell pinned to one GPU")
     parser.add_argument("--address", help="ray executor: cluster address (default: a local instance)")
-    parser.add_argument("--gpus-per-cell", type=float, help="ray executor: GPUs per cell, fractions allowed")
+    parser.add_argument("--gpus-per-cell", type=bounded(float, 0, 64), help="ray executor: GPUs per cell, fractions allowed")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="handed to every cell (auto: cuda when available)")
-    parser.add_argument("--cache-dir", type=Path, help="dataset cache shared by cells (default <out>/.cache)")
+    parser.add_argument("--cache-dir", type=out_folder, help="dataset cache shared by cells (default <out>/.cache)")
     parser.add_argument("--retry-failed", action="store_true", help="rerun cells that failed before")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress from the cells (log.txt keeps it)")
     parser.add_argument("--no-report", action="store_true", help="skip the analysis and report at the end")
@@ -541,6 +542,8 @@ def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None, aft
                 workers = len(gpu_slots(1, args.cells_per_gpu, visible_gpus(args.device)))
             print_plan(spec, run_dir, args.device, workers, args.retry_failed)
             return 0
+        if args.executor == "local":
+            resolve_device(args.device)  # --device cuda without CUDA: one line before any cell
         executor = create(args.executor, **options, run_cell=run_cell)
         with contextlib.suppress(ValueError):  # not the main thread: keep the default
             signal.signal(signal.SIGTERM, _raise_interrupt)
