@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from analysis.pipeline import run_analysis
-from study.errors import UserError
+from study.errors import UserError, report_interrupt
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return report_interrupt(f"the cells and their results are not changed; rerun python -m analysis {args.run_dir} "
+                                "to rebuild its analysis/")
     print(f"analysed {summary['cells_analysed']} cell(s) in {summary['seconds']:.0f} s: {len(summary['tables'])} tables, "
           f"{len(summary['figures'])} figures -> {args.run_dir / 'analysis'}")
     for sentence in summary["answer"]["abstract"]:
