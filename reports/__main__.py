@@ -33,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return report_interrupt(f"the cells and their results are not changed; rerun python -m reports {args.run_dir} to write the report")
+        return report_interrupt(f"the cells and their results are not changed; rerun python -m reports "
+                                f"{args.run_dir} to write the report")
     for path in written.values():
         print(path)
     return 0
