@@ -51,7 +51,8 @@ def coerce(key: str, value: Any, annotation: Any) -> Any:
                 return coerce(key, value, option)
             except ConfigError as error:
                 errors.append(str(error))
-        raise ConfigError(f"{key}: expected {type_name(annotation)}, got {value!r}")
+        finite = "finite " if any("finite" in error for error in errors) else ""
+        raise ConfigError(f"{key}: expected {finite}{type_name(annotation)}, got {value!r}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             value = [value]

@@ -203,8 +203,9 @@ class CellFolder:
         return _marker_kind(self.path) == "cell"
 
     def looks_like_earlier_kit(self) -> bool:
-        """A cell folder an earlier kit wrote: spec.json and nothing but the kit's cell files."""
-        return (self.path / self.SPEC).is_file() and not _marker_kind(self.path) and all(
+        """A cell folder an earlier kit wrote: a TrainSpec's spec.json and nothing but the kit's cell files."""
+        spec = read_json(self.path / self.SPEC) if self.path.is_dir() and not _marker_kind(self.path) else None
+        return isinstance(spec, dict) and {"task", "arch"} <= set(spec) and all(
             _is_cell_file(entry) for entry in self.path.iterdir())
 
     def claim(self) -> None:
