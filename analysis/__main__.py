@@ -35,6 +35,8 @@ def _check_device(device: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.max_cells is not None and args.max_cells < 0:
+            raise UserError(f"--max-cells {args.max_cells}: expected 0 or more cells to analyse in depth")
         _check_device(args.device)
         summary = run_analysis(args.run_dir, device=args.device, quick=args.quick, max_cells=args.max_cells)
     except UserError as error:
