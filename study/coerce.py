@@ -149,8 +149,9 @@ def bounded(kind: type, low: float, high: float) -> Callable[[str], Any]:
         except (ValueError, OverflowError):
             value = None
         if value is None or not math.isfinite(value) or not low <= value <= high:
-            what = "an integer" if kind is int else "a number"
-            raise argparse.ArgumentTypeError(f"expected {what} from {low:g} to {high:g}, got {text!r}")
+            what, show = ("an integer", "{:d}") if kind is int else ("a number", "{:g}")
+            raise argparse.ArgumentTypeError(f"expected {what} from {show.format(kind(low))} to "
+                                             f"{show.format(kind(high))}, got {text!r}")
         return value
 
     convert.__name__ = kind.__name__
