@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from study.config import load_sweep
-from study.store import atomic_write_json, read_json
+from study.runfolder import CellFolder
+from study.store import read_json
 from study.sweep import estimate_cell, main
 
 SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
@@ -29,7 +30,7 @@ def fake_run_cell(spec, cell_dir, device="auto", cache_dir=None, progress="auto"
     """Writes a finished cell like the real one, instantly (module level: picklable)."""
     metrics = {"status": "done", "test_accuracy": 0.5 + spec.seed / 10, "valid_accuracy": 0.5,
                "seconds": 0.01, "device": "cpu", "weights_used": spec.weights, "pid": os.getpid()}
-    atomic_write_json(Path(cell_dir) / "metrics.json", metrics)
+    CellFolder(cell_dir).write_metrics(metrics)  # the finish path: metrics.json and its manifest
     return metrics
 
 
