@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from study.errors import DamagedFileError, NotARunFolderError, NotOurFolderError, RunLockedError
-from study.store import atomic_torch_save, atomic_write_csv, atomic_write_json, atomic_write_text, read_json
+from study.store import (atomic_torch_save, atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text,
+                         json_bytes, read_json)
 
 __all__ = [
     "CellStatus",
@@ -267,8 +268,12 @@ class CellFolder:
             raise DamagedFileError(f"{self.path}: spec.json disappeared while the cell ran (was the folder deleted "
                                    "or cleared?); its results are not recorded as finished")
 
-    def write_manifest(self) -> None:
+    def write_manifest(self, metrics: dict[str, dict[str, Any]] | None = None) -> None:
         """manifest.json: size and sha256 of every result file (spec, metrics, checkpoint, tables...).
+
+        Args:
+            metrics: ``{"metrics.json": {size, sha256}}`` of a metrics.json about to be written
+                (``write_metrics``); None records the one on disk (adopting an earlier kit's cell).
 
         Raises:
             DamagedFileError: spec.json is gone: the folder was deleted or
@@ -277,7 +282,8 @@ class CellFolder:
         self._check_spec_is_there()
         files = {entry.name: _file_entry(entry) for entry in sorted(self.path.iterdir())
                  if entry.is_file() and not entry.is_symlink() and entry.name not in self.UNRECORDED
-                 and not entry.name.startswith(".")}
+                 and not entry.name.startswith(".") and not (metrics and entry.name in metrics)}
+        files.update(metrics or {})
         atomic_write_json(self.path / self.MANIFEST, {"format": FORMAT, "cell_id": self.cell_id, "files": files})
 
     # ------------------------------------------------------------ spec, metrics, error, log
@@ -296,11 +302,15 @@ class CellFolder:
         Raises:
             DamagedFileError: spec.json vanished while the cell ran (see ``write_manifest``).
         """
-        self._check_spec_is_there()
         clean = {key: (None if isinstance(value, float) and math.isnan(value) else value)
                  for key, value in metrics.items()}
-        atomic_write_json(self.path / self.METRICS, clean)
-        self.write_manifest()
+        data = json_bytes(clean)
+        # The manifest first (recording metrics.json's bytes to come), so metrics.json stays the
+        # last file written: a run killed between the two leaves a cell that is plainly unfinished.
+        digest = hashlib.sha256(data).hexdigest()
+        self.write_manifest({self.METRICS: {"size": len(data), "sha256": digest}})
+        atomic_write_bytes(self.path / self.METRICS, data)
+        _DIGESTS[_identity((self.path / self.METRICS).stat())] = digest  # the next read need not hash it
 
     def read_metrics(self) -> dict[str, Any] | None:
         """metrics.json of a finished cell, or None."""
@@ -712,9 +722,13 @@ _DIGESTS: dict[tuple[int, int, int, int, int], str] = {}
 _HASH_CHUNK = 1 << 20
 
 
+def _identity(info: os.stat_result) -> tuple[int, int, int, int, int]:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
 def _sha256(path: Path, info: os.stat_result) -> str:
     """The file's sha256, streamed in 1 MiB chunks (about 1 s per GB on one core); cached by identity."""
-    key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    key = _identity(info)
     if key not in _DIGESTS:
         digest = hashlib.sha256()
         with path.open("rb") as handle:

@@ -31,6 +31,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
+    "json_bytes",
     "atomic_write_csv",
     "atomic_torch_save",
     "read_json",
@@ -125,10 +126,14 @@ def atomic_write_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]], co
     atomic_write_text(path, buffer.getvalue())
 
 
+def json_bytes(obj: Any) -> bytes:
+    """``obj`` as the study writes JSON: indent 2, sorted keys, trailing newline, UTF-8."""
+    return (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode("utf-8")
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as JSON (indent 2, sorted keys, trailing newline) atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default)
-    atomic_write_text(path, text + "\n")
+    """Write ``obj`` as JSON (``json_bytes``) atomically."""
+    atomic_write_bytes(path, json_bytes(obj))
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
