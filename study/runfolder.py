@@ -531,24 +531,26 @@ class RunFolder:
     KIT_ENTRIES = (SWEEP, RESULTS, CELLS, ANALYSIS, CACHE, LOCK, REPORT_HTML, REPORT_PDF)
 
     def looks_like_earlier_kit(self) -> bool:
-        """A run folder an earlier kit wrote (no marker): a sweep.toml, and nothing but the kit's entries.
+        """A run folder an earlier kit wrote (no marker): nothing but the kit's entries.
 
-        The sweep writes sweep.toml before anything else, so every run folder
-        it started has one; results.csv must start with the kit's ``cell_id``
-        column and cells/ may hold only cell folders.
+        It holds a sweep.toml, a results.csv whose first column is the kit's
+        ``cell_id``, or a cells/ folder, and nothing else at the top; every
+        entry of cells/ is a folder holding only the file names a cell writes.
         """
-        if not self.path.is_dir() or _marker_kind(self.path) or not self.sweep_path.is_file():
+        if not self.path.is_dir() or _marker_kind(self.path):
             return False
-        if not all(entry.name in self.KIT_ENTRIES or _is_temp(entry) for entry in self.path.iterdir()):
+        entries = [entry for entry in self.path.iterdir() if not _is_temp(entry)]
+        if not any(entry.name in (self.SWEEP, self.RESULTS, self.CELLS) for entry in entries):
+            return False
+        if not all(entry.name in self.KIT_ENTRIES for entry in entries):
             return False
         if self.results_path.exists() and not _first_line(self.results_path).startswith("cell_id"):
             return False
         if self.cells_dir.exists():
             if not self.cells_dir.is_dir():
                 return False
-            return all(entry.is_dir() and not entry.is_symlink() and (
-                not any(entry.iterdir()) or CellFolder(entry).looks_like_earlier_kit() or CellFolder(entry).is_ours())
-                for entry in self.cells_dir.iterdir())
+            return all(entry.is_dir() and not entry.is_symlink() and all(_is_cell_file(item) for item in entry.iterdir())
+                       for entry in self.cells_dir.iterdir())
         return True
 
     def check_claim(self) -> None:
