@@ -209,7 +209,7 @@ def test_estimates_scale_with_device_size_and_architecture():
         (["--set", "epochs=3"], "expected section.key=value"),
         (["--set", "train.sise=3"], "train.sise: unknown key"),
         (["--executor", "dask"], "invalid choice: 'dask'"),
-        (["--workers", "0"], "--workers: expected at least 1"),
+        (["--workers", "0"], "--workers: expected an integer from 1 to 1024"),
         (["--gpus-per-cell", "0.5"], "apply to --executor ray"),
     ],
 )
