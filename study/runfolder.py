@@ -229,8 +229,12 @@ class CellFolder:
             raise NotOurFolderError(_not_ours(self.path, "cell"))
         if self.path.is_dir():
             for entry in self.path.iterdir():
-                if _is_cell_file(entry) and entry.name != MARKER:
-                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+                if not _is_cell_file(entry) or entry.name == MARKER:
+                    continue  # the user's own files stay
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
         _write_marker(self.path, "cell")
 
@@ -297,7 +301,7 @@ class CellFolder:
         return spec if isinstance(spec, dict) else {}
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
-        """Finish the cell: metrics.json, then the manifest of every result file. Call it last.
+        """Finish the cell: the manifest of every result file, then metrics.json. Call it last.
 
         Raises:
             DamagedFileError: spec.json vanished while the cell ran (see ``write_manifest``).
@@ -631,8 +635,8 @@ class RunFolder:
         lock is an OS file lock (``flock``) on ``.lock``, released by the OS
         when the process dies, even by SIGKILL, so it never goes stale.
 
-        The folder is claimed first (``claim``): a folder that is not the kit's
-        is refused before anything is written into it.
+        A folder that is not the kit's is refused before anything is written
+        into it (``check_claim``); once locked, the folder is claimed (``claim``).
 
         Raises:
             RunLockedError: another process holds the lock.
