@@ -7,8 +7,11 @@ builds a path to a cell file by hand.
 
 Every write is atomic (``study.store``): a run killed at any moment, SIGKILL
 included, leaves the old file or the new one, never half of one. A cell is
-finished when ``metrics.json`` exists *and* its result files parse: a cell
-whose files were damaged after the fact is ``pending`` again, with the reason.
+finished when ``metrics.json`` exists, its result files parse *and* they
+still match the manifest (sizes and sha256) written when it finished: a cell
+whose files were damaged or replaced after the fact is ``pending`` again,
+with the reason. The kit writes only into folders that carry its marker
+(``MARKER``), that are empty, or that an earlier kit laid out.
 """
 
 from __future__ import annotations

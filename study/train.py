@@ -10,8 +10,10 @@ Every ``TrainSpec`` field is a flag (``--n-train``, ``--valid-pct`` ...), built
 from ``study.spec.spec_fields()``: its type and choices come from the field's
 annotation, its help from the field's metadata. Prints the epoch table and
 writes a cell folder (``docs/RUN_FOLDER.md``). Configuration, data, device
-and path problems print one ``error: ...`` line and exit with status 2; a cell
-that fails while training prints one line, records error.json and exits 1.
+and path problems print one ``error: ...`` line and exit with status 2 (so
+does an ``--out`` folder holding someone else's files: it is never written
+into); a cell that fails while training prints one line, records error.json
+and exits 1; Ctrl-C prints one ``interrupted: ...`` line and exits 130.
 """
 
 from __future__ import annotations
