@@ -475,7 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cells-per-gpu", type=bounded(int, 1, 64),
                         help="local executor: N worker processes per visible GPU, each cell pinned to one GPU")
     parser.add_argument("--address", help="ray executor: cluster address (default: a local instance)")
-    parser.add_argument("--gpus-per-cell", type=bounded(float, 0, 64), help="ray executor: GPUs per cell, fractions allowed")
+    parser.add_argument("--gpus-per-cell", type=bounded(float, 0, 64),
+                        help="ray executor: GPUs per cell, fractions allowed")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="handed to every cell (auto: cuda when available)")
     parser.add_argument("--cache-dir", type=out_folder, help="dataset cache shared by cells (default <out>/.cache)")
