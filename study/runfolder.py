@@ -556,7 +556,8 @@ class RunFolder:
         if self.cells_dir.exists():
             if not self.cells_dir.is_dir():
                 return False
-            return all(entry.is_dir() and not entry.is_symlink() and all(_is_cell_file(item) for item in entry.iterdir())
+            return all(entry.is_dir() and not entry.is_symlink()
+                       and all(_is_cell_file(item) for item in entry.iterdir())
                        for entry in self.cells_dir.iterdir())
         return True
 

@@ -30,7 +30,8 @@ def run_python(code: str, cwd: str | Path | None = None, timeout: float = 300) -
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def interrupted_module(module: str, patch: str, *args: str, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+def interrupted_module(module: str, patch: str, *args: str,
+                       cwd: str | Path | None = None) -> subprocess.CompletedProcess:
     """``python -m module args`` with a real SIGINT (Ctrl-C) raised inside it.
 
     Args:

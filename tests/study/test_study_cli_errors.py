@@ -353,7 +353,8 @@ def test_ctrl_c_in_the_sweeps_report_step_is_one_line(where: Path):
         "    os.kill(os.getpid(), signal.SIGINT)\n"
         "    signal.pause()\n"
         "pipeline.REPORT_STEPS = (('analysis.run_analysis', ctrl_c),)\n"
-        f"sys.exit(pipeline.run_pipeline({[*SMOKE[:1], 'smoke', '--device', 'cpu', '--out', 'run2']!r}, run_cell=cell))\n"
+        f"argv = {['--preset', 'smoke', '--device', 'cpu', '--out', 'run2']!r}\n"
+        "sys.exit(pipeline.run_pipeline(argv, run_cell=cell))\n"
     )
     result = run_python(code, cwd=where)
     assert_interrupted(result, "run2", "python -m analysis", "python -m reports")
