@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from analysis.pipeline import run_analysis
-from study.errors import UserError
+from study.errors import UserError, report_interrupt
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -35,11 +35,16 @@ def _check_device(device: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.max_cells is not None and args.max_cells < 0:
+            raise UserError(f"--max-cells {args.max_cells}: expected 0 or more cells to analyse in depth")
         _check_device(args.device)
         summary = run_analysis(args.run_dir, device=args.device, quick=args.quick, max_cells=args.max_cells)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return report_interrupt(f"the cells and their results are not changed; rerun python -m analysis {args.run_dir} "
+                                "to rebuild its analysis/")
     print(f"analysed {summary['cells_analysed']} cell(s) in {summary['seconds']:.0f} s: {len(summary['tables'])} tables, "
           f"{len(summary['figures'])} figures -> {args.run_dir / 'analysis'}")
     for sentence in summary["answer"]["abstract"]:

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import analysis
 import reports
+from study.errors import report_interrupt
 from study.executors import RunCell
 from study.runfolder import RunFolder
 from study.sweep import SweepResult
 from study.sweep import main as sweep_main
 
-__all__ = ["run_pipeline", "build_reports", "main"]
+__all__ = ["run_pipeline", "build_reports", "main", "ReportInterrupted"]
 
 
 REPORT_STEPS = (("analysis.run_analysis", analysis.run_analysis), ("reports.build_report", reports.build_report))
@@ -43,6 +44,8 @@ def build_reports(run_dir: str | Path) -> bool:
     for name, step in REPORT_STEPS:
         try:
             step(run.path)
+        except KeyboardInterrupt:
+            raise ReportInterrupted(run.path) from None
         except Exception as error:  # noqa: BLE001 - a report problem must not lose the sweep's results
             first = (str(error).splitlines() or [""])[0]
             print(f"report: {name} failed ({type(error).__name__}: {first}); results are kept in {run.path}")
@@ -51,6 +54,18 @@ def build_reports(run_dir: str | Path) -> bool:
         built = [path for path in (run.report_html, run.report_pdf) if path.exists()]
         print(f"report: {', '.join(str(path) for path in built) or 'done'}")
     return ok
+
+
+class ReportInterrupted(Exception):
+    """Ctrl-C while the analysis or the report ran: the sweep's results are complete and kept.
+
+    Attributes:
+        run_dir: the run folder.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
 
 
 def _after_sweep(result: SweepResult) -> None:
@@ -65,9 +80,14 @@ def run_pipeline(argv: Sequence[str] | None = None, run_cell: RunCell | None = N
         run_cell: the cell function (default ``study.cell.run_cell``).
 
     Returns:
-        The exit status: 0 ok, 1 failed cells, 2 usage error, 130 interrupted.
+        The exit status: 0 ok, 1 failed cells, 2 usage error, 130 interrupted
+        (during the cells, or during the analysis and report).
     """
-    return sweep_main(argv, run_cell=run_cell, after=_after_sweep)
+    try:
+        return sweep_main(argv, run_cell=run_cell, after=_after_sweep)
+    except ReportInterrupted as stopped:
+        return report_interrupt(f"every cell is kept in {stopped.run_dir}; redo the report with "
+                                f"python -m analysis {stopped.run_dir} && python -m reports {stopped.run_dir}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from study.errors import UserError
+from study.errors import UserError, report_interrupt
 
 from reports.build import build_report
 
@@ -32,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return report_interrupt(f"the cells and their results are not changed; rerun python -m reports "
+                                f"{args.run_dir} to write the report")
     for path in written.values():
         print(path)
     return 0

@@ -7,15 +7,20 @@ bad value and the valid choices instead of a bare traceback.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import dataclasses
 import functools
+import math
 import types
 import typing
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from study.errors import ConfigError
 
-__all__ = ["coerce", "from_mapping", "type_name"]
+__all__ = ["coerce", "from_mapping", "type_name", "out_folder", "bounded"]
 
 T = TypeVar("T")
 
@@ -47,7 +52,8 @@ def coerce(key: str, value: Any, annotation: Any) -> Any:
                 return coerce(key, value, option)
             except ConfigError as error:
                 errors.append(str(error))
-        raise ConfigError(f"{key}: expected {type_name(annotation)}, got {value!r}")
+        finite = "finite " if any("finite" in error for error in errors) else ""
+        raise ConfigError(f"{key}: expected {finite}{type_name(annotation)}, got {value!r}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             value = [value]
@@ -71,14 +77,21 @@ def coerce(key: str, value: Any, annotation: Any) -> Any:
                 pass
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     if annotation is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
+            number = value
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is None:
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        try:
+            number = float(number)
+        except OverflowError:  # an int too large for a float (TOML allows 10**400 spelled out)
+            number = math.inf
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return number
     if annotation is str:
         if isinstance(value, str):
             return value
@@ -114,3 +127,38 @@ def from_mapping(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         return cls(**values)
     except ConfigError as error:
         raise ConfigError(f"{where}{error}") from None
+
+
+def out_folder(text: str) -> Path:
+    """The argparse ``type`` of a folder flag (``--out``, ``--cache-dir``): any path but an empty one.
+
+    An empty string would silently mean the current folder; a command that
+    writes there must be asked to, with ``--out .``.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is an empty path (it would mean the current folder); "
+                                         "pass a folder such as runs/NAME, or . for the current folder")
+    return Path(text)
+
+
+def bounded(kind: type, low: float, high: float) -> Callable[[str], Any]:
+    """An argparse ``type``: an int or float within ``[low, high]`` (finite), else one line with the range.
+
+    Args:
+        kind: ``int`` or ``float``.
+        low, high: the inclusive valid range.
+    """
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except (ValueError, OverflowError):
+            value = None
+        if value is None or not math.isfinite(value) or not low <= value <= high:
+            what, show = ("an integer", "{:d}") if kind is int else ("a number", "{:g}")
+            raise argparse.ArgumentTypeError(f"expected {what} from {show.format(kind(low))} to "
+                                             f"{show.format(kind(high))}, got {text!r}")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert

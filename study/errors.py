@@ -9,6 +9,8 @@ photo folder, weights that cannot be had offline) and is recorded as
 
 from __future__ import annotations
 
+import sys
+
 __all__ = [
     "UserError",
     "ConfigError",
@@ -20,6 +22,10 @@ __all__ = [
     "DamagedFileError",
     "NotARunFolderError",
     "DeviceUnavailableError",
+    "NotOurFolderError",
+    "DiskFullError",
+    "INTERRUPTED",
+    "report_interrupt",
 ]
 
 
@@ -69,3 +75,44 @@ class DeviceUnavailableError(UserError, RuntimeError):
 
 class NotARunFolderError(UserError):
     """The path is not a run folder written by ``python -m study.sweep``."""
+
+
+class NotOurFolderError(UserError):
+    """An output folder that holds someone else's files: the kit writes only into its own folders."""
+
+
+class DiskFullError(CannotRunHere, OSError):
+    """The disk (or quota) filled up while writing a file; the message names the file.
+
+    A ``CannotRunHere``: the sweep records the cell as skipped (tried again on
+    every run, like a pending cell) instead of failed, since nothing is wrong
+    with the cell itself.
+
+    Args:
+        path: the file being written.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(28, "No space left on device", path)  # errno.ENOSPC on every POSIX system
+
+    def __str__(self) -> str:
+        return (f"no space left on device while writing {self.filename}; free some space and rerun "
+                "(nothing half-written was kept)")
+
+
+# The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
+
+def report_interrupt(what_resumes: str) -> int:
+    """Say in one line that the command was interrupted and what to do next; return ``INTERRUPTED``.
+
+    Every command line of the kit catches ``KeyboardInterrupt`` in its ``main``
+    and returns this, so Ctrl-C never prints a traceback.
+
+    Args:
+        what_resumes: what is kept and how to resume, e.g. "finished cells are
+            kept; rerun the same command to resume".
+    """
+    print(f"\ninterrupted: {what_resumes}", file=sys.stderr)
+    return INTERRUPTED

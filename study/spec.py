@@ -45,6 +45,14 @@ __all__ = [
     "TRAIN_DEFAULTS",
 ]
 
+# Largest accepted values (see TrainSpec.__post_init__).
+MAX_SIZE = 4096
+MAX_EPOCHS = 10_000
+MAX_BATCH = 65_536
+MAX_IMAGES = 10_000_000
+MAX_SEED = 2**32 - 1  # numpy's seed range
+MAX_LR = 10.0
+
 Role = Literal["setting", "seed", "runtime"]
 TaskName = Literal["counting", "folder"]
 
@@ -146,25 +154,30 @@ class TrainSpec:
     compile: bool = _field(False, "torch.compile the model (CUDA)", role="runtime")
 
     def __post_init__(self) -> None:
+        # Upper bounds are far beyond any study but stop a typo (an extra 0, 1e9) from reaching a
+        # MemoryError, an overflow or hours of work before anything is said.
         checks = [
-            ("size", self.size >= 16, "an image size >= 16"),
-            ("epochs", self.epochs >= 1, "at least 1 epoch"),
-            ("batch_size", self.batch_size >= 1, "a batch size >= 1"),
-            ("n_train", self.n_train >= 10, "at least 10 images"),
-            ("n_test", self.n_test >= 0, "a non-negative number of images"),
+            ("size", 16 <= self.size <= MAX_SIZE, f"an image size from 16 to {MAX_SIZE} px"),
+            ("epochs", 1 <= self.epochs <= MAX_EPOCHS, f"from 1 to {MAX_EPOCHS} epochs"),
+            ("batch_size", 1 <= self.batch_size <= MAX_BATCH, f"a batch size from 1 to {MAX_BATCH}"),
+            ("n_train", 10 <= self.n_train <= MAX_IMAGES, f"from 10 to {MAX_IMAGES:,} images"),
+            ("n_test", 0 <= self.n_test <= MAX_IMAGES, f"from 0 to {MAX_IMAGES:,} images"),
             ("valid_pct", 0.0 < self.valid_pct < 1.0, "a fraction strictly between 0 and 1"),
             ("aspect", 0.25 <= self.aspect <= 4.0, "a width/height ratio between 0.25 and 4"),
-            ("radius", self.radius >= 0, "a radius >= 0 (0 = auto)"),
-            ("min_gap", self.min_gap >= 0, "a gap >= 0 (0 = auto)"),
-            ("data_seed", self.data_seed >= -1, "a seed >= 0, or -1 for the same as seed"),
-            ("n_test_dewind", self.n_test_dewind >= 0, "a non-negative number of images"),
-            ("scene_size", self.scene_size == 0 or self.scene_size >= 16, "0 (= size) or a side >= 16 px"),
+            ("radius", 0 <= self.radius <= MAX_SIZE, f"a radius from 0 (auto) to {MAX_SIZE} px"),
+            ("min_gap", 0 <= self.min_gap <= MAX_SIZE, f"a gap from 0 (auto) to {MAX_SIZE} px"),
+            ("seed", 0 <= self.seed <= MAX_SEED, f"a seed from 0 to {MAX_SEED}"),
+            ("data_seed", -1 <= self.data_seed <= MAX_SEED, f"a seed from 0 to {MAX_SEED}, or -1 for the same as seed"),
+            ("n_test_dewind", 0 <= self.n_test_dewind <= MAX_IMAGES, f"from 0 to {MAX_IMAGES:,} images"),
+            ("scene_size", self.scene_size == 0 or 16 <= self.scene_size <= MAX_SIZE,
+             f"0 (= size) or a side from 16 to {MAX_SIZE} px"),
+            ("weight_decay", 0 <= self.weight_decay <= 1, "a weight decay from 0 to 1"),
         ]
         for key, ok, expected in checks:
-            if not ok:
+            if not ok:  # a NaN fails every comparison, so it lands here too
                 raise ConfigError(f"{key}: expected {expected}, got {getattr(self, key)!r}")
-        if isinstance(self.lr, float) and not self.lr > 0:
-            raise ConfigError(f"lr: expected a positive number or 'find', got {self.lr!r}")
+        if isinstance(self.lr, float) and not 0 < self.lr <= MAX_LR:
+            raise ConfigError(f"lr: expected a positive number up to {MAX_LR:g}, or 'find', got {self.lr!r}")
         self._check_choices()
         if self.task == "counting":
             self._check_counting()
@@ -184,10 +197,14 @@ class TrainSpec:
     def _check_counting(self) -> None:
         """Count range, held-out counts, distractors and the stimulus combinations that cannot be drawn."""
         try:
-            parse_range(self.counts, "counts")
+            lo, hi = parse_range(self.counts, "counts")
             parse_range(self.distractors, "distractors", minimum=0)
         except ValueError as error:
             raise ConfigError(str(error)) from None
+        if lo == hi:
+            # One class: every prediction is right, and the cell would report accuracy 1.000.
+            raise ConfigError(f"counts: {self.counts!r} is a single count, so there is nothing to tell apart; "
+                              f"give a range of at least 2 counts, e.g. {lo}-{lo + 1}")
         self.held_out_counts  # parses and checks against counts
         if self.shape == "mixed" and self.distractor_kind == "shape" and self.has_distractors:
             raise ConfigError("distractor_kind: 'shape' needs one target shape; shape 'mixed' uses them all "

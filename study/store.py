@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -24,10 +25,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from study.errors import DiskFullError
+
 __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
+    "json_bytes",
     "atomic_write_csv",
     "atomic_torch_save",
     "read_json",
@@ -35,6 +39,16 @@ __all__ = [
 
 
 # ---------------------------------------------------------------- atomic writes
+
+# errno values that mean "the disk or the quota is full".
+_FULL = {errno.ENOSPC, errno.EDQUOT}
+# How torch.save reports a failed write (its C++ zip writer hides the errno):
+# "[enforce fail at inline_container.cc:...] . PytorchStreamWriter failed writing file ...".
+_TORCH_WRITE_FAILED = ("inline_container.cc", "PytorchStreamWriter failed")
+
+
+def _disk_full(path: Path) -> DiskFullError:
+    return DiskFullError(str(path))
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -72,9 +86,11 @@ def _atomic_file(path: str | os.PathLike) -> Iterator[io.BufferedWriter]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        if isinstance(error, OSError) and error.errno in _FULL and not isinstance(error, DiskFullError):
+            raise _disk_full(path) from None
         raise
     _fsync_dir(path.parent)
 
@@ -110,10 +126,14 @@ def atomic_write_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]], co
     atomic_write_text(path, buffer.getvalue())
 
 
+def json_bytes(obj: Any) -> bytes:
+    """``obj`` as the study writes JSON: indent 2, sorted keys, trailing newline, UTF-8."""
+    return (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode("utf-8")
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as JSON (indent 2, sorted keys, trailing newline) atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default)
-    atomic_write_text(path, text + "\n")
+    """Write ``obj`` as JSON (``json_bytes``) atomically."""
+    atomic_write_bytes(path, json_bytes(obj))
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -121,7 +141,12 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     import torch  # lazy: store is imported by the CLI before torch is needed
 
     with _atomic_file(path) as handle:
-        torch.save(obj, handle)
+        try:
+            torch.save(obj, handle)
+        except RuntimeError as error:
+            if any(sign in str(error) for sign in _TORCH_WRITE_FAILED):
+                raise _disk_full(Path(path)) from None
+            raise
 
 
 def read_json(path: str | os.PathLike) -> Any | None:

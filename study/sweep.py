@@ -41,6 +41,7 @@ from typing import Any, NoReturn
 import pandas
 from tqdm import tqdm
 
+from study.coerce import bounded, out_folder
 from study.config import DEFAULT_PRESET, load_sweep, preset_names
 from study.cost import BENCH_FILE, bench_throughput, duration, estimate_cell
 from study.errors import ConfigError, UserError
@@ -408,18 +409,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="a sweep TOML file (layered over --preset if both are given)")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a value, e.g. train.epochs=3 or grid.aug=fastai,sensible (repeatable)")
-    parser.add_argument("--out", type=Path, help="run folder (default runs/<sweep name>)")
+    parser.add_argument("--out", type=out_folder, help="run folder (default runs/<sweep name>)")
     parser.add_argument("--dry-run", action="store_true", help="print the cells and their estimated cost; write nothing")
     parser.add_argument("--executor", default="local", choices=sorted(EXECUTORS),
                         help="local: this machine (default); ray: Ray tasks on a cluster or a local instance, "
                              "no shared file system needed; slurm: Slurm jobs through submitit")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=bounded(int, 1, 1024), default=1,
                         help="local executor: worker processes, one per GPU (default 1: sequential)")
-    parser.add_argument("--cells-per-gpu", type=int,
+    parser.add_argument("--cells-per-gpu", type=bounded(int, 1, 64),
                         help="local executor: N worker processes per visible GPU, each cell pinned to one GPU")
-    parser.add_argument("--gpus-per-cell", type=float,
+    parser.add_argument("--gpus-per-cell", type=bounded(float, 0, 64),
                         help="ray: GPUs per cell, fractions allowed; slurm: GPUs per job (whole)")
-    parser.add_argument("--cpus-per-cell", type=int, help="ray and slurm: CPUs per cell (default 1)")
+    parser.add_argument("--cpus-per-cell", type=bounded(int, 1, 1024), help="ray and slurm: CPUs per cell (default 1)")
     ray = parser.add_argument_group("ray executor")
     ray.add_argument("--address", help="cluster address, e.g. head-host:6379 (default: a local instance)")
     ray.add_argument("--ray-resources", metavar="JSON",
@@ -429,21 +430,21 @@ def build_parser() -> argparse.ArgumentParser:
     ray.add_argument("--ship-uri", metavar="URI",
                      help="ship finished cells through this storage (s3://, gs://, file://; fsspec) instead of "
                           "Ray's object store")
-    ray.add_argument("--ship-limit-mb", type=float,
+    ray.add_argument("--ship-limit-mb", type=bounded(float, 0, 1 << 30),
                      help="a finished cell folder larger than this is failed, not shipped (default 1024)")
     slurm = parser.add_argument_group("slurm executor")
     slurm.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
-    slurm.add_argument("--time", type=int, dest="time_min", metavar="MINUTES",
+    slurm.add_argument("--time", type=bounded(int, 1, 525600), dest="time_min", metavar="MINUTES",
                        help="time limit per job in minutes (default 60; a job of N cells needs N cells' time)")
-    slurm.add_argument("--mem-gb", type=float, help="memory per job in GB (default: the partition's)")
-    slurm.add_argument("--cells-per-job", type=int, help="cells run one after another in one job (default 1)")
+    slurm.add_argument("--mem-gb", type=bounded(float, 0, 1 << 20), help="memory per job in GB (default: the partition's)")
+    slurm.add_argument("--cells-per-job", type=bounded(int, 1, 100000), help="cells run one after another in one job (default 1)")
     slurm.add_argument("--slurm-option", dest="slurm_options", action="append", default=[], metavar="KEY=VALUE",
                        help="another sbatch option, e.g. account=proj or qos=high (repeatable)")
     slurm.add_argument("--slurm-cluster", choices=["slurm", "local"], default="slurm",
                        help="local: run the jobs as local processes through submitit (try the setup without Slurm)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="handed to every cell (auto: cuda when available)")
-    parser.add_argument("--cache-dir", type=Path, help="dataset cache shared by cells (default <out>/.cache)")
+    parser.add_argument("--cache-dir", type=out_folder, help="dataset cache shared by cells (default <out>/.cache)")
     parser.add_argument("--retry-failed", action="store_true", help="rerun cells that failed before")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress from the cells (log.txt keeps it)")
     parser.add_argument("--no-report", action="store_true", help="skip the analysis and report at the end")
@@ -568,6 +569,8 @@ def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None, aft
                 workers = len(gpu_slots(1, args.cells_per_gpu, visible_gpus(args.device)))
             print_plan(spec, run_dir, args.device, workers, args.retry_failed)
             return 0
+        if args.executor == "local":
+            resolve_device(args.device)  # --device cuda without CUDA: one line before any cell
         executor = create(args.executor, **options, run_cell=run_cell)
         with contextlib.suppress(ValueError):  # not the main thread: keep the default
             signal.signal(signal.SIGTERM, _raise_interrupt)

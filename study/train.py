@@ -10,22 +10,25 @@ Every ``TrainSpec`` field is a flag (``--n-train``, ``--valid-pct`` ...), built
 from ``study.spec.spec_fields()``: its type and choices come from the field's
 annotation, its help from the field's metadata. Prints the epoch table and
 writes a cell folder (``docs/RUN_FOLDER.md``). Configuration, data, device
-and path problems print one ``error: ...`` line and exit with status 2; a cell
-that fails while training prints one line, records error.json and exits 1.
+and path problems print one ``error: ...`` line and exit with status 2 (so
+does an ``--out`` folder holding someone else's files: it is never written
+into); a cell that fails while training prints one line, records error.json
+and exits 1; Ctrl-C prints one ``interrupted: ...`` line and exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, NoReturn, get_args, get_origin
 
-from study.coerce import coerce
-from study.errors import ConfigError, UserError
+from study.coerce import coerce, out_folder
+from study.errors import ConfigError, UserError, report_interrupt
 from study.executors import record_failure
 from study.grid import check_cell, check_names
 from study.runfolder import CellFolder
@@ -84,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     groups[None].add_argument("--lr-find", action="store_true", help="same as --lr find")
     run = parser.add_argument_group("run")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    run.add_argument("--out", type=Path, help="cell folder (default runs/train/<cell id>)")
-    run.add_argument("--cache-dir", type=Path, help="dataset cache folder (default: no cache)")
+    run.add_argument("--out", type=out_folder, help="cell folder (default runs/train/<cell id>): new, empty, "
+                     "or a cell folder the kit wrote")
+    run.add_argument("--cache-dir", type=out_folder, help="dataset cache folder (default: no cache)")
     run.add_argument("--quiet", action="store_true", help="no per-epoch progress (log.txt keeps the epoch table)")
     run.add_argument("--no-progress", action="store_true", help="one line per epoch instead of a progress bar")
     return parser
@@ -118,6 +122,7 @@ def _run(spec: TrainSpec, cell: CellFolder, args: argparse.Namespace) -> dict[st
     from study.tasks import resolve_device
 
     resolve_device(args.device)  # fail before any data work
+    cell.claim()  # refuse someone else's folder before writing anything
     started = time.perf_counter()
     try:
         return run_cell(spec, cell.path, device=args.device, cache_dir=args.cache_dir, progress=_progress(args))
@@ -127,22 +132,32 @@ def _run(spec: TrainSpec, cell: CellFolder, args: argparse.Namespace) -> dict[st
         raise
 
 
+def _raise_interrupt(signum: int, frame: Any) -> NoReturn:
+    raise KeyboardInterrupt  # SIGTERM: stop like Ctrl-C, leaving the cell unfinished (pending)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run one cell, report.
 
     Returns:
         The exit status: 0 done, 1 the cell failed while training, 2 a user
         error (bad flag or value, missing data or weights, no such device, a
-        path that cannot be written).
+        path that cannot be written or that holds someone else's files, a
+        full disk), 130 interrupted (Ctrl-C or SIGTERM).
     """
     from study.sweep import path_problem
 
     args = build_parser().parse_args(argv)
     cell: CellFolder | None = None
     try:
+        with contextlib.suppress(ValueError):  # not the main thread: keep the default
+            signal.signal(signal.SIGTERM, _raise_interrupt)
         spec = spec_from_args(args)
         cell = CellFolder(args.out or Path("runs") / "train" / spec.cell_id())
         metrics = _run(spec, cell, args)
+    except KeyboardInterrupt:
+        where = f"{cell.path} is left unfinished" if cell is not None else "nothing was written"
+        return report_interrupt(f"{where}; rerun the same command to train the cell again")
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -23,6 +23,45 @@ def run_module(module: str, *args: str, cwd: str | Path | None = None, timeout: 
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def run_python(code: str, cwd: str | Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -c code`` in a subprocess, as ``run_module`` runs a module (for cases that patch first)."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd or REPO, env=environment,
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def interrupted_module(module: str, patch: str, *args: str,
+                       cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+    """``python -m module args`` with a real SIGINT (Ctrl-C) raised inside it.
+
+    Args:
+        module: the command line to run.
+        patch: a dotted ``module.attribute`` replaced, before the command starts, by a function that
+            sends SIGINT to its own process: the interrupt arrives exactly while that step runs.
+        args: the command's arguments.
+    """
+    owner, _, name = patch.rpartition(".")
+    code = (
+        "import importlib, os, runpy, signal, sys\n"
+        f"target = importlib.import_module({owner!r})\n"
+        "def ctrl_c(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    signal.pause()  # the KeyboardInterrupt arrives here\n"
+        f"setattr(target, {name!r}, ctrl_c)\n"
+        f"sys.argv = [{module!r}, *{list(args)!r}]\n"
+        f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)\n"
+    )
+    return run_python(code, cwd=cwd)
+
+
+def assert_interrupted(result: subprocess.CompletedProcess, *mentions: str) -> str:
+    """The interrupt contract: exit status 130, one stderr line ``interrupted: ...`` naming ``mentions``."""
+    line = assert_one_line_error(result.returncode, result.stdout, result.stderr, "interrupted:", *mentions,
+                                 expected_status=130)
+    assert line.startswith("interrupted: "), line
+    return line
+
+
 def assert_one_line_error(status: int, stdout: str, stderr: str, *mentions: str, expected_status: int = 2) -> str:
     """The error contract: exit status, one non-empty stderr line naming ``mentions``, no traceback.
 

@@ -2,11 +2,12 @@
 
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
 
-from catalogue import assert_cli_error, run_module, tree_snapshot
+from catalogue import assert_cli_error, assert_interrupted, interrupted_module, run_module, tree_snapshot
 
 
 def _analyse(*args):
@@ -45,13 +46,71 @@ def test_read_only_run_folder(run_copy):
     assert tree_snapshot(run_copy) == before
 
 
-def test_truncated_checkpoint(run_copy):
-    cells = sorted((run_copy / "cells").iterdir())
-    checkpoint = cells[0] / "checkpoint.pt"
+def _truncate(cell, other):
+    checkpoint = cell / "checkpoint.pt"
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
-    line = assert_cli_error(_analyse(run_copy), "checkpoint.pt", cells[0].name)
-    assert "damaged" in line
-    assert not (run_copy / "analysis" / "summary.json").exists()  # nothing half-written
+    return "checkpoint.pt has changed"
+
+
+def _random_bytes(cell, other):
+    checkpoint = cell / "checkpoint.pt"
+    checkpoint.write_bytes(os.urandom(checkpoint.stat().st_size))
+    return "checkpoint.pt has changed"
+
+
+def _another_cells_checkpoint(cell, other):
+    shutil.copyfile(other / "checkpoint.pt", cell / "checkpoint.pt")
+    return "checkpoint.pt has changed"
+
+
+def _spec_relabelled(cell, other):
+    spec = json.loads((cell / "spec.json").read_text())
+    (cell / "spec.json").write_text(json.dumps({**spec, "aug": "sensible" if spec["aug"] != "sensible" else "none"}))
+    return "spec.json has changed"
+
+
+def _metrics_rewritten(cell, other):
+    metrics = json.loads((cell / "metrics.json").read_text())
+    (cell / "metrics.json").write_text(json.dumps({**metrics, "test_accuracy": 1.0}))
+    return "metrics.json has changed"
+
+
+def _cell_is_a_link(cell, other):
+    target = cell.parent.parent / "elsewhere"
+    cell.rename(target)
+    cell.symlink_to(target)
+    return "symbolic link"
+
+
+@pytest.mark.parametrize("damage", [_truncate, _random_bytes, _another_cells_checkpoint, _spec_relabelled,
+                                    _metrics_rewritten, _cell_is_a_link])
+def test_a_cell_changed_after_it_finished_is_left_out_with_the_reason(run_copy, damage):
+    cells = sorted((run_copy / "cells").iterdir())
+    reason = damage(cells[0], cells[1])
+    result = _analyse(run_copy)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    summary = json.loads((run_copy / "analysis" / "summary.json").read_text())
+    gap = next(m for m in summary["missing"] if cells[0].name in m["what"])
+    assert "pending" in gap["why"] and reason in gap["why"], gap
+    assert summary["cells_analysed"] <= len(cells) - 1
+
+
+def test_ctrl_c_is_one_line(run_copy):
+    before = tree_snapshot(run_copy)
+    result = interrupted_module("analysis", "analysis.pipeline.run_analysis", str(run_copy), "--device", "cpu")
+    assert_interrupted(result, "python -m analysis", str(run_copy))
+    assert tree_snapshot(run_copy) == before
+
+
+@pytest.mark.parametrize("flag, value, mention", [("--max-cells", "-1", "--max-cells -1"),
+                                                   ("--device", "cuda:x", "'cuda:x'")])
+def test_bad_numbers_and_devices(run_copy, flag, value, mention):
+    assert_cli_error(run_module("analysis", str(run_copy), flag, value), mention)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_a_gpu(run_copy):
+    assert_cli_error(run_module("analysis", str(run_copy), "--device", "cuda"), "'cuda'", "not available")
 
 
 def test_damaged_metrics_leaves_the_cell_out_and_says_why(run_copy):

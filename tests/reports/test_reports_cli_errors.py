@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.catalogue import assert_cli_error, run_module, tree_snapshot
+from tests.catalogue import assert_cli_error, assert_interrupted, interrupted_module, run_module, tree_snapshot
 from fake_run_folder import make_run
 
 
@@ -76,3 +76,19 @@ def test_read_only_run_folder(tmp_path: Path) -> None:
             subprocess.run(command, check=True)
     assert_cli_error(result, str(run_dir), "read-only")
     assert tree_snapshot(run_dir) == before
+
+
+def test_ctrl_c_is_one_line(tmp_path: Path) -> None:
+    run_dir = make_run(tmp_path, analysis=False)
+    before = tree_snapshot(run_dir)
+    result = interrupted_module("reports", "reports.build.build_report", str(run_dir))
+    assert_interrupted(result, "python -m reports", str(run_dir))
+    assert tree_snapshot(run_dir) == before
+
+
+def test_an_empty_path_is_not_the_current_folder(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    before = tree_snapshot(tmp_path)
+    result = run_module("reports", "", cwd=tmp_path, timeout=120)
+    assert_cli_error(result, "not a run folder")
+    assert tree_snapshot(tmp_path) == before

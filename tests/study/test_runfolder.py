@@ -8,7 +8,7 @@ import pandas
 import pytest
 
 from study.errors import DamagedFileError, RunLockedError
-from study.runfolder import CellFolder, CellStatus, RunFolder
+from study.runfolder import MARKER, CellFolder, CellStatus, RunFolder
 
 
 def test_cell_states(tmp_path: Path):
@@ -50,7 +50,7 @@ def test_a_finished_cell_with_a_damaged_file_is_pending_with_the_reason(tmp_path
     cell.file(name).write_bytes(damage)
     assert (cell.state().status, cell.state().reason) == (CellStatus.PENDING, reason)
     cell.reset({"again": True})  # a fresh attempt starts from an empty folder
-    assert sorted(path.name for path in cell.path.iterdir()) == ["spec.json"]
+    assert sorted(path.name for path in cell.path.iterdir()) == [MARKER, "spec.json"]
 
 
 def test_results_rows_keep_spec_fields_and_rename_image_counts(tmp_path: Path):

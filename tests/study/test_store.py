@@ -71,3 +71,34 @@ def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path):
     atomic = tmp_path / "atomic.txt"
     atomic_write_text(atomic, "x")
     assert stat.S_IMODE(os.stat(atomic).st_mode) == stat.S_IMODE(os.stat(plain).st_mode)
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path: Path, monkeypatch):
+    import errno
+
+    from study import store
+    from study.errors import DiskFullError
+
+    path = tmp_path / "metrics.json"
+    store.atomic_write_json(path, {"old": 1})
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store.os, "fsync", full)
+    with pytest.raises(DiskFullError, match=f"no space left on device while writing {path}"):
+        store.atomic_write_json(path, {"new": 2})
+    assert store.read_json(path) == {"old": 1} and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_torchs_failed_write_is_a_full_disk_naming_the_checkpoint(tmp_path: Path, monkeypatch):
+    from study import store
+    from study.errors import DiskFullError
+
+    def enforce_fail(obj, handle):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 4096 vs 0")
+
+    monkeypatch.setattr(torch, "save", enforce_fail)
+    with pytest.raises(DiskFullError, match="checkpoint.pt"):
+        store.atomic_torch_save({"model": {}}, tmp_path / "checkpoint.pt")
+    assert list(tmp_path.iterdir()) == []

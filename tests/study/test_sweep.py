@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from study.config import load_sweep
+from study.runfolder import CellFolder
 from study.store import atomic_write_json, read_json
 from study.sweep import main
 
@@ -29,7 +30,7 @@ def fake_run_cell(spec, cell_dir, device="auto", cache_dir=None, progress="auto"
     """Writes a finished cell like the real one, instantly (module level: picklable)."""
     metrics = {"status": "done", "test_accuracy": 0.5 + spec.seed / 10, "valid_accuracy": 0.5,
                "seconds": 0.01, "device": "cpu", "weights_used": spec.weights, "pid": os.getpid()}
-    atomic_write_json(Path(cell_dir) / "metrics.json", metrics)
+    CellFolder(cell_dir).write_metrics(metrics)  # the finish path: metrics.json and its manifest
     return metrics
 
 
@@ -199,7 +200,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
         (["--set", "epochs=3"], "expected section.key=value"),
         (["--set", "train.sise=3"], "train.sise: unknown key"),
         (["--executor", "dask"], "invalid choice: 'dask'"),
-        (["--workers", "0"], "--workers: expected at least 1"),
+        (["--workers", "0"], "--workers: expected an integer from 1 to 1024"),
         (["--gpus-per-cell", "0.5"], "--gpus-per-cell applies to --executor ray and slurm"),
         (["--partition", "gpu"], "--partition applies to --executor slurm, not --executor local"),
         (["--executor", "ray", "--workers", "2"], "--workers applies to --executor local, not --executor ray"),
