@@ -15,7 +15,7 @@ from analysis.stats import Estimate, accuracy_estimate, wilson_ci
 from study.cell import AUDIT_SAMPLES
 from study.runfolder import CellStatus
 
-__all__ = ["TEST_SPLITS", "ERROR_SPLITS", "split_correctness", "split_estimates", "accuracy_table", "configurations",
+__all__ = ["TEST_SPLITS", "ERROR_SPLITS", "split_correctness", "split_hits", "split_estimates", "accuracy_table", "configurations",
            "per_count_accuracy", "off_by_k", "label_noise_table", "learning_curves", "confusion_long"]
 
 # predictions.csv split names: the i.i.d. test set, the DeWind-controlled one and the counts held out of
@@ -71,7 +71,7 @@ def split_estimates(cell: CellRecord, split: str) -> pd.DataFrame | None:
                          "abs_error": np.abs(estimate - count)})
 
 
-def _hits(cell: CellRecord, split: str) -> tuple[int, int] | None:
+def split_hits(cell: CellRecord, split: str) -> tuple[int, int] | None:
     """(correct, images) of a done cell on a split: predictions.csv, else metrics.json."""
     table = split_correctness(cell, split)
     if table is not None:
@@ -90,9 +90,9 @@ def accuracy_table(cells: list[CellRecord]) -> pd.DataFrame:
         return frame
     accuracy, low, high, n = [], [], [], []
     for cell in cells:
-        hits = _hits(cell, "test") if cell.status is CellStatus.DONE else None
+        hits = split_hits(cell, "test") if cell.status is CellStatus.DONE else None
         if hits is None and cell.status is CellStatus.DONE:
-            hits = _hits(cell, "valid")  # folder cells without a test split
+            hits = split_hits(cell, "valid")  # folder cells without a test split
         k, total = hits or (0, 0)
         bounds = wilson_ci(k, total) if total else (np.nan, np.nan)
         accuracy.append(k / total if total else np.nan)
@@ -104,7 +104,7 @@ def accuracy_table(cells: list[CellRecord]) -> pd.DataFrame:
 
 def _estimate(cells: list[CellRecord], split: str,
               fallback: dict[str, tuple[int, int]] | None = None) -> Estimate | None:
-    hits = [h for h in (_hits(cell, split) or (fallback or {}).get(cell.cell_id) for cell in cells) if h]
+    hits = [h for h in (split_hits(cell, split) or (fallback or {}).get(cell.cell_id) for cell in cells) if h]
     return accuracy_estimate([k for k, _ in hits], [n for _, n in hits])
 
 
@@ -129,7 +129,7 @@ def configurations(cells: list[CellRecord], dewind_fallback: dict[str, tuple[int
     legend = []
     for key, members in groups.items():
         iid, dewind = _estimate(members, "test"), _estimate(members, "test_dewind", dewind_fallback)
-        recorded = all(_hits(cell, "test_dewind") for cell in members)
+        recorded = all(split_hits(cell, "test_dewind") for cell in members)
         legend.append({
             "label": members[0].config_label, "key": {name: members[0].spec.get(name) for name, value in key if value},
             "cells": [cell.cell_id for cell in members], "n_seeds": len(members),
