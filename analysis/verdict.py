@@ -44,7 +44,6 @@ import pandas as pd
 from analysis.confounds import SizeRatio, size_to_n_ratio
 from analysis.rundata import CellRecord, short_value
 from analysis.stats import MIN_SEEDS_FOR_T, T_OVER_SEEDS, mean_ci, wilson_ci
-from analysis.tables import split_hits
 from study.runfolder import CellStatus
 from study.spec import TrainSpec
 from study.tasks import dewind_scene_spec, scene_spec
@@ -204,8 +203,7 @@ def _held_out(heads: pd.DataFrame | None, label: str) -> dict[str, Any] | None:
 
 
 def verdict_rows(cells: list[CellRecord], configurations: list[dict[str, Any]], images: pd.DataFrame | None,
-                 heads: pd.DataFrame | None = None,
-                 dewind_fallback: dict[str, tuple[int, int]] | None = None) -> list[dict[str, Any]]:
+                 heads: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """One verdict per counting configuration, with the evidence behind it.
 
     Args:
@@ -214,7 +212,6 @@ def verdict_rows(cells: list[CellRecord], configurations: list[dict[str, Any]], 
         images: the DeWind fit rows of the analysed cells (``confound_images``: ``cell_id`` and
             ``analysis.confounds.fit_images`` columns), or None.
         heads: ``analysis.numerosity`` heads table (held-out counts), or None.
-        dewind_fallback: cell id -> (correct, images) on a generated DeWind set.
 
     Returns:
         dicts with ``configuration``, ``counts``, ``sizes``, ``aug``, ``verdict``, ``why``, ``iid``,
@@ -237,14 +234,12 @@ def verdict_rows(cells: list[CellRecord], configurations: list[dict[str, Any]], 
         evidence = Evidence(config["accuracy"], config["dewind_accuracy"], _chance(first), ratio,
                             coverage.covered if coverage else None)
         verdict = decide(evidence)
-        hits = [(split_hits(cell, "test"), split_hits(cell, "test_dewind") or (dewind_fallback or {}).get(cell.cell_id))
-                for cell in counting]
         rows.append({
             "configuration": config["label"], "counts": first.spec.get("counts"),
             "sizes": first.spec.get("sizes", "fixed"), "aug": first.spec.get("aug"),
             "verdict": verdict.word, "why": verdict.why, "chance": evidence.chance,
             "iid": config["accuracy"], "controlled": config["dewind_accuracy"],
-            "gap": accuracy_gap([(a, b) for a, b in hits if a and b]),
+            "gap": accuracy_gap([(tuple(a), tuple(b)) for a, b in config.get("seed_hits") or [] if a and b]),
             "gap_reads": "size generalisation" if coverage and not coverage.covered else "cue control",
             "ratio": ratio.to_dict() if ratio else None,
             "covered": coverage.covered if coverage else None,
@@ -273,23 +268,17 @@ def _ratio_text(ratio: dict[str, Any] | None) -> str:
 
 
 def verdict_display(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The page-1 table: one line per configuration, the verdict first, then the numbers behind it."""
+    """The page-1 table: configuration and verdict first, then the numbers behind the verdict."""
     shown = []
     for row in rows:
         gap = row["gap"]
         gap_text = (_interval(gap, 2) + f" ({row['gap_reads']}; {gap['method']}, {gap['n_seeds']} seed"
                     f"{'s' if gap['n_seeds'] != 1 else ''})") if gap else "n/a"
-        entry = {"Counts": short_value("counts", row["counts"]), "Training sizes": str(row["sizes"]),
-                 "Policy": str(row["aug"]), "Verdict": row["verdict"],
+        entry = {"Configuration": row["configuration"], "Verdict": row["verdict"],
                  "i.i.d. accuracy": _interval(row["iid"]), "Controlled accuracy": _interval(row["controlled"]),
                  "i.i.d. - controlled": gap_text, "bSize/bN (0 counter, 1 ink)": _ratio_text(row["ratio"]),
                  "Chance": f"{row['chance']:.2f}", "Seeds": row["n_seeds"]}
         if any(r["held_out"] for r in rows):
             entry["Held-out MAE"] = _interval(row["held_out"])
         shown.append(entry)
-    frame = pd.DataFrame(shown)
-    if not frame.empty:  # a column that never changes says nothing per row (it is in the caption instead)
-        for column in ("Policy", "Training sizes"):
-            if frame[column].nunique() == 1 and len(frame) > 1:
-                frame = frame.drop(columns=column)
-    return frame
+    return pd.DataFrame(shown)
