@@ -12,8 +12,8 @@ TSA = sqrt(N x Size), so a network that reads ink (log pred = c + log TSA)
 has bN = bSize = 0.5 and a ratio of 1; a counter has bSize = 0 and a ratio
 of 0. The raw weights are used, not standardised ones: multiplying by the
 regressors' SDs would rescale the ratio by SD(log Size) / SD(log N), which
-depends on the count range (an exact ink reader would score 1.4 on 1-5 and
-12 on 45-50 at 64 px), not on the network.
+depends on the count range (an exact ink reader would score 1.42 on 1-5 and
+12.1 on 45-50 at 64 px), not on the network.
 
 The fit is made on the DeWind set only. On the training distribution of a
 fixed-radius cell log Size = 2 log N + const, so least squares there splits

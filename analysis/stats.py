@@ -261,11 +261,11 @@ def stratified_mcnemar(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[
     only_a = sum(int(np.sum(np.asarray(a, bool) & ~np.asarray(b, bool))) for a, b in pairs)
     only_b = sum(int(np.sum(~np.asarray(a, bool) & np.asarray(b, bool))) for a, b in pairs)
     if only_a + only_b < EXACT_BELOW:
-        return _discordant_p(only_a, only_b)[0], "exact binomial on discordant pairs pooled over seeds"
+        return _discordant_p(only_a, only_b)[0], "exact McNemar (binomial) on discordant pairs pooled over seeds"
     a_wins, b_wins = np.array([[1, 0], [0, 1]]), np.array([[0, 1], [1, 0]])  # rows A, B; columns right, wrong
     tables = np.stack([a_wins] * only_a + [b_wins] * only_b, axis=-1)  # [2, 2, discordant]
     result = StratifiedTable(tables).test_null_odds(correction=False)
-    return float(result.pvalue), "Cochran-Mantel-Haenszel over image pairs, stratified by seed"
+    return float(result.pvalue), "Cochran-Mantel-Haenszel over image pairs (McNemar summed over seeds)"
 
 
 @dataclasses.dataclass(frozen=True)
