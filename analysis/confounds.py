@@ -1,4 +1,4 @@
-"""Does the network count, or read off size and spacing? The DeWind regression and its Size/N ratio.
+"""Does the network count, or read off DeWind's Size and Spacing? The DeWind regression and its bSize/bN ratio.
 
 On a DeWind-controlled test set (``synth.numerosity``: log N, log Size and
 log Spacing drawn independently, Size = ISA x TSA, Spacing = FA x Sparsity),

@@ -235,9 +235,11 @@ def _results(pdf: ReportPDF, data: dict[str, Any]) -> None:
         rows = [[c.get("axis"), f"{c.get('a')} vs {c.get('b')}", c.get("configuration"),
                  number(c.get("difference")) + (f" ({number(c['ci'][0])}–{number(c['ci'][1])})"
                                                 if isinstance(c.get("ci"), list) and len(c["ci"]) == 2 else ""),
-                 number(c.get("p")), c.get("n_seeds"), c.get("test")] for c in analysis.comparisons]
-        _table(pdf, ["Setting", "A vs B", "Within", "Difference (95% CI)", "p", "Seeds", "Test"], rows,
-               widths=(1.1, 1.5, 1.4, 1.6, 0.6, 0.6, 2.0), size=7, caption="Paired comparisons")
+                 number(c.get("p_seeds")), number(c.get("p_images", c.get("p"))), c.get("n_seeds"),
+                 c.get("n_images"), c.get("test")] for c in analysis.comparisons]
+        _table(pdf, ["Setting", "A vs B", "Within", "Difference (95% CI)", "p, t over seeds",
+                     "p, images (seed-stratified)", "Seeds", "Images", "Tests"], rows,
+               widths=(1.0, 1.3, 1.2, 1.5, 0.8, 0.9, 0.6, 0.7, 2.0), size=7, caption="Paired comparisons")
     for figure in analysis.figures_in("results"):
         _figure(pdf, figure)
     for table in analysis.tables_in("results"):
