@@ -177,7 +177,8 @@ def test_gap_is_paired_over_seeds_with_t_at_three():
 
 
 def test_display_prints_the_bound_not_a_ratio_without_number_signal():
-    row = {"counts": "45-50", "sizes": "fixed", "aug": "fastai", "verdict": "neither: chance", "chance": 1 / 6,
+    row = {"configuration": "45-50 · fixed", "counts": "45-50", "sizes": "fixed", "aug": "fastai",
+           "verdict": "neither: chance", "chance": 1 / 6,
            "iid": _estimate(0.18, 0.15, 0.21), "controlled": _estimate(0.17, 0.14, 0.2), "gap": None,
            "gap_reads": "size generalisation", "ratio": _ratio_of(np.nan, np.nan, np.nan, False).to_dict(),
            "held_out": None, "n_seeds": 1}
