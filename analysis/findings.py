@@ -141,11 +141,19 @@ def _n(count: int, noun: str) -> str:
 
 
 def _p(value: Any, n: str) -> str:
-    """``0.012 (3 seeds)``, or why there is no p."""
+    """``0.012 (3 seeds)``, ``< 0.0001 (1000 images)``, or ``n/a (1 seed)`` when there is no p."""
     try:
-        return f"{float(value):.3g} ({n})" if value is not None and np.isfinite(float(value)) else f"n/a ({n})"
+        if value is None or not np.isfinite(float(value)):
+            return f"n/a ({n})"
+        return f"< 0.0001 ({n})" if float(value) < 1e-4 else f"{float(value):.3g} ({n})"
     except (TypeError, ValueError):
         return f"n/a ({n})"
+
+
+def _p_words(value: Any, n: str) -> str:
+    """``p = 0.012 (3 seeds)``, ``p < 0.0001 (...)``, or ``no p (1 seed)`` for a sentence."""
+    shown = _p(value, n)
+    return "no p" + shown[3:] if shown.startswith("n/a") else ("p " if shown.startswith("<") else "p = ") + shown
 
 
 def _comparisons_display(comparisons: list[dict[str, Any]]) -> pd.DataFrame:
@@ -354,8 +362,8 @@ def answer(question: str, summary: Any, cells: list[CellRecord], configurations:
         top = max(iid, key=lambda c: abs(c["difference"]))
         abstract.append(f"The largest paired difference is {_setting_pair(top)} "
                         f"({top['configuration']}): {top['difference']:+.3f} (95% CI {top['ci'][0]:+.3f} to "
-                        f"{top['ci'][1]:+.3f}; paired t over seeds p={_p(top.get('p_seeds'), _n(top['n_seeds'], 'seed'))}, "
-                        f"seed-stratified image test p={_p(top.get('p_images'), _n(top['n_images'], 'paired image'))}).")
+                        f"{top['ci'][1]:+.3f}; paired t over seeds {_p_words(top.get('p_seeds'), _n(top['n_seeds'], 'seed'))}, "
+                        f"seed-stratified image test {_p_words(top.get('p_images'), _n(top['n_images'], 'paired image'))}).")
     baselines = summary.data.get("baselines")
     if baselines is not None and not baselines.empty:
         ink = baselines[baselines["counter"] == "ink_area"].groupby("split")["accuracy"].mean()
