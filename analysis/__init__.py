@@ -9,8 +9,8 @@ modules each own one concern: ``rundata`` (cells and configurations),
 ``confounds``, ``probes``, ``baselines``, ``numerosity`` (count errors per
 head, held-out counts, resolution, architectures), ``psychophysics`` (Weber
 fits), ``units`` (number-selective units), ``instruments`` (both, per cell),
-``tables``, ``figures``, ``findings`` (the words); the ``pipeline`` ties them
-together.
+``verdict`` (page 1's rule: counts, reads ink or neither), ``tables``,
+``figures``, ``findings`` (the words); the ``pipeline`` ties them together.
 
 Importing the package changes no global state: no matplotlib backend or
 style, no random seed.

@@ -45,7 +45,7 @@ class Budget:
         images: test images attributed (balanced over classes).
         interventions: scenes edited (each edit kind once per scene).
         deletion: scenes in the deletion test; deletion_steps: removals per order.
-        dewind: scenes per confound regression (DeWind and training distribution).
+        dewind: DeWind scenes per confound regression.
         probe: test images for the linear probes.
         methods: attribution methods run (Grad-CAM and IG are always run).
         ig_steps: Integrated Gradients steps to start from; ig_max_steps: the cap;
@@ -312,34 +312,31 @@ def _recorded_predictions(cell: CellRecord, split: str, counts: np.ndarray) -> d
 
 
 def _confounds(result: CellResult, context: _Context, budget: Budget) -> None:
-    """The confound regression fitted on DeWind stimuli and on the training distribution (i.i.d. test scenes).
+    """The confound regression on DeWind stimuli, and the per-image rows it was fitted on.
 
-    The i.i.d. fit (and the DeWind fit, when the engine evaluated a test_dewind split) reuses the
-    predictions recorded in predictions.csv instead of running the model again.
+    Reuses the predictions recorded in predictions.csv when the engine evaluated a
+    test_dewind split, instead of running the model again. The per-image rows
+    (``confound_images``) let the configuration's seeds be pooled into one bSize/bN.
     """
     lo, hi = int(context.counts.min()), int(context.counts.max())
-    fits = []
-    for fit, split, scenes in (("DeWind", "test_dewind", context.dewind), ("training distribution", "test", None)):
-        recorded = _recorded_predictions(result.cell, split, context.counts)
-        if recorded is not None:
-            keep = recorded["index"][: budget.dewind]
-            source = context.dewind if split == "test_dewind" else context.task.test_scenes
-            fits.append((fit, [source[i] for i in keep], {k: v[: budget.dewind] for k, v in recorded.items()}))
-        elif scenes:
-            shown = scenes[: budget.dewind]
-            predicted = context.predictor.counts(context.dewind_images[: len(shown)])
-            fits.append((fit, shown, predicted))
-            # No test_dewind split in predictions.csv: this set is the cell's DeWind accuracy.
-            truth = np.array([scene.count for scene in shown])
-            result.notes["dewind_hits"] = [int(np.sum(predicted["pred_count"] == truth)), len(shown)]
-    tables = []
-    for fit, scenes, predicted in fits:
-        axes = confounds.scene_axes(scenes)
-        table = confounds.confound_regression(np.log(np.maximum(predicted["expected_count"], 1e-6)), axes)
-        tables.append(table.assign(fit=fit, size_to_n=confounds.size_to_n_ratio(table),
-                                   accuracy=float(np.mean(predicted["pred_count"] == np.exp(axes["log_n"]).round()))))
-        result.limitations.extend(confounds.regression_caveats(axes, (lo, hi), fit))
-    result.add("confounds", pd.concat(tables, ignore_index=True) if tables else None)
+    recorded = _recorded_predictions(result.cell, "test_dewind", context.counts)
+    if recorded is not None:
+        keep = recorded["index"][: budget.dewind]
+        scenes, predicted = [context.dewind[i] for i in keep], {k: v[: budget.dewind] for k, v in recorded.items()}
+    elif context.dewind:
+        scenes = context.dewind[: budget.dewind]
+        predicted = context.predictor.counts(context.dewind_images[: len(scenes)])
+        # No test_dewind split in predictions.csv: this set is the cell's DeWind accuracy.
+        truth = np.array([scene.count for scene in scenes])
+        result.notes["dewind_hits"] = [int(np.sum(predicted["pred_count"] == truth)), len(scenes)]
+    else:
+        return
+    images = confounds.fit_images(scenes, predicted["expected_count"])
+    table = confounds.confound_regression(images["log_prediction"].to_numpy(), images)
+    result.add("confounds", table.assign(fit="DeWind", accuracy=float(np.mean(
+        predicted["pred_count"] == np.exp(images["log_n"]).round()))))
+    result.add("confound_images", images)
+    result.limitations.extend(confounds.regression_caveats(images, (lo, hi)))
 
 
 def _target_colour(scenes: list[Scene] | None, spec: dict[str, Any]) -> tuple[int, ...] | None:

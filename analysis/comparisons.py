@@ -59,7 +59,8 @@ def _compare(field: str, rest: list[str], value_a: str, value_b: str, group: dic
     return {"axis": field_label(field), "field": field, "a": value_a, "b": value_b,
             "configuration": _within(rest, group[value_a][0], group[value_b][0]),
             "split": TEST_SPLITS[split], "n_seeds": result.n_seeds, "n_images": result.n_images,
-            "difference": result.difference, "ci": list(result.ci), "p": result.p, "test": result.test,
+            "difference": result.difference, "ci": list(result.ci), "p": result.p, "p_seeds": result.p_seeds,
+            "p_images": result.p_images, "test": result.test,
             "per_seed_p": result.per_seed_p,
             "effect_size": {"difference": result.difference, "odds_ratio": result.odds_ratio,
                             "only_a_correct": result.only_a, "only_b_correct": result.only_b}}
@@ -72,7 +73,9 @@ def paired_comparisons(cells: list[CellRecord]) -> list[dict[str, Any]]:
         dicts with ``axis`` (human field label), ``field``, ``a``, ``b``,
         ``configuration`` (the other varying settings), ``split``,
         ``n_seeds``, ``n_images``, ``difference`` (accuracy of a minus b),
-        ``ci``, ``p``, ``test``, ``per_seed_p``, ``effect_size``.
+        ``ci``, ``p`` (the headline: ``p_seeds`` at >= 3 seeds, else ``p_images``), ``p_seeds`` (paired t
+        over seeds, None below 3), ``p_images`` (seed-stratified image-level test), ``test``,
+        ``per_seed_p``, ``effect_size``.
     """
     done = [cell for cell in cells if cell.status is CellStatus.DONE and cell.spec]
     varying = varying_fields([cell.spec for cell in done])

@@ -1,18 +1,26 @@
-"""Does the network count, or read off size and spacing? DeWind regression and Weber ratios.
+"""Does the network count, or read off DeWind's Size and Spacing? The DeWind regression and its bSize/bN ratio.
 
 On a DeWind-controlled test set (``synth.numerosity``: log N, log Size and
-log Spacing drawn independently), regress the log of the predicted count
-(the softmax-expected count, which moves continuously) on the three axes:
+log Spacing drawn independently, Size = ISA x TSA, Spacing = FA x Sparsity),
+regress the log of the predicted count (the softmax-expected count, which
+moves continuously) on the three axes:
 
     log pred = b0 + bN log N + bSize log Size + bSpacing log Spacing
 
-A pure counter has bN = 1 and bSize = bSpacing = 0; a network that reads
-total ink would put weight on Size (Size = ISA x TSA carries TSA).
-Intervals are percentile bootstraps over images. Weights are also reported
-standardised (beta x SD of the regressor: the change of the log prediction
-per SD of that axis), since the axes span different ranges, and the regression
-is fitted twice: on the training distribution (the i.i.d. test scenes) and on
-DeWind stimuli. ``regression_caveats`` says where a fit cannot inform.
+The headline is the raw ratio bSize / bN. Total surface area is
+TSA = sqrt(N x Size), so a network that reads ink (log pred = c + log TSA)
+has bN = bSize = 0.5 and a ratio of 1; a counter has bSize = 0 and a ratio
+of 0. The raw weights are used, not standardised ones: multiplying by the
+regressors' SDs would rescale the ratio by SD(log Size) / SD(log N), which
+depends on the count range (an exact ink reader would score 1.42 on 1-5 and
+12.1 on 45-50 at 64 px), not on the network.
+
+The fit is made on the DeWind set only. On the training distribution of a
+fixed-radius cell log Size = 2 log N + const, so least squares there splits
+the weight between N and Size arbitrarily.
+
+Intervals are percentile bootstraps: over images within each seed, and over
+seeds as well when a configuration has enough of them (``size_to_n_ratio``).
 """
 
 from __future__ import annotations
@@ -23,46 +31,43 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.stats import bootstrap_ci
+from analysis.stats import MIN_SEEDS_FOR_T, bootstrap_ci
 from study.spec import TrainSpec
-from study.tasks import rendered_scene_spec
+from study.tasks import dewind_scene_spec, rendered_scene_spec
 from synth.numerosity import describe_scene
 from synth.scenes import InfeasibleSceneError, Scene, sample_scenes
 
-__all__ = ["dewind_scenes", "confound_regression", "scene_axes", "size_to_n_ratio", "regression_caveats",
-           "weber_table"]
+__all__ = ["dewind_scenes", "confound_regression", "scene_axes", "fit_images", "SizeRatio", "size_to_n_ratio",
+           "regression_caveats", "weber_table", "AXES", "SEEDS_AND_IMAGES", "IMAGES_WITHIN_SEEDS"]
 
 TERMS = ("intercept", "log_n", "log_size", "log_spacing")
+AXES = ("log_n", "log_size", "log_spacing")
+SEEDS_AND_IMAGES = "bootstrap over seeds and images"
+IMAGES_WITHIN_SEEDS = "bootstrap over images"
 
 
 def dewind_scenes(spec: dict[str, Any], n: int, seed: int = 12345) -> list[Scene]:
-    """A DeWind test set for a counting cell: its count range and image size, radii around its radius.
+    """A DeWind test set for a counting cell drawn as its ``test_dewind`` split is, for cells that recorded none.
 
-    The scenes are drawn on the images' canvas (``study.tasks.rendered_scene_spec``: the
-    cell's scenes scaled to ``size`` when ``scene_size`` is set), so the model sees
-    them as it saw its own.
-
-    The radius range is 0.6-1.4x the cell's radius (``dewind_ranges`` with a
-    fixed radius); when the densest count cannot be packed the radius is
-    shrunk by 15% and retried (up to 4 times).
+    The spec is ``study.tasks.dewind_scene_spec`` on the images' canvas
+    (``rendered_scene_spec``: the cell's scenes scaled to ``size`` when
+    ``scene_size`` is set), so the radii span the same range as a recorded
+    controlled set, ``[0.5 r, 1.5 r]`` around the cell's radius.
 
     Args:
         spec: the cell's TrainSpec dict.
         n: number of scenes.
 
     Raises:
-        InfeasibleSceneError: no radius packs the range.
+        InfeasibleSceneError: the range cannot be packed or held independent of Size at this radius.
     """
-    base = rendered_scene_spec(TrainSpec.from_record(spec))
-    radius = base.packing_radius
-    error: Exception | None = None
-    for _ in range(5):
-        controlled = dataclasses.replace(base, control="dewind", radius=radius, radius_range=None)
-        try:
-            return sample_scenes(controlled, n, seed=seed, timeout_s=20.0)
-        except InfeasibleSceneError as caught:
-            error, radius = caught, radius * 0.85
-    raise InfeasibleSceneError(f"dewind test set for counts {spec.get('counts')}: {error}")
+    train = TrainSpec.from_record(spec)
+    base = rendered_scene_spec(train)
+    try:
+        controlled = dewind_scene_spec(train, base)
+    except Exception as error:  # ConfigError: say which cell's set could not be built
+        raise InfeasibleSceneError(f"dewind test set for counts {spec.get('counts')}: {error}") from None
+    return sample_scenes(controlled, n, seed=seed, timeout_s=max(20.0, 0.05 * n))
 
 
 def scene_axes(scenes: list[Scene]) -> pd.DataFrame:
@@ -75,63 +80,154 @@ def scene_axes(scenes: list[Scene]) -> pd.DataFrame:
     })
 
 
+def fit_images(scenes: list[Scene], expected_count: np.ndarray) -> pd.DataFrame:
+    """The rows a DeWind fit is made from: per image, ``log_prediction`` beside ``scene_axes``.
+
+    Args:
+        scenes: the DeWind scenes, ``[N]``.
+        expected_count: ``[N]`` the model's expected (continuous) count for each.
+    """
+    return scene_axes(scenes).assign(log_prediction=np.log(np.maximum(np.asarray(expected_count, float), 1e-6)))
+
+
+def _coefficients(target: np.ndarray, design: np.ndarray) -> np.ndarray:
+    return np.linalg.lstsq(design, target, rcond=None)[0]  # [4]
+
+
+def _design(axes: pd.DataFrame) -> np.ndarray:
+    return np.column_stack([np.ones(len(axes)), axes[list(AXES)].to_numpy(dtype=float)])  # [N, 4]
+
+
 def confound_regression(
     log_prediction: np.ndarray, axes: pd.DataFrame, n_boot: int = 300, seed: int = 0
 ) -> pd.DataFrame:
-    """Least squares of the log prediction on log N, log Size, log Spacing, with bootstrap CIs.
+    """Least squares of the log prediction on log N, log Size, log Spacing, with bootstrap CIs over images.
 
     Args:
         log_prediction: ``[N]`` log of the predicted (expected) count.
         axes: ``scene_axes`` of the same scenes (``[N, 3]``).
 
     Returns:
-        one row per term: ``term``, ``coef``, ``ci_low``, ``ci_high``, ``n``,
-        and ``r2`` (of the full fit, repeated on each row).
+        one row per term: ``term``, ``coef`` (raw weight), ``ci_low``, ``ci_high``,
+        ``n``, and ``r2`` (of the full fit, repeated on each row).
     """
-    design = np.column_stack([np.ones(len(axes)), axes[["log_n", "log_size", "log_spacing"]].to_numpy()])  # [N, 4]
+    design = _design(axes)
     target = np.asarray(log_prediction, dtype=float)
-
-    def fit(rows: np.ndarray) -> np.ndarray:
-        return np.linalg.lstsq(design[rows], target[rows], rcond=None)[0]  # [4]
-
-    coef = fit(np.arange(len(target)))
-    low, high = bootstrap_ci(fit, len(target), n_boot=n_boot, seed=seed)
+    coef = _coefficients(target, design)
+    low, high = bootstrap_ci(lambda rows: _coefficients(target[rows], design[rows]), len(target), n_boot=n_boot,
+                             seed=seed)
     residual = target - design @ coef
     r2 = 1 - residual.var() / target.var() if target.var() > 0 else np.nan
-    sd = np.concatenate([[0.0], design[:, 1:].std(0, ddof=1)]) if len(target) > 1 else np.zeros(4)  # [4]
-    return pd.DataFrame({"term": TERMS, "coef": coef, "ci_low": low, "ci_high": high, "sd": sd,
-                         "std_coef": coef * sd, "std_low": low * sd, "std_high": high * sd,
-                         "n": len(target), "r2": r2})
+    return pd.DataFrame({"term": TERMS, "coef": coef, "ci_low": low, "ci_high": high, "n": len(target), "r2": r2})
 
 
-def size_to_n_ratio(table: pd.DataFrame) -> float:
-    """|standardised Size weight| / |standardised N weight| of one fit (NaN when the N weight is 0)."""
-    rows = table.set_index("term")
-    n_weight = abs(float(rows.loc["log_n", "std_coef"]))
-    return abs(float(rows.loc["log_size", "std_coef"])) / n_weight if n_weight > 0 else float("nan")
+@dataclasses.dataclass(frozen=True)
+class SizeRatio:
+    """bSize / bN of one configuration's DeWind fit, pooled over its seeds.
+
+    Attributes:
+        b_n, b_size: the weights (mean of the per-seed fits), each with a 95% interval.
+        ratio: b_size / b_n, or NaN when ``resolved`` is False; low, high: its interval.
+        resolved: whether b_n's interval lies above 0 (the prediction follows N at all);
+            without that the ratio divides by noise and is not reported.
+        method: how the intervals were drawn; n_seeds, n_images: what was resampled.
+    """
+
+    b_n: float
+    b_n_low: float
+    b_n_high: float
+    b_size: float
+    b_size_low: float
+    b_size_high: float
+    ratio: float
+    low: float
+    high: float
+    resolved: bool
+    method: str
+    n_seeds: int
+    n_images: int
+
+    def text(self) -> str:
+        """``0.04 (95% CI -0.02 to 0.10, ...)`` or the bound on bN when the ratio cannot be formed."""
+        where = (f"{self.method}, {self.n_seeds} seed{'s' if self.n_seeds != 1 else ''}, "
+                 f"n={self.n_images} images")
+        if not self.resolved:
+            return (f"no number signal: b_N {self.b_n:.2f} (95% CI {self.b_n_low:.2f} to {self.b_n_high:.2f}, "
+                    f"{where})")
+        return f"{self.ratio:.2f} (95% CI {self.low:.2f} to {self.high:.2f}, {where})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
-def regression_caveats(axes: pd.DataFrame, count_range: tuple[int, int], fit: str) -> list[str]:
-    """Why a confound regression on these scenes cannot inform, as sentences (empty when it can).
+def size_to_n_ratio(images: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                    confidence: float = 0.95) -> SizeRatio | None:
+    """bSize / bN of a configuration, from the DeWind fit images of its seeds.
+
+    Each seed's model is fitted on its own images; the configuration's bN and
+    bSize are the means of the per-seed weights (a seed's offset does not
+    leak into another's slope). The interval resamples images within each seed
+    and, with at least ``MIN_SEEDS_FOR_T`` seeds, the seeds themselves first,
+    so seed-to-seed variation is in it; with fewer seeds it is over images only
+    (``method`` says which).
+
+    Args:
+        images: ``fit_images`` rows with a ``cell_id`` column naming the seed's cell.
+
+    Returns:
+        the ratio, or None when there are no images.
+    """
+    groups = [group for _, group in images.groupby("cell_id", sort=True) if len(group) > len(TERMS)]
+    if not groups:
+        return None
+    designs = [_design(group) for group in groups]
+    targets = [group["log_prediction"].to_numpy(dtype=float) for group in groups]
+
+    def weights(picks: list[tuple[int, np.ndarray]]) -> np.ndarray:
+        fits = np.stack([_coefficients(targets[s][rows], designs[s][rows]) for s, rows in picks])  # [S, 4]
+        return fits.mean(0)[1:3]  # [bN, bSize]
+
+    rng = np.random.default_rng(seed)
+    over_seeds = len(groups) >= MIN_SEEDS_FOR_T
+    draws = []
+    for _ in range(n_boot):
+        chosen = rng.integers(0, len(groups), len(groups)) if over_seeds else np.arange(len(groups))
+        draws.append(weights([(s, rng.integers(0, len(targets[s]), len(targets[s]))) for s in chosen]))
+    draws = np.array(draws)  # [n_boot, 2]
+    alpha = (1 - confidence) / 2
+    b_n, b_size = weights([(s, np.arange(len(t))) for s, t in enumerate(targets)])
+    (n_low, size_low), (n_high, size_high) = np.quantile(draws, [alpha, 1 - alpha], axis=0)
+    resolved = bool(n_low > 0)
+    ratio, low, high = np.nan, np.nan, np.nan
+    if resolved:
+        ratios = draws[:, 1] / draws[:, 0]
+        ratio = b_size / b_n
+        low, high = np.quantile(ratios[np.isfinite(ratios)], [alpha, 1 - alpha])
+    return SizeRatio(float(b_n), float(n_low), float(n_high), float(b_size), float(size_low), float(size_high),
+                     float(ratio), float(low), float(high), resolved,
+                     SEEDS_AND_IMAGES if over_seeds else IMAGES_WITHIN_SEEDS, len(groups),
+                     int(sum(len(t) for t in targets)))
+
+
+def regression_caveats(axes: pd.DataFrame, count_range: tuple[int, int]) -> list[str]:
+    """Why a DeWind regression on these scenes cannot inform, as sentences (empty when it can).
 
     Args:
         axes: ``scene_axes`` of the scenes the regression was fitted on.
         count_range: the cell's inclusive class range (the classifier's output is bounded to it).
-        fit: the name of the fit (``training distribution`` or ``DeWind``), used in the sentences.
     """
     notes = []
     lo, hi = count_range
     sd_n = float(axes["log_n"].std(ddof=1)) if len(axes) > 1 else 0.0
     if sd_n < 0.1:
-        notes.append(f"The {fit} fit for counts {lo}-{hi}: SD(log N) is {sd_n:.3f}, so the N weight rests on a "
-                     f"narrow range, and the classifier's output is bounded to [{lo}, {hi}], so no weight can "
-                     "show a counter's slope of 1 outside it.")
-    correlation = np.array(axes[["log_n", "log_size", "log_spacing"]].corr().abs(), dtype=float)  # a writable copy
+        notes.append(f"The DeWind fit for counts {lo}-{hi}: SD(log N) is {sd_n:.3f}, so bN rests on a narrow range "
+                     f"and the classifier's output is bounded to [{lo}, {hi}]; its interval, not its value, says "
+                     "whether the prediction follows N.")
+    correlation = np.array(axes[list(AXES)].corr().abs(), dtype=float)  # a writable copy
     np.fill_diagonal(correlation, 0)
     if len(axes) > 2 and np.nanmax(correlation) > 0.95:
-        notes.append(f"The {fit} fit for counts {lo}-{hi}: the regressors are collinear (|r| = "
-                     f"{np.nanmax(correlation):.2f}; one radius makes Size proportional to N), so the weights "
-                     "cannot separate number from size there.")
+        notes.append(f"The DeWind fit for counts {lo}-{hi}: the regressors are collinear (|r| = "
+                     f"{np.nanmax(correlation):.2f}), so the weights cannot separate number from size there.")
     return notes
 
 

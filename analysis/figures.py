@@ -26,7 +26,7 @@ from study.store import atomic_write_bytes
 
 __all__ = ["WIDTH", "DPI", "style", "save_figure", "accuracy_by_range", "learning_curves", "per_count_accuracy",
            "confusion_matrices", "label_noise", "overlay_grid", "example_panel", "localization_vs_count",
-           "intervention_consistency", "deletion_curves", "confound_weights", "probe_curves", "count_errors",
+           "intervention_consistency", "deletion_curves", "size_ratio", "probe_curves", "count_errors",
            "resolution_curves"]
 
 WIDTH, HEIGHT, DPI = 6.5, 3.5, 100  # inches and dots per inch of a report-width figure
@@ -283,28 +283,41 @@ def deletion_curves(table: pd.DataFrame) -> Figure | None:
 
 
 @_styled
-def confound_weights(table: pd.DataFrame) -> Figure | None:
-    """Standardised regression weights (beta x SD of the regressor) with 95% bootstrap CIs, per cell and fit."""
-    data = table[table["term"] != "intercept"] if not table.empty else table
-    if data.empty:
+def size_ratio(rows: list[dict[str, Any]], counter_band: float, ink_from: float) -> Figure | None:
+    """bSize/bN of each configuration on the DeWind set with its 95% CI: 0 is a counter, 1 an ink reader.
+
+    Args:
+        rows: ``analysis.verdict.verdict_rows``; configurations without a fit are left out, and
+            those whose bN is not resolved above 0 are named at the left edge instead of drawn.
+        counter_band, ink_from: the verdict rule's thresholds, drawn as bands.
+    """
+    rows = [row for row in rows if row["ratio"]]
+    if not rows:
         return None
-    figure = _figure()
+    figure = _figure(height=max(2.2, 0.42 * len(rows) + 1.2))
     axis = figure.subplots()
-    groups = list(data.groupby(["label", "fit"], sort=False))
-    offsets = np.linspace(-0.3, 0.3, len(groups)) if len(groups) > 1 else [0.0]
-    colours = sns.color_palette(PALETTE, len(groups))
-    terms = ["log_n", "log_size", "log_spacing"]
-    for offset, colour, ((label, fit), rows) in zip(offsets, colours, groups):
-        rows = rows.set_index("term").reindex(terms)
-        axis.errorbar(np.arange(len(terms)) + offset, rows["std_coef"],
-                      # a percentile bootstrap interval need not contain the estimate: clip the bars at it
-                      yerr=np.clip([rows["std_coef"] - rows["std_low"], rows["std_high"] - rows["std_coef"]], 0, None),
-                      fmt="o",
-                      color=colour, capsize=3, label=f"{label}, {fit} (n={int(rows['n'].iloc[0])})")
-    axis.axhline(0, color="0.5", linewidth=0.8)
-    axis.set_xticks(range(len(terms)), ["log N", "log Size", "log Spacing"])
-    axis.set(ylabel="standardised weight on log predicted count")
-    axis.legend(fontsize="xx-small")
+    axis.axvspan(-counter_band, counter_band, color="0.9", zorder=0, label=f"counts (|ratio| < {counter_band})")
+    axis.axvspan(ink_from, max(2.0, ink_from + 1), color="#fde6c8", zorder=0, label=f"ink-like (> {ink_from})")
+    for value, name in ((0, "counter"), (1, "ink reader")):
+        axis.axvline(value, color="0.4", linewidth=0.8, linestyle="--")
+        axis.text(value, len(rows) - 0.4, name, ha="center", va="bottom", fontsize="x-small", color="0.3")
+    colours = sns.color_palette(PALETTE, 2)
+    for y, row in enumerate(rows):
+        ratio = row["ratio"]
+        colour = colours[1] if row.get("covered") is False else colours[0]
+        if ratio["resolved"]:
+            axis.errorbar([ratio["ratio"]], [y], xerr=[[max(ratio["ratio"] - ratio["low"], 0)],
+                                                     [max(ratio["high"] - ratio["ratio"], 0)]],
+                          fmt="o", color=colour, capsize=3)
+        else:
+            axis.text(-0.95, y, "no number signal", va="center", fontsize="x-small", color="0.3")
+    axis.set_yticks(range(len(rows)), [f"{row['configuration']} (n={row['ratio']['n_images']})" for row in rows],
+                    fontsize="x-small")
+    axis.set_ylim(-0.7, len(rows) + 0.2)
+    drawn = [row["ratio"] for row in rows if row["ratio"]["resolved"]]
+    axis.set_xlim(min([-1.0] + [r["low"] - 0.1 for r in drawn]), max([2.0] + [r["high"] + 0.1 for r in drawn]))
+    axis.set_xlabel("bSize / bN on the DeWind set (orange: trained on one radius)")
+    axis.legend(fontsize="xx-small", loc="lower right")
     return figure
 
 

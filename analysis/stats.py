@@ -5,11 +5,20 @@ the mean over seeds with a t interval (seed-to-seed variation included);
 with fewer, the only honest interval is a Wilson interval over the pooled
 test images, which ignores seed variation, and it is labelled as such.
 
-Two models evaluated on the same test images are compared pairwise:
-McNemar's test on the images one got right and the other wrong (exact
-binomial when there are few such images), per seed, and over seeds a sign
-test on the per-seed differences. The effect sizes are the difference in
-accuracy (with an interval) and the odds ratio of the discordant pairs.
+Two models evaluated on the same test images are compared pairwise, with
+two tests reported side by side, each with its n:
+
+- over seeds: a paired t-test on the per-seed accuracy differences (the same
+  t distribution as the interval shown), at three or more seeds. A sign test
+  cannot resolve anything there: with 3 seeds its smallest two-sided p is 0.25.
+- over images, stratified by seed: the Cochran-Mantel-Haenszel test with each
+  image pair as its own stratum (``statsmodels``' ``StratifiedTable``), which
+  is McNemar's test summed over seeds; exact binomial when there are fewer
+  than 25 discordant pairs. It treats the seeds' models as fixed, so it answers
+  "do these trained models differ on these images", not "does the setting".
+
+The effect sizes are the difference in accuracy (with an interval) and the
+odds ratio of the discordant pairs.
 """
 
 from __future__ import annotations
@@ -19,9 +28,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.contingency_tables import StratifiedTable
 
 __all__ = ["Estimate", "mean_ci", "wilson_ci", "bootstrap_ci", "accuracy_estimate", "error_estimate", "McNemar",
-           "mcnemar", "sign_test", "PairedComparison", "compare_paired", "T_OVER_SEEDS", "WILSON_OVER_IMAGES",
+           "mcnemar", "paired_t", "stratified_mcnemar", "PairedComparison", "compare_paired", "T_OVER_SEEDS", "WILSON_OVER_IMAGES",
            "BOOTSTRAP_OVER_IMAGES", "MIN_SEEDS_FOR_T"]
 
 T_OVER_SEEDS = "t over seeds"
@@ -185,7 +195,8 @@ def mcnemar(a_correct: np.ndarray, b_correct: np.ndarray) -> McNemar:
 
     Exact binomial test (``scipy.stats.binomtest``, p = 0.5) on the
     discordant pairs when there are fewer than 25, else the chi-square test
-    with continuity correction.
+    with continuity correction, never larger than ``|b - c|`` (so p = 1 when
+    the two models are right on as many images each).
 
     Args:
         a_correct, b_correct: bool ``[N]``, whether each model got image i right.
@@ -194,25 +205,67 @@ def mcnemar(a_correct: np.ndarray, b_correct: np.ndarray) -> McNemar:
     if a.shape != b.shape:
         raise ValueError(f"mcnemar: predictions of different lengths ({a.shape} vs {b.shape})")
     only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    p, exact = _discordant_p(only_a, only_b)
+    return McNemar(only_a, only_b, p, exact, _odds(only_a, only_b))
+
+
+def _odds(only_a: int, only_b: int) -> float:
+    return float(only_a / only_b if only_a and only_b else (only_a + 0.5) / (only_b + 0.5))
+
+
+def _discordant_p(only_a: int, only_b: int) -> tuple[float, bool]:
+    """(two-sided p, exact?) of ``only_a`` vs ``only_b`` discordant pairs (McNemar, capped correction)."""
     discordant = only_a + only_b
     if discordant == 0:
-        p, exact = 1.0, True
-    elif discordant < EXACT_BELOW:
-        p, exact = float(stats.binomtest(only_a, discordant, 0.5).pvalue), True
-    else:
-        chi2 = (abs(only_a - only_b) - 1) ** 2 / discordant
-        p, exact = float(stats.chi2.sf(chi2, 1)), False
-    odds = only_a / only_b if only_a and only_b else (only_a + 0.5) / (only_b + 0.5)
-    return McNemar(only_a, only_b, p, exact, float(odds))
+        return 1.0, True
+    if discordant < EXACT_BELOW:
+        return float(stats.binomtest(only_a, discordant, 0.5).pvalue), True
+    chi2 = max(abs(only_a - only_b) - 1, 0) ** 2 / discordant
+    return float(stats.chi2.sf(chi2, 1)), False
 
 
-def sign_test(differences: Sequence[float]) -> float:
-    """Two-sided sign test p value of paired differences (zeros dropped; 1.0 when none are left)."""
+def paired_t(differences: Sequence[float]) -> float:
+    """Two-sided p of a one-sample t-test that the mean paired difference is 0 (``scipy.stats.ttest_1samp``).
+
+    Args:
+        differences: per seed, accuracy of A minus accuracy of B ``[S]``, S >= 2.
+
+    Returns:
+        the p value; 1.0 when every difference is 0, 0.0 when they are all the
+        same non-zero value (no spread: t is infinite), NaN with fewer than 2.
+    """
     values = np.asarray(differences, dtype=float)
-    positive, negative = int(np.sum(values > 0)), int(np.sum(values < 0))
-    if positive + negative == 0:
-        return 1.0
-    return float(stats.binomtest(positive, positive + negative, 0.5).pvalue)
+    if len(values) < 2:
+        return float("nan")
+    if np.ptp(values) == 0:
+        return 1.0 if values[0] == 0 else 0.0
+    return float(stats.ttest_1samp(values, 0.0).pvalue)
+
+
+def stratified_mcnemar(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[float, str]:
+    """Seed-stratified image-level test of A vs B: Cochran-Mantel-Haenszel over image pairs.
+
+    Each image pair is a stratum (a 2x2 table of model x correct with one
+    image per row); concordant pairs carry no information and are left out.
+    Under the null every discordant pair is equally likely to favour A or B,
+    so with fewer than 25 of them the exact binomial test on the pooled counts
+    is used, else the CMH chi-square without continuity correction (p = 1 when
+    A and B each win as many pairs).
+
+    Args:
+        pairs: per seed, bool ``[N_s]`` correctness of A and of B on the same images.
+
+    Returns:
+        (p, name of the test).
+    """
+    only_a = sum(int(np.sum(np.asarray(a, bool) & ~np.asarray(b, bool))) for a, b in pairs)
+    only_b = sum(int(np.sum(~np.asarray(a, bool) & np.asarray(b, bool))) for a, b in pairs)
+    if only_a + only_b < EXACT_BELOW:
+        return _discordant_p(only_a, only_b)[0], "exact McNemar (binomial) on discordant pairs pooled over seeds"
+    a_wins, b_wins = np.array([[1, 0], [0, 1]]), np.array([[0, 1], [1, 0]])  # rows A, B; columns right, wrong
+    tables = np.stack([a_wins] * only_a + [b_wins] * only_b, axis=-1)  # [2, 2, discordant]
+    result = StratifiedTable(tables).test_null_odds(correction=False)
+    return float(result.pvalue), "Cochran-Mantel-Haenszel over image pairs (McNemar summed over seeds)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,9 +275,12 @@ class PairedComparison:
     Attributes:
         n_seeds: matched seed pairs; n_images: images per pair summed.
         difference: mean accuracy of A minus B; ci: its 95% interval.
-        p: the p value of ``test``; per_seed_p: McNemar p per seed.
+        p: the headline p value (``p_seeds`` at >= 3 seeds, else ``p_images``).
+        p_seeds: paired t-test over seeds (NaN below 3 seeds).
+        p_images: the seed-stratified image-level test (``stratified_mcnemar``).
+        per_seed_p: McNemar p per seed.
         odds_ratio: discordant pairs pooled over seeds (A right only / B right only).
-        test: what produced ``p`` and ``ci``.
+        test: what produced ``p_seeds``, ``p_images`` and ``ci``.
     """
 
     n_seeds: int
@@ -232,6 +288,8 @@ class PairedComparison:
     difference: float
     ci: tuple[float, float]
     p: float
+    p_seeds: float
+    p_images: float
     per_seed_p: list[float]
     odds_ratio: float
     only_a: int
@@ -242,10 +300,11 @@ class PairedComparison:
 def compare_paired(pairs: Sequence[tuple[np.ndarray, np.ndarray]], n_boot: int = 1000, seed: int = 0) -> PairedComparison:
     """Compare two models seed by seed on the same images.
 
-    With >= 3 seeds: difference CI is a t interval over per-seed differences
-    and p is a sign test over seeds (McNemar per seed is reported beside).
-    With fewer: McNemar on the discordant pairs pooled over seeds, and a
-    paired bootstrap over images for the difference CI.
+    With >= 3 seeds: the difference CI is a t interval over per-seed
+    differences and the headline p the paired t-test that matches it. With
+    fewer: a paired bootstrap over images for the CI, and the image-level test.
+    The seed-stratified image-level test (``stratified_mcnemar``) is reported
+    in both cases.
 
     Args:
         pairs: per seed, bool ``[N_s]`` correctness of A and of B on the same images.
@@ -255,19 +314,19 @@ def compare_paired(pairs: Sequence[tuple[np.ndarray, np.ndarray]], n_boot: int =
     tests = [mcnemar(a, b) for a, b in pairs]
     differences = np.array([np.mean(a) - np.mean(b) for a, b in pairs])
     only_a, only_b = sum(t.only_a for t in tests), sum(t.only_b for t in tests)
-    odds = only_a / only_b if only_a and only_b else (only_a + 0.5) / (only_b + 0.5)
     n_images = int(sum(len(a) for a, _ in pairs))
+    p_images, image_test = stratified_mcnemar(pairs)
     if len(pairs) >= MIN_SEEDS_FOR_T:
         ci = mean_ci(differences)
+        p_seeds = paired_t(differences)
         return PairedComparison(len(pairs), n_images, float(differences.mean()), (ci["ci_low"], ci["ci_high"]),
-                                sign_test(differences), [t.p for t in tests], float(odds), only_a, only_b,
-                                "McNemar per seed + sign test over seeds; t CI over seeds")
+                                p_seeds, p_seeds, p_images, [t.p for t in tests], _odds(only_a, only_b), only_a,
+                                only_b, f"paired t over {len(pairs)} seeds (t CI); {image_test}, n={n_images} images")
     a_all = np.concatenate([np.asarray(a, dtype=float) for a, _ in pairs])
     b_all = np.concatenate([np.asarray(b, dtype=float) for _, b in pairs])
     gap = a_all - b_all  # [N] per-image paired difference: -1, 0 or 1
     low, high = bootstrap_ci(lambda rows: np.array([gap[rows].mean()]), len(gap), n_boot=n_boot, seed=seed)
-    pooled = mcnemar(a_all.astype(bool), b_all.astype(bool))
-    return PairedComparison(len(pairs), n_images, float(gap.mean()), (float(low[0]), float(high[0])), pooled.p,
-                            [t.p for t in tests], float(odds), only_a, only_b,
-                            "McNemar on images pooled over seeds (exact binomial when < 25 discordant); "
-                            "paired bootstrap CI over images")
+    return PairedComparison(len(pairs), n_images, float(gap.mean()), (float(low[0]), float(high[0])), p_images,
+                            float("nan"), p_images, [t.p for t in tests], _odds(only_a, only_b), only_a, only_b,
+                            f"{image_test}, n={n_images} images; paired bootstrap CI over images "
+                            f"(fewer than {MIN_SEEDS_FOR_T} seeds: no test over seeds)")

@@ -1,4 +1,4 @@
-"""Page 1: the question, the abstract that answers it, what the run cannot tell, the answer figure.
+"""Page 1: the question, the abstract that answers it, the verdict table, what the run cannot tell, the answer figure.
 
 The words and numbers are the analysis's (summary.json ``answer`` and the
 first figure of section "answer"); this module only falls back to stating
@@ -27,7 +27,8 @@ def _progress(run: RunData) -> str:
 
 
 def front_matter(run: RunData, analysis: Analysis) -> dict[str, Any]:
-    """``{"question", "abstract": [str], "cannot_tell": [str], "figure": Figure | None, "progress": str}``."""
+    """``{"question", "abstract": [str], "verdicts": Table | None, "cannot_tell": [str], "figure": Figure | None,
+    "progress": str}``."""
     abstract = analysis.abstract
     if not abstract:
         why = ("The analysis has not run on this folder yet" if not analysis.present
@@ -35,5 +36,5 @@ def front_matter(run: RunData, analysis: Analysis) -> dict[str, Any]:
         abstract = [f"{why}, so this report has no estimates to answer the question with. "
                     f"{_progress(run)} Run python -m analysis RUN, then python -m reports RUN."]
     figure: Figure | None = analysis.answer_figure
-    return {"question": analysis.question or QUESTION, "abstract": abstract,
+    return {"question": analysis.question or QUESTION, "abstract": abstract, "verdicts": analysis.verdicts,
             "cannot_tell": analysis.cannot_tell, "figure": figure, "progress": _progress(run)}

@@ -10,8 +10,8 @@ Text uses DejaVu Sans from matplotlib's bundled fonts
 script DejaVu covers print as written; without that file the core Helvetica
 font is used and text is reduced to latin-1.
 
-Layout: A4 portrait. Page 1 holds the question, the abstract, what the run
-cannot tell and the answer figure; the sections follow one after another
+Layout: A4 portrait. Page 1 holds the question, the abstract, the verdict
+table, what the run cannot tell and the answer figure; the sections follow one after another
 (each an outline entry), not one per page, so a quick run reads in a few
 pages. Figures are placed at the size they were drawn (pixels / dpi), never
 enlarged. The appendix (every cell, every table, the drill-down) is in the
@@ -193,11 +193,20 @@ def _front_page(pdf: ReportPDF, data: dict[str, Any]) -> None:
     pdf.start_section(pdf.clean("Abstract"), level=0)
     _paragraph(pdf, "Abstract", 10.5, "B")
     _paragraph(pdf, " ".join(front["abstract"]), 10)
+    if front["verdicts"] is not None:
+        _verdicts(pdf, front["verdicts"])
     if front["cannot_tell"]:
         _paragraph(pdf, "What this run cannot tell", 9.5, "B")
         _items(pdf, [("", sentence) for sentence in front["cannot_tell"]], 9)
     if front["figure"] is not None:
         _figure(pdf, front["figure"])
+
+
+def _verdicts(pdf: ReportPDF, table: Table) -> None:
+    """The verdict table, its verdict column in bold: page 1's answer in one line per configuration."""
+    widths = tuple(2.0 if column in ("Verdict", "i.i.d. - controlled", "bSize/bN (0 counter, 1 ink)") else
+                   0.85 if column in ("Seeds", "Chance") else 1.3 for column in table.columns)
+    _table(pdf, table.columns, table.rows, widths=widths, size=6.5, caption=table.title)
 
 
 def _reproduction(pdf: ReportPDF, data: dict[str, Any]) -> None:
@@ -226,9 +235,11 @@ def _results(pdf: ReportPDF, data: dict[str, Any]) -> None:
         rows = [[c.get("axis"), f"{c.get('a')} vs {c.get('b')}", c.get("configuration"),
                  number(c.get("difference")) + (f" ({number(c['ci'][0])}–{number(c['ci'][1])})"
                                                 if isinstance(c.get("ci"), list) and len(c["ci"]) == 2 else ""),
-                 number(c.get("p")), c.get("n_seeds"), c.get("test")] for c in analysis.comparisons]
-        _table(pdf, ["Setting", "A vs B", "Within", "Difference (95% CI)", "p", "Seeds", "Test"], rows,
-               widths=(1.1, 1.5, 1.4, 1.6, 0.6, 0.6, 2.0), size=7, caption="Paired comparisons")
+                 number(c.get("p_seeds")), number(c.get("p_images", c.get("p"))), c.get("n_seeds"),
+                 c.get("n_images"), c.get("test")] for c in analysis.comparisons]
+        _table(pdf, ["Setting", "A vs B", "Within", "Difference (95% CI)", "p, t over seeds",
+                     "p, images (seed-stratified)", "Seeds", "Images", "Tests"], rows,
+               widths=(1.0, 1.3, 1.2, 1.5, 0.8, 0.9, 0.6, 0.7, 2.0), size=7, caption="Paired comparisons")
     for figure in analysis.figures_in("results"):
         _figure(pdf, figure)
     for table in analysis.tables_in("results"):

@@ -106,6 +106,12 @@ class Analysis:
         return [table for table in self.tables if table.section == section]
 
     @property
+    def verdicts(self) -> Table | None:
+        """The page-1 table: the first one in section "answer" (the verdict per configuration)."""
+        answers = self.tables_in("answer")
+        return answers[0] if answers else None
+
+    @property
     def answer_figure(self) -> Figure | None:
         """The page-1 figure: the first one in section "answer"."""
         answers = self.figures_in("answer")

@@ -52,6 +52,9 @@ def test_policies_are_compared_seed_by_seed_on_the_same_images(run):
     assert (comparison["a"], comparison["b"], comparison["configuration"]) == ("fastai", "sensible", "0.003")
     assert comparison["n_seeds"] == 3 and comparison["n_images"] == 30
     assert comparison["difference"] == pytest.approx((3 + 1 + 5) / 30)
-    assert comparison["p"] == pytest.approx(0.25)  # sign test: 3 of 3 seeds favour fastai
+    # paired t over seeds on differences 0.3, 0.1, 0.5: t = 0.3 / (0.2 / sqrt 3) = 2.598, df 2 -> p = 0.1217
+    assert comparison["p"] == comparison["p_seeds"] == pytest.approx(0.1217, abs=1e-4)
+    # image level, stratified by seed: 9 discordant pairs all favour fastai -> exact p = 2 / 2**9
+    assert comparison["p_images"] == pytest.approx(2 / 512)
     assert comparison["effect_size"]["only_a_correct"] == 9 and comparison["effect_size"]["only_b_correct"] == 0
-    assert "sign test" in comparison["test"]
+    assert "paired t over 3 seeds" in comparison["test"] and "n=30 images" in comparison["test"]

@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
+
 import analysis
 from study.sweep import main as sweep_main
 
@@ -30,3 +32,13 @@ def test_three_seed_smoke_sweep_writes_t_intervals_over_the_seeds(tmp_path: Path
         assert accuracy["low"] <= accuracy["mean"] <= accuracy["high"]
         assert math.isfinite(accuracy["low"]) and math.isfinite(accuracy["high"])
         assert config["n_images"] == 3 * 20  # 20 test images a cell in the smoke preset
+    # the verdict table pools the seeds too: gap as t over the 3 seeds, bSize/bN resampling seeds and images
+    verdicts = {table["id"]: table for table in summary["tables"]}["verdicts"]
+    assert verdicts["section"] == "answer" and len(verdicts["rows"]) == 2
+    tidy = pd.read_csv(run_dir / "analysis" / "tables" / "verdicts.csv")
+    assert set(tidy["gap_method"]) == {"t over seeds"} and set(tidy["gap_n_seeds"]) == {3}
+    assert set(tidy["ratio_method"]) == {"bootstrap over seeds and images"} and set(tidy["ratio_n_seeds"]) == {3}
+    assert set(tidy["covered"]) == {False}  # smoke trains on one radius: its drop is size generalisation
+    assert any("size generalisation" in sentence for sentence in summary["answer"]["cannot_tell"])
+    comparison = next(c for c in summary["comparisons"] if c["split"] == "i.i.d. test")
+    assert comparison["p"] == comparison["p_seeds"] and comparison["p_images"] is not None

@@ -68,6 +68,16 @@ def test_sections_in_order_with_the_question_first(built: Path) -> None:
     assert 'id="fig-answer"' in abstract and "Figure accuracy_by_range" in abstract  # the first "answer" figure
 
 
+def test_page_one_shows_the_verdicts_before_what_the_run_cannot_tell(built: Path) -> None:
+    html, _ = _read(built)
+    abstract = html[html.index('id="abstract"'):html.index('id="reproduction"')]
+    verdicts = abstract.index('class="verdicts"')
+    assert abstract.index("</p>") < verdicts < abstract.index("What this run cannot tell")
+    table = abstract[verdicts:abstract.index("What this run cannot tell")]
+    assert "<th>Verdict</th>" in table and "<td>counts</td>" in table and "<td>neither: chance</td>" in table
+    assert "no number signal (bN 0.01 [-0.02, 0.04])" in table and 'href="analysis/tables/verdicts.csv"' in table
+
+
 def test_each_figure_embedded_once_as_the_analysis_png(built: Path) -> None:
     html, page = _read(built)
     analysis = built / "analysis"

@@ -27,6 +27,9 @@ def test_page_one_answers_and_sections_follow(built: Path) -> None:
     assert "Can convolutional networks count?" in first and "Abstract" in first
     assert "0.95 (95% CI 0.85-1.00, n=20" in first and "What this run cannot tell" in first
     assert "Figure accuracy_by_range." in first
+    # the verdict table, between the abstract and what the run cannot tell
+    assert first.index("Abstract") < first.index("Verdict per configuration") < first.index("What this run cannot tell")
+    assert "neither: chance" in first and "no number signal" in first
     outline = [(item.title, reader.get_destination_page_number(item)) for item in reader.outline]
     assert [title for title, _ in outline] == ["Abstract", *[title for _, title in SECTIONS]]
     assert outline[0][1] == 0 and outline[1][1] == 1  # Reproduction starts page 2
