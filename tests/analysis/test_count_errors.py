@@ -94,8 +94,11 @@ def test_held_out_section_in_summary_with_classifier_sentence(held_run):
     assert figure["section"] == "numerosity"
     assert "MAE 0.30" in figure["takeaway"] and "held-out count(s) 2 (interpolation)" in figure["takeaway"]
     assert "cannot output an untrained class reliably" in figure["takeaway"]
-    assert summary["answer"]["abstract"][1].startswith("On counts held out of training the mean absolute count error "
-                                                       "ranges from 0.30")
+    # the direct test of a count concept follows the verdicts and the accuracy range
+    abstract = summary["answer"]["abstract"]
+    held = [i for i, s in enumerate(abstract) if s.startswith("On counts held out of training the mean absolute "
+                                                              "count error ranges from 0.30")]
+    assert held and held[0] <= 2
     assert Image.open(held_run.path / "analysis" / figure["file"]).size[0] <= 651
 
 
