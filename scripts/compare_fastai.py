@@ -195,10 +195,14 @@ def run_kit(mode: str, data: Path, counts: str, n: int, n_test: int, seed: int, 
             "done": done, "phase_seconds": metrics["phase_seconds"]}
 
 
+# Extra environment of every timed child (``--threads`` sets OMP_NUM_THREADS here).
+CHILD_ENV: dict[str, str] = {}
+
+
 def _timed_child(command: list[str], parse: bool = True) -> dict[str, Any]:
     started = time.time()
     child = subprocess.run([*command, repr(started)] if parse else command, capture_output=True, text=True,
-                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                           env={**os.environ, "PYTHONWARNINGS": "ignore", **CHILD_ENV})
     wall = time.time() - started
     if child.returncode != 0:
         raise SystemExit(f"failed ({child.returncode}): {' '.join(command[:4])}...\n{child.stderr[-3000:]}")
@@ -277,14 +281,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="cell: python -m study.train on the counting task; folder: --task folder on the PNGs")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--out", type=Path, default=Path("/tmp/compare-fastai"))
+    parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of both tools' processes (default: torch's "
+                        "choice, one per core); 1 keeps an oversubscribed machine from spinning threads")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads: expected >= 1, got {args.threads}")
+        CHILD_ENV.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     if not Path(args.fastai_python).exists():
         parser.error(f"--fastai-python: {args.fastai_python} does not exist; create it as the module docstring says")
     sets = {"epochs": 8, **_parse_sets(args.kit_set)}
     args.out.mkdir(parents=True, exist_ok=True)
     log = (args.out / "results.jsonl").open("a")
     print(f"fastai {args.fastai_epochs} epochs vs the kit ({args.kit_mode}, {sets}); device {args.device}; "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+          f"threads {args.threads or 'default'}; load average {os.getloadavg()[0]:.1f} at start")
     summaries = {}
     for counts in args.counts:
         fastai_rows, kit_rows = [], []
