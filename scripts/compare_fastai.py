@@ -65,7 +65,9 @@ def write_data(counts: str, seed: int, n: int, n_test: int, root: Path) -> Path:
     from study.tasks import build_task
     from synth.folder import write_folder
 
-    task = build_task(TrainSpec(**CELL, counts=counts, n_train=n, n_test=n_test, seed=seed), "cpu")
+    # cached as a sweep caches it: the kit's cell reads it back (fastai reads the PNGs written here)
+    task = build_task(TrainSpec(**CELL, counts=counts, n_train=n, n_test=n_test, seed=seed), "cpu",
+                      cache_dir=root / "cache")
     write_folder(folder / "pool", task.train_scenes + task.valid_scenes, progress=False, overwrite=True)
     write_folder(folder / "test", task.test_scenes, progress=False, overwrite=True)
     return folder
@@ -182,7 +184,8 @@ def run_kit(mode: str, data: Path, counts: str, n: int, n_test: int, seed: int, 
         return _timed_child([sys.executable, __file__, "_kit_folder", str(data), str(seed), json.dumps(sets), device,
                              str(out)])
     flags = {**CELL, "counts": counts, "n_train": n, "n_test": n_test, "seed": seed, **sets}
-    command = [sys.executable, "-m", "study.train", "--quiet", "--device", device, "--out", str(out)]
+    command = [sys.executable, "-m", "study.train", "--quiet", "--device", device, "--out", str(out),
+               "--cache-dir", str(data.parent / "cache")]
     for key, value in flags.items():
         command += [f"--{key.replace('_', '-')}", str(value)] if not isinstance(value, bool) else (
             [f"--{key.replace('_', '-')}"] if value else [])

@@ -77,7 +77,7 @@ def test_test_sets_never_repeat_each_other_or_the_training_pool():
 
 
 def test_cache_is_reused_by_spec_hash(tmp_path, monkeypatch):
-    built = build_task(counting_spec(), "cpu", cache_dir=tmp_path)
+    built = build_task(counting_spec(), "cpu", cache_dir=tmp_path, reuse=False)  # not from another test's memory
     assert len(list(tmp_path.glob("counting-*.pt"))) == 1
     monkeypatch.setattr(tasks, "_build_counting", lambda spec: pytest.fail("should load from the cache"))
     # recipe fields share data; reuse=False skips the in-memory copy so the file is what is read
@@ -85,7 +85,7 @@ def test_cache_is_reused_by_spec_hash(tmp_path, monkeypatch):
     assert torch.equal(built.valid_images, cached.valid_images)
     assert [s.to_dict() for s in built.test_scenes] == [s.to_dict() for s in cached.test_scenes]
     with pytest.raises(pytest.fail.Exception):
-        build_task(counting_spec(n_train=60), "cpu", cache_dir=tmp_path)  # a different dataset is not cached
+        build_task(counting_spec(n_train=60), "cpu", cache_dir=tmp_path, reuse=False)  # another dataset: not cached
 
 
 @pytest.fixture
