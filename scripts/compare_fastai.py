@@ -194,8 +194,9 @@ def run_kit(mode: str, data: Path, counts: str, n: int, n_test: int, seed: int, 
     metrics = json.loads((out / "metrics.json").read_text())
     # metrics.json is written last, test accuracy included: its modification time is when the cell was done
     done = (out / "metrics.json").stat().st_mtime - started
+    phases = metrics["phase_seconds"]
     return {**row, "valid_accuracy": metrics["valid_accuracy"], "test_accuracy": metrics["test_accuracy"],
-            "done": done, "phase_seconds": metrics["phase_seconds"]}
+            "done": done, "phase_seconds": phases, "startup": done - metrics["seconds"]}
 
 
 # Extra environment of every timed child (``--threads`` sets OMP_NUM_THREADS here).
