@@ -45,8 +45,10 @@ FALLBACK_LR = 3e-3
 # fastai's lr_find default: 100 iterations from 1e-7 to 10.
 LR_FIND_ITERATIONS = 100
 PROGRESS_MODES = ("auto", "bar", "lines", "quiet")
-# The final evaluation predicts with BatchNorm folded into the convolutions (study.models.fuse_conv_bn).
-FUSED_EVALUATION = True
+# Whether the final evaluation predicts with BatchNorm folded into the convolutions
+# (study.models.fuse_conv_bn). Off: on the 2-core CPU it saved ~6% of the evaluation, within the noise,
+# and under bf16 near-tied classes of an untrained model flip on ~2.6% of images (docs/BENCHMARKS.md).
+FUSED_EVALUATION = False
 Progress = Literal["auto", "bar", "lines", "quiet"]
 
 
@@ -175,7 +177,7 @@ def _fit_evaluate_write(
     stages = resolve_stages(spec)
     with clock.phase("fit"):
         stage_records = _run_stages(learner, stages, folder, log)
-    # 3. Evaluate every evaluation split in one pass, BatchNorm folded into the convolutions.
+    # 3. Evaluate every evaluation split in one pass of large batches.
     with clock.phase("evaluate"):
         evaluations = learner.evaluate_splits(task.eval_splits, fused=FUSED_EVALUATION)
     # 4. Metrics (label noise from the training policy on the training scenes).
