@@ -125,6 +125,7 @@ def fastai_worker(data: Path, seed: int, epochs: int, device: str, started: floa
 def kit_folder_worker(data: Path, seed: int, sets: dict[str, Any], device: str, out: Path,
                       started: float) -> dict[str, Any]:
     """The kit's folder task on ``data/pool``, then its model on ``data/test`` (bf16, BatchNorm folded)."""
+    import numpy as np
     import torch
 
     from study import augment
@@ -149,7 +150,7 @@ def kit_folder_worker(data: Path, seed: int, sets: dict[str, Any], device: str, 
     precision, channels_last = resolve_precision(spec.precision, target)
     model = fuse_conv_bn(model.to(target, memory_format=torch.channels_last if channels_last else torch.preserve_format))
     policy = augment.create(spec.aug, size=spec.size, eval_resize=spec.eval_resize)
-    pixels = torch.from_numpy(__import__("numpy").stack(images)).to(target)
+    pixels = torch.from_numpy(np.stack(images)).to(target)
     preds = []
     with torch.no_grad(), torch.autocast(target.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         for start in range(0, len(pixels), 256):
