@@ -2,7 +2,9 @@
 # One prepared GPU session: CUDA tests, renderer and training benchmarks (ResNet-34 at
 # 224 px, fp32 and bf16), sweep throughput at 1, 2 and 4 cells per GPU, the projected
 # time of the `full` grid, a reduced `full` sweep with GPU utilisation logged, and the
-# analysis of that sweep.
+# analysis of that sweep; then fastai 2.8 vs the kit on the same images (time to test accuracy,
+# 3 seeds, interleaved) and one whole kit cell timed part by part, when fastai's wheels are in .whl
+# (pip download fastai==2.8.12 fastcore fasttransform fastprogress fastdownload plum-dispatch -d .whl).
 # Run through the device tool with `.whl` carried (wheels the GPU image lacks):
 #   bash scripts/gpu_check.sh          (writes what it measured under $OUT)
 set -u
@@ -43,6 +45,17 @@ timeout 240 python3 -m study.sweep --preset full --set grid.counts=1-5,45-50 --s
   --out /tmp/full-mini --no-report --device cuda 2>&1 | tail -12
 stamp analysis
 timeout 120 python3 -m analysis /tmp/full-mini --quick --device cuda 2>&1 | tail -5
+stamp bench-cell-cuda
+timeout 120 python3 -m study.bench cell --device cuda --set counts=45-50 --set epochs=4 --repeats 2 2>&1 | tail -4 \
+  | tee "$OUT/bench_cell_cuda.txt"
+if python3 -c "import fastai" 2>/dev/null; then
+  stamp compare-fastai-cuda
+  timeout 420 python3 scripts/compare_fastai.py --device cuda --fastai-python python3 --counts 45-50 1-5 \
+    --seeds 0 1 2 --kit-set epochs=4 --out /tmp/compare-cuda 2>&1 | tail -16 | tee "$OUT/compare_fastai_cuda.txt"
+  cp /tmp/compare-cuda/results.jsonl "$OUT/compare_fastai_cuda.jsonl" 2>/dev/null
+else
+  echo "fastai not installed (no wheels in .whl): comparison skipped" | tee "$OUT/compare_fastai_cuda.txt"
+fi
 stamp end
 cp /tmp/full-mini/results.csv "$OUT/full_mini_results.csv" 2>/dev/null
 tar -czf "$OUT/full_mini.tgz" -C /tmp --exclude='*.pt' --exclude='.cache' full-mini 2>/dev/null

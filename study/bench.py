@@ -1,4 +1,4 @@
-"""Throughput benchmarks: ``python -m study.bench train|synth``.
+"""Benchmarks: ``python -m study.bench train|cell|eval|synth``.
 
 ``train`` measures, in one process, for each precision (fp32 and bf16
 autocast + channels_last, ``study.precision``) on the same model, batch size
@@ -29,6 +29,20 @@ On a GPU::
 
     python -m study.bench train --device cuda --arch resnet34 --size 224 --batch-size 128 [--compile]
 
+``cell`` times whole cells, each in a fresh process as a sweep's worker or
+``python -m study.train`` would run it: start-up (interpreter and imports),
+data, model, fit, evaluation, metrics and writing (``run_cell``'s
+``phase_seconds``), the wall time from process start to exit, and the
+time-to-accuracy: the epochs and seconds (from process start) until the
+validation accuracy first reached ``--target``::
+
+    python -m study.bench cell --set counts=45-50 --set epochs=4 --target 0.2 --repeats 3
+
+``eval`` times the final evaluation of a quick cell's splits (valid, test,
+controlled test) in one process: split by split as before, in one pass, and
+in one pass with BatchNorm folded into the convolutions, interleaved, and
+checks that the folded model predicts the same classes.
+
 ``synth`` forwards to ``synth.bench`` (renderer benchmarks).
 """
 
@@ -44,11 +58,17 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["main", "bench_train", "results_path"]
+__all__ = ["main", "bench_cell", "bench_eval", "bench_train", "results_path", "time_to_accuracy"]
+
+# The quick preset's cell (ResNet-18 from scratch, 64 px, fastai augmentation, 8 epochs), the default of `cell`.
+QUICK_CELL = {"task": "counting", "counts": "1-5", "size": 64, "radius": 2.25, "n_train": 2000, "n_test": 1000,
+              "n_test_dewind": 1000, "arch": "resnet18", "weights": "none", "epochs": 8, "lr": 3e-3,
+              "batch_size": 64, "aug": "fastai"}
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -278,18 +298,231 @@ def _print_table(args: argparse.Namespace, device: torch.device, results: dict) 
         print(f"  {'(a)/(c) vs ImageFolder':<44}{fp32['ours_vs_imagefolder']:>10.2f}{bf16['ours_vs_imagefolder']:>10.2f}")
 
 
+def time_to_accuracy(history: Sequence[dict[str, Any]], target: float, before_fit: float) -> dict[str, Any]:
+    """Epochs and seconds until the validation accuracy first reached ``target``.
+
+    Args:
+        history: the cell's epoch rows (``accuracy`` = validation accuracy, ``time`` = seconds of the
+            epoch, its validation pass included).
+        target: validation accuracy to reach.
+        before_fit: seconds from process start to the first epoch (start-up, data, model).
+
+    Returns:
+        ``{"target", "epochs", "seconds"}``; ``epochs`` and ``seconds`` are None when never reached.
+    """
+    elapsed = before_fit
+    for row in history:
+        elapsed += float(row["time"])
+        if float(row["accuracy"]) >= target:
+            return {"target": target, "epochs": int(row["epoch"]), "seconds": round(elapsed, 3)}
+    return {"target": target, "epochs": None, "seconds": None}
+
+
+def bench_cell(
+    settings: dict[str, Any], out: Path, target: float | None = None, device: str = "cpu", env: dict | None = None,
+) -> dict[str, Any]:
+    """Run one cell in a fresh process and time its parts.
+
+    Args:
+        settings: TrainSpec fields (missing ones: ``QUICK_CELL``, then the TrainSpec defaults).
+        out: the cell folder to write.
+        target: validation accuracy for the time-to-accuracy (None: the cell's best).
+        device: ``cpu``, ``cuda`` or ``auto``.
+        env: the child's environment (default: this one's).
+
+    Returns:
+        ``{"wall", "startup", "phase_seconds", "time_to_accuracy", "valid_accuracy", "test_accuracy",
+        "test_dewind_accuracy", "epochs"}`` (seconds, accuracies).
+
+    Raises:
+        RuntimeError: the child failed (its stderr's last lines in the message).
+    """
+    import subprocess
+
+    spec = {**QUICK_CELL, **settings}
+    started = time.time()
+    child = subprocess.run(
+        [sys.executable, "-m", "study.bench", "_cell", json.dumps(spec), str(out), device, repr(started)],
+        capture_output=True, text=True, env=env,
+    )
+    wall = time.time() - started
+    if child.returncode != 0:
+        raise RuntimeError(f"the cell failed (exit {child.returncode}): {child.stderr.strip()[-2000:]}")
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    phases = report["phase_seconds"]
+    history = report.pop("history")
+    before_fit = report["startup"] + phases.get("data", 0.0) + phases.get("setup", 0.0)
+    goal = target if target is not None else max(float(row["accuracy"]) for row in history)
+    return {**report, "wall": round(wall, 3), "epochs": len(history),
+            "time_to_accuracy": time_to_accuracy(history, goal, before_fit)}
+
+
+def _cell_child(argv: Sequence[str]) -> int:
+    """The fresh process of ``bench_cell``: imports the cell engine, runs the cell, prints one JSON line."""
+    settings, out, device, started = json.loads(argv[0]), Path(argv[1]), argv[2], float(argv[3])
+    from study.cell import run_cell
+    from study.spec import TrainSpec
+
+    imported = time.time()
+    metrics = run_cell(TrainSpec(**settings), out, device=device, progress="quiet")
+    history = json.loads(json.dumps(_read_history(out)))
+    print(json.dumps({
+        "startup": round(imported - started, 3), "phase_seconds": metrics["phase_seconds"],
+        "valid_accuracy": metrics["valid_accuracy"], "test_accuracy": metrics["test_accuracy"],
+        "test_dewind_accuracy": metrics["test_dewind_accuracy"], "history": history,
+    }))
+    return 0
+
+
+def _read_history(cell_dir: Path) -> list[dict[str, float]]:
+    import csv
+
+    from study.runfolder import CellFolder
+
+    with open(CellFolder(cell_dir).file(CellFolder.HISTORY), newline="") as handle:
+        return [{key: float(value) for key, value in row.items() if value != ""} for row in csv.DictReader(handle)]
+
+
+def _parse_sets(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """``field=value`` pairs -> TrainSpec values (coerced by the field's type)."""
+    from study.coerce import coerce
+    from study.errors import ConfigError
+    from study.spec import field_info
+
+    values = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            parser.error(f"--set: expected field=value, got {pair!r}")
+        try:
+            values[name] = coerce(f"--set {name}", text, field_info(name).annotation)
+        except ConfigError as error:
+            parser.error(str(error))
+    return values
+
+
+def _cell_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m study.bench cell", description="Time whole cells, each in a "
+                                     "fresh process: start-up, data, fit, evaluation, and the time-to-accuracy.")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a TrainSpec field (repeatable); default the quick preset's 1-5 fastai cell")
+    parser.add_argument("--target", type=float, help="validation accuracy to reach (default: the cell's best)")
+    parser.add_argument("--repeats", type=int, default=1, help="cells run one after another (default 1)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    parser.add_argument("--out", type=Path, help="where the cell folders go (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats: expected >= 1, got {args.repeats}")
+    settings = _parse_sets(args.set, parser)
+    from study.errors import ConfigError
+    from study.spec import TrainSpec
+
+    try:
+        TrainSpec(**{**QUICK_CELL, **settings})
+    except (ConfigError, TypeError) as error:
+        parser.error(str(error))
+    with tempfile.TemporaryDirectory(prefix="bench-cell-") as scratch:
+        root = args.out or Path(scratch)
+        rows = [bench_cell(settings, root / f"cell-{index}", args.target, args.device) for index in range(args.repeats)]
+    _print_cells(settings, rows)
+    return 0
+
+
+def _print_cells(settings: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    described = ", ".join(f"{key}={value}" for key, value in {**QUICK_CELL, **settings}.items())
+    print(f"cell in a fresh process ({described}); {_cpu_name()}, {os.cpu_count()} CPUs")
+    phases = list(rows[0]["phase_seconds"])
+    print(f"  {'run':<5}{'wall':>8}{'startup':>9}" + "".join(f"{name:>10}" for name in phases)
+          + f"{'valid':>8}{'test':>8}{'target':>8}{'epochs':>8}{'seconds':>9}")
+    for index, row in enumerate(rows):
+        reached = row["time_to_accuracy"]
+        test = row["test_accuracy"]
+        print(f"  {index:<5}{row['wall']:>8.1f}{row['startup']:>9.1f}"
+              + "".join(f"{row['phase_seconds'][name]:>10.1f}" for name in phases)
+              + f"{row['valid_accuracy']:>8.3f}{(test if test is not None else float('nan')):>8.3f}"
+              + f"{reached['target']:>8.3f}{str(reached['epochs']):>8}"
+              + f"{(reached['seconds'] if reached['seconds'] is not None else float('nan')):>9.1f}")
+
+
+def bench_eval(repeats: int = 5, n_test: int = 1000, device: str = "cpu") -> dict[str, Any]:
+    """Seconds of a quick cell's final evaluation three ways, interleaved; median of ``repeats`` each.
+
+    The model is a freshly initialised ResNet-18 whose BatchNorm statistics were set by a few
+    training-mode passes (the timing does not depend on what it learned).
+
+    Returns:
+        ``{"per_split", "one_pass", "one_pass_fused"}`` medians in seconds, ``"agreement"`` (fraction
+        of images whose predicted class is the same with and without folding) and ``"max_logit_difference"``.
+    """
+    from study import augment
+    from study.learner import Learner
+    from study.models import create_model
+    from study.spec import TrainSpec
+    from study.tasks import build_task, resolve_device
+
+    target = resolve_device(device)
+    spec = TrainSpec(**{**QUICK_CELL, "n_train": 200, "n_test": n_test, "n_test_dewind": n_test})
+    task = build_task(spec, target)
+    model = create_model(spec.arch, len(task.classes), seed=0, image_size=spec.size)
+    learner = Learner(model, task, augment.create(spec.aug, size=spec.size), spec, target, log=lambda line: None)
+    with torch.no_grad():  # realistic BatchNorm statistics: a few forward passes in training mode
+        learner.model.train()
+        for indices in learner._batches(learner.generator)[:3]:
+            with learner.autocast():
+                learner.forward_model(learner._inputs(task.train_images[indices]))
+    splits = task.eval_splits
+    ways = {
+        "per_split": lambda: {split: learner.evaluate(split, batch_size=spec.batch_size) for split in splits},
+        "one_pass": lambda: learner.evaluate_splits(splits),
+        "one_pass_fused": lambda: learner.evaluate_splits(splits, fused=True),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    results = {}
+    for _ in range(repeats):
+        for name, way in ways.items():
+            started = time.perf_counter()
+            results[name] = way()
+            seconds[name].append(time.perf_counter() - started)
+    plain, fused = results["one_pass"], results["one_pass_fused"]
+    agree = torch.cat([plain[s].preds == fused[s].preds for s in splits]).float().mean()
+    difference = max(float((plain[s].probs - fused[s].probs).abs().max()) for s in splits)
+    return {**{name: statistics.median(values) for name, values in seconds.items()},
+            "images": sum(len(plain[s].labels) for s in splits), "agreement": float(agree),
+            "max_prob_difference": difference, "precision": learner.precision}
+
+
+def _eval_main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m study.bench eval", description="Time a quick cell's final "
+                                     "evaluation: split by split, one pass, one pass with BatchNorm folded.")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; the median counts (default 5)")
+    parser.add_argument("--n-test", type=int, default=1000, help="images in each test set (default 1000)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.n_test < 1:
+        parser.error(f"--repeats and --n-test: expected >= 1, got {args.repeats} and {args.n_test}")
+    row = bench_eval(args.repeats, args.n_test, args.device)
+    print(f"final evaluation of {row['images']} images (valid + test + controlled test), ResNet-18 at 64 px, "
+          f"{row['precision']}, median of {args.repeats}; {_cpu_name()}, {torch.get_num_threads()} threads")
+    for name in ("per_split", "one_pass", "one_pass_fused"):
+        print(f"  {name:<16}{row[name]:>8.2f} s  ({row['images'] / row[name]:.0f} img/s, "
+              f"{row['per_split'] / row[name]:.2f}x split by split)")
+    print(f"  folded vs not: same class for {row['agreement']:.4%} of images, "
+          f"max probability difference {row['max_prob_difference']:.2g}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("train", "synth")
-    if not argv or argv[0] not in commands:
-        print(f"usage: python -m study.bench {{{'|'.join(commands)}}} [options]; got {argv[:1] or 'nothing'}",
+    commands = {"train": _train_main, "cell": _cell_main, "eval": _eval_main, "_cell": _cell_child}
+    if not argv or argv[0] not in (*commands, "synth"):
+        print(f"usage: python -m study.bench {{train|cell|eval|synth}} [options]; got {argv[:1] or 'nothing'}",
               file=sys.stderr)
         return 2
     if argv[0] == "synth":
         from synth import bench as synth_bench  # deferred: the synth benchmark loads matplotlib
 
         return synth_bench.main(argv[1:]) or 0
-    return _train_main(argv[1:])
+    return commands[argv[0]](argv[1:])
 
 
 if __name__ == "__main__":

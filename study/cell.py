@@ -11,10 +11,12 @@ the failure (``error.json``) is the caller's job.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +45,10 @@ FALLBACK_LR = 3e-3
 # fastai's lr_find default: 100 iterations from 1e-7 to 10.
 LR_FIND_ITERATIONS = 100
 PROGRESS_MODES = ("auto", "bar", "lines", "quiet")
+# Whether the final evaluation predicts with BatchNorm folded into the convolutions
+# (study.models.fuse_conv_bn). Off: on the 2-core CPU it saved ~6% of the evaluation, within the noise,
+# and under bf16 near-tied classes of an untrained model flip on ~2.6% of images (docs/BENCHMARKS.md).
+FUSED_EVALUATION = False
 Progress = Literal["auto", "bar", "lines", "quiet"]
 
 
@@ -51,6 +57,24 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+class _Stopwatch:
+    """Seconds spent in each phase of a cell (``metrics["phase_seconds"]``), in the order first timed."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+    def rounded(self) -> dict[str, float]:
+        return {name: round(value, 3) for name, value in self.seconds.items()}
 
 
 class _Log:
@@ -88,7 +112,8 @@ def run_cell(
             console; the epoch table still goes to log.txt).
 
     Returns:
-        the metrics dict (also written to ``metrics.json``).
+        the metrics dict (also written to ``metrics.json``); ``phase_seconds`` holds the seconds
+        spent building the data, setting up (model, policy, observers), fitting, evaluating, computing the metrics and writing.
 
     Raises:
         ConfigError: an unknown progress mode. Otherwise whatever stopped the
@@ -102,67 +127,76 @@ def run_cell(
     folder.path.mkdir(parents=True, exist_ok=True)
     folder.write_spec(spec.to_dict())
     log = _Log(echo=progress != "quiet")
+    clock = _Stopwatch()
     started = time.perf_counter()
     try:
-        metrics = _train_and_write(spec, folder, resolve_device(device), cache_dir, log, progress)
+        metrics = _train_and_write(spec, folder, resolve_device(device), cache_dir, log, progress, clock)
     except BaseException:
         folder.write_log(log.text())
         raise
     metrics["seconds"] = round(time.perf_counter() - started, 3)
+    metrics["phase_seconds"] = clock.rounded()
     folder.write_metrics(metrics)  # last: marks the cell finished
     return metrics
 
 
 def _train_and_write(
-    spec: TrainSpec, folder: CellFolder, device: torch.device, cache_dir: Path | None, log: _Log, progress: str
+    spec: TrainSpec, folder: CellFolder, device: torch.device, cache_dir: Path | None, log: _Log, progress: str,
+    clock: _Stopwatch,
 ) -> dict[str, Any]:
     """Build, train, evaluate; write every file except metrics.json and return the metrics."""
     # 1. Data, model, policy, learner. The global RNG feeds dropout only; init, batch order and
     #    augmentation have generators of their own (study.learner).
     seed_everything(spec.seed)
-    task = build_task(spec, device, cache_dir)
+    with clock.phase("data"):
+        task = build_task(spec, device, cache_dir)
     log(_describe(spec, task, device))
     if task.skipped_files:
         log(f"skipped {len(task.skipped_files)} unreadable file(s): {', '.join(task.skipped_files)}")
-    # The readout first: a regression/ordinal head on classes that are not counts fails before any work.
-    readout = create_readout(spec.head, class_counts(task.classes, spec.head), spec.reg_target, spec.reg_loss)
-    model = create_model(spec.arch, len(task.classes), weights=spec.weights, head=spec.head,
-                         seed=derived_seed(spec.seed, "init"), image_size=spec.size)
-    policy = _policy(spec)
-    observers = ObserverList(_observers(progress, folder, spec))
+    with clock.phase("setup"):
+        # The readout first: a regression/ordinal head on classes that are not counts fails before any work.
+        readout = create_readout(spec.head, class_counts(task.classes, spec.head), spec.reg_target, spec.reg_loss)
+        model = create_model(spec.arch, len(task.classes), weights=spec.weights, head=spec.head,
+                             seed=derived_seed(spec.seed, "init"), image_size=spec.size)
+        policy = _policy(spec)
+        observers = ObserverList(_observers(progress, folder, spec))
     try:
-        return _fit_evaluate_write(spec, task, model, readout, policy, observers, device, folder, log)
+        return _fit_evaluate_write(spec, task, model, readout, policy, observers, device, folder, log, clock)
     finally:
         observers.close()  # closes bars and flushes events even when training raised
 
 
 def _fit_evaluate_write(
     spec: TrainSpec, task: Task, model: torch.nn.Module, readout: Readout, policy: augment.Policy,
-    observers: ObserverList, device: torch.device, folder: CellFolder, log: _Log,
+    observers: ObserverList, device: torch.device, folder: CellFolder, log: _Log, clock: _Stopwatch,
 ) -> dict[str, Any]:
     """Steps 2-4 of a cell: train the stages, evaluate every split, write the files and metrics."""
     learner = Learner(model, task, policy, spec, device, log=log, observers=[observers], readout=readout)
     log(f"precision {learner.precision}" + (" (bf16 autocast, channels_last)" if learner.channels_last else ""))
     # 2. Train the stages; the epoch table goes to log.txt (and the console unless quiet).
     stages = resolve_stages(spec)
-    stage_records = _run_stages(learner, stages, folder, log)
-    # 3. Evaluate every evaluation split; write history, predictions and the checkpoint.
-    splits = task.eval_splits
-    evaluations = {split: learner.evaluate(split) for split in splits}
-    history = learner.history if len(stages) > 1 else [
-        {key: value for key, value in row.items() if key != "stage"} for row in learner.history]
-    folder.write_history(history)
-    folder.write_predictions(_prediction_rows(evaluations.values(), task.classes), task.classes)
-    folder.save_checkpoint(_checkpoint(learner, spec, task))
+    with clock.phase("fit"):
+        stage_records = _run_stages(learner, stages, folder, log)
+    # 3. Evaluate every evaluation split in one pass of large batches.
+    with clock.phase("evaluate"):
+        evaluations = learner.evaluate_splits(task.eval_splits, fused=FUSED_EVALUATION)
     # 4. Metrics (label noise from the training policy on the training scenes).
-    metrics = _metrics(spec, task, evaluations, policy, learner, stage_records)
+    with clock.phase("metrics"):
+        metrics = _metrics(spec, task, evaluations, policy, learner, stage_records)
     if "label_noise_rate" in metrics:
         log(f"label noise ({spec.aug}): {metrics['label_noise_rate']:.4f} of augmented training samples")
     log(", ".join(_format_split(split, evaluation, metrics) for split, evaluation in evaluations.items()))
-    folder.write_log(log.text())
-    interpretation = Interpretation.from_evaluation(_reported(evaluations), task.classes)
-    hparams = {name: getattr(spec, name) for name in (*setting_fields(), *seed_fields())}
-    observers.on_cell_end(metrics, interpretation.confusion.tolist(), list(task.classes), hparams)
+    # 5. History, predictions, checkpoint, log and the TensorBoard summary.
+    with clock.phase("write"):
+        history = learner.history if len(stages) > 1 else [
+            {key: value for key, value in row.items() if key != "stage"} for row in learner.history]
+        folder.write_history(history)
+        folder.write_predictions(_prediction_rows(evaluations.values(), task.classes), task.classes)
+        folder.save_checkpoint(_checkpoint(learner, spec, task))
+        folder.write_log(log.text())
+        interpretation = Interpretation.from_evaluation(_reported(evaluations), task.classes)
+        hparams = {name: getattr(spec, name) for name in (*setting_fields(), *seed_fields())}
+        observers.on_cell_end(metrics, interpretation.confusion.tolist(), list(task.classes), hparams)
     return metrics
 
 

@@ -31,13 +31,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from study.augment import Policy
 from study.errors import NonFiniteLossError
 from study.observe import TrainingObserver
-from study.models import Classifier, normalize
+from study.models import Classifier, fuse_conv_bn, normalize
 from study.precision import resolve_precision
 from study.readout import Readout, class_counts, create_readout
 from study.spec import TrainSpec
@@ -57,7 +55,8 @@ __all__ = [
 # How often (in steps) the loop syncs with the device to check the loss is finite.
 _CHECK_EVERY = 20
 _SMOOTHING = 0.98
-
+# Images per forward pass when evaluating: no gradients are kept, so batches can be larger than training's.
+EVAL_BATCH_SIZE = 256
 
 
 @dataclasses.dataclass
@@ -206,8 +205,9 @@ class Learner:
         self.precision, self.channels_last = resolve_precision(spec.precision, self.device, log)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        compiled = spec.compile and self.on_cuda
-        self.forward_model: nn.Module = torch.compile(self.model) if compiled else self.model
+        # Inductor's compiled kernels are cached on disk (TORCHINDUCTOR_CACHE_DIR), so the cells of a
+        # sweep after the first reuse them; dynamo still traces once per process and model.
+        self.forward_model: nn.Module = torch.compile(self.model) if spec.compile else self.model
         self._table_started = False
 
     # ------------------------------------------------------------ freezing
@@ -432,26 +432,52 @@ class Learner:
         return result
 
     # ------------------------------------------------------------ evaluation
-    @torch.no_grad()
     def evaluate(self, split: str = "valid", batch_size: int | None = None, epoch: int | None = None) -> Evaluation:
-        """Predict a split with the eval transform; returns CPU tensors.
+        """Predict one split with the eval transform; returns CPU tensors (see ``evaluate_splits``)."""
+        return self.evaluate_splits([split], batch_size=batch_size, epoch=epoch)[split]
+
+    @torch.no_grad()
+    def evaluate_splits(
+        self, splits: Sequence[str], batch_size: int | None = None, epoch: int | None = None, fused: bool = False,
+    ) -> dict[str, Evaluation]:
+        """Predict several splits in one pass over their images, with the eval transform.
+
+        The splits' images are read batch by batch as one sequence, so small
+        splits share batches instead of each ending in a short one.
 
         Args:
-            split: a split name the task knows (``valid``, ``test``, ``test_dewind``...).
+            splits: split names the task knows (``valid``, ``test``, ``test_dewind``...).
+            batch_size: images per forward pass (default ``EVAL_BATCH_SIZE``, or the training batch if larger).
             epoch: the epoch being evaluated, for the error message (default: the last one trained).
+            fused: predict with a copy of the model whose BatchNorm layers are folded into the
+                convolutions (same predictions up to rounding; faster where the copy costs less than it saves).
+
+        Returns:
+            ``{split: Evaluation}`` in the order given.
 
         Raises:
             NonFiniteLossError: a prediction is NaN or infinite.
         """
-        images, labels = self.task.split(split)
-        batch_size = batch_size or max(self.batch_size, 64)
+        parts = [self.task.split(split) for split in splits]
+        sizes = [len(labels) for _, labels in parts]
+        batch_size = batch_size or max(self.batch_size, EVAL_BATCH_SIZE)
         self.model.eval()
+        model = fuse_conv_bn(self.model) if fused else self.forward_model
+        # One sequence of images when the splits share an image size (always, within a task).
+        shapes = {tuple(images.shape[1:]) for images, _ in parts}
+        sequences = [torch.cat([images for images, _ in parts])] if len(shapes) == 1 else [i for i, _ in parts]
         logits_parts = []
-        for start in range(0, len(labels), batch_size):
-            with self.autocast():
-                logits_parts.append(self.forward_model(self._inputs(images[start : start + batch_size])).float())
+        for images in sequences:
+            for start in range(0, len(images), batch_size):
+                with self.autocast():
+                    logits_parts.append(model(self._inputs(images[start : start + batch_size])).float())
         outputs = (torch.cat(logits_parts) if logits_parts
                    else torch.zeros(0, self.readout.n_outputs, device=self.device))
+        return {split: self._evaluation(split, split_outputs, labels, epoch)
+                for split, split_outputs, (_, labels) in zip(splits, outputs.split(sizes), parts)}
+
+    def _evaluation(self, split: str, outputs: torch.Tensor, labels: torch.Tensor, epoch: int | None) -> Evaluation:
+        """One split's ``Evaluation`` from its raw outputs ``[N, n_outputs]``; refuses non-finite predictions."""
         probs, estimates = self.readout.probs(outputs), self.readout.estimate(outputs)
         finite = torch.isfinite(probs).all(1) & torch.isfinite(estimates)
         if not bool(finite.all()):
@@ -510,6 +536,9 @@ def _steepest(lrs: list[float], smoothed: list[float], skip_start: int = 10, ski
 
 def _save_lr_find(result: LRFinderResult, stem: Path) -> None:
     """Write ``stem.csv`` (lr, loss, smoothed_loss) and ``stem.png`` atomically."""
+    # matplotlib loads here, not at import: a cell without lr_find never pays its ~1 s of import.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     text = io.StringIO()
     writer = csv.writer(text)

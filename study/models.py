@@ -18,6 +18,7 @@ torchvision ResNet state dict loads into ``model.body`` as it is.
 from __future__ import annotations
 
 import collections
+import copy
 import urllib.error
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,7 @@ __all__ = [
     "WeightsUnavailableError",
     "available",
     "create_model",
+    "fuse_conv_bn",
     "normalize",
 ]
 
@@ -323,3 +325,42 @@ def _load_strict(module: nn.Module, state: dict[str, torch.Tensor], path: Path, 
                 details.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
         raise ValueError(f"weights: {str(path)!r} does not match arch {arch!r}: {'; '.join(details)}")
     module.load_state_dict(state)
+
+
+def fuse_conv_bn(model: nn.Module) -> nn.Module:
+    """An inference copy of ``model`` with each BatchNorm folded into the convolution that feeds it.
+
+    Folding (``torch.nn.utils.fusion.fuse_conv_bn_eval``) is exact in real
+    arithmetic: ``bn(conv(x))`` in eval mode is one convolution with rescaled
+    weights and a bias. Only pairs whose data flow is known are folded: a
+    ``Conv2d`` directly followed by a ``BatchNorm2d`` inside an
+    ``nn.Sequential`` (the ResNet stem, ``downsample``), and ``convN``/``bnN``
+    of torchvision's ``BasicBlock`` and ``Bottleneck``. Anything else (timm
+    models, the head's ``BatchNorm1d``) is copied unchanged, so the result is
+    always correct and at worst no faster. The model itself is not modified.
+
+    Args:
+        model: any module; its parameters' memory format is kept.
+
+    Returns:
+        the folded copy, in eval mode (it must not be trained: the BatchNorm statistics are frozen in).
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    fused = copy.deepcopy(model).eval()
+    for module in list(fused.modules()):
+        if isinstance(module, nn.Sequential):
+            names = list(module._modules)
+            for first, second in zip(names, names[1:]):
+                conv, norm = module._modules[first], module._modules[second]
+                if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d) and norm.track_running_stats:
+                    module._modules[first] = fuse_conv_bn_eval(conv, norm)
+                    module._modules[second] = nn.Identity()
+        elif isinstance(module, (BasicBlock, Bottleneck)):
+            for index in (1, 2, 3):
+                conv, norm = getattr(module, f"conv{index}", None), getattr(module, f"bn{index}", None)
+                if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                    setattr(module, f"conv{index}", fuse_conv_bn_eval(conv, norm))
+                    setattr(module, f"bn{index}", nn.Identity())
+    return fused

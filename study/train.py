@@ -145,8 +145,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         path that cannot be written or that holds someone else's files, a
         full disk), 130 interrupted (Ctrl-C or SIGTERM).
     """
-    from study.sweep import path_problem
-
     args = build_parser().parse_args(argv)
     cell: CellFolder | None = None
     try:
@@ -162,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:
+        from study.sweep import path_problem  # here only: study.sweep loads pandas and scipy (~2 s of start-up)
+
         print(f"error: {path_problem(error)}", file=sys.stderr)
         return 2
     except Exception as error:  # noqa: BLE001 - recorded in error.json with its traceback

@@ -30,4 +30,36 @@ def test_train_bench_prints_both_precisions_and_merges_its_results_file(tmp_path
 
 def test_bad_bench_arguments_are_refused(capsys):
     assert main(["fly"]) == 2
-    assert "usage: python -m study.bench {train|synth}" in capsys.readouterr().err
+    assert "usage: python -m study.bench {train|cell|eval|synth}" in capsys.readouterr().err
+
+
+def test_time_to_accuracy_counts_the_epochs_and_seconds_until_the_target():
+    from study.bench import time_to_accuracy
+
+    history = [{"epoch": 1, "accuracy": 0.5, "time": 10.0}, {"epoch": 2, "accuracy": 0.8, "time": 11.0},
+               {"epoch": 3, "accuracy": 0.7, "time": 12.0}, {"epoch": 4, "accuracy": 0.9, "time": 13.0}]
+    assert time_to_accuracy(history, 0.75, before_fit=5.0) == {"target": 0.75, "epochs": 2, "seconds": 26.0}
+    assert time_to_accuracy(history, 0.9, before_fit=0.0) == {"target": 0.9, "epochs": 4, "seconds": 46.0}
+    assert time_to_accuracy(history, 0.95, before_fit=5.0) == {"target": 0.95, "epochs": None, "seconds": None}
+
+
+def test_bench_cell_times_a_tiny_cell_in_a_fresh_process(tmp_path, capsys):
+    tiny = ["--set", "arch=timm:test_resnet", "--set", "size=32", "--set", "radius=0", "--set", "n_train=60",
+            "--set", "n_test=20", "--set", "n_test_dewind=0", "--set", "epochs=2", "--set", "batch_size=16"]
+    assert main(["cell", *tiny, "--target", "0.0", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "startup" in out and "fit" in out and "evaluate" in out
+    row = out.strip().splitlines()[-1].split()
+    assert row[0] == "0" and row[-2] == "1"  # a target of 0 is reached after the first epoch
+    assert (tmp_path / "cell-0" / "metrics.json").is_file()
+
+
+def test_bad_bench_cell_settings_are_refused(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["cell", "--set", "epochs"])
+    assert "expected field=value" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["cell", "--set", "colour=blue"])
+    assert "colour" in capsys.readouterr().err

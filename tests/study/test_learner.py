@@ -250,3 +250,47 @@ def test_classifier_evaluation_estimates_are_the_predicted_counts():
     evaluation = learner.evaluate("valid")
     assert torch.equal(evaluation.estimates, evaluation.preds.float() + 1)  # counts 1-3: class i is count i + 1
     assert torch.equal(evaluation.preds, evaluation.probs.argmax(1))
+
+
+def test_one_pass_evaluation_of_several_splits_equals_evaluating_each():
+    learner = make_learner(n_train=100)
+    learner.fit_one_cycle(1, 1e-2)
+    splits = ["valid", "test"]
+    together = learner.evaluate_splits(splits, batch_size=16)  # 20 + 60 images: batches cross the split boundary
+    for split in splits:
+        alone = learner.evaluate(split, batch_size=7)
+        assert torch.equal(together[split].labels, alone.labels) and torch.equal(together[split].preds, alone.preds)
+        assert torch.allclose(together[split].probs, alone.probs, atol=1e-5)
+        assert torch.allclose(together[split].losses, alone.losses, atol=1e-5)
+    assert list(together) == splits
+
+
+def test_fused_evaluation_predicts_as_the_trained_model():
+    # resnet18 (torchvision blocks) so that every BatchNorm2d is folded
+    learner = make_learner(n_train=100, arch="resnet18")
+    learner.fit_one_cycle(1, 1e-3)
+    plain = learner.evaluate_splits(["valid", "test"])
+    fused = learner.evaluate_splits(["valid", "test"], fused=True)
+    for split in plain:
+        assert (plain[split].preds == fused[split].preds).float().mean() >= 0.999
+        assert torch.allclose(plain[split].probs, fused[split].probs, atol=1e-4)
+    assert learner.model.body.bn1.__class__ is nn.BatchNorm2d  # the learner's own model is not folded
+
+
+@pytest.mark.slow
+def test_compile_on_the_cpu_trains_as_the_eager_model():
+    pytest.importorskip("torch._inductor")
+    losses = {}
+    for compiled in (False, True):
+        learner = make_learner(n_train=40, batch_size=8, compile=compiled)
+        assert (learner.forward_model is not learner.model) == compiled
+        optimizer = learner._optimizer([1e-3] * 3)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        batch = learner._batches(learner.generator)[0]
+        try:
+            losses[compiled] = [float(learner.train_step(batch, optimizer, scheduler)) for _ in range(2)]
+        except Exception as error:  # no C++ compiler or an inductor limitation on this machine
+            if compiled:
+                pytest.skip(f"inductor cannot compile on this CPU: {type(error).__name__}: {error}")
+            raise
+    assert losses[True] == pytest.approx(losses[False], rel=1e-3, abs=1e-4)

@@ -13,6 +13,7 @@ from study.models import (
     IMAGENET_MEAN,
     WeightsUnavailableError,
     create_model,
+    fuse_conv_bn,
     normalize,
 )
 
@@ -137,3 +138,46 @@ def test_weights_file_mismatch_and_missing_file_are_clear(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(ValueError, match="not a readable state dict"):
         create_model("resnet18", 2, weights=str(tmp_path / "junk.pt"))
+
+
+def _randomise_batchnorm(model: nn.Module) -> None:
+    """BatchNorm statistics and affine parameters far from their identity defaults, so folding them matters."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                size = module.num_features
+                module.running_mean.copy_(torch.randn(size, generator=generator) * 0.2)
+                module.running_var.copy_(torch.rand(size, generator=generator) * 1.5 + 0.5)
+                module.weight.copy_(1 + torch.randn(size, generator=generator) * 0.2)
+                module.bias.copy_(torch.randn(size, generator=generator) * 0.1)
+
+
+def test_folding_batchnorm_predicts_as_the_model_does_and_leaves_it_untouched():
+    model = create_model("resnet18", 6, seed=0, image_size=32)
+    _randomise_batchnorm(model)
+    model.eval()
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    fused = fuse_conv_bn(model)
+    # every BatchNorm2d of the ResNet body folded away (stem, blocks, downsample); the head's BatchNorm1d stays
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 20
+    assert any(isinstance(m, nn.BatchNorm1d) for m in fused.modules())
+    images = torch.randn(512, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, got = model(images), fused(images)
+    assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
+    assert (got.argmax(1) == expected.argmax(1)).float().mean() >= 0.999
+    assert all(torch.equal(value, before[key]) for key, value in model.state_dict().items())
+    assert not fused.training
+
+
+def test_folding_only_touches_convolutions_that_feed_a_batchnorm_directly():
+    # conv -> relu -> bn: the BatchNorm does not see the convolution's output, so nothing may fold
+    unfoldable = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.BatchNorm2d(4))
+    _randomise_batchnorm(unfoldable)
+    fused = fuse_conv_bn(unfoldable.eval())
+    assert [type(m) for m in fused] == [nn.Conv2d, nn.ReLU, nn.BatchNorm2d]
+    images = torch.randn(8, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(fused(images), unfoldable(images))

@@ -77,14 +77,55 @@ def test_test_sets_never_repeat_each_other_or_the_training_pool():
 
 
 def test_cache_is_reused_by_spec_hash(tmp_path, monkeypatch):
-    built = build_task(counting_spec(), "cpu", cache_dir=tmp_path)
+    built = build_task(counting_spec(), "cpu", cache_dir=tmp_path, reuse=False)  # not from another test's memory
     assert len(list(tmp_path.glob("counting-*.pt"))) == 1
     monkeypatch.setattr(tasks, "_build_counting", lambda spec: pytest.fail("should load from the cache"))
-    cached = build_task(counting_spec(epochs=9, aug="none"), "cpu", cache_dir=tmp_path)  # recipe fields share data
+    # recipe fields share data; reuse=False skips the in-memory copy so the file is what is read
+    cached = build_task(counting_spec(epochs=9, aug="none"), "cpu", cache_dir=tmp_path, reuse=False)
     assert torch.equal(built.valid_images, cached.valid_images)
     assert [s.to_dict() for s in built.test_scenes] == [s.to_dict() for s in cached.test_scenes]
     with pytest.raises(pytest.fail.Exception):
-        build_task(counting_spec(n_train=60), "cpu", cache_dir=tmp_path)  # a different dataset is not cached
+        build_task(counting_spec(n_train=60), "cpu", cache_dir=tmp_path, reuse=False)  # another dataset: not cached
+
+
+@pytest.fixture
+def empty_memory_cache():
+    tasks.clear_memory_cache()
+    yield
+    tasks.clear_memory_cache()
+
+
+def test_memory_cache_returns_the_same_tensors_without_rebuilding(monkeypatch, empty_memory_cache):
+    builds = []
+    real_builder = tasks._build_counting
+    monkeypatch.setattr(tasks, "_build_counting", lambda spec: builds.append(spec) or real_builder(spec))
+    first = build_task(counting_spec(), "cpu")
+    again = build_task(counting_spec(seed=4, data_seed=4, epochs=3, aug="none"), "cpu")  # same data key
+    assert len(builds) == 1
+    assert again.train_images is first.train_images and again.test_scenes is first.test_scenes
+    other = build_task(counting_spec(n_train=60), "cpu")  # another dataset is built
+    assert len(builds) == 2 and other.train_images.shape[0] == 48
+    fresh = build_task(counting_spec(), "cpu", reuse=False)  # opting out builds anew, with equal content
+    assert len(builds) == 3 and fresh.train_images is not first.train_images
+    assert torch.equal(fresh.train_images, first.train_images)
+
+
+def test_memory_cache_keeps_at_most_its_byte_budget(monkeypatch, empty_memory_cache):
+    one = build_task(counting_spec(), "cpu")
+    monkeypatch.setattr(tasks, "MEMORY_CACHE_BYTES", int(one.nbytes * 1.5))  # room for one such task
+    build_task(counting_spec(seed=5), "cpu")  # a second dataset evicts the least recently used
+    assert len(tasks._MEMORY) == 1
+    builds = []
+    real_builder = tasks._build_counting
+    monkeypatch.setattr(tasks, "_build_counting", lambda spec: builds.append(spec) or real_builder(spec))
+    build_task(counting_spec(seed=5), "cpu")
+    assert builds == []  # the most recent one stayed
+    build_task(counting_spec(), "cpu")
+    assert len(builds) == 1  # the first was evicted, so it is rebuilt
+    monkeypatch.setattr(tasks, "MEMORY_CACHE_BYTES", one.nbytes // 2)  # a task larger than the budget
+    tasks.clear_memory_cache()
+    build_task(counting_spec(), "cpu")
+    assert len(tasks._MEMORY) == 0
 
 
 def log_correlation(scenes, descriptor: str) -> float:
