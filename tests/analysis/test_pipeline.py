@@ -78,7 +78,7 @@ def test_partial_run_gives_partial_outputs(run_copy):
     summary = _check_contract(run_copy, run_analysis(run_copy, device="cpu", budget=TINY))
     whats = " ".join(m["what"] + " " + m["why"] for m in summary["missing"])
     assert "count1-3-fixed-broken" in whats and "boom" in whats
-    assert "no checkpoint.pt" in whats
+    assert "checkpoint.pt has been removed" in whats  # the cell's manifest notices the missing file
     assert summary["cells_analysed"] == 1
     assert any("did not finish" in s for s in summary["limitations"])
 
