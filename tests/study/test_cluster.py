@@ -269,9 +269,9 @@ def sleepy_cell(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
     metrics = fake_run_cell(spec, cell_dir, device, cache_dir, progress)
     metrics["node"] = node
     metrics["saw_run_folder"] = Path(os.environ["DRIVER_FOLDER"]).joinpath("run").exists()
-    from study.store import atomic_write_json
+    from study.runfolder import CellFolder
 
-    atomic_write_json(Path(cell_dir) / "metrics.json", metrics)
+    CellFolder(Path(cell_dir)).write_metrics(metrics)  # the finish path: metrics.json and its manifest
     return metrics
 
 
