@@ -81,12 +81,13 @@ class NotOurFolderError(UserError):
     """An output folder that holds someone else's files: the kit writes only into its own folders."""
 
 
-class DiskFullError(CannotRunHere, OSError):
+class DiskFullError(UserError, OSError):
     """The disk (or quota) filled up while writing a file; the message names the file.
 
-    A ``CannotRunHere``: the sweep records the cell as skipped (tried again on
-    every run, like a pending cell) instead of failed, since nothing is wrong
-    with the cell itself.
+    Nothing is wrong with the cell itself, and every later cell would fail the
+    same way, so the run stops (as rsync does) with this one line and the cell
+    is left pending, to rerun once there is space
+    (``study.executors.record_failure``).
 
     Args:
         path: the file being written.

@@ -36,7 +36,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from study.errors import CannotRunHere, ConfigError, DataError, NonFiniteLossError, WeightsUnavailableError
+from study.errors import (CannotRunHere, ConfigError, DataError, DiskFullError, NonFiniteLossError,
+                          WeightsUnavailableError)
 from study.runfolder import CellFolder, CellState, CellStatus
 from study.ship import DEFAULT_SHIP_LIMIT_MB, ShipError, install_cell, node_cache_dir, pack_cell, storage_filesystem
 from study.spec import TrainSpec
@@ -149,8 +150,10 @@ def record_failure(cell: CellFolder, error: BaseException, seconds: float, **ext
     - ``CannotRunHere`` (missing photo folder, weights offline): ``skipped``,
       with what to do about it; the sweep tries it again on every run.
     - ``NonFiniteLossError``: ``failed``, with ``diverged_epoch`` in error.json.
-    - ``KeyboardInterrupt``/``SystemExit``: nothing is recorded (an error.json
-      left by this attempt is removed), so the cell stays ``pending`` and reruns.
+    - ``KeyboardInterrupt``/``SystemExit``, and ``DiskFullError`` (every later
+      cell would fail the same way, and error.json may not fit either): nothing
+      is recorded (an error.json left by this attempt is removed), so the cell
+      stays ``pending``, the caller stops the run, and a rerun resumes it.
     - anything else: ``failed`` with the exception and its traceback.
 
     Args:
@@ -160,10 +163,11 @@ def record_failure(cell: CellFolder, error: BaseException, seconds: float, **ext
         **extra: more keys for error.json (``device``...).
 
     Returns:
-        The recorded state, or None for an interrupt.
+        The recorded state, or None for an interrupt or a full disk.
     """
-    if isinstance(error, (KeyboardInterrupt, SystemExit)):
-        cell.discard_error()
+    if isinstance(error, (KeyboardInterrupt, SystemExit, DiskFullError)):
+        with contextlib.suppress(OSError):  # a full disk may refuse even the clean-up
+            cell.discard_error()
         return None
     trace = "".join(traceback.format_exception(error))
     if isinstance(error, CannotRunHere):
@@ -244,7 +248,7 @@ def run_one(job: CellJob, run_cell: RunCell | None = None) -> CellOutcome:
         seconds = time.perf_counter() - started
         state = record_failure(cell, error, seconds, device=job.device)
         if state is None:
-            raise  # an interrupt: the cell stays pending
+            raise  # an interrupt or a full disk: the cell stays pending and the run stops
         return CellOutcome(cell.cell_id, state.status.value, seconds, state.reason)
     finally:
         cell.append_log(_log_text(captured.getvalue()))

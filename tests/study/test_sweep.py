@@ -185,6 +185,20 @@ def test_data_and_weights_errors_make_skipped_cells_that_are_tried_again(tmp_pat
     assert len(recorder.calls) == 4  # skipped cells are attempted on every run
 
 
+def test_a_full_disk_stops_the_sweep_and_leaves_the_cell_pending(tmp_path: Path, capsys):
+    from study.errors import DiskFullError
+
+    run_dir = tmp_path / "run"
+    recorder = Recorder({"none": DiskFullError(str(run_dir / "cells" / "x" / "checkpoint.pt"))})
+    assert main([*SMOKE, "--out", str(run_dir)], run_cell=recorder) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no space left on device while writing" in err[0] and "checkpoint.pt" in err[0]
+    assert len(recorder.calls) == 1  # the next cell would fail the same way: not started
+    assert not (run_dir / "cells" / SMOKE_CELLS[0] / "error.json").exists()  # pending, not skipped or failed
+    assert main([*SMOKE, "--out", str(run_dir)], run_cell=Recorder()) == 0  # space freed: the rerun resumes
+    assert [row["status"] for row in read_results(run_dir)] == ["done", "done"]
+
+
 def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["--preset", "quick", "--dry-run", "--device", "cpu"], run_cell=Recorder()) == 0
