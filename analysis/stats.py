@@ -231,14 +231,17 @@ def paired_t(differences: Sequence[float]) -> float:
         differences: per seed, accuracy of A minus accuracy of B ``[S]``, S >= 2.
 
     Returns:
-        the p value; 1.0 when every difference is 0, 0.0 when they are all the
-        same non-zero value (no spread: t is infinite), NaN with fewer than 2.
+        the p value; 1.0 when every difference is 0; NaN with fewer than 2, and
+        when they are all the same non-zero value (accuracies move in steps of
+        1/images, so a few seeds can tie exactly): with no spread there is no
+        seed-to-seed error to estimate, and t's "p = 0" would be a claim the
+        design cannot make (the image-level test still speaks).
     """
     values = np.asarray(differences, dtype=float)
     if len(values) < 2:
         return float("nan")
     if np.ptp(values) == 0:
-        return 1.0 if values[0] == 0 else 0.0
+        return 1.0 if values[0] == 0 else float("nan")
     return float(stats.ttest_1samp(values, 0.0).pvalue)
 
 
@@ -275,8 +278,8 @@ class PairedComparison:
     Attributes:
         n_seeds: matched seed pairs; n_images: images per pair summed.
         difference: mean accuracy of A minus B; ci: its 95% interval.
-        p: the headline p value (``p_seeds`` at >= 3 seeds, else ``p_images``).
-        p_seeds: paired t-test over seeds (NaN below 3 seeds).
+        p: the headline p value (``p_seeds`` at >= 3 seeds when it is defined, else ``p_images``).
+        p_seeds: paired t-test over seeds (NaN below 3 seeds, or with no spread over seeds).
         p_images: the seed-stratified image-level test (``stratified_mcnemar``).
         per_seed_p: McNemar p per seed.
         odds_ratio: discordant pairs pooled over seeds (A right only / B right only).
@@ -319,8 +322,9 @@ def compare_paired(pairs: Sequence[tuple[np.ndarray, np.ndarray]], n_boot: int =
     if len(pairs) >= MIN_SEEDS_FOR_T:
         ci = mean_ci(differences)
         p_seeds = paired_t(differences)
+        headline = p_seeds if np.isfinite(p_seeds) else p_images  # no spread over seeds: the image test speaks
         return PairedComparison(len(pairs), n_images, float(differences.mean()), (ci["ci_low"], ci["ci_high"]),
-                                p_seeds, p_seeds, p_images, [t.p for t in tests], _odds(only_a, only_b), only_a,
+                                headline, p_seeds, p_images, [t.p for t in tests], _odds(only_a, only_b), only_a,
                                 only_b, f"paired t over {len(pairs)} seeds (t CI); {image_test}, n={n_images} images")
     a_all = np.concatenate([np.asarray(a, dtype=float) for a, _ in pairs])
     b_all = np.concatenate([np.asarray(b, dtype=float) for _, b in pairs])

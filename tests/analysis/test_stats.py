@@ -60,6 +60,8 @@ def test_paired_t_resolves_three_tight_positive_seeds():
     assert paired_t([0.0, 0.0, 0.0]) == 1.0
     assert paired_t([0.1, -0.1, 0.0]) == pytest.approx(1.0)
     assert np.isnan(paired_t([0.1]))
+    # three seeds tied at exactly +0.004 (4 images in 1,000 each): no spread, so no seed-level p, not p = 0
+    assert np.isnan(paired_t([0.004, 0.004, 0.004]))
 
 
 def test_stratified_test_is_mcnemar_summed_over_seeds():
@@ -71,6 +73,12 @@ def test_stratified_test_is_mcnemar_summed_over_seeds():
     assert stratified_mcnemar([_pairs(3, 2), _pairs(1, 2)])[0] == pytest.approx(1.0)
     # few discordant pairs: exact binomial on the pooled counts (10 vs 2 -> 158 / 4096)
     assert stratified_mcnemar([_pairs(6, 1), _pairs(4, 1)])[0] == pytest.approx(158 / 4096)
+
+
+def test_seeds_tied_exactly_give_no_seed_p_and_the_image_test_speaks():
+    seeds = [_pairs(6, 2), _pairs(6, 2), _pairs(6, 2)]  # +0.2 in every seed: no spread to estimate an error from
+    result = compare_paired(seeds)
+    assert np.isnan(result.p_seeds) and result.p == result.p_images < 0.05
 
 
 def test_paired_comparison_reports_both_tests_with_their_n():
