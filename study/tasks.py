@@ -97,8 +97,8 @@ _CACHE_VERSION = 3
 # Most bytes of task tensors kept in memory between the cells of one process (a quick-preset
 # task at 64 px is about 50 MB; a 224 px task of 5,000 images about 750 MB).
 MEMORY_CACHE_BYTES = 2 * 2**30
-# (data key hash, device) -> Task, least recently used first.
-_MEMORY: collections.OrderedDict[tuple[str, str], "Task"] = collections.OrderedDict()
+# (data key hash, device, disk cache file) -> Task, least recently used first.
+_MEMORY: collections.OrderedDict[tuple[str, str, str], "Task"] = collections.OrderedDict()
 
 
 @dataclasses.dataclass
@@ -211,11 +211,13 @@ def build_task(
     builder = _build_counting if spec.task == "counting" else _build_folder
     target = resolve_device(device)
     key_hash = spec_hash(data_key(spec))
-    memory_key = (key_hash, str(target))
+    path = Path(cache_dir) / f"{spec.task}-{key_hash[:16]}.pt" if cache_dir else None
+    # The disk cache is part of the key: a task built for another cache folder (another run
+    # folder in the same process) is not reused, so this run's folder still gets its cache file.
+    memory_key = (key_hash, str(target), str(path))
     if reuse and memory_key in _MEMORY:
         _MEMORY.move_to_end(memory_key)
         return _MEMORY[memory_key]
-    path = Path(cache_dir) / f"{spec.task}-{key_hash[:16]}.pt" if cache_dir else None
     payload = _load_cache(path) if path else None
     if payload is None:
         payload = builder(spec)
@@ -227,7 +229,7 @@ def build_task(
     return task
 
 
-def _remember(key: tuple[str, str], task: Task) -> None:
+def _remember(key: tuple[str, str, str], task: Task) -> None:
     """Keep ``task`` in the memory cache, dropping the least recently used ones beyond ``MEMORY_CACHE_BYTES``."""
     _MEMORY[key] = task
     while len(_MEMORY) > 1 and sum(kept.nbytes for kept in _MEMORY.values()) > MEMORY_CACHE_BYTES:

@@ -110,6 +110,14 @@ def test_memory_cache_returns_the_same_tensors_without_rebuilding(monkeypatch, e
     assert torch.equal(fresh.train_images, first.train_images)
 
 
+def test_a_task_in_memory_still_writes_another_run_folders_disk_cache(tmp_path: Path, empty_memory_cache):
+    first = build_task(counting_spec(), "cpu", cache_dir=tmp_path / "run1" / ".cache")
+    second = build_task(counting_spec(), "cpu", cache_dir=tmp_path / "run2" / ".cache")
+    assert list((tmp_path / "run2" / ".cache").iterdir())  # the second run's folder has its own cache file
+    assert torch.equal(second.train_images, first.train_images)
+    assert build_task(counting_spec(), "cpu", cache_dir=tmp_path / "run2" / ".cache") is second  # then reused
+
+
 def test_memory_cache_keeps_at_most_its_byte_budget(monkeypatch, empty_memory_cache):
     one = build_task(counting_spec(), "cpu")
     monkeypatch.setattr(tasks, "MEMORY_CACHE_BYTES", int(one.nbytes * 1.5))  # room for one such task
