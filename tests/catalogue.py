@@ -54,6 +54,16 @@ def interrupted_module(module: str, patch: str, *args: str,
     return run_python(code, cwd=cwd)
 
 
+def run_main(main, argv: list[str], capsys) -> tuple[int, str, str]:
+    """``main(argv)`` in-process: its status (argparse's SystemExit included) and captured output."""
+    try:
+        status = main(argv)
+    except SystemExit as exit_info:
+        status = exit_info.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
 def assert_interrupted(result: subprocess.CompletedProcess, *mentions: str) -> str:
     """The interrupt contract: exit status 130, one stderr line ``interrupted: ...`` naming ``mentions``."""
     line = assert_one_line_error(result.returncode, result.stdout, result.stderr, "interrupted:", *mentions,

@@ -38,7 +38,7 @@ from photo_server import (  # noqa: F401 - server is a fixture
 import photos.verify
 from photos.cli import main
 from photos.errors import LOCK_NAME, folder_lock
-from tests.catalogue import assert_cli_error, assert_one_line_error, run_module, tree_snapshot
+from tests.catalogue import assert_cli_error, assert_one_line_error, run_main, run_module, tree_snapshot
 
 # A hostile route keeps writing for a minute (photo_server.HOSTILE_LIMIT_S); a fetch bounded by its
 # --max-time of 1 s ends long before this bound, which only turns a hang into a failure.
@@ -46,14 +46,9 @@ HANG_BOUND_S = 40
 JPG = image_bytes(96, 80, "JPEG", seed=11)
 
 
-def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
-    """``photos.cli.main(argv)`` in-process: its status (argparse's SystemExit included) and output."""
-    try:
-        status = main(argv)
-    except SystemExit as exit_info:
-        status = exit_info.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+def run_photos(argv: list[str], capsys) -> tuple[int, str, str]:
+    """``photos.cli.main(argv)`` in-process (``tests.catalogue.run_main``)."""
+    return run_main(main, argv, capsys)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -190,7 +185,7 @@ def test_numbers_out_of_range_are_one_line(tmp_path: Path, capsys, command, flag
     out = tmp_path / "out"
     before = tree_snapshot(tmp_path)
     head = ["fetch", str(urls), "--out", str(out)] if command == "fetch" else ["verify", str(images)]
-    status, stdout, stderr = run_main([*head, flag, value], capsys)
+    status, stdout, stderr = run_photos([*head, flag, value], capsys)
     assert_one_line_error(status, stdout, stderr, *words)
     assert tree_snapshot(tmp_path) == before and not out.exists()  # nothing made, nothing moved
 
@@ -256,7 +251,7 @@ def test_a_locked_folder_is_refused_naming_the_holder(messy: Path, tmp_path: Pat
 
 def test_a_stale_lock_file_from_a_killed_run_is_reused(messy: Path, capsys) -> None:
     (messy / LOCK_NAME).write_text("pid 999999, photos verify\n")  # the file stays when a run is killed
-    status, stdout, _ = run_main(["verify", str(messy), "--quiet"], capsys)
+    status, stdout, _ = run_photos(["verify", str(messy), "--quiet"], capsys)
     assert status == 0 and "quarantined           3" in stdout
     assert not (messy / LOCK_NAME).exists()
 
@@ -304,7 +299,7 @@ UNREADABLE_CASES = [
 def test_an_unreadable_file_is_reported_and_left_alone(messy: Path, capsys, monkeypatch, name, error, detail) -> None:
     # Injected at the one place verify reads, so the case runs as root too (root reads chmod-000 files).
     monkeypatch.setattr(photos.verify, "_read_file", _refuse({"a.jpg", "notes.txt"}, error))
-    status, stdout, stderr = run_main(["verify", str(messy), "--quiet"], capsys)
+    status, stdout, stderr = run_photos(["verify", str(messy), "--quiet"], capsys)
     assert status == 0 and stderr == "" and "skipped               2" in stdout
     assert f"skipped a.jpg: {detail}" in stdout
     assert (messy / "a.jpg").read_bytes() == JPG and (messy / "notes.txt").exists()  # in place, not quarantined
@@ -320,7 +315,7 @@ def test_an_unreadable_file_is_reported_and_left_alone(messy: Path, capsys, monk
 def test_an_unreadable_file_in_a_dry_run_is_listed(messy: Path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(photos.verify, "_read_file", _refuse({"c_tiny.png"}, PermissionError(13, "Permission denied")))
     before = tree_snapshot(messy)
-    status, stdout, _ = run_main(["verify", str(messy), "--dry-run", "--quiet"], capsys)
+    status, stdout, _ = run_photos(["verify", str(messy), "--dry-run", "--quiet"], capsys)
     assert status == 0 and "skipped c_tiny.png: Permission denied" in stdout
     assert "c_tiny.png: unreadable" not in stdout  # listed as skipped, not as a planned change
     assert tree_snapshot(messy) == before
@@ -336,7 +331,7 @@ def test_a_file_that_goes_away_before_it_is_moved_is_skipped(messy: Path, capsys
         return check
 
     monkeypatch.setattr(photos.verify, "_inspect", inspect_then_vanish)
-    status, stdout, stderr = run_main(["verify", str(messy), "--quiet"], capsys)
+    status, stdout, stderr = run_photos(["verify", str(messy), "--quiet"], capsys)
     assert status == 0 and "Traceback" not in stderr and "skipped notes.txt: gone" in stdout
     assert (messy / "_quarantine" / "duplicate" / "b_copy.jpg").exists()  # the rest of the run went on
 
@@ -345,7 +340,7 @@ def test_a_file_that_goes_away_before_it_is_moved_is_skipped(messy: Path, capsys
 def test_a_chmod_000_file_is_skipped(messy: Path, capsys) -> None:
     (messy / "a.jpg").chmod(0)
     try:
-        status, stdout, _ = run_main(["verify", str(messy), "--quiet"], capsys)
+        status, stdout, _ = run_photos(["verify", str(messy), "--quiet"], capsys)
         assert status == 0 and "skipped a.jpg: Permission denied" in stdout and (messy / "a.jpg").exists()
     finally:
         (messy / "a.jpg").chmod(0o644)
@@ -403,7 +398,7 @@ def test_fetch_never_clobbers_a_folder_it_did_not_make(server: ImageServer, tmp_
 def test_verify_never_overwrites_a_report_it_did_not_write(messy: Path, capsys) -> None:
     (messy / "_verify.csv").write_text("my,own,table\n1,2,3\n")
     before = tree_snapshot(messy)
-    status, stdout, stderr = run_main(["verify", str(messy)], capsys)
+    status, stdout, stderr = run_photos(["verify", str(messy)], capsys)
     assert_one_line_error(status, stdout, stderr, "_verify.csv", "not a photos verify report")
     assert tree_snapshot(messy) == before
 
@@ -418,6 +413,6 @@ def test_fetch_accepts_its_own_or_an_empty_folder(server: ImageServer, tmp_path:
         (out / ".DS_Store").write_bytes(b"\0")
     elif contents == "fetched-files-only":  # a folder whose manifest was lost: fetch's names are enough
         (out / "00003_abcdef0123.jpg").write_bytes(image_bytes(70, 70, "JPEG", seed=13))
-    status, stdout, stderr = run_main(["fetch", str(urls), "--out", str(out), "--quiet"], capsys)
+    status, stdout, stderr = run_photos(["fetch", str(urls), "--out", str(out), "--quiet"], capsys)
     assert status == 0 and stderr == "", stderr
     assert "downloaded            1" in stdout

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from study import sweep, train
-from tests.catalogue import (assert_cli_error, assert_interrupted, assert_one_line_error, interrupted_module,
+from tests.catalogue import (assert_cli_error, assert_interrupted, assert_one_line_error, interrupted_module, run_main,
                              run_module, run_python, tree_snapshot)
 
 SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
@@ -25,16 +25,6 @@ TINY = ["--counts", "1-3", "--size", "32", "--n-train", "20", "--n-test", "4", "
 
 def never_runs(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
     raise AssertionError("a cell ran despite the bad input")
-
-
-def run_main(main, argv: list[str], capsys) -> tuple[int, str, str]:
-    """main(argv) in-process: its status (argparse's SystemExit included) and output."""
-    try:
-        status = main(argv)
-    except SystemExit as exit_info:
-        status = exit_info.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def sweep_main(argv):
