@@ -1,7 +1,7 @@
 """Analysis of a run folder: what drives counting accuracy.
 
 ``python -m analysis runs/NAME`` (or ``run_analysis``) reads what ``study``
-wrote (through ``study.runfolder``) and writes tables, figures and
+wrote (through ``study.run.runfolder``) and writes tables, figures and
 ``summary.json`` under ``runs/NAME/analysis/`` (docs/ANALYSIS.md). The
 modules each own one concern: ``rundata`` (cells and configurations),
 ``stats`` (intervals and paired tests), ``comparisons``, ``attribution``

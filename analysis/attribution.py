@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from captum.attr import IntegratedGradients, LayerGradCam, NoiseTunnel, Occlusion, Saliency
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from study.tasks import resolve_device  # re-exported: the notebook calls attribution.resolve_device
+from study.data.tasks import resolve_device  # re-exported: the notebook calls attribution.resolve_device
 
 __all__ = [
     "METHODS",

@@ -26,11 +26,11 @@ from analysis import attribution, baselines, confounds, interventions, probes
 from analysis.localization import circle_masses, localization_metrics
 from analysis.predict import PixelPipeline, Predictor, load_predictor, recorded_estimates
 from analysis.rundata import CellRecord
-from study.backbones import cached_weights
+from study.engine.backbones import cached_weights
 from study.errors import ConfigError, UserError, WeightsUnavailableError
-from study.models import create_model
-from study.spec import TrainSpec
-from study.tasks import build_task, rendered_scene_spec
+from study.engine.models import create_model
+from study.config.spec import TrainSpec
+from study.data.tasks import build_task, rendered_scene_spec
 from synth.render import circle_masks, render_scenes
 from synth.scenes import DEFAULT_COLOR, Scene
 

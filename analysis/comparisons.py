@@ -19,8 +19,8 @@ import numpy as np
 from analysis.rundata import CellRecord, configuration_label
 from analysis.stats import compare_paired
 from analysis.tables import TEST_SPLITS, split_correctness
-from study.runfolder import CellStatus
-from study.spec import field_label, seed_fields, varying_fields
+from study.run.runfolder import CellStatus
+from study.config.spec import field_label, seed_fields, varying_fields
 
 __all__ = ["paired_comparisons"]
 

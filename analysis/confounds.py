@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.stats import MIN_SEEDS_FOR_T, bootstrap_ci
-from study.spec import TrainSpec
-from study.tasks import dewind_scene_spec, rendered_scene_spec
+from study.config.spec import TrainSpec
+from study.data.tasks import dewind_scene_spec, rendered_scene_spec
 from synth.numerosity import describe_scene
 from synth.scenes import InfeasibleSceneError, Scene, sample_scenes
 
@@ -49,7 +49,7 @@ IMAGES_WITHIN_SEEDS = "bootstrap over images"
 def dewind_scenes(spec: dict[str, Any], n: int, seed: int = 12345) -> list[Scene]:
     """A DeWind test set for a counting cell drawn as its ``test_dewind`` split is, for cells that recorded none.
 
-    The spec is ``study.tasks.dewind_scene_spec`` on the images' canvas
+    The spec is ``study.data.tasks.dewind_scene_spec`` on the images' canvas
     (``rendered_scene_spec``: the cell's scenes scaled to ``size`` when
     ``scene_size`` is set), so the radii span the same range as a recorded
     controlled set, ``[0.5 r, 1.5 r]`` around the cell's radius.

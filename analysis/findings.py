@@ -16,8 +16,8 @@ from analysis import figures, tables
 from analysis.rundata import CellRecord, short_value
 from analysis.stats import MIN_SEEDS_FOR_T
 from analysis.verdict import COUNTER_BAND, INK_FROM, radius_coverage, verdict_display, verdict_rows
-from study.runfolder import CellStatus
-from study.spec import varying_fields
+from study.run.runfolder import CellStatus
+from study.config.spec import varying_fields
 
 __all__ = ["write_outputs", "answer", "limitations", "example_caption", "accuracy_frame"]
 

@@ -43,9 +43,9 @@ from analysis.rundata import CellRecord
 from analysis.stats import mean_ci
 from analysis.units import CONTROL_SAMPLERS, SelectiveDifference, UnitSelectivity, unit_experiment
 from study.errors import ConfigError
-from study.runfolder import CellStatus
-from study.spec import TrainSpec
-from study.tasks import dewind_scene_spec, rendered_scene_spec
+from study.run.runfolder import CellStatus
+from study.config.spec import TrainSpec
+from study.data.tasks import dewind_scene_spec, rendered_scene_spec
 from synth.scenes import InfeasibleSceneError, SceneSpec
 
 if TYPE_CHECKING:

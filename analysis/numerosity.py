@@ -46,8 +46,8 @@ from analysis.predict import recorded_estimates
 from analysis.rundata import CellRecord, configuration_label, short_value
 from analysis.stats import Estimate, accuracy_estimate, error_estimate
 from analysis.tables import ERROR_SPLITS, split_estimates
-from study.runfolder import CellStatus
-from study.spec import TrainSpec, varying_fields
+from study.run.runfolder import CellStatus
+from study.config.spec import TrainSpec, varying_fields
 
 __all__ = ["SECTION", "CLASSIFIER_HEADS", "count_kind", "image_errors", "heads_table", "count_error_table",
            "resolution_table", "architecture_frame", "write_numerosity", "limitations"]

@@ -39,9 +39,9 @@ from analysis.comparisons import paired_comparisons
 from analysis.instruments import run_instruments
 from analysis.rundata import CellRecord, load_cells, open_run
 from study.errors import UserError
-from study.runfolder import CellStatus, RunFolder
+from study.run.runfolder import CellStatus, RunFolder
 from study.store import atomic_write_bytes, atomic_write_text
-from study.tasks import resolve_device
+from study.data.tasks import resolve_device
 
 __all__ = ["run_analysis", "Summary", "SECTIONS", "MAX_TABLE_ROWS"]
 

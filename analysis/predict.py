@@ -15,11 +15,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from study import augment
-from study.models import IMAGENET_MEAN, IMAGENET_STD, create_model, normalize
-from study.readout import ClassifierReadout, Readout, class_counts, create_readout
-from study.runfolder import CellFolder
-from study.spec import TRAIN_DEFAULTS
+from study.data import augment
+from study.engine.models import IMAGENET_MEAN, IMAGENET_STD, create_model, normalize
+from study.engine.readout import ClassifierReadout, Readout, class_counts, create_readout
+from study.run.runfolder import CellFolder
+from study.config.spec import TRAIN_DEFAULTS
 
 __all__ = ["PixelPipeline", "Predictor", "checkpoint_readout", "load_model", "load_predictor", "pixel_pipeline",
            "recorded_estimates"]
@@ -37,7 +37,7 @@ class Predictor:
             ``class_counts[i]``).
         device: where the model runs.
         batch_size: images per forward pass.
-        readout: how the outputs are read (``study.readout``). None: the
+        readout: how the outputs are read (``study.engine.readout``). None: the
             model's own ``readout`` (``load_model`` sets it from the
             checkpoint), else a softmax classifier over ``class_counts``.
     """

@@ -1,10 +1,10 @@
-"""A run folder's cells as records for the analysis, read through ``study.runfolder``.
+"""A run folder's cells as records for the analysis, read through ``study.run.runfolder``.
 
-``study.runfolder`` is the only code that knows the run-folder layout; this
+``study.run.runfolder`` is the only code that knows the run-folder layout; this
 module adds what the analysis needs on top: a human label per cell and per
 configuration, derived from the fields that actually vary in this run
-(``study.spec.varying_fields``), and the grouping of cells into
-configurations (``study.spec.configuration_key``: cells with equal keys are
+(``study.config.spec.varying_fields``), and the grouping of cells into
+configurations (``study.config.spec.configuration_key``: cells with equal keys are
 seed replicates and are pooled).
 """
 
@@ -19,10 +19,10 @@ from typing import Any
 import pandas as pd
 
 from study.errors import UserError
-from study.runfolder import CellFolder, CellState, CellStatus, RunFolder
-from study.labels import MAX_FULL_LABEL_FIELDS, arch_label, configuration_label, label_fields, short_value
-from study.labels import usual_values
-from study.spec import configuration_key, field_label, seed_fields, setting_fields, varying_fields
+from study.run.runfolder import CellFolder, CellState, CellStatus, RunFolder
+from study.config.labels import MAX_FULL_LABEL_FIELDS, arch_label, configuration_label, label_fields, short_value
+from study.config.labels import usual_values
+from study.config.spec import configuration_key, field_label, seed_fields, setting_fields, varying_fields
 
 __all__ = ["CellRecord", "open_run", "load_cells", "cells_frame", "short_value", "configuration_label", "arch_label",
            "usual_values"]

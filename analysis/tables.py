@@ -12,8 +12,8 @@ import pandas as pd
 
 from analysis.rundata import CellRecord, cells_frame
 from analysis.stats import Estimate, accuracy_estimate, wilson_ci
-from study.cell import AUDIT_SAMPLES
-from study.runfolder import CellStatus
+from study.run.cell import AUDIT_SAMPLES
+from study.run.runfolder import CellStatus
 
 __all__ = ["TEST_SPLITS", "ERROR_SPLITS", "split_correctness", "split_hits", "split_estimates", "accuracy_table",
            "configurations", "per_count_accuracy", "off_by_k", "label_noise_table", "learning_curves", "confusion_long"]
@@ -187,7 +187,7 @@ def off_by_k(cells: list[CellRecord]) -> pd.DataFrame:
 
 
 def label_noise_table(cells: list[CellRecord]) -> pd.DataFrame:
-    """Augmentation label noise (study.augment.count_audit, in metrics.json) beside test accuracy."""
+    """Augmentation label noise (study.data.augment.count_audit, in metrics.json) beside test accuracy."""
     rows = []
     for cell in cells:
         metrics = cell.metrics or {}

@@ -18,7 +18,7 @@ Zhang, X. & Wu, X. (2020). On numerosity of deep neural networks. *NeurIPS
 2020* (arXiv:2011.08674). They showed that the same test, with few images
 per condition against hundreds of units, also finds "number units" in a
 randomly initialised, untrained network. The control here is exactly that:
-the same architecture with random weights (``study.models.create_model``,
+the same architecture with random weights (``study.engine.models.create_model``,
 ``weights="none"``) on the same images; a trained network's fraction only
 means something beside it. (Kim, Jang, Baek, Song & Paik, 2021, *Science
 Advances* 7(1), eabd6127, report number-tuned units in untrained networks
@@ -282,7 +282,7 @@ def layer_activations(model: nn.Module, layer: str, inputs: torch.Tensor, batch_
     """Spatially averaged output of one body child: ``[B, C, H, W] -> [B, C]`` (a ``[B, C]`` output is kept).
 
     Args:
-        model: a ``study.models.Classifier`` (eval mode is set here); layer: a child of ``model.body``.
+        model: a ``study.engine.models.Classifier`` (eval mode is set here); layer: a child of ``model.body``.
         inputs: normalised float ``[n, 3, h, w]`` on the model's device.
 
     Returns:
@@ -309,7 +309,7 @@ def random_network(arch: str, seed: int, image_size: int, device: torch.device |
 
     Only the body's activations are read, so a one-output linear head is enough.
     """
-    from study.models import create_model
+    from study.engine.models import create_model
 
     options = {"image_size": image_size} if "image_size" in inspect.signature(create_model).parameters else {}
     return create_model(arch, 1, weights="none", head="linear", seed=seed, **options).to(device).eval()

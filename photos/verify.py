@@ -12,7 +12,7 @@ is decoded fully with PIL. Then, in this order of precedence:
   ``_quarantine/too-small/``;
 - images not in RGB mode (palette, RGBA, grayscale, 16-bit, CMYK) are
   converted with the same rules the study's folder reader applies
-  (``study.tasks``: alpha composited on white, 16-bit rescaled, EXIF
+  (``study.data.tasks``: alpha composited on white, 16-bit rescaled, EXIF
   orientation applied) and rewritten atomically; formats that cannot hold
   RGB (GIF) become PNG.
 
@@ -227,7 +227,7 @@ def _convert(folder: Path, check: FileCheck) -> None:
     """Rewrite one file as 8-bit RGB, atomically; a format without RGB becomes PNG."""
     from PIL import Image, ImageOps
 
-    from study.tasks import _to_rgb  # the study's own rules, so training sees exactly these pixels
+    from study.data.tasks import _to_rgb  # the study's own rules, so training sees exactly these pixels
 
     source = folder / check.file
     with warnings.catch_warnings():

@@ -1,7 +1,7 @@
 """The study end to end: the sweep, then the analysis, then the report.
 
 ``python -m study.sweep`` (and ``python -m pipeline``) run this: the cells of
-a sweep (``study.sweep``), then ``analysis.run_analysis`` and
+a sweep (``study.run.sweep``), then ``analysis.run_analysis`` and
 ``reports.build_report`` on the run folder. ``study`` itself never imports
 ``analysis`` or ``reports``; this package is where the three meet.
 
@@ -19,10 +19,10 @@ from pathlib import Path
 import analysis
 import reports
 from study.errors import report_interrupt
-from study.executors import RunCell
-from study.runfolder import RunFolder
-from study.sweep import SweepResult
-from study.sweep import main as sweep_main
+from study.run.executors import RunCell
+from study.run.runfolder import RunFolder
+from study.run.sweep import SweepResult
+from study.run.sweep import main as sweep_main
 
 __all__ = ["run_pipeline", "build_reports", "main", "ReportInterrupted"]
 
@@ -77,7 +77,7 @@ def run_pipeline(argv: Sequence[str] | None = None, run_cell: RunCell | None = N
 
     Args:
         argv: ``python -m study.sweep`` arguments (default sys.argv[1:]).
-        run_cell: the cell function (default ``study.cell.run_cell``).
+        run_cell: the cell function (default ``study.run.cell.run_cell``).
 
     Returns:
         The exit status: 0 ok, 1 failed cells, 2 usage error, 130 interrupted

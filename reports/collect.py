@@ -1,8 +1,8 @@
-"""Read a run folder's own files (sweep.toml, cells) through ``study.runfolder``.
+"""Read a run folder's own files (sweep.toml, cells) through ``study.run.runfolder``.
 
-Only ``study.runfolder`` knows the layout; this module asks it for the sweep
+Only ``study.run.runfolder`` knows the layout; this module asks it for the sweep
 text and one results row per cell (``CellFolder.record``), labels the cells by
-the settings that vary (``study.spec.varying_fields``) and lists the cells
+the settings that vary (``study.config.spec.varying_fields``) and lists the cells
 that did not finish. Every string from the run is passed through a
 ``PathScrubber`` so no absolute local path reaches the report.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from study.errors import DamagedFileError, NotARunFolderError
-from study.runfolder import CellStatus, RunFolder
-from study.labels import MAX_FULL_LABEL_FIELDS, field_value, short_value, usual_values
-from study.spec import TRAIN_DEFAULTS, ignored_fields, varying_fields
+from study.run.runfolder import CellStatus, RunFolder
+from study.config.labels import MAX_FULL_LABEL_FIELDS, field_value, short_value, usual_values
+from study.config.spec import TRAIN_DEFAULTS, ignored_fields, varying_fields
 
 from reports.privacy import PathScrubber
 
@@ -62,7 +62,7 @@ def cell_label(spec: dict[str, Any], settings: list[str], seeds: list[str], usua
         spec: the cell's TrainSpec dict.
         settings: the setting fields to name (the count range or photo folder always comes first).
         seeds: the seed fields to name.
-        usual: ``study.labels.usual_values`` of the run: settings holding their usual value are left
+        usual: ``study.config.labels.usual_values`` of the run: settings holding their usual value are left
             out (a sweep of blocks); None names every setting in ``settings``.
     """
     what = "counts" if spec.get("task", "counting") == "counting" else "data"
@@ -80,7 +80,7 @@ def _labels(specs: list[dict[str, Any]]) -> list[str]:
     for spec in specs:
         by_task.setdefault(str(spec.get("task")), []).append(spec)
     varying = {task: (varying_fields(group), varying_fields(group, roles=("seed",))) for task, group in by_task.items()}
-    # The analysis's rule (study.labels): past a few varying settings, name only the unusual ones.
+    # The analysis's rule (study.config.labels): past a few varying settings, name only the unusual ones.
     usual = {task: usual_values(group, varying[task][0]) if len(varying[task][0]) > MAX_FULL_LABEL_FIELDS else {}
              for task, group in by_task.items()}
     return [cell_label(spec, *varying[str(spec.get("task"))], usual[str(spec.get("task"))]) for spec in specs]

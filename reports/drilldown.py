@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from study.runfolder import CellFolder, CellStatus
-from study.spec import field_label, varying_fields
+from study.run.runfolder import CellFolder, CellStatus
+from study.config.spec import field_label, varying_fields
 
 from reports.charts import learning_curve_svg
 from reports.collect import RunData

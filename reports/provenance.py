@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from study.runfolder import RunFolder
+from study.run.runfolder import RunFolder
 
 from reports.formatting import duration
 from reports.values import to_float

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from study.spec import field_label
+from study.config.spec import field_label
 
-from study.labels import short_value
+from study.config.labels import short_value
 from reports.formatting import estimate, general, number
 from reports.published import PUBLISHED, PublishedExperiment
 from reports.values import row_accuracy, to_float

@@ -1,4 +1,4 @@
-"""Orchestration overhead of a sweep: N stub cells that train nothing, timed end to end through study.sweep.
+"""Orchestration overhead of a sweep: N stub cells that train nothing, timed end to end through study.run.sweep.
 
 The stub writes what a finished cell has (metrics.json, a one-row history.csv, a 100-row predictions.csv),
 so everything measured is the sweep's own work: planning, folders, results rows, the executor.
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 def stub_cell(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
-    from study.runfolder import CellFolder
+    from study.run.runfolder import CellFolder
     cell = Path(cell_dir)
     (cell / "history.csv").write_text("epoch,train_loss,valid_loss,error_rate,accuracy,time\n1,0.5,0.5,0.1,0.9,1\n")
     (cell / "predictions.csv").write_text("split,index,label,pred,loss\n" + "".join(f"test,{i},1,1,0.1\n" for i in range(100)))
@@ -22,7 +22,7 @@ def stub_cell(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
 
 if __name__ == "__main__":
     n, executor, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    from study.sweep import main
+    from study.run.sweep import main
     seeds = ",".join(str(s) for s in range(n // 2))
     argv = ["--preset", "smoke", "--no-report", "--device", "cpu", "--quiet", "--out", out, "--executor", executor,
             "--set", f"grid.seed={seeds}"]

@@ -61,8 +61,8 @@ def write_data(counts: str, seed: int, n: int, n_test: int, root: Path) -> Path:
     folder = root / f"count{counts}-seed{seed}-n{n}"
     if (folder / "test").is_dir() and (folder / "pool").is_dir():
         return folder
-    from study.spec import TrainSpec
-    from study.tasks import build_task
+    from study.config.spec import TrainSpec
+    from study.data.tasks import build_task
     from synth.folder import write_folder
 
     # cached as a sweep caches it: the kit's cell reads it back (fastai reads the PNGs written here)
@@ -128,13 +128,13 @@ def kit_folder_worker(data: Path, seed: int, sets: dict[str, Any], device: str, 
     import numpy as np
     import torch
 
-    from study import augment
-    from study.cell import run_cell
-    from study.models import IMAGENET_MEAN, IMAGENET_STD, create_model, fuse_conv_bn, normalize
-    from study.precision import resolve_precision
-    from study.runfolder import CellFolder
-    from study.spec import TrainSpec
-    from study.tasks import decode_folder
+    from study.data import augment
+    from study.run.cell import run_cell
+    from study.engine.models import IMAGENET_MEAN, IMAGENET_STD, create_model, fuse_conv_bn, normalize
+    from study.engine.precision import resolve_precision
+    from study.run.runfolder import CellFolder
+    from study.config.spec import TrainSpec
+    from study.data.tasks import decode_folder
 
     imported = time.time()
     folder_fields = {key: value for key, value in CELL.items() if key not in ("task", "radius", "n_test_dewind")}

@@ -14,11 +14,11 @@ import time
 
 import torch
 
-from study import augment
-from study.learner import Learner
-from study.models import create_model
-from study.spec import TrainSpec
-from study.tasks import build_task
+from study.data import augment
+from study.engine.learner import Learner
+from study.engine.models import create_model
+from study.config.spec import TrainSpec
+from study.data.tasks import build_task
 
 
 def main() -> None:

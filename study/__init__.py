@@ -1,13 +1,19 @@
-"""Everything that trains: specs, sweeps, cells, executors and run folders.
+"""Everything that trains, in four layers that import downwards only.
 
-Importing ``study`` stays cheap (no torch): the training engine is imported
-by the modules that need it (``study.cell``, ``study.train``, ``study.sweep``).
+- ``study.config``: what a cell and a sweep are (specs, sweep files, schedules, labels); no torch.
+- ``study.data``: stimuli and image folders as device tensors, augmentation.
+- ``study.engine``: models, readouts, the learner, precision, training observers.
+- ``study.run``: cells, executors, the run folder, the cost model.
+
+Below them sit ``study.errors`` and ``study.store``; above them the command
+lines ``python -m study.sweep|train|bench|audit``. Importing ``study`` stays
+cheap (no torch).
 """
 
-from study.coerce import from_mapping
+from study.config.coerce import from_mapping
 from study.errors import CannotRunHere, ConfigError, UserError
-from study.runfolder import CellFolder, CellStatus, RunFolder
-from study.spec import TrainSpec
+from study.run.runfolder import CellFolder, CellStatus, RunFolder
+from study.config.spec import TrainSpec
 
 __all__ = [
     "CannotRunHere",

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from study import augment
-from study.spec import TrainSpec
-from study.tasks import scene_spec
+from study.data import augment
+from study.config.spec import TrainSpec
+from study.data.tasks import scene_spec
 from synth.scenes import parse_range, sample_scenes
 
 __all__ = ["audit_table", "main"]

@@ -1,7 +1,7 @@
 """Benchmarks: ``python -m study.bench train|cell|eval|synth``.
 
 ``train`` measures, in one process, for each precision (fp32 and bf16
-autocast + channels_last, ``study.precision``) on the same model, batch size
+autocast + channels_last, ``study.engine.precision``) on the same model, batch size
 and optimiser:
 
 (a) the pipeline: the full training step from device-resident uint8 tensors
@@ -118,7 +118,7 @@ def _imagefolder_loader(root: Path, size: int, batch_size: int, workers: int, pi
     import torchvision.transforms as T
     from torchvision.datasets import ImageFolder
 
-    from study.models import IMAGENET_MEAN, IMAGENET_STD
+    from study.engine.models import IMAGENET_MEAN, IMAGENET_STD
 
     transform = T.Compose([
         T.Resize(size),
@@ -149,11 +149,11 @@ def bench_train(
         ``{precision: {"ours", "model_only", "ours_vs_model_only"[, "imagefolder",
         "ours_vs_imagefolder"]}}`` (images/s and ratios).
     """
-    from study import augment
-    from study.learner import Learner
-    from study.models import create_model
-    from study.spec import TrainSpec
-    from study.tasks import build_task, resolve_device
+    from study.data import augment
+    from study.engine.learner import Learner
+    from study.engine.models import create_model
+    from study.config.spec import TrainSpec
+    from study.data.tasks import build_task, resolve_device
 
     target = resolve_device(device)
     base = TrainSpec(counts="1-5", size=size, n_train=max(batch_size * (warmup + steps) * 5 // 4 + 5, 10),
@@ -229,7 +229,7 @@ def _cpu_name() -> str:
 
 def _save_results(path: Path, device: torch.device, args: argparse.Namespace, results: dict) -> None:
     """Merge this run's entries into the device's results file (same arch/size/batch/precision replaced)."""
-    from study.precision import native_bf16
+    from study.engine.precision import native_bf16
     from study.store import atomic_write_json
 
     try:
@@ -269,7 +269,7 @@ def _train_main(argv: Sequence[str]) -> int:
     for name in ("steps", "repeats", "batch_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: expected >= 1, got {getattr(args, name)}")
-    from study.tasks import resolve_device
+    from study.data.tasks import resolve_device
 
     device = resolve_device(args.device)
     results = bench_train(args.arch, args.size, args.batch_size, args.steps, args.warmup, args.repeats, args.device,
@@ -360,8 +360,8 @@ def bench_cell(
 def _cell_child(argv: Sequence[str]) -> int:
     """The fresh process of ``bench_cell``: imports the cell engine, runs the cell, prints one JSON line."""
     settings, out, device, started = json.loads(argv[0]), Path(argv[1]), argv[2], float(argv[3])
-    from study.cell import run_cell
-    from study.spec import TrainSpec
+    from study.run.cell import run_cell
+    from study.config.spec import TrainSpec
 
     imported = time.time()
     metrics = run_cell(TrainSpec(**settings), out, device=device, progress="quiet")
@@ -377,7 +377,7 @@ def _cell_child(argv: Sequence[str]) -> int:
 def _read_history(cell_dir: Path) -> list[dict[str, float]]:
     import csv
 
-    from study.runfolder import CellFolder
+    from study.run.runfolder import CellFolder
 
     with open(CellFolder(cell_dir).file(CellFolder.HISTORY), newline="") as handle:
         return [{key: float(value) for key, value in row.items() if value != ""} for row in csv.DictReader(handle)]
@@ -385,9 +385,9 @@ def _read_history(cell_dir: Path) -> list[dict[str, float]]:
 
 def _parse_sets(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
     """``field=value`` pairs -> TrainSpec values (coerced by the field's type)."""
-    from study.coerce import coerce
+    from study.config.coerce import coerce
     from study.errors import ConfigError
-    from study.spec import field_info
+    from study.config.spec import field_info
 
     values = {}
     for pair in pairs:
@@ -415,7 +415,7 @@ def _cell_main(argv: Sequence[str]) -> int:
         parser.error(f"--repeats: expected >= 1, got {args.repeats}")
     settings = _parse_sets(args.set, parser)
     from study.errors import ConfigError
-    from study.spec import TrainSpec
+    from study.config.spec import TrainSpec
 
     try:
         TrainSpec(**{**QUICK_CELL, **settings})
@@ -454,11 +454,11 @@ def bench_eval(repeats: int = 5, n_test: int = 1000, device: str = "cpu") -> dic
         ``{"per_split", "one_pass", "one_pass_fused"}`` medians in seconds, ``"agreement"`` (fraction
         of images whose predicted class is the same with and without folding) and ``"max_logit_difference"``.
     """
-    from study import augment
-    from study.learner import Learner
-    from study.models import create_model
-    from study.spec import TrainSpec
-    from study.tasks import build_task, resolve_device
+    from study.data import augment
+    from study.engine.learner import Learner
+    from study.engine.models import create_model
+    from study.config.spec import TrainSpec
+    from study.data.tasks import build_task, resolve_device
 
     target = resolve_device(device)
     spec = TrainSpec(**{**QUICK_CELL, "n_train": 200, "n_test": n_test, "n_test_dewind": n_test})

@@ -87,7 +87,7 @@ class DiskFullError(UserError, OSError):
     Nothing is wrong with the cell itself, and every later cell would fail the
     same way, so the run stops (as rsync does) with this one line and the cell
     is left pending, to rerun once there is space
-    (``study.executors.record_failure``).
+    (``study.run.executors.record_failure``).
 
     Args:
         path: the file being written.

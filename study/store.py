@@ -8,7 +8,7 @@ killed at any moment, SIGKILL included, therefore leaves either the old file
 or the new one, never half of one; at worst a stray ``.*.tmp`` file that
 nothing reads.
 
-What goes where in a run folder is ``study.runfolder``'s business
+What goes where in a run folder is ``study.run.runfolder``'s business
 (documented in ``docs/RUN_FOLDER.md``); this module only knows files.
 """
 

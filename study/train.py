@@ -7,7 +7,7 @@ Examples::
     python -m study.train --task folder --data data/kittencat --epochs 5 --out runs/cats
 
 Every ``TrainSpec`` field is a flag (``--n-train``, ``--valid-pct`` ...), built
-from ``study.spec.spec_fields()``: its type and choices come from the field's
+from ``study.config.spec.spec_fields()``: its type and choices come from the field's
 annotation, its help from the field's metadata. Prints the epoch table and
 writes a cell folder (``docs/RUN_FOLDER.md``). Configuration, data, device
 and path problems print one ``error: ...`` line and exit with status 2 (so
@@ -27,12 +27,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, NoReturn, get_args, get_origin
 
-from study.coerce import coerce, out_folder
+from study.config.coerce import coerce, out_folder
 from study.errors import ConfigError, UserError, report_interrupt
-from study.executors import record_failure
-from study.grid import check_cell, check_names
-from study.runfolder import CellFolder
-from study.spec import FieldInfo, TrainSpec, spec_fields
+from study.run.executors import record_failure
+from study.config.grid import check_cell, check_names
+from study.run.runfolder import CellFolder
+from study.config.spec import FieldInfo, TrainSpec, spec_fields
 
 __all__ = ["main", "build_parser", "spec_from_args"]
 
@@ -49,7 +49,7 @@ def _flag(name: str) -> str:
 
 
 def _converter(info: FieldInfo) -> Callable[[str], Any]:
-    """The argparse ``type`` of a field: ``study.coerce`` against its annotation."""
+    """The argparse ``type`` of a field: ``study.config.coerce`` against its annotation."""
 
     def convert(text: str) -> Any:
         try:
@@ -118,8 +118,8 @@ def _progress(args: argparse.Namespace) -> str:
 
 def _run(spec: TrainSpec, cell: CellFolder, args: argparse.Namespace) -> dict[str, Any]:
     """Run the cell; a failure is recorded in error.json (by type, as in a sweep) and re-raised."""
-    from study.cell import run_cell  # lazy: --help and flag errors need no torch
-    from study.tasks import resolve_device
+    from study.run.cell import run_cell  # lazy: --help and flag errors need no torch
+    from study.data.tasks import resolve_device
 
     resolve_device(args.device)  # fail before any data work
     cell.claim()  # refuse someone else's folder before writing anything
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        from study.sweep import path_problem  # here only: study.sweep loads pandas and scipy (~2 s of start-up)
+        from study.run.sweep import path_problem  # here only: study.run.sweep loads pandas and scipy (~2 s of start-up)
 
         print(f"error: {path_problem(error)}", file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 
 from analysis import attribution
-from study.models import create_model, normalize
+from study.engine.models import create_model, normalize
 
 
 @pytest.fixture(scope="module")

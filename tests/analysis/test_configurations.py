@@ -7,8 +7,8 @@ from analysis.comparisons import paired_comparisons
 from analysis.rundata import load_cells
 from analysis.stats import T_OVER_SEEDS, WILSON_OVER_IMAGES
 from analysis.tables import configurations
-from study.runfolder import RunFolder
-from study.spec import TRAIN_DEFAULTS
+from study.run.runfolder import RunFolder
+from study.config.spec import TRAIN_DEFAULTS
 
 LABELS = np.array([1, 2, 3, 1, 2, 3, 1, 2, 3, 1])  # 10 test images, counts 1-3
 

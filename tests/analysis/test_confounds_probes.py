@@ -4,7 +4,7 @@ import torch
 
 from analysis.confounds import confound_regression, dewind_scenes, scene_axes, weber_table
 from analysis.probes import probe_model, probe_scores
-from study.models import create_model
+from study.engine.models import create_model
 
 
 def test_regression_recovers_known_coefficients():

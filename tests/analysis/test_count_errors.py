@@ -12,8 +12,8 @@ from analysis.numerosity import count_error_table, count_kind, heads_table, imag
 from analysis.rundata import arch_label, load_cells, short_value
 from analysis.stats import BOOTSTRAP_OVER_IMAGES, T_OVER_SEEDS, WILSON_OVER_IMAGES
 from helpers import TINY
-from study.runfolder import RunFolder
-from study.spec import TRAIN_DEFAULTS
+from study.run.runfolder import RunFolder
+from study.config.spec import TRAIN_DEFAULTS
 
 
 def _cell(run, name, rows, with_estimate=True, **spec):

@@ -86,8 +86,8 @@ def test_figures_of_nothing_are_none():
 def test_stimulus_sets_are_drawn_on_the_images_canvas():
     """A cell whose scenes are drawn at scene_size 128 and shown at 32 px gets its stimuli at 32 px."""
     from analysis.instruments import _scene_specs
-    from study.spec import TrainSpec
-    from study.tasks import rendered_scene_spec
+    from study.config.spec import TrainSpec
+    from study.data.tasks import rendered_scene_spec
 
     train = TrainSpec(counts="1-5", size=32, scene_size=128)
     sets, why = _scene_specs(train)
@@ -97,7 +97,7 @@ def test_stimulus_sets_are_drawn_on_the_images_canvas():
 
 
 def test_recorded_specs_of_other_versions_load():
-    from study.spec import TrainSpec
+    from study.config.spec import TrainSpec
 
     assert TrainSpec.from_record({"counts": "1-3", "size": 32, "a_field_from_elsewhere": 1}).counts == "1-3"
 

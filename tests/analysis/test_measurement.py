@@ -8,7 +8,7 @@ import torch
 from analysis import attribution
 from analysis.interventions import deletion_curves, summarize_interventions
 from helpers import counter_predictor, tiny_scenes
-from study.models import create_model, normalize
+from study.engine.models import create_model, normalize
 
 
 @pytest.fixture(scope="module")

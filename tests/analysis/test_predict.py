@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-import study.cell as cell
+import study.run.cell as cell
 from analysis.predict import Predictor, checkpoint_readout, load_model, pixel_pipeline
-from study.readout import create_readout
-from study.runfolder import CellFolder
-from study.spec import TrainSpec
-from study.tasks import build_task
+from study.engine.readout import create_readout
+from study.run.runfolder import CellFolder
+from study.config.spec import TrainSpec
+from study.data.tasks import build_task
 
 
 class FixedOutputs(nn.Module):

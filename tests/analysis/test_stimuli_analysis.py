@@ -8,7 +8,7 @@ from analysis.cell_analysis import _target_colour
 from analysis.confounds import dewind_scenes
 from analysis.interventions import keep_items, target_indices
 from helpers import tiny_scenes
-from study.spec import TRAIN_DEFAULTS
+from study.config.spec import TRAIN_DEFAULTS
 from synth.scenes import DEFAULT_COLOR
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 import analysis
-from study.sweep import main as sweep_main
+from study.run.sweep import main as sweep_main
 
 
 def test_three_seed_smoke_sweep_writes_t_intervals_over_the_seeds(tmp_path: Path, capsys):

@@ -5,7 +5,7 @@ import torch
 from analysis.units import (layer_activations, random_network, selective_difference, stimulus_scenes, stimulus_sets,
                             two_way_anova, unit_experiment, unit_selectivity)
 from synth.numerosity import describe_scene
-from study.models import create_model
+from study.engine.models import create_model
 from synth.scenes import SceneSpec
 
 NUMBERS = np.array([1, 2, 4, 8, 16, 32])

@@ -15,8 +15,8 @@ import pytest
 from analysis.confounds import IMAGES_WITHIN_SEEDS, SEEDS_AND_IMAGES, fit_images, size_to_n_ratio
 from analysis.stats import accuracy_estimate
 from analysis.verdict import Evidence, accuracy_gap, decide, radius_coverage, verdict_display
-from study.spec import TRAIN_DEFAULTS, TrainSpec
-from study.tasks import dewind_scene_spec, scene_spec
+from study.config.spec import TRAIN_DEFAULTS, TrainSpec
+from study.data.tasks import dewind_scene_spec, scene_spec
 from synth.numerosity import describe_scene
 from synth.render import render_scenes
 from synth.scenes import sample_scenes

@@ -1,4 +1,4 @@
-"""Fake run folders: cells written through study.runfolder, and an analysis/summary.json that
+"""Fake run folders: cells written through study.run.runfolder, and an analysis/summary.json that
 follows the analysis -> report contract (answer, figures, tables, configurations, comparisons,
 limitations, examples, cells), sized like the quick preset's run (4 counting cells).
 
@@ -15,8 +15,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from study.runfolder import CellFolder, CellStatus, RunFolder
-from study.spec import TrainSpec
+from study.run.runfolder import CellFolder, CellStatus, RunFolder
+from study.config.spec import TrainSpec
 
 # A class folder name that must come out escaped everywhere it appears.
 EVIL = "<script>alert(1)</script>"

@@ -1,4 +1,4 @@
-"""study.augment: registry, the homography against the pixels, reflections, count audit."""
+"""study.data.augment: registry, the homography against the pixels, reflections, count audit."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from study import augment
-from study.spec import TrainSpec
-from study.tasks import build_task
+from study.data import augment
+from study.config.spec import TrainSpec
+from study.data.tasks import build_task
 from synth.render import render_scenes
 from synth.scenes import Scene, SceneSpec, sample_scenes
 

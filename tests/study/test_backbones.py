@@ -1,4 +1,4 @@
-"""study.backbones: timm bodies at the study's image size, token models as patch maps, clear errors."""
+"""study.engine.backbones: timm bodies at the study's image size, token models as patch maps, clear errors."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch
 import torch.nn as nn
 
 from analysis.probes import stage_features
-from study.backbones import TokenMapBody, parse_timm_name, timm_body
+from study.engine.backbones import TokenMapBody, parse_timm_name, timm_body
 from study.errors import ConfigError, WeightsUnavailableError
-from study.models import Classifier, fastai_head, linear_head
+from study.engine.models import Classifier, fastai_head, linear_head
 
 # (timm name, embedding width D, patch size): the recommended ViT and MLP-Mixer, and timm's 0.1M-parameter test ViT
 TOKEN_MODELS = [("vit_tiny_patch16_224", 192, 16), ("mixer_s16_224", 512, 16), ("test_vit", 64, 16)]
@@ -179,7 +179,7 @@ def test_pretrained_that_timm_does_not_have_or_cannot_fit_is_a_config_error(monk
 
 
 def test_cached_weights_look_in_the_hub_cache_only(tmp_path, monkeypatch):
-    from study.backbones import cached_weights
+    from study.engine.backbones import cached_weights
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     import huggingface_hub.constants as constants

@@ -1,4 +1,4 @@
-"""study.cell.run_cell: every promised file, a checkpoint that reloads, stages, eval splits, failures."""
+"""study.run.cell.run_cell: every promised file, a checkpoint that reloads, stages, eval splits, failures."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import pytest
 import torch
 from PIL import Image
 
-import study.cell as cell
-from study.augment import create as create_policy
+import study.run.cell as cell
+from study.data.augment import create as create_policy
 from study.errors import ConfigError
-from study.observe import TrainingObserver
-from study.spec import TrainSpec
-from study.readout import create_readout
-from study.learner import Evaluation, NonFiniteLossError
-from study.models import create_model, normalize
-from study.tasks import build_task
+from study.engine.observe import TrainingObserver
+from study.config.spec import TrainSpec
+from study.engine.readout import create_readout
+from study.engine.learner import Evaluation, NonFiniteLossError
+from study.engine.models import create_model, normalize
+from study.data.tasks import build_task
 
 
 TINY = "timm:test_resnet"  # 0.4M parameters: seconds on a shared CPU

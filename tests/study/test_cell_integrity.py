@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from study import sweep
+from study.run import sweep
 from study.errors import DamagedFileError, NotOurFolderError
-from study.runfolder import MARKER, CellFolder, CellStatus, RunFolder
+from study.run.runfolder import MARKER, CellFolder, CellStatus, RunFolder
 
 SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
 
@@ -213,7 +213,7 @@ def test_train_reuses_its_own_cell_folder_and_keeps_the_users_extra_files(tmp_pa
 
 
 def test_hashing_is_cached_by_file_identity(tmp_path: Path, monkeypatch):
-    from study import runfolder
+    from study.run import runfolder
 
     cell = finish(CellFolder(tmp_path / "cell"))
     reads = []

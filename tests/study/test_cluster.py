@@ -19,18 +19,18 @@ from pathlib import Path
 import pytest
 
 from study.errors import ConfigError
-from study.executors import CellJob, _install_shipped, run_shipped
-from study.runfolder import CellFolder
-from study.ship import ShipError, install_cell, pack_cell, storage_filesystem
+from study.run.executors import CellJob, _install_shipped, run_shipped
+from study.run.runfolder import CellFolder
+from study.run.ship import ShipError, install_cell, pack_cell, storage_filesystem
 from study.store import read_json
-from study.sweep import main
+from study.run.sweep import main
 from tests.study.test_sweep import SMOKE, SMOKE_CELLS, fake_run_cell, read_results
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def cell_job(run_dir: Path, cell_id: str = "c1") -> CellJob:
-    from study.config import load_sweep
+    from study.config.sweepfile import load_sweep
 
     spec = load_sweep("smoke").cells()[0]
     return CellJob(spec, run_dir / "cells" / cell_id, "cpu")
@@ -242,7 +242,7 @@ def ray_cluster(tmp_path: Path, monkeypatch):
 @pytest.mark.ray
 @pytest.mark.slow
 def test_the_smoke_sweep_on_a_worker_node_that_cannot_see_the_run_folder(ray_cluster, tmp_path: Path, capsys):
-    pytest.importorskip("study.cell")
+    pytest.importorskip("study.run.cell")
     run_dir = tmp_path / "driver" / "run"
     argv = [*SMOKE, "--out", str(run_dir), "--executor", "ray", "--ray-resources", '{"cell_node": 1}']
     assert main(argv) == 0
@@ -269,7 +269,7 @@ def sleepy_cell(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
     metrics = fake_run_cell(spec, cell_dir, device, cache_dir, progress)
     metrics["node"] = node
     metrics["saw_run_folder"] = Path(os.environ["DRIVER_FOLDER"]).joinpath("run").exists()
-    from study.runfolder import CellFolder
+    from study.run.runfolder import CellFolder
 
     CellFolder(Path(cell_dir)).write_metrics(metrics)  # the finish path: metrics.json and its manifest
     return metrics
@@ -310,9 +310,9 @@ def test_a_node_killed_mid_cell_reruns_the_cell_on_another_node(ray_cluster, tmp
 @pytest.mark.ray
 @pytest.mark.slow
 def test_a_driver_killed_mid_sweep_resumes_with_nothing_lost(ray_cluster, tmp_path: Path):
-    pytest.importorskip("study.cell")
+    pytest.importorskip("study.run.cell")
     run_dir = tmp_path / "driver" / "run"
-    command = [sys.executable, "-m", "study.sweep", *SMOKE, "--out", str(run_dir), "--executor", "ray",
+    command = [sys.executable, "-m", "study.run.sweep", *SMOKE, "--out", str(run_dir), "--executor", "ray",
                "--address", ray_cluster.address, "--ray-resources", '{"cell_node": 1}', "--quiet"]
     env = {**ray_cluster.env, "PYTHONPATH": str(REPO)}
     first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

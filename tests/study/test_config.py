@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from study.coerce import from_mapping
-from study.config import apply_set, load_sweep, preset_names
+from study.config.coerce import from_mapping
+from study.config.sweepfile import apply_set, load_sweep, preset_names
 from study.errors import ConfigError
-from study.grid import parse_sweep
-from study.spec import TrainSpec
+from study.config.grid import parse_sweep
+from study.config.spec import TrainSpec
 
 
 def test_presets_are_shipped():

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from study.config import load_sweep
-from study.cost import bench_throughput, duration, estimate_cell
-from study.sweep import main
+from study.config.sweepfile import load_sweep
+from study.run.cost import bench_throughput, duration, estimate_cell
+from study.run.sweep import main
 
 
 def test_estimates_scale_with_device_size_and_architecture():

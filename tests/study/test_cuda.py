@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from study import augment
-from study.cell import run_cell
-from study.spec import TrainSpec
-from study.tasks import build_task
+from study.data import augment
+from study.run.cell import run_cell
+from study.config.spec import TrainSpec
+from study.data.tasks import build_task
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

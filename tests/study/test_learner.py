@@ -1,4 +1,4 @@
-"""study.learner: it learns, the one-cycle schedule, freezing, lr_find, seeds, NaN losses, observers."""
+"""study.engine.learner: it learns, the one-cycle schedule, freezing, lr_find, seeds, NaN losses, observers."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from study import augment
-from study.spec import TrainSpec
-from study.learner import Interpretation, Learner, NonFiniteLossError, lr_range
-from study.models import create_model
-from study.observe import TrainingObserver
-from study.tasks import Task, build_task
+from study.data import augment
+from study.config.spec import TrainSpec
+from study.engine.learner import Interpretation, Learner, NonFiniteLossError, lr_range
+from study.engine.models import create_model
+from study.engine.observe import TrainingObserver
+from study.data.tasks import Task, build_task
 
 
 # timm's test_resnet (0.4M parameters) keeps the suite fast on a shared 2-core CPU;

@@ -1,4 +1,4 @@
-"""study.models: registry, heads, layer groups, weights files and offline ImageNet weights."""
+"""study.engine.models: registry, heads, layer groups, weights files and offline ImageNet weights."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from study.models import (
+from study.engine.models import (
     IMAGENET_MEAN,
     WeightsUnavailableError,
     create_model,

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from study.observe import ObserverList, TrainingObserver
+from study.engine.observe import ObserverList, TrainingObserver
 
 
 class Recorder(TrainingObserver):
@@ -79,7 +79,7 @@ def test_forwards_every_hook_in_order_to_every_observer():
 def test_broken_observer_is_disabled_after_one_warning(caplog):
     broken, healthy = BreaksOnStep(), Recorder()
     observers = ObserverList([broken, healthy])
-    with caplog.at_level(logging.WARNING, logger="study.observe"):
+    with caplog.at_level(logging.WARNING, logger="study.engine.observe"):
         drive(observers)
     assert healthy.calls == EXPECTED
     # The broken one saw its fit start and the failing step, then was closed and left alone.

@@ -1,4 +1,4 @@
-"""pipeline: the sweep, then the analysis, then the report; study.sweep alone imports neither."""
+"""pipeline: the sweep, then the analysis, then the report; study.run.sweep alone imports neither."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import csv
 
 import pipeline
-from study.runfolder import CellFolder
+from study.run.runfolder import CellFolder
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
@@ -28,7 +28,7 @@ def read_results(run_dir: Path) -> list[dict[str, str]]:
 
 
 def test_importing_study_sweep_leaves_analysis_and_reports_out():
-    code = ("import sys, study.sweep, study.train, study.executors; "
+    code = ("import sys, study.run.sweep, study.train, study.run.executors; "
             "print(sorted(m for m in ('analysis', 'reports', 'pipeline') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

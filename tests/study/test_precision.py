@@ -1,4 +1,4 @@
-"""study.precision: which precision runs where, and a bf16 training step on the CPU."""
+"""study.engine.precision: which precision runs where, and a bf16 training step on the CPU."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import math
 import pytest
 import torch
 
-import study.precision as precision
-from study import augment
-from study.learner import Learner
-from study.models import create_model
-from study.spec import TrainSpec
-from study.tasks import build_task
+import study.engine.precision as precision
+from study.data import augment
+from study.engine.learner import Learner
+from study.engine.models import create_model
+from study.config.spec import TrainSpec
+from study.data.tasks import build_task
 
 
 @pytest.fixture

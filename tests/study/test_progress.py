@@ -7,7 +7,7 @@ import io
 import pytest
 
 from study.errors import ConfigError
-from study.progress import BATCH_BAR_MIN_BATCHES, ProgressObserver, progress_iter, resolve_mode
+from study.engine.progress import BATCH_BAR_MIN_BATCHES, ProgressObserver, progress_iter, resolve_mode
 
 ROWS = [
     {"epoch": 1, "train_loss": 1.2345, "valid_loss": 1.1, "error_rate": 0.6, "accuracy": 0.4, "time": 11.6,

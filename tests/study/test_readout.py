@@ -1,4 +1,4 @@
-"""study.readout: every head's loss, estimate, class and distribution on hand-made outputs."""
+"""study.engine.readout: every head's loss, estimate, class and distribution on hand-made outputs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from study.errors import ConfigError
-from study.readout import (
+from study.engine.readout import (
     ClassifierReadout,
     OrdinalReadout,
     RegressionReadout,

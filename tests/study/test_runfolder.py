@@ -1,4 +1,4 @@
-"""study.runfolder: cell states (damaged files included), results rows, the lock, error.json."""
+"""study.run.runfolder: cell states (damaged files included), results rows, the lock, error.json."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas
 import pytest
 
 from study.errors import DamagedFileError, RunLockedError
-from study.runfolder import MARKER, CellFolder, CellStatus, RunFolder
+from study.run.runfolder import MARKER, CellFolder, CellStatus, RunFolder
 
 
 def test_cell_states(tmp_path: Path):

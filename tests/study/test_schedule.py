@@ -1,12 +1,12 @@
-"""study.schedule: the stages grammar, its one-line errors, and the single stage an empty field means."""
+"""study.config.schedule: the stages grammar, its one-line errors, and the single stage an empty field means."""
 
 from __future__ import annotations
 
 import pytest
 
 from study.errors import ConfigError
-from study.schedule import Stage, parse_stages, resolve_stages
-from study.spec import TrainSpec
+from study.config.schedule import Stage, parse_stages, resolve_stages
+from study.config.spec import TrainSpec
 
 
 def test_the_posts_two_stages_parse():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from study.store import read_json
-from study.sweep import main
+from study.run.sweep import main
 from tests.study.test_sweep import SMOKE, fake_run_cell, read_results
 
 submitit = pytest.importorskip("submitit", reason="submitit not installed (pip install -e '.[slurm]')")

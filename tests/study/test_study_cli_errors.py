@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from study import sweep, train
+from study.run import sweep
+
+from study import train
 from tests.catalogue import (assert_cli_error, assert_interrupted, assert_one_line_error, interrupted_module, run_main,
                              run_module, run_python, tree_snapshot)
 
@@ -127,9 +129,9 @@ def test_train_refuses_bad_input_in_one_line(where: Path, monkeypatch, capsys, a
 
 
 def test_module_entry_points_keep_the_contract(where: Path):
-    assert_cli_error(run_module("study.sweep", *SMOKE, "--set", "grid.counts=0-5", cwd=where), "grid.counts")
+    assert_cli_error(run_module("study.run.sweep", *SMOKE, "--set", "grid.counts=0-5", cwd=where), "grid.counts")
     assert_cli_error(run_module("study.train", "--counts", "0-5", cwd=where), "counts")
-    assert_cli_error(run_module("study.sweep", *SMOKE, "--config", "latin1.toml", cwd=where), "latin1.toml")
+    assert_cli_error(run_module("study.run.sweep", *SMOKE, "--config", "latin1.toml", cwd=where), "latin1.toml")
 
 
 def test_impossible_packing_is_refused_at_config_time(where: Path, monkeypatch, capsys):
@@ -260,7 +262,7 @@ def kit_layout_plus_a_note(where: Path) -> Path:
 
 def kit_cell_folder(where: Path) -> Path:
     """A cell folder written by python -m study.train: not a run folder."""
-    from study.runfolder import CellFolder
+    from study.run.runfolder import CellFolder
 
     folder = where / "mine"
     CellFolder(folder).claim()
@@ -270,7 +272,7 @@ def kit_cell_folder(where: Path) -> Path:
 
 def kit_run_folder(where: Path) -> Path:
     """A run folder of the kit: not a cell folder."""
-    from study.runfolder import RunFolder
+    from study.run.runfolder import RunFolder
 
     folder = where / "mine"
     with RunFolder(folder).lock():
@@ -326,7 +328,7 @@ def test_train_refuses_an_empty_out(where: Path, monkeypatch, capsys):
 
 
 def test_ctrl_c_in_train_is_one_line(where: Path):
-    result = interrupted_module("study.train", "study.cell.run_cell", *TINY, "--out", "cell", cwd=where)
+    result = interrupted_module("study.train", "study.run.cell.run_cell", *TINY, "--out", "cell", cwd=where)
     assert_interrupted(result, "cell", "rerun")
     assert not (where / "cell" / "metrics.json").exists() and not (where / "cell" / "error.json").exists()
 
@@ -335,7 +337,7 @@ def test_ctrl_c_in_the_sweeps_report_step_is_one_line(where: Path):
     code = (
         "import os, signal, sys\n"
         "import pipeline\n"
-        "from study.runfolder import CellFolder\n"
+        "from study.run.runfolder import CellFolder\n"
         "def cell(spec, cell_dir, **kwargs):\n"
         "    CellFolder(cell_dir).write_metrics({'status': 'done', 'valid_accuracy': 0.5})\n"
         "    return {'valid_accuracy': 0.5}\n"
@@ -361,7 +363,7 @@ def test_a_full_disk_is_named_with_the_file_and_the_cell_is_not_done(where: Path
     import torch
 
     from study import store
-    from study.runfolder import CellFolder, CellStatus
+    from study.run.runfolder import CellFolder, CellStatus
 
     monkeypatch.chdir(where)
     if failure == "torch":

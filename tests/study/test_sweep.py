@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from study.config import load_sweep
-from study.runfolder import CellFolder
+from study.config.sweepfile import load_sweep
+from study.run.runfolder import CellFolder
 from study.store import atomic_write_json, read_json
-from study.sweep import main
+from study.run.sweep import main
 
 SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
 SMOKE_CELLS = [cell.cell_id() for cell in load_sweep("smoke").cells()]  # [aug=none, aug=fastai]
@@ -55,7 +55,7 @@ def read_results(run_dir: Path) -> list[dict[str, str]]:
 
 
 def sweep_command(run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "study.sweep", *SMOKE, "--out", str(run_dir), *extra]
+    return [sys.executable, "-m", "study.run.sweep", *SMOKE, "--out", str(run_dir), *extra]
 
 
 # This checkout's code (the subprocess runs in tmp_path, where an installed copy could win), and
@@ -68,7 +68,7 @@ ONE_THREAD = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 
 
 def test_smoke_sweep_end_to_end(tmp_path: Path, capsys):
-    pytest.importorskip("study.cell")
+    pytest.importorskip("study.run.cell")
     run_dir = tmp_path / "run"
     assert main([*SMOKE, "--out", str(run_dir)]) == 0
     rows = read_results(run_dir)
@@ -86,7 +86,7 @@ def test_smoke_sweep_end_to_end(tmp_path: Path, capsys):
 
 
 def test_resume_after_sigkill_redoes_no_finished_cell(tmp_path: Path):
-    pytest.importorskip("study.cell")
+    pytest.importorskip("study.run.cell")
     run_dir = tmp_path / "run"
     first = subprocess.Popen(sweep_command(run_dir), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              env=ONE_THREAD)
@@ -224,7 +224,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
     ],
 )
 def test_cli_errors_are_one_line_without_traceback(tmp_path: Path, argv, fragment):
-    result = subprocess.run([sys.executable, "-m", "study.sweep", *argv], cwd=tmp_path,
+    result = subprocess.run([sys.executable, "-m", "study.run.sweep", *argv], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60, env=ONE_THREAD)
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
@@ -233,7 +233,7 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path: Path, argv, fragmen
 
 
 def test_run_folder_is_locked_against_a_second_sweep(tmp_path: Path, capsys):
-    from study.runfolder import RunFolder
+    from study.run.runfolder import RunFolder
 
     with RunFolder(tmp_path / "run").lock():
         assert main([*SMOKE, "--out", str(tmp_path / "run")], run_cell=Recorder()) == 2
@@ -262,7 +262,7 @@ def test_missing_ray_is_a_one_line_error(tmp_path: Path, capsys, monkeypatch):
 @pytest.mark.ray
 def test_ray_executor_runs_the_smoke_sweep(tmp_path: Path, capsys, monkeypatch):
     ray = pytest.importorskip("ray", reason="ray not installed (pip install -e '.[ray]')")
-    pytest.importorskip("study.cell")
+    pytest.importorskip("study.run.cell")
     monkeypatch.setenv("STUDY_NODE_CACHE", str(tmp_path / "node-cache"))  # the workers' dataset cache
     ray.init(num_cpus=1, include_dashboard=False)
     try:
@@ -284,7 +284,7 @@ def test_ray_executor_runs_the_smoke_sweep(tmp_path: Path, capsys, monkeypatch):
 
 
 def test_sigterm_leaves_the_running_cell_pending_and_the_rerun_runs_it(tmp_path: Path):
-    pytest.importorskip("study.cell")
+    pytest.importorskip("study.run.cell")
     run_dir = tmp_path / "run"
     longer = ["--set", "train.epochs=3", "--set", "train.n_train=400"]
     cells = [cell.cell_id() for cell in load_sweep("smoke", sets=longer[1::2]).cells()]
@@ -331,7 +331,7 @@ def test_ctrl_c_in_a_cell_records_nothing_and_the_cell_reruns(tmp_path: Path, ca
 
 def cell_with_tables(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
     """A finished cell with history.csv and predictions.csv, like the real one."""
-    from study.runfolder import CellFolder
+    from study.run.runfolder import CellFolder
 
     cell = CellFolder(cell_dir)
     cell.write_history([{"epoch": 1, "train_loss": 1.0, "valid_loss": 1.1, "error_rate": 0.5,
@@ -377,9 +377,9 @@ def test_record_failure_maps_error_types():
     import tempfile
 
     from study.errors import DataError, NonFiniteLossError, WeightsUnavailableError
-    from study.executors import record_failure
-    from study.runfolder import CellFolder, CellStatus
-    from study.spec import TrainSpec
+    from study.run.executors import record_failure
+    from study.run.runfolder import CellFolder, CellStatus
+    from study.config.spec import TrainSpec
 
     with tempfile.TemporaryDirectory() as folder:
         cell = CellFolder(Path(folder) / "cell")
@@ -401,7 +401,7 @@ def test_record_failure_maps_error_types():
 
 
 def test_pooled_accuracy_t_over_three_seeds_and_wilson_over_images_for_two():
-    from study.sweep import pooled_accuracy
+    from study.run.sweep import pooled_accuracy
 
     three = pooled_accuracy([0.5, 0.6, 0.7], [100, 100, 100])
     # mean 0.6; sd 0.1, sem 0.1/sqrt(3), t(0.975, 2) = 4.303: half-width 0.2484
@@ -418,7 +418,7 @@ def test_summary_pools_seeds_of_one_configuration(tmp_path: Path, capsys):
     def cell_with_test_set(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
         metrics = fake_run_cell(spec, cell_dir, device, cache_dir)
         metrics.update(n_test=20)
-        from study.runfolder import CellFolder
+        from study.run.runfolder import CellFolder
 
         CellFolder(cell_dir).write_metrics(metrics)
         return metrics
@@ -435,7 +435,7 @@ def test_summary_pools_seeds_of_one_configuration(tmp_path: Path, capsys):
 
 def test_cells_per_gpu_pins_n_workers_to_each_gpu():
     from study.errors import ConfigError
-    from study.executors import LocalExecutor, gpu_slots
+    from study.run.executors import LocalExecutor, gpu_slots
 
     assert gpu_slots(1, 3, gpu_count=2) == [0, 0, 0, 1, 1, 1]
     assert gpu_slots(4, None, gpu_count=2) == [0, 1, 0, 1]
@@ -451,8 +451,8 @@ def test_cells_per_gpu_pins_n_workers_to_each_gpu():
 def test_orchestration_reads_each_cell_a_fixed_number_of_times(tmp_path: Path, monkeypatch):
     """Linear in cells: every row is read once at the start and once when its cell finishes (the sweep
     used to re-read every cell after every cell), and the grid is expanded a fixed number of times."""
-    from study.grid import SweepSpec
-    from study.runfolder import CellFolder
+    from study.config.grid import SweepSpec
+    from study.run.runfolder import CellFolder
 
     records, expansions = [], []
     real_record, real_cells = CellFolder.record, SweepSpec.cells

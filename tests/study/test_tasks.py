@@ -1,4 +1,4 @@
-"""study.tasks: counting tasks from synth, photo folders decoded once, the dataset cache."""
+"""study.data.tasks: counting tasks from synth, photo folders decoded once, the dataset cache."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-import study.tasks as tasks
+import study.data.tasks as tasks
 from study.errors import ConfigError
-from study.spec import TrainSpec
-from study.tasks import DataError, build_task, decode_image, rendered_scene_spec, scene_spec
+from study.config.spec import TrainSpec
+from study.data.tasks import DataError, build_task, decode_image, rendered_scene_spec, scene_spec
 
 
 def counting_spec(**changes) -> TrainSpec:
@@ -335,7 +335,7 @@ def test_folder_split_follows_the_data_seed(tmp_path):
 def test_resolve_device_auto_and_a_missing_cuda():
     import torch
 
-    from study.tasks import resolve_device
+    from study.data.tasks import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from study import tblog  # noqa: E402
-from study.tblog import MISSING_NOTE, TensorBoardObserver, confusion_image  # noqa: E402
+from study.engine import tblog  # noqa: E402
+from study.engine.tblog import MISSING_NOTE, TensorBoardObserver, confusion_image  # noqa: E402
 
 
 def read_events(folder) -> EventAccumulator:
@@ -111,7 +111,7 @@ def test_missing_tensorboard_degrades_to_one_note(tmp_path, monkeypatch, caplog)
     # None in sys.modules makes the import fail as if the package were not installed.
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     monkeypatch.setattr(tblog, "_missing_noted", False)
-    with caplog.at_level(logging.WARNING, logger="study.tblog"):
+    with caplog.at_level(logging.WARNING, logger="study.engine.tblog"):
         first, second = TensorBoardObserver(tmp_path / "a"), TensorBoardObserver(tmp_path / "b")
         for observer in (first, second):
             assert not observer.enabled

@@ -10,7 +10,7 @@ import urllib.error
 import pytest
 import torch
 
-from study.models import create_model
+from study.engine.models import create_model
 from study.train import main
 
 
@@ -67,7 +67,7 @@ def test_bad_flags_name_the_flag_and_the_valid_values(flags, named, capsys):
 
 
 def test_every_spec_field_is_a_flag_with_its_help():
-    from study.spec import spec_fields
+    from study.config.spec import spec_fields
     from study.train import build_parser
 
     text = build_parser().format_help()

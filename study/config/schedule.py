@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Literal
 
 from study.errors import ConfigError
 
-if TYPE_CHECKING:  # study.spec imports this module to validate its field
-    from study.spec import TrainSpec
+if TYPE_CHECKING:  # study.config.spec imports this module to validate its field
+    from study.config.spec import TrainSpec
 
 __all__ = ["Stage", "STAGE_KINDS", "parse_stages", "resolve_stages", "validate_stages"]
 

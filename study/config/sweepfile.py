@@ -1,7 +1,7 @@
 """Sweep files: presets, config files, the ``--set`` language, and ``load_sweep``.
 
 A sweep is read in layers: a preset (``study/presets/*.toml``), then a config
-file, then each ``--set section.key=value``; ``study.grid.parse_sweep`` checks
+file, then each ``--set section.key=value``; ``study.config.grid.parse_sweep`` checks
 the result. Errors name the file, the key, the bad value and the choices.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from study.errors import ConfigError
-from study.grid import SWEEP_SECTIONS, SweepSpec, parse_sweep
+from study.config.grid import SWEEP_SECTIONS, SweepSpec, parse_sweep
 
 __all__ = [
     "DEFAULT_PRESET",

@@ -11,8 +11,8 @@ run; the cell in progress then has neither metrics.json nor error.json, is
 Registered names: ``local`` (sequential, ``workers`` processes, or
 ``cells_per_gpu`` processes per visible GPU), ``ray`` (Ray tasks with
 fractional GPU requests; cells train in node-local folders that are shipped
-back to the driver, see ``study.ship``) and ``slurm`` (Slurm jobs through
-submitit, see ``study.slurm``). ``create(name, **options)`` builds one.
+back to the driver, see ``study.run.ship``) and ``slurm`` (Slurm jobs through
+submitit, see ``study.run.slurm``). ``create(name, **options)`` builds one.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from typing import Any, Protocol, TextIO
 
 from study.errors import (CannotRunHere, ConfigError, DataError, DiskFullError, NonFiniteLossError,
                           WeightsUnavailableError)
-from study.runfolder import CellFolder, CellState, CellStatus
-from study.ship import DEFAULT_SHIP_LIMIT_MB, ShipError, install_cell, node_cache_dir, pack_cell, storage_filesystem
-from study.spec import TrainSpec
+from study.run.runfolder import CellFolder, CellState, CellStatus
+from study.run.ship import DEFAULT_SHIP_LIMIT_MB, ShipError, install_cell, node_cache_dir, pack_cell, storage_filesystem
+from study.config.spec import TrainSpec
 
 __all__ = [
     "CellJob",
@@ -62,7 +62,7 @@ __all__ = [
 
 RunCell = Callable[..., dict]
 
-# How a cell reports its epochs (study.cell.run_cell's ``progress``).
+# How a cell reports its epochs (study.run.cell.run_cell's ``progress``).
 PROGRESS_MODES = ("auto", "bar", "lines", "quiet")
 
 
@@ -187,7 +187,7 @@ def record_failure(cell: CellFolder, error: BaseException, seconds: float, **ext
 
 
 def _default_run_cell() -> RunCell:
-    from study.cell import run_cell  # lazy: torch and the engine load only when a cell runs
+    from study.run.cell import run_cell  # lazy: torch and the engine load only when a cell runs
 
     return run_cell
 
@@ -345,7 +345,7 @@ class LocalExecutor:
             spawned worker processes, worker i pinned to GPU i mod (number of
             GPUs) when the device allows CUDA, else sharing the CPU cores.
         device: the device string handed to each cell.
-        run_cell: the cell function (default ``study.cell.run_cell``); must be
+        run_cell: the cell function (default ``study.run.cell.run_cell``); must be
             picklable (a module-level function) when more than one worker runs.
         cells_per_gpu: N worker processes per visible GPU, each running one
             cell at a time on its GPU (small cells leave a GPU mostly idle).
@@ -425,7 +425,7 @@ def run_shipped(job: CellJob, run_cell: RunCell | None, limit_mb: float, ship_ur
 
     The driver's run folder is never touched here: the cell trains in a
     temporary folder, reads and writes datasets in this node's cache
-    (``study.ship.node_cache_dir``), and its whole folder comes back as a tar,
+    (``study.run.ship.node_cache_dir``), and its whole folder comes back as a tar,
     either as the return value (through Ray's object store) or written to
     ``ship_uri`` (whose path comes back instead).
 
@@ -496,7 +496,7 @@ class RayExecutor:
             cells; None = 1 when the cluster has GPUs and device is not cpu, else 0.
         cpus_per_cell: CPUs per task.
         device: the device string handed to each cell.
-        run_cell: the cell function (default ``study.cell.run_cell``).
+        run_cell: the cell function (default ``study.run.cell.run_cell``).
         resources: custom Ray resources per task (``{"cell_node": 1}`` keeps cells on nodes started
             with that resource).
         runtime_env: Ray's runtime_env for the workers (``working_dir``, ``pip``, ``env_vars``).
@@ -629,7 +629,7 @@ def _last_line(error: BaseException) -> str:
     return lines[-1] if lines else "no detail"
 
 
-EXECUTORS: dict[str, Any] = {"local": LocalExecutor, "ray": RayExecutor, "slurm": "study.slurm:SlurmExecutor"}
+EXECUTORS: dict[str, Any] = {"local": LocalExecutor, "ray": RayExecutor, "slurm": "study.run.slurm:SlurmExecutor"}
 
 
 def create(name: str, **options: Any) -> Executor:

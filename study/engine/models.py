@@ -3,10 +3,10 @@
 ``create_model("resnet34", 5, weights="imagenet")`` is the post's model:
 torchvision ResNet-34 with ``IMAGENET1K_V1`` weights (the ones fastai v1
 used), cut before the pooling layer, with fastai's head. ``timm:<name>`` (or
-``timm:<name>@patch<P>``) is built by ``study.backbones.timm_body`` at the
+``timm:<name>@patch<P>``) is built by ``study.engine.backbones.timm_body`` at the
 input size (ViTs and MLP-Mixers fix it at creation; their tokens become a
 ``[B, D, h, w]`` map); a file path loads a state dict saved by us,
-torchvision or timm. The head's outputs mean what ``study.readout`` says:
+torchvision or timm. The head's outputs mean what ``study.engine.readout`` says:
 ``C`` logits (fastai, linear), one standardised count (regression, fastai's
 hidden layers then one output) or ``C - 1`` CORAL cumulative logits
 (ordinal, fastai's hidden layers then ``CoralLayer``).
@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from study.backbones import timm_body
+from study.engine.backbones import timm_body
 from study.errors import WeightsUnavailableError
-from study.readout import HEADS, n_outputs
+from study.engine.readout import HEADS, n_outputs
 
 __all__ = [
     "ARCHITECTURES",
@@ -159,7 +159,7 @@ def linear_head(num_features: int, num_classes: int) -> nn.Sequential:
 
 
 class Classifier(nn.Module):
-    """``head(body(x))``: ``[B, 3, H, W] -> [B, outputs]`` (``study.readout.n_outputs`` of the head).
+    """``head(body(x))``: ``[B, 3, H, W] -> [B, outputs]`` (``study.engine.readout.n_outputs`` of the head).
 
     Attributes:
         body: feature extractor ``[B, 3, H, W] -> [B, F, h, w]`` (its last
@@ -167,7 +167,7 @@ class Classifier(nn.Module):
         head: ``[B, F, h, w] -> [B, outputs]``.
         groups: the three fastai layer groups (early body, late body, head)
             for discriminative learning rates.
-        readout: the ``study.readout.Readout`` that interprets the outputs,
+        readout: the ``study.engine.readout.Readout`` that interprets the outputs,
             when the caller knows the class counts (``analysis.predict.load_model``
             sets it); None otherwise. Not part of the state dict.
     """
@@ -202,7 +202,7 @@ def create_model(
         arch: ``resnet18``, ``resnet34``, ``resnet50``, ``timm:<name>`` or
             ``timm:<name>@patch<P>`` (a ViT/MLP-Mixer with patch size P).
         num_classes: the task's number of classes C; the head has
-            ``study.readout.n_outputs(head, C)`` outputs (C; 1 for regression; C - 1 for ordinal).
+            ``study.engine.readout.n_outputs(head, C)`` outputs (C; 1 for regression; C - 1 for ordinal).
         weights: ``none`` (random init), ``imagenet`` (torchvision
             ``IMAGENET1K_V1`` / timm's default pretrained tag), or a path to a
             state dict (a body state dict, a full model/torchvision/timm state

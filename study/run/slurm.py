@@ -2,7 +2,7 @@
 
 One job per group of ``cells_per_job`` cells (1: one job per cell), all
 submitted at once as a job array. Each job runs its cells one after another
-with ``study.executors.run_one``, writing straight into the run folder, which
+with ``study.run.executors.run_one``, writing straight into the run folder, which
 must therefore be on the cluster's shared file system (as the driver's cwd
 must be, for relative photo folders). The driver (the login-node process
 running ``python -m study.sweep``) polls the jobs and reports each cell as its
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from study.errors import ConfigError
-from study.executors import CellJob, CellOutcome, RunCell, WorkerDiedError, record_failure, run_one
-from study.runfolder import CellFolder, CellStatus
+from study.run.executors import CellJob, CellOutcome, RunCell, WorkerDiedError, record_failure, run_one
+from study.run.runfolder import CellFolder, CellStatus
 
 __all__ = ["SlurmExecutor", "run_group", "SLURM_FOLDER"]
 
@@ -64,7 +64,7 @@ class SlurmExecutor:
         mem_gb: memory per job in GB (None: the partition's default).
         cells_per_job: cells run one after another in one job (small cells share a job's start-up).
         device: the device string handed to each cell.
-        run_cell: the cell function (default ``study.cell.run_cell``); pickled to the jobs.
+        run_cell: the cell function (default ``study.run.cell.run_cell``); pickled to the jobs.
         slurm_options: more ``sbatch`` options (``{"account": "proj", "qos": "high"}``).
         cluster: ``slurm``, or ``local`` to run the jobs as local processes (tests).
         poll_s: seconds between checks of the jobs' states.

@@ -1,9 +1,9 @@
 """Training: fastai v1's recipe (one-cycle AdamW, frozen body, lr finder) on device tensors.
 
 The loop never leaves the device: a batch is an index slice of the task's
-uint8 tensors, augmented (``study.augment``) and normalised on the device,
+uint8 tensors, augmented (``study.data.augment``) and normalised on the device,
 then forward/backward/step. No DataLoader, no per-image Python. Where the
-device has native bf16 (``study.precision``) the forward runs under bf16
+device has native bf16 (``study.engine.precision``) the forward runs under bf16
 autocast in channels_last; on CUDA it is optionally compiled.
 
 What mirrors fastai v1 (``docs/POST.md``): AdamW with decoupled
@@ -32,15 +32,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from study.augment import Policy
+from study.data.augment import Policy
 from study.errors import NonFiniteLossError
-from study.observe import TrainingObserver
-from study.models import Classifier, fuse_conv_bn, normalize
-from study.precision import resolve_precision
-from study.readout import Readout, class_counts, create_readout
-from study.spec import TrainSpec
+from study.engine.observe import TrainingObserver
+from study.engine.models import Classifier, fuse_conv_bn, normalize
+from study.engine.precision import resolve_precision
+from study.engine.readout import Readout, class_counts, create_readout
+from study.config.spec import TrainSpec
 from study.store import atomic_write_bytes, atomic_write_text
-from study.tasks import Task
+from study.data.tasks import Task
 
 __all__ = [
     "Evaluation",
@@ -61,7 +61,7 @@ EVAL_BATCH_SIZE = 256
 
 @dataclasses.dataclass
 class Evaluation:
-    """Predictions on one split (CPU tensors), as the learner's readout (``study.readout``) reads them.
+    """Predictions on one split (CPU tensors), as the learner's readout (``study.engine.readout``) reads them.
 
     Attributes:
         split: ``valid``, ``test``, ``test_dewind``, ``test_held_out`` (or ``train``).
@@ -169,13 +169,13 @@ class Learner:
     change what the fit that follows sees.
 
     Args:
-        model: a ``study.models.Classifier``.
-        task: device-resident data (``study.tasks.Task``).
+        model: a ``study.engine.models.Classifier``.
+        task: device-resident data (``study.data.tasks.Task``).
         policy: training augmentation (its ``eval_transform`` is used for evaluation).
         spec: batch size, weight decay, seed, precision, compile.
         device: where the task lives and the model trains.
         log: receives each line of the epoch table and notes (default ``print``).
-        observers: told about fits, steps, batches and epochs (``study.observe``).
+        observers: told about fits, steps, batches and epochs (``study.engine.observe``).
         readout: turns the model's outputs into a loss, counts and classes (default: the one
             ``spec.head``/``reg_target``/``reg_loss`` describe over the task's class counts).
     """

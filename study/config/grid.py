@@ -10,7 +10,7 @@ A sweep file has three sections (see study/presets/*.toml for worked examples):
             over [train] and the sweep is the union of the blocks (so the
             post's experiments, which are not one product, fit in one file)
 
-Any TrainSpec field may be an axis (``study.spec`` lists them with their
+Any TrainSpec field may be an axis (``study.config.spec`` lists them with their
 meaning): count range, augmentation policy, init, circle-size regime,
 training-set size, architecture, epochs, lr, seeds ...
 """
@@ -26,12 +26,14 @@ from typing import Any
 
 import tomli_w
 
-from study import augment, models
-from study.backbones import check_timm_name
-from study.coerce import coerce, from_mapping
+from study.data import augment
+
+from study.engine import models
+from study.engine.backbones import check_timm_name
+from study.config.coerce import coerce, from_mapping
 from study.errors import ConfigError
-from study.spec import TRAIN_DEFAULTS, TrainSpec, ignored_fields
-from study.tasks import scene_spec
+from study.config.spec import TRAIN_DEFAULTS, TrainSpec, ignored_fields
+from study.data.tasks import scene_spec
 from synth.scenes import parse_range
 
 __all__ = ["SWEEP_SECTIONS", "SweepInfo", "SweepSpec", "parse_sweep", "check_cell", "check_names", "shared_radius"]

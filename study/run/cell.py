@@ -4,7 +4,7 @@
 stages one after another on the same model (fastai's frozen fit, then
 ``unfreeze`` and a fit with discriminative lrs), evaluates every evaluation
 split of the task, and writes the cell's files through
-``study.runfolder.CellFolder``, ``metrics.json`` last (its presence means the
+``study.run.runfolder.CellFolder``, ``metrics.json`` last (its presence means the
 cell is finished). On failure it writes ``log.txt`` and re-raises: recording
 the failure (``error.json``) is the caller's job.
 """
@@ -23,18 +23,18 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from study import augment
+from study.data import augment
 from study.errors import ConfigError
-from study.learner import Evaluation, Interpretation, Learner, derived_seed
-from study.models import IMAGENET_MEAN, IMAGENET_STD, create_model
-from study.observe import ObserverList, TrainingObserver
-from study.progress import ProgressObserver
-from study.readout import Readout, class_counts, classes_are_counts, create_readout
-from study.runfolder import CellFolder
-from study.schedule import Stage, resolve_stages
-from study.spec import TrainSpec, seed_fields, setting_fields
-from study.tblog import TensorBoardObserver
-from study.tasks import Task, build_task, resolve_device, scene_spec
+from study.engine.learner import Evaluation, Interpretation, Learner, derived_seed
+from study.engine.models import IMAGENET_MEAN, IMAGENET_STD, create_model
+from study.engine.observe import ObserverList, TrainingObserver
+from study.engine.progress import ProgressObserver
+from study.engine.readout import Readout, class_counts, classes_are_counts, create_readout
+from study.run.runfolder import CellFolder
+from study.config.schedule import Stage, resolve_stages
+from study.config.spec import TrainSpec, seed_fields, setting_fields
+from study.engine.tblog import TensorBoardObserver
+from study.data.tasks import Task, build_task, resolve_device, scene_spec
 
 __all__ = ["run_cell", "split_metrics", "AUDIT_SAMPLES", "FALLBACK_LR", "LR_FIND_ITERATIONS", "PROGRESS_MODES"]
 
@@ -46,7 +46,7 @@ FALLBACK_LR = 3e-3
 LR_FIND_ITERATIONS = 100
 PROGRESS_MODES = ("auto", "bar", "lines", "quiet")
 # Whether the final evaluation predicts with BatchNorm folded into the convolutions
-# (study.models.fuse_conv_bn). Off: on the 2-core CPU it saved ~6% of the evaluation, within the noise,
+# (study.engine.models.fuse_conv_bn). Off: on the 2-core CPU it saved ~6% of the evaluation, within the noise,
 # and under bf16 near-tied classes of an untrained model flip on ~2.6% of images (docs/BENCHMARKS.md).
 FUSED_EVALUATION = False
 Progress = Literal["auto", "bar", "lines", "quiet"]
@@ -146,7 +146,7 @@ def _train_and_write(
 ) -> dict[str, Any]:
     """Build, train, evaluate; write every file except metrics.json and return the metrics."""
     # 1. Data, model, policy, learner. The global RNG feeds dropout only; init, batch order and
-    #    augmentation have generators of their own (study.learner).
+    #    augmentation have generators of their own (study.engine.learner).
     seed_everything(spec.seed)
     with clock.phase("data"):
         task = build_task(spec, device, cache_dir)

@@ -16,7 +16,7 @@ from typing import Literal
 
 import torch
 
-from study.spec import TrainSpec
+from study.config.spec import TrainSpec
 
 __all__ = ["PRECISIONS", "native_bf16", "resolve_precision"]
 

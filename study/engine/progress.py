@@ -18,7 +18,7 @@ from typing import Any, TextIO, TypeVar
 from tqdm.auto import tqdm
 
 from study.errors import ConfigError
-from study.observe import TrainingObserver
+from study.engine.observe import TrainingObserver
 
 __all__ = ["PROGRESS_MODES", "BATCH_BAR_MIN_BATCHES", "resolve_mode", "ProgressObserver", "progress_iter"]
 

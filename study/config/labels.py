@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from study.spec import configuration_key, ignored_fields
+from study.config.spec import configuration_key, ignored_fields
 
 __all__ = ["arch_label", "short_value", "configuration_label", "usual_values", "field_value", "label_fields",
            "MAX_FULL_LABEL_FIELDS"]
@@ -30,7 +30,7 @@ def arch_label(arch: str) -> str:
     ``ViT-Tiny/16``, ``timm:vit_tiny_patch16_224@patch8`` -> ``ViT-Tiny/8``, ``timm:mixer_b16_224`` ->
     ``MLP-Mixer-B/16``; anything else -> its name without ``timm:``."""
     name = str(arch).removeprefix("timm:")
-    patched = re.fullmatch(r"(.+)@patch(\d+)", name)  # study.backbones' patch-size override
+    patched = re.fullmatch(r"(.+)@patch(\d+)", name)  # study.engine.backbones' patch-size override
     if patched:
         base = arch_label(patched.group(1))
         return re.sub(r"/\d+$", "", base) + f"/{patched.group(2)}" if base != patched.group(1) else name
@@ -100,7 +100,7 @@ MAX_FULL_LABEL_FIELDS = 3
 
 
 def field_value(spec: dict[str, Any], name: str) -> str:
-    """A field's value as ``study.spec.varying_fields`` compares it: JSON, blank where the task ignores it."""
+    """A field's value as ``study.config.spec.varying_fields`` compares it: JSON, blank where the task ignores it."""
     return "" if name in ignored_fields(str(spec.get("task", "counting"))) else json.dumps(spec.get(name), default=str)
 
 

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from study.errors import ConfigError, DataError, DeviceUnavailableError
-from study.spec import TrainSpec, spec_hash
+from study.config.spec import TrainSpec, spec_hash
 from synth.render import render_scenes
 from synth.scenes import (
     MIN_RADIUS_PX,

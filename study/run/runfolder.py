@@ -1,7 +1,7 @@
 """The run folder and its cell folders: the only code that knows their layout.
 
 ``docs/RUN_FOLDER.md`` documents the layout; this module is its one writer and
-reader. Training (``study.cell``), the executors, the sweep, ``analysis`` and
+reader. Training (``study.run.cell``), the executors, the sweep, ``analysis`` and
 ``reports`` all go through ``RunFolder`` and ``CellFolder``; none of them
 builds a path to a cell file by hand.
 

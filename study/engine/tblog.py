@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from study.observe import TrainingObserver
+from study.engine.observe import TrainingObserver
 
 __all__ = ["TensorBoardObserver", "MISSING_NOTE", "confusion_image"]
 

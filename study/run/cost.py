@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from study.spec import TrainSpec
+from study.config.spec import TrainSpec
 
 __all__ = ["THROUGHPUT", "ARCH_GFLOPS", "CELL_OVERHEAD_S", "BENCH_FILE", "bench_throughput", "estimate_cell",
            "duration"]

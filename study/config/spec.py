@@ -23,9 +23,9 @@ import typing
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from study.coerce import from_mapping
+from study.config.coerce import from_mapping
 from study.errors import ConfigError
-from study.schedule import validate_stages
+from study.config.schedule import validate_stages
 from synth.scenes import parse_range
 
 __all__ = [
@@ -131,7 +131,7 @@ class TrainSpec:
         "mse", "loss of the regression head: mean squared error or Huber (delta 1 on the standardised target)",
         label="regression loss")
     # --- recipe ---
-    aug: str = _field("fastai", "augmentation policy (study.augment registry)", label="augmentation")
+    aug: str = _field("fastai", "augmentation policy (study.data.augment registry)", label="augmentation")
     size: int = _field(64, "training image size in px (the post: 224)", label="px")
     epochs: int = _field(5, "epochs of the one-cycle schedule")
     lr: float | Literal["find"] = _field(3e-3, "max lr of the one-cycle schedule, or find (lr_find)")

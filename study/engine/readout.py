@@ -26,7 +26,7 @@ head kind reads those counts out differently, and everything downstream
     CORAL (Cao, Mirjalili & Raschka 2020, "Rank consistent ordinal
     regression for neural networks with application to age estimation",
     Pattern Recognition Letters 140): ``C - 1`` logits ``g_k = w.h + b_k``
-    (one shared weight vector, independent biases; ``study.models``), where
+    (one shared weight vector, independent biases; ``study.engine.models``), where
     ``sigmoid(g_k) = P(count > counts[k])``. The loss is the sum over ``k``
     of the binary cross-entropies of the tasks "label > k" (equal task
     weights), averaged over the batch. The estimate (and ``expected``) is the

@@ -1,0 +1,2 @@
+"""Engine: models, backbones, readouts, the learner, precision and training observers.
+"""

@@ -1,0 +1,593 @@
+"""The main job: expand a sweep spec into cells, run them, tabulate.
+
+    python -m study.sweep [--preset quick] [--config F.toml] [--set k=v ...]
+        [--out runs/NAME] [--dry-run] [--executor local|ray] [--no-report]
+        [--retry-failed] [--device auto|cpu|cuda] [--workers N | --cells-per-gpu N]
+        [--quiet] [--address A --ray-resources JSON --runtime-env JSON --ship-uri URI]
+        [--partition P --time MIN --mem-gb G --cells-per-job N --slurm-option k=v]
+
+A run folder ``runs/NAME`` holds ``sweep.toml`` (the resolved spec),
+``cells/<cell_id>/`` (one per cell, see docs/RUN_FOLDER.md) and
+``results.csv``, one row per cell from its folder: each row is read once at
+the start and again only when its cell finishes, and the table is rewritten
+at most once a second and at the end (so orchestration stays linear in the
+number of cells; the cell folders remain the truth).
+Rerunning the same command skips finished cells, reruns cells a killed or
+interrupted sweep left half-done and cells whose result files were damaged
+(saying why), and reports failed cells without rerunning them unless
+``--retry-failed``. Cells skipped for missing photo folders or weights are
+attempted again on every run (they cost nothing until the data is there).
+
+This module is the sweep as a library and never imports ``analysis`` or
+``reports``. The command ``python -m study.sweep`` is the entry module
+``study/sweep.py``, which hands over to ``pipeline.main`` (the sweep, then the
+analysis and the report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import errno
+import json
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pandas
+from tqdm import tqdm
+
+from study.config.coerce import bounded, out_folder
+from study.config.sweepfile import DEFAULT_PRESET, load_sweep, preset_names
+from study.run.cost import BENCH_FILE, bench_throughput, duration, estimate_cell
+from study.errors import ConfigError, UserError
+from study.run.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create, gpu_slots, visible_gpus
+from study.config.grid import SweepSpec
+from study.run.runfolder import CellState, CellStatus, RunFolder
+from study.config.spec import TrainSpec, configuration_key, field_label, ignored_fields, varying_fields
+from study.data.tasks import resolve_device
+
+__all__ = [
+    "SweepResult",
+    "run_sweep",
+    "plan_cells",
+    "print_plan",
+    "print_summary",
+    "pooled_accuracy",
+    "build_parser",
+    "main",
+]
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """What a sweep run left behind: one results row per cell, and what ran now."""
+
+    run_dir: Path
+    rows: list[dict[str, Any]]
+    outcomes: list[CellOutcome]
+    seconds: float
+    cells: list[TrainSpec] = dataclasses.field(default_factory=list)  # the expanded sweep, rows' order
+
+    def count(self, status: str) -> int:
+        return sum(row["status"] == status for row in self.rows)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [row for row in self.rows if row["status"] == "failed"]
+
+
+# ---------------------------------------------------------------- planning
+
+
+def plan_cells(spec: SweepSpec, run_dir: Path, cells: Sequence[TrainSpec] | None = None
+               ) -> list[tuple[TrainSpec, CellState]]:
+    """Each cell with its current state in ``run_dir`` (``pending`` if never run).
+
+    Args:
+        cells: ``spec.cells()`` when the caller already expanded it (expanding costs O(cells)).
+    """
+    run = RunFolder(run_dir)
+    return [(cell, run.cell(cell.cell_id()).state()) for cell in (spec.cells() if cells is None else cells)]
+
+
+def _should_run(state: CellState, retry_failed: bool) -> bool:
+    # done: never redo. failed: only on request (a silent retry hides a bug).
+    # skipped: the data or weights may be there now, and checking is free.
+    status = state.status
+    return status in (CellStatus.PENDING, CellStatus.SKIPPED) or (status is CellStatus.FAILED and retry_failed)
+
+
+def _varying_axes(cells: Sequence[TrainSpec], roles: Sequence[str] = ("setting", "seed")) -> list[str]:
+    """The TrainSpec fields of the given roles that differ between cells (the columns worth showing)."""
+    return varying_fields((cell.to_dict() for cell in cells), roles)
+
+
+def _axis_values(cell: TrainSpec, axes: Sequence[str]) -> dict[str, Any]:
+    """The cell's value on each axis under the axis's human label, blank where its task ignores it."""
+    ignored = ignored_fields(cell.task)
+    values = {field_label(axis): "" if axis in ignored else getattr(cell, axis) for axis in axes}
+    return values or {"cell": cell.cell_id()}
+
+
+def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_failed: bool) -> None:
+    """The --dry-run output: every cell, whether it would run, and its estimated cost.
+
+    The estimate is calibrated from ``.cache/bench/train-<device>.json`` when
+    ``python -m study.bench train`` wrote one here, else from built-in figures.
+    """
+    planned = plan_cells(spec, run_dir)
+    # An explicit device is estimated even where it is missing (plan a GPU run on a laptop).
+    estimate_device = resolve_device("auto").type if device == "auto" else "cuda" if device.startswith("cuda") else "cpu"
+    measured = bench_throughput(estimate_device)
+    axes = _varying_axes([cell for cell, _ in planned])
+    rows = []
+    for cell, state in planned:
+        image_epochs, seconds = estimate_cell(cell, estimate_device, measured)
+        runs = _should_run(state, retry_failed)
+        rows.append({**_axis_values(cell, axes), "status": state.status.value,
+                     "will_run": "yes" if runs else "no", "images_x_epochs": image_epochs,
+                     "est_seconds": round(seconds) if runs else 0})
+    table = pandas.DataFrame(rows)
+    print(f"sweep {spec.name!r}: {len(rows)} cells -> {run_dir}  ({spec.info.description})")
+    print(table.to_string(index=False))
+    to_run = table[table.will_run == "yes"]
+    total = float(to_run.est_seconds.sum())
+    source = f"measured in {BENCH_FILE.format(device=estimate_device)}" if measured else "built-in figures"
+    print(
+        f"would run {len(to_run)} of {len(rows)} cells: {int(to_run.images_x_epochs.sum()):,} training "
+        f"images x epochs, ~{duration(total)} on {estimate_device} ({source})"
+        + (f" (~{duration(total / workers)} with {workers} workers)" if workers > 1 else "")
+        + "; dry run: nothing written"
+    )
+
+
+# ---------------------------------------------------------------- running
+
+
+def _write_spec(spec: SweepSpec, run: RunFolder) -> None:
+    """Save the resolved spec; say so when it replaces a different one."""
+    text = spec.to_toml()
+    previous = run.read_sweep_text()
+    if previous is not None and previous != text:
+        print(f"note: {run.sweep_path} described a different sweep; replacing it (cells with the same id are reused)")
+    run.write_sweep_text(text)
+
+
+class ResultsTable:
+    """results.csv kept in step with the cell folders at O(1) reads per finished cell.
+
+    Every row is read from its cell folder once (``CellFolder.record``); after
+    that only the row of a cell that finished is read again. The file is
+    rewritten whole (never appended) at most every ``min_interval_s`` and by
+    ``flush``; a run killed in between leaves a table a second behind the
+    folders, which the next run rebuilds from the folders.
+
+    Args:
+        run: the run folder.
+        cells: the expanded sweep, in row order.
+        min_interval_s: least time between two rewrites of results.csv.
+    """
+
+    def __init__(self, run: RunFolder, cells: Sequence[TrainSpec], min_interval_s: float = 1.0) -> None:
+        self.run = run
+        self.specs = {cell.cell_id(): cell.to_dict() for cell in cells}
+        self.rows = {cell_id: run.cell(cell_id).record(spec) for cell_id, spec in self.specs.items()}
+        self.min_interval_s = min_interval_s
+        self.written_at = -math.inf
+
+    def update(self, cell_id: str) -> dict[str, Any]:
+        """Re-read one cell's row (it just finished), and write the table if it is due. Returns the row."""
+        row = self.rows[cell_id] = self.run.cell(cell_id).record(self.specs[cell_id])
+        if time.monotonic() - self.written_at >= self.min_interval_s:
+            self.flush()
+        return row
+
+    def flush(self) -> list[dict[str, Any]]:
+        """Write results.csv now; returns its rows."""
+        rows = list(self.rows.values())
+        self.run.write_results(rows)
+        self.written_at = time.monotonic()
+        return rows
+
+
+def run_sweep(
+    spec: SweepSpec,
+    run_dir: str | Path,
+    executor: Executor,
+    *,
+    device: str = "auto",
+    retry_failed: bool = False,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    cell_progress: str = "auto",
+) -> SweepResult:
+    """Run every cell of ``spec`` that is not finished, writing into ``run_dir``.
+
+    Steps: 1. lock the run folder and save sweep.toml; 2. expand the grid
+    once and choose the cells to run (pending, skipped, and failed with
+    ``retry_failed``), saying why a finished cell is run again (a damaged
+    result file); 3. run them on ``executor``, updating the finished cell's
+    results row; 4. write results.csv once more. Apart from training, the
+    work is linear in the number of cells.
+
+    Args:
+        spec: the resolved sweep.
+        run_dir: the run folder (created).
+        executor: from ``study.run.executors.create``.
+        device: handed to each cell (auto|cpu|cuda).
+        retry_failed: rerun cells that failed before.
+        cache_dir: the dataset cache shared by the cells (default run_dir/.cache).
+        progress: show a tqdm bar over cells on stderr.
+        cell_progress: each cell's epoch progress (``study.run.executors.PROGRESS_MODES``).
+
+    Returns:
+        A SweepResult with one results row per cell.
+
+    Raises:
+        RunLockedError: another sweep holds the run folder.
+        DamagedFileError: the run folder's sweep.toml is not UTF-8.
+    """
+    started = time.perf_counter()
+    run = RunFolder(Path(run_dir).resolve())
+    cache = Path(cache_dir).expanduser().resolve() if cache_dir else run.cache_dir
+    outcomes: list[CellOutcome] = []
+    with run.lock():
+        _write_spec(spec, run)
+        cells = spec.cells()
+        planned = plan_cells(spec, run.path, cells)
+        jobs = [
+            CellJob(cell, run.cell(cell.cell_id()).path, device, cache, Path.cwd(), cell_progress)
+            for cell, state in planned
+            if _should_run(state, retry_failed)
+        ]
+        _report_plan(planned, len(jobs), retry_failed)
+        table = ResultsTable(run, cells)
+        table.flush()
+        # A bar over cells only on a terminal: in a log the one line per finished cell says the same.
+        bar = tqdm(total=len(jobs), unit="cell", desc=spec.name, file=sys.stderr,
+                   disable=not progress or not jobs or not sys.stderr.isatty())
+
+        def on_done(outcome: CellOutcome) -> None:
+            outcomes.append(outcome)
+            row = table.update(outcome.cell_id)
+            bar.write(_outcome_line(outcome, row), file=sys.stdout)
+            bar.update(1)
+
+        try:
+            executor.run(jobs, on_done)
+        finally:
+            bar.close()
+            rows = table.flush()
+    return SweepResult(run.path, rows, outcomes, time.perf_counter() - started, cells)
+
+
+def _report_plan(planned: list[tuple[TrainSpec, CellState]], to_run: int, retry_failed: bool) -> None:
+    """One line on what will run, and one per finished cell whose results were damaged."""
+    for cell, state in planned:
+        if state.status is CellStatus.PENDING and state.reason:
+            print(f"cell {cell.cell_id()}: {state.reason}; rerunning")
+    done = sum(state.status is CellStatus.DONE for _, state in planned)
+    failed = sum(state.status is CellStatus.FAILED for _, state in planned)
+    line = f"{len(planned)} cells: {done} already done, {to_run} to run"
+    if failed and not retry_failed:
+        line += f", {failed} failed before (not rerun; use --retry-failed)"
+    print(line)
+
+
+def _outcome_line(outcome: CellOutcome, row: dict[str, Any]) -> str:
+    """One line per finished cell: status, id, headline accuracy or the error (from its results row)."""
+    if outcome.status == CellStatus.DONE.value:
+        accuracy = _number(row.get("test_accuracy"))
+        accuracy = accuracy if accuracy is not None else _number(row.get("valid_accuracy"))
+        detail = f"accuracy {accuracy:.3f}" if accuracy is not None else "finished"
+        held_out = _number(row.get("test_held_out_mae"))
+        if held_out is not None:
+            detail += f", held-out counts MAE {held_out:.2f}"
+    else:
+        detail = outcome.error
+    return f"{outcome.status:<7} {outcome.cell_id} ({outcome.seconds:.0f} s): {detail}"
+
+
+# ---------------------------------------------------------------- summary
+
+
+SUMMARY_METRICS = ("valid_accuracy", "test_accuracy", "count_mae", "label_noise_rate", "seconds")
+
+
+def pooled_accuracy(accuracies: Sequence[float], n_images: Sequence[int]) -> dict[str, Any]:
+    """Mean test accuracy of replicate cells with a 95% confidence interval.
+
+    With 3 or more seeds: Student's t over the seeds' accuracies (the seed
+    is the unit that varies). With 2: too few for a t interval, so a Wilson
+    score interval over all the test images pooled.
+
+    Args:
+        accuracies: one test accuracy per seed.
+        n_images: the test images behind each accuracy.
+
+    Returns:
+        {"mean", "low", "high", "method", "n_seeds"}.
+    """
+    from scipy import stats  # deferred: the dry run and the sweep's start need no scipy
+
+    n = len(accuracies)
+    mean = sum(accuracies) / n
+    if n >= 3:
+        spread = stats.sem(accuracies) * stats.t.ppf(0.975, n - 1)
+        low, high, method = mean - spread, mean + spread, "t over seeds"
+    else:
+        total = sum(n_images)
+        correct = round(sum(a * k for a, k in zip(accuracies, n_images)))
+        interval = stats.binomtest(correct, total).proportion_ci(0.95, method="wilson")
+        low, high, method = interval.low, interval.high, "Wilson over images"
+    return {"mean": mean, "low": max(0.0, low), "high": min(1.0, high), "method": method, "n_seeds": n}
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def print_replicates(result: SweepResult, cells: Sequence[TrainSpec]) -> None:
+    """For each configuration run with 2 or more seeds: mean test accuracy, 95% CI and n seeds."""
+    groups: dict[Any, list[tuple[TrainSpec, dict[str, Any]]]] = {}
+    for cell, row in zip(cells, result.rows):
+        groups.setdefault(configuration_key(cell.to_dict()), []).append((cell, row))
+    axes = _varying_axes(cells, ("setting",))
+    lines = []
+    for members in groups.values():
+        done = [(cell, row) for cell, row in members if row["status"] == CellStatus.DONE.value
+                and _number(row.get("test_accuracy")) is not None and _number(row.get("test_images"))]
+        if len(done) < 2:
+            continue
+        pooled = pooled_accuracy([_number(row["test_accuracy"]) for _, row in done],
+                                 [int(_number(row["test_images"])) for _, row in done])
+        name = done[0][0].label(axes) or done[0][0].label()
+        lines.append(f"  {name}: {pooled['mean']:.3f} [{pooled['low']:.3f}, {pooled['high']:.3f}] "
+                     f"({pooled['method']}, n = {pooled['n_seeds']} seeds)")
+    if lines:
+        print("\nmean test accuracy over seeds, 95% CI:")
+        print("\n".join(lines))
+
+
+def print_summary(result: SweepResult, spec: SweepSpec) -> None:
+    """The end-of-sweep table (pandas), replicate means, then one line per failed or skipped cell."""
+    cells = result.cells or spec.cells()
+    axes = _varying_axes(cells)
+    shown = [{**row, **_axis_values(cell, axes)} for row, cell in zip(result.rows, cells)]
+    table = pandas.DataFrame(shown)
+    labels = list(_axis_values(cells[0], axes)) if cells else []
+    columns = [column for column in (*labels, "status", *SUMMARY_METRICS) if column in table]
+    table = table[columns].copy()
+    for column in SUMMARY_METRICS:
+        if column in table:
+            table[column] = pandas.to_numeric(table[column], errors="coerce")
+    print()
+    print(table.to_string(index=False, float_format=lambda value: f"{value:.3f}", na_rep="-"))
+    settings = _varying_axes(cells, ("setting",))
+    if len(settings) == 2 and table.get("test_accuracy") is not None and table.test_accuracy.notna().any():
+        # Two axes (the quick preset's count range x augmentation): the grid at a glance, seeds averaged.
+        rows, columns = (field_label(axis) for axis in settings)
+        grid = table.pivot_table(index=rows, columns=columns, values="test_accuracy", sort=False)
+        print(f"\ntest accuracy ({rows} x {columns}):")
+        print(grid.to_string(float_format=lambda value: f"{value:.3f}", na_rep="-"))
+    print_replicates(result, cells)
+    for row in result.rows:
+        if row["status"] in (CellStatus.FAILED.value, CellStatus.SKIPPED.value):
+            print(f"{row['status']}: {row['cell_id']}: {row['error']}")
+    counts = ", ".join(f"{result.count(s.value)} {s.value}" for s in CellStatus if result.count(s.value))
+    print(f"{counts} in {duration(result.seconds)}; results: {RunFolder(result.run_dir).results_path}")
+    if result.failed:
+        print("failed cells are not rerun automatically: fix the cause, then add --retry-failed")
+
+
+# ---------------------------------------------------------------- command line
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, but errors are one line ``error: ...`` and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m study.sweep`` (see the module docstring)."""
+    parser = _ArgumentParser(
+        prog="python -m study.sweep",
+        description="Run a sweep of training cells (resumable) and build its results table and report.",
+    )
+    parser.add_argument("--preset", help=f"{' | '.join(preset_names())} (default {DEFAULT_PRESET} if no --config)")
+    parser.add_argument("--config", type=Path, help="a sweep TOML file (layered over --preset if both are given)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a value, e.g. train.epochs=3 or grid.aug=fastai,sensible (repeatable)")
+    parser.add_argument("--out", type=out_folder, help="run folder (default runs/<sweep name>)")
+    parser.add_argument("--dry-run", action="store_true", help="print the cells and their estimated cost; write nothing")
+    parser.add_argument("--executor", default="local", choices=sorted(EXECUTORS),
+                        help="local: this machine (default); ray: Ray tasks on a cluster or a local instance, "
+                             "no shared file system needed; slurm: Slurm jobs through submitit")
+    parser.add_argument("--workers", type=bounded(int, 1, 1024), default=1,
+                        help="local executor: worker processes, one per GPU (default 1: sequential)")
+    parser.add_argument("--cells-per-gpu", type=bounded(int, 1, 64),
+                        help="local executor: N worker processes per visible GPU, each cell pinned to one GPU")
+    parser.add_argument("--gpus-per-cell", type=bounded(float, 0, 64),
+                        help="ray: GPUs per cell, fractions allowed; slurm: GPUs per job (whole)")
+    parser.add_argument("--cpus-per-cell", type=bounded(int, 1, 1024), help="ray and slurm: CPUs per cell (default 1)")
+    ray = parser.add_argument_group("ray executor")
+    ray.add_argument("--address", help="cluster address, e.g. head-host:6379 (default: a local instance)")
+    ray.add_argument("--ray-resources", metavar="JSON",
+                     help='custom resources per cell, e.g. \'{"cell_node": 1}\' (cells only on nodes started so)')
+    ray.add_argument("--runtime-env", metavar="JSON|FILE.json",
+                     help='Ray runtime_env for the workers, e.g. \'{"working_dir": ".", "excludes": ["runs"]}\'')
+    ray.add_argument("--ship-uri", metavar="URI",
+                     help="ship finished cells through this storage (s3://, gs://, file://; fsspec) instead of "
+                          "Ray's object store")
+    ray.add_argument("--ship-limit-mb", type=bounded(float, 0, 1 << 30),
+                     help="a finished cell folder larger than this is failed, not shipped (default 1024)")
+    slurm = parser.add_argument_group("slurm executor")
+    slurm.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
+    slurm.add_argument("--time", type=bounded(int, 1, 525600), dest="time_min", metavar="MINUTES",
+                       help="time limit per job in minutes (default 60; a job of N cells needs N cells' time)")
+    slurm.add_argument("--mem-gb", type=bounded(float, 0, 1 << 20), help="memory per job in GB (default: the partition's)")
+    slurm.add_argument("--cells-per-job", type=bounded(int, 1, 100000), help="cells run one after another in one job (default 1)")
+    slurm.add_argument("--slurm-option", dest="slurm_options", action="append", default=[], metavar="KEY=VALUE",
+                       help="another sbatch option, e.g. account=proj or qos=high (repeatable)")
+    slurm.add_argument("--slurm-cluster", choices=["slurm", "local"], default="slurm",
+                       help="local: run the jobs as local processes through submitit (try the setup without Slurm)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="handed to every cell (auto: cuda when available)")
+    parser.add_argument("--cache-dir", type=out_folder, help="dataset cache shared by cells (default <out>/.cache)")
+    parser.add_argument("--retry-failed", action="store_true", help="rerun cells that failed before")
+    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress from the cells (log.txt keeps it)")
+    parser.add_argument("--no-report", action="store_true", help="skip the analysis and report at the end")
+    return parser
+
+
+_EXECUTOR_FLAGS = {
+    "local": ("workers", "cells_per_gpu"),
+    "ray": ("address", "ray_resources", "runtime_env", "ship_uri", "ship_limit_mb"),
+    "slurm": ("partition", "time_min", "mem_gb", "cells_per_job", "slurm_options"),
+}
+_SHARED_FLAGS = {"gpus_per_cell": ("ray", "slurm"), "cpus_per_cell": ("ray", "slurm")}
+
+
+def _flag(name: str) -> str:
+    return {"time_min": "--time", "slurm_options": "--slurm-option"}.get(name, "--" + name.replace("_", "-"))
+
+
+def _given(args: argparse.Namespace, name: str) -> bool:
+    value, default = getattr(args, name), build_parser().get_default(name)
+    return value != default and value != []
+
+
+def _json_option(flag: str, text: str) -> dict[str, Any]:
+    """A JSON object given inline or as the path of a .json file."""
+    source = text
+    if not text.lstrip().startswith(("{", "[")):
+        try:
+            source = Path(text).expanduser().read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(f"{flag} {text}: neither a JSON object nor a readable file ({error.strerror})") from None
+    try:
+        value = json.loads(source)
+    except ValueError as error:
+        raise ConfigError(f"{flag}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{flag}: expected a JSON object {{...}}, got {text!r}")
+    return value
+
+
+def _key_values(flag: str, items: Sequence[str]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE, e.g. account=myproject")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The chosen executor's options from the flags; a flag of another executor is one clear error."""
+    for executor, names in _EXECUTOR_FLAGS.items():
+        for name in names:
+            if executor != args.executor and _given(args, name):
+                raise ConfigError(f"{_flag(name)} applies to --executor {executor}, not --executor {args.executor}")
+    for name, executors in _SHARED_FLAGS.items():
+        if args.executor not in executors and _given(args, name):
+            raise ConfigError(f"{_flag(name)} applies to --executor {' and '.join(executors)}; "
+                              "the local executor schedules by --workers / --cells-per-gpu")
+    cpus = {"cpus_per_cell": args.cpus_per_cell} if args.cpus_per_cell is not None else {}
+    if args.executor == "ray" and args.cache_dir is not None:
+        raise ConfigError("--cache-dir does not apply to --executor ray: each worker node caches datasets in its "
+                          "own folder ($STUDY_NODE_CACHE, default ~/.cache/cnn-counting-study/datasets)")
+    if args.executor == "ray":
+        return {"address": args.address, "gpus_per_cell": args.gpus_per_cell, "device": args.device, **cpus,
+                "resources": _json_option("--ray-resources", args.ray_resources) if args.ray_resources else None,
+                "runtime_env": _json_option("--runtime-env", args.runtime_env) if args.runtime_env else None,
+                "ship_uri": args.ship_uri, "ship_limit_mb": args.ship_limit_mb}
+    if args.executor == "slurm":
+        optional = {"time_min": args.time_min, "cells_per_job": args.cells_per_job}
+        return {"partition": args.partition, "gpus_per_cell": args.gpus_per_cell, "mem_gb": args.mem_gb,
+                "device": args.device, "cluster": args.slurm_cluster, **cpus,
+                "slurm_options": _key_values("--slurm-option", args.slurm_options),
+                **{key: value for key, value in optional.items() if value is not None}}
+    return {"workers": args.workers, "device": args.device, "cells_per_gpu": args.cells_per_gpu}
+
+
+def _raise_interrupt(signum: int, frame: Any) -> NoReturn:
+    raise KeyboardInterrupt  # SIGTERM: stop like Ctrl-C, leaving the current cell to be rerun
+
+
+# What an OS error on the run folder usually means, by errno name.
+_PATH_HINTS = {
+    "ENOTDIR": "a file is in the way of a folder",
+    "EEXIST": "a file is in the way of a folder",
+    "EISDIR": "a folder is in the way of a file",
+    "EACCES": "no permission to write there",
+    "EROFS": "the file system is read-only",
+    "EPERM": "the operating system does not allow it",
+}
+
+
+def path_problem(error: OSError) -> str:
+    """One line for an OS error on a path: the path, what is wrong, and what to do."""
+    path = error.filename if error.filename is not None else "a path"
+    hint = _PATH_HINTS.get(errno.errorcode.get(error.errno or 0, ""), "")
+    reason = error.strerror or type(error).__name__
+    return f"{path}: {reason}" + (f" ({hint}; choose another --out)" if hint else "")
+
+
+AfterSweep = Callable[[SweepResult], None]
+
+
+def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None, after: AfterSweep | None = None) -> int:
+    """The command line; returns the exit status (0 ok, 1 failed cells, 2 usage, 130 interrupted).
+
+    Args:
+        argv: the arguments (default sys.argv[1:]).
+        run_cell: the cell function (default ``study.run.cell.run_cell``; tests pass fakes).
+        after: called with the result once the summary is printed, unless
+            ``--no-report`` (``pipeline`` passes its analysis and report step).
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        spec = load_sweep(args.preset, args.config, args.sets)
+        run_dir = args.out or Path("runs") / spec.name
+        options = _executor_options(args)
+        if args.dry_run:
+            workers = args.workers
+            if args.executor == "local" and args.cells_per_gpu is not None:
+                workers = len(gpu_slots(1, args.cells_per_gpu, visible_gpus(args.device)))
+            print_plan(spec, run_dir, args.device, workers, args.retry_failed)
+            return 0
+        if args.executor == "local":
+            resolve_device(args.device)  # --device cuda without CUDA: one line before any cell
+        executor = create(args.executor, **options, run_cell=run_cell)
+        with contextlib.suppress(ValueError):  # not the main thread: keep the default
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+        result = run_sweep(spec, run_dir, executor, device=args.device, retry_failed=args.retry_failed,
+                           cache_dir=args.cache_dir, cell_progress="quiet" if args.quiet else "auto")
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: {path_problem(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished cells are kept; rerun the same command to resume", file=sys.stderr)
+        return 130
+    print_summary(result, spec)
+    if after is not None and not args.no_report and result.count(CellStatus.DONE.value):
+        after(result)
+    return 1 if result.failed else 0
+
