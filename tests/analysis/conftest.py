@@ -24,7 +24,7 @@ def smoke_run(tmp_path_factory) -> Path:
     """A finished smoke sweep (2 tiny cells), built once per session."""
     out = tmp_path_factory.mktemp("runs") / "smoke"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "study.run.sweep", "--preset", "smoke", "--out", str(out), "--no-report"],
+    subprocess.run([sys.executable, "-m", "study.sweep", "--preset", "smoke", "--out", str(out), "--no-report"],
                    check=True, capture_output=True, env=env, timeout=300)
     return out
 

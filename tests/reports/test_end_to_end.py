@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_smoke_sweep_report(tmp_path: Path) -> None:
     run_dir = tmp_path / "smoke"
-    subprocess.run([sys.executable, "-m", "study.run.sweep", "--preset", "smoke", "--no-report", "--out", str(run_dir)],
+    subprocess.run([sys.executable, "-m", "study.sweep", "--preset", "smoke", "--no-report", "--out", str(run_dir)],
                    check=True, cwd=REPO, capture_output=True, timeout=600)
     written = build_report(run_dir)
 

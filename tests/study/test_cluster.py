@@ -312,7 +312,7 @@ def test_a_node_killed_mid_cell_reruns_the_cell_on_another_node(ray_cluster, tmp
 def test_a_driver_killed_mid_sweep_resumes_with_nothing_lost(ray_cluster, tmp_path: Path):
     pytest.importorskip("study.run.cell")
     run_dir = tmp_path / "driver" / "run"
-    command = [sys.executable, "-m", "study.run.sweep", *SMOKE, "--out", str(run_dir), "--executor", "ray",
+    command = [sys.executable, "-m", "study.sweep", *SMOKE, "--out", str(run_dir), "--executor", "ray",
                "--address", ray_cluster.address, "--ray-resources", '{"cell_node": 1}', "--quiet"]
     env = {**ray_cluster.env, "PYTHONPATH": str(REPO)}
     first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -129,9 +129,9 @@ def test_train_refuses_bad_input_in_one_line(where: Path, monkeypatch, capsys, a
 
 
 def test_module_entry_points_keep_the_contract(where: Path):
-    assert_cli_error(run_module("study.run.sweep", *SMOKE, "--set", "grid.counts=0-5", cwd=where), "grid.counts")
+    assert_cli_error(run_module("study.sweep", *SMOKE, "--set", "grid.counts=0-5", cwd=where), "grid.counts")
     assert_cli_error(run_module("study.train", "--counts", "0-5", cwd=where), "counts")
-    assert_cli_error(run_module("study.run.sweep", *SMOKE, "--config", "latin1.toml", cwd=where), "latin1.toml")
+    assert_cli_error(run_module("study.sweep", *SMOKE, "--config", "latin1.toml", cwd=where), "latin1.toml")
 
 
 def test_impossible_packing_is_refused_at_config_time(where: Path, monkeypatch, capsys):

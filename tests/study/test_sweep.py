@@ -55,7 +55,7 @@ def read_results(run_dir: Path) -> list[dict[str, str]]:
 
 
 def sweep_command(run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "study.run.sweep", *SMOKE, "--out", str(run_dir), *extra]
+    return [sys.executable, "-m", "study.sweep", *SMOKE, "--out", str(run_dir), *extra]
 
 
 # This checkout's code (the subprocess runs in tmp_path, where an installed copy could win), and
@@ -224,7 +224,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
     ],
 )
 def test_cli_errors_are_one_line_without_traceback(tmp_path: Path, argv, fragment):
-    result = subprocess.run([sys.executable, "-m", "study.run.sweep", *argv], cwd=tmp_path,
+    result = subprocess.run([sys.executable, "-m", "study.sweep", *argv], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60, env=ONE_THREAD)
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr

@@ -1,0 +1,7 @@
+"""The shared layer below every package: what synth, study, analysis, reports and photos all need.
+
+Nothing here imports another package of the kit, torch or a plotting library,
+so any layer can use it. One module per concern:
+
+- ``kit.records``: the typed definition of every file the kit writes.
+"""
