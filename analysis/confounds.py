@@ -35,7 +35,8 @@ from analysis.stats import MIN_SEEDS_FOR_T, bootstrap_ci
 from study.config.spec import TrainSpec
 from study.data.tasks import dewind_scene_spec, rendered_scene_spec
 from synth.numerosity import describe_scene
-from synth.scenes import InfeasibleSceneError, Scene, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import InfeasibleSceneError, Scene
 
 __all__ = ["dewind_scenes", "confound_regression", "scene_axes", "fit_images", "SizeRatio", "size_to_n_ratio",
            "regression_caveats", "weber_table", "AXES", "SEEDS_AND_IMAGES", "IMAGES_WITHIN_SEEDS"]

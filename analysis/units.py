@@ -51,7 +51,8 @@ from scipy import stats
 
 from synth.numerosity import sample_constant_area_scenes, sample_constant_hull_scenes, sample_dewind_scenes
 from synth.render import render_scenes
-from synth.scenes import Scene, SceneSpec, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import Scene, SceneSpec
 
 __all__ = ["ALPHA", "CONTROL_SAMPLERS", "UnitSelectivity", "SelectiveDifference", "two_way_anova", "unit_selectivity",
            "selective_difference", "stimulus_scenes", "stimulus_sets", "layer_activations", "random_network",

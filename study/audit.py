@@ -19,7 +19,8 @@ import pandas as pd
 from study.data import augment
 from study.config.spec import TrainSpec
 from study.data.tasks import scene_spec
-from synth.scenes import parse_range, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import parse_range
 
 __all__ = ["audit_table", "main"]
 

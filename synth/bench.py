@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from synth.render import render_scenes, render_scenes_matplotlib
-from synth.scenes import SceneSpec, auto_radius, parse_range, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import SceneSpec, auto_radius, parse_range
 
 __all__ = ["main", "benchmark_renderers"]
 

@@ -14,7 +14,8 @@ import torch
 from synth.folder import check_out_path, write_folder
 from synth.progress import progress_bar
 from synth.render import RENDERERS
-from synth.scenes import InfeasibleSceneError, SceneSpec, auto_gap, auto_radius, parse_range, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import InfeasibleSceneError, SceneSpec, auto_gap, auto_radius, parse_range
 
 __all__ = ["main", "build_parser"]
 

@@ -44,6 +44,7 @@ import torch
 from study.errors import ConfigError, DataError, DeviceUnavailableError
 from study.config.spec import TrainSpec, spec_hash
 from synth.render import render_scenes
+from synth.sampling import sample_scenes
 from synth.scenes import (
     MIN_RADIUS_PX,
     InfeasibleSceneError,
@@ -53,7 +54,6 @@ from synth.scenes import (
     auto_radius,
     check_feasible,
     parse_range,
-    sample_scenes,
 )
 
 __all__ = [

@@ -9,7 +9,8 @@ import torch.nn as nn
 from analysis.baselines import component_counts
 from analysis.cell_analysis import Budget
 from analysis.predict import Predictor
-from synth.scenes import SceneSpec, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import SceneSpec
 
 # A few images per analysis: the tests check plumbing and files, not findings.
 TINY = Budget(images=4, interventions=4, deletion=2, deletion_steps=2, dewind=30, probe=24,

@@ -5,7 +5,8 @@ from analysis.baselines import (InkAreaCounter, baseline_accuracy, component_cou
                                 unusable_baselines)
 from helpers import tiny_scenes
 from synth.render import render_scenes
-from synth.scenes import DEFAULT_COLOR, SceneSpec, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import DEFAULT_COLOR, SceneSpec
 
 
 def test_components_exact_on_separate_circles():

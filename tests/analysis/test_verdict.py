@@ -19,7 +19,7 @@ from study.config.spec import TRAIN_DEFAULTS, TrainSpec
 from study.data.tasks import dewind_scene_spec, scene_spec
 from synth.numerosity import describe_scene
 from synth.render import render_scenes
-from synth.scenes import sample_scenes
+from synth.sampling import sample_scenes
 
 
 def _spec(counts: str, sizes: str) -> dict:

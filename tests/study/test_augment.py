@@ -10,7 +10,8 @@ from study.data import augment
 from study.config.spec import TrainSpec
 from study.data.tasks import build_task
 from synth.render import render_scenes
-from synth.scenes import Scene, SceneSpec, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import Scene, SceneSpec
 
 
 def one_circle(width: int, height: int, x: float, y: float, radius: float) -> Scene:

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from synth.edit import add_circle, is_valid, move_circle, remove_circle, scale_radii, spread
-from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import InfeasibleSceneError, Scene, SceneSpec
 
 
 @pytest.fixture

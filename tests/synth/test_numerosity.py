@@ -15,6 +15,7 @@ from synth.numerosity import (
     sample_constant_hull_scenes,
     sample_dewind_scenes,
 )
+from synth.sampling import sample_scenes
 from synth.scenes import (
     DISTRACTOR_COLOR,
     SHAPES,
@@ -24,7 +25,6 @@ from synth.scenes import (
     auto_gap,
     auto_radius,
     extent_radii,
-    sample_scenes,
 )
 
 

@@ -6,7 +6,8 @@ import torch
 from scipy import ndimage
 
 from synth.render import circle_masks, render_scenes, render_scenes_matplotlib
-from synth.scenes import Scene, SceneSpec, auto_radius, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import Scene, SceneSpec, auto_radius
 
 
 def count_components(image: torch.Tensor, background: tuple[int, int, int]) -> int:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from synth.edit import is_valid
+from synth.sampling import sample_scenes
 from synth.scenes import (
     MIN_RADIUS_PX,
     InfeasibleSceneError,
@@ -12,7 +13,6 @@ from synth.scenes import (
     auto_radius,
     fit_radius,
     parse_range,
-    sample_scenes,
 )
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from synth.edit import is_valid
+from synth.sampling import sample_scenes
 from synth.scenes import (
     DEFAULT_COLOR,
     DISTRACTOR_COLOR,
@@ -17,7 +18,6 @@ from synth.scenes import (
     extent_radii,
     place_circles,
     random_colours,
-    sample_scenes,
 )
 
 

@@ -8,7 +8,8 @@ import torch
 from scipy import ndimage
 
 from synth.render import circle_masks, needs_layers, render_scenes, render_scenes_matplotlib
-from synth.scenes import DISTRACTOR_COLOR, SHAPES, Scene, SceneSpec, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import DISTRACTOR_COLOR, SHAPES, Scene, SceneSpec
 
 
 def components(image: torch.Tensor, background=(255, 255, 255)) -> int:
