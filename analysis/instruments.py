@@ -24,7 +24,7 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,15 +41,13 @@ from analysis.probes import stage_modules
 from analysis.psychophysics import HUMAN_ADULT_MODEL, HUMAN_ADULT_W, human_band_applies, weber_experiment, weber_text
 from analysis.rundata import CellRecord
 from analysis.stats import mean_ci
+from analysis.summary import Summary
 from analysis.units import CONTROL_SAMPLERS, SelectiveDifference, UnitSelectivity, unit_experiment
 from study.errors import ConfigError
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec
 from study.data.tasks import dewind_scene_spec, rendered_scene_spec
 from synth.scenes import InfeasibleSceneError, SceneSpec
-
-if TYPE_CHECKING:
-    from analysis.pipeline import Summary
 
 __all__ = ["SECTION", "InstrumentBudget", "INSTRUMENT_BUDGETS", "instrument_budget", "run_instruments",
            "weber_figure", "units_figure"]

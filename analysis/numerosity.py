@@ -45,6 +45,7 @@ from analysis import figures
 from analysis.predict import recorded_estimates
 from analysis.rundata import CellRecord, configuration_label, short_value
 from analysis.stats import Estimate, accuracy_estimate, error_estimate
+from analysis.summary import Summary
 from analysis.tables import ERROR_SPLITS, split_estimates
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec, varying_fields
@@ -382,8 +383,8 @@ def _display(table: pd.DataFrame, first: list[str]) -> pd.DataFrame:
                          "CI (MAE, bias)": table["mae_method"], "Seeds": table["n_seeds"], "n": table["n"]})
 
 
-def write_numerosity(summary: Any, cells: list[CellRecord]) -> pd.DataFrame:
-    """The section's tables and figures, written through ``summary`` (``analysis.pipeline.Summary``).
+def write_numerosity(summary: Summary, cells: list[CellRecord]) -> pd.DataFrame:
+    """The section's tables and figures, written through ``summary``.
 
     Returns:
         the per-image errors (empty when no counting cell has predictions).
@@ -429,7 +430,7 @@ def _arch_display(frame: pd.DataFrame) -> pd.DataFrame:
                          "CI (accuracy)": frame["method"], "Seeds": frame["n_seeds"], "n": frame["n"]})
 
 
-def _figure(summary: Any, make: Callable[[], Any], figure_id: str, title: str, takeaway: Callable[[], str],
+def _figure(summary: Summary, make: Callable[[], Any], figure_id: str, title: str, takeaway: Callable[[], str],
             has_data: bool) -> None:
     if has_data:
         summary.figure(make, figure_id, title, takeaway, SECTION)

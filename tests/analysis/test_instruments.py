@@ -8,7 +8,7 @@ from helpers import TINY
 from analysis.cell_analysis import BUDGETS
 from analysis.instruments import (INSTRUMENT_BUDGETS, SECTION, InstrumentBudget, instrument_budget, run_instruments,
                                   units_figure, weber_figure)
-from analysis.pipeline import Summary
+from analysis.summary import Summary
 from analysis.rundata import load_cells
 
 CPU = torch.device("cpu")
