@@ -47,7 +47,7 @@ from study.errors import ConfigError
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec
 from study.data.tasks import dewind_scene_spec, rendered_scene_spec
-from synth.scenes import InfeasibleSceneError, SceneSpec
+from synth.scenes import InfeasibleSceneError, SceneRecipe
 
 __all__ = ["SECTION", "InstrumentBudget", "INSTRUMENT_BUDGETS", "instrument_budget", "run_instruments",
            "weber_figure", "units_figure"]
@@ -110,12 +110,12 @@ class _CellMeasures:
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-def _scene_specs(train: TrainSpec) -> tuple[dict[str, SceneSpec], list[str]]:
+def _scene_recipes(train: TrainSpec) -> tuple[dict[str, SceneRecipe], list[str]]:
     """The cell's stimulus sets on its canvas, and why any was left out.
 
     ``fixed`` (the cell's one radius: Nasr et al.'s standard set), ``constant_area`` and
     ``constant_hull`` (their controls 1 and 2, drawn by ``analysis.units.CONTROL_SAMPLERS`` from the
-    same spec) and ``dewind``.
+    same recipe) and ``dewind``.
     """
     # On the images' canvas (scenes scaled to `size` when the cell draws them at `scene_size`); the
     # DeWind set is checked on its own below.
@@ -155,7 +155,7 @@ def _measure(cell: CellRecord, budget: InstrumentBudget, device: torch.device,
     predictor, spec, _ = load_predictor(cell.folder, cell.spec, (cell.metrics or {}).get("classes", []), True, device)
     try:
         train = TrainSpec.from_record(spec)
-        sets, why = _scene_specs(train)
+        sets, why = _scene_recipes(train)
     except ConfigError as error:  # a UserError would stop the whole analysis: this only stops this cell's
         raise RuntimeError(f"the cell's scenes cannot be rebuilt: {error}") from None
     measures.limitations.extend(why)

@@ -78,9 +78,9 @@ import torch
 from scipy import optimize, special
 from threadpoolctl import threadpool_limits
 
-from synth.numerosity import describe_scene
+from synth.numerosity import describe_scene, sample_dewind_scenes
 from synth.render import render_scenes
-from synth.scenes import Scene, SceneSpec
+from synth.scenes import Scene, SceneRecipe
 
 __all__ = ["W_FLOOR", "W_CEILING", "HUMAN_ADULT_W", "HUMAN_ADULT_SOURCES", "HUMAN_ADULT_MODEL", "SUBITIZING_MAX",
            "RESOLUTION_CONFIDENCE", "DiscriminationFit", "pair_features", "choose", "fit_discrimination",
@@ -423,12 +423,12 @@ def fit_discrimination(features: np.ndarray, choices: np.ndarray, n_boot: int = 
         w_resolution=w_resolution, below_resolution=not at_ceiling and (at_floor or estimate[0] < w_resolution))
 
 
-def weber_experiment(predictor: Any, scene_spec: SceneSpec, n_images: int, n_pairs: int, seed: int,
+def weber_experiment(predictor: Any, recipe: SceneRecipe, n_images: int, n_pairs: int, seed: int,
                      n_boot: int = 200) -> tuple[DiscriminationFit, dict[str, Any]]:
     """A network's numerosity discrimination on DeWind-controlled scenes.
 
     Renders ``n_images`` scenes (``synth.numerosity.sample_dewind_scenes``
-    on the spec's canvas and count range), takes each image's continuous
+    on the recipe's canvas and count range), takes each image's continuous
     estimate (``predictor.counts(images)["expected_count"]``), forms
     ``n_pairs`` random pairs with different N, lets the larger estimate
     choose, and fits the DeWind model. The network is deterministic, so its
@@ -438,22 +438,20 @@ def weber_experiment(predictor: Any, scene_spec: SceneSpec, n_images: int, n_pai
 
     Args:
         predictor: an ``analysis.predict.Predictor`` (anything with ``counts(images)``).
-        scene_spec: the cell's DeWind scene spec (``control="dewind"``; its canvas and counts).
+        recipe: the cell's DeWind scene recipe (``control="dewind"``; its canvas and counts).
         n_images, n_pairs: stimuli rendered and pairs judged; seed: scenes, pairs and bootstrap.
 
     Returns:
         the fit and ``{"n_images", "counts": (lo, hi), "estimates": [S], "log_axes": [S, 3]}``.
 
     Raises:
-        ValueError: the spec has one count (no pair can differ in N) or is not DeWind-controlled.
+        ValueError: the recipe has one count (no pair can differ in N) or is not DeWind-controlled.
     """
-    from synth.numerosity import sample_dewind_scenes  # the sampler: only needed here
-
-    if scene_spec.control != "dewind":
-        raise ValueError(f"scene_spec.control must be 'dewind' for a Weber fit, got {scene_spec.control!r}")
-    if scene_spec.counts[0] == scene_spec.counts[1]:
-        raise ValueError(f"counts {scene_spec.counts[0]}-{scene_spec.counts[1]}: one count, so no pair differs in N")
-    scenes = sample_dewind_scenes(scene_spec, n_images, seed=seed)
+    if recipe.control != "dewind":
+        raise ValueError(f"recipe.control must be 'dewind' for a Weber fit, got {recipe.control!r}")
+    if recipe.counts[0] == recipe.counts[1]:
+        raise ValueError(f"counts {recipe.counts[0]}-{recipe.counts[1]}: one count, so no pair differs in N")
+    scenes = sample_dewind_scenes(recipe, n_images, seed=seed)
     images = render_scenes(scenes)  # [S, 3, H, W] uint8
     with torch.no_grad():
         estimates = np.asarray(predictor.counts(images)["expected_count"], dtype=float)
@@ -462,5 +460,5 @@ def weber_experiment(predictor: Any, scene_spec: SceneSpec, n_images: int, n_pai
     pairs = make_pairs(np.array([s.count for s in scenes]), n_pairs, rng)
     fit = fit_discrimination(pair_features(axes, pairs), choose(estimates, pairs), n_boot=n_boot, seed=seed,
                              stimulus_pairs=pairs)
-    return fit, {"n_images": len(scenes), "counts": tuple(scene_spec.counts), "estimates": estimates,
+    return fit, {"n_images": len(scenes), "counts": tuple(recipe.counts), "estimates": estimates,
                  "log_axes": axes}

@@ -49,17 +49,17 @@ import torch
 import torch.nn as nn
 from scipy import stats
 
-from synth.numerosity import sample_constant_area_scenes, sample_constant_hull_scenes, sample_dewind_scenes
+from synth.numerosity import sample_constant_area_scenes, sample_constant_hull_scenes
 from synth.render import render_scenes
 from synth.sampling import sample_scenes
-from synth.scenes import Scene, SceneSpec
+from synth.scenes import Scene, SceneRecipe
 
 __all__ = ["ALPHA", "CONTROL_SAMPLERS", "UnitSelectivity", "SelectiveDifference", "two_way_anova", "unit_selectivity",
            "selective_difference", "stimulus_scenes", "stimulus_sets", "layer_activations", "random_network",
            "unit_experiment"]
 
 ALPHA = 0.01  # Nasr et al.'s threshold for every term of the ANOVA
-# Stimulus sets drawn by a sampler of their own (by set name); any other set by its spec's control.
+# Stimulus sets drawn by a sampler of their own (by set name); any other by ``sample_scenes`` (its recipe's control).
 CONTROL_SAMPLERS = {"constant_area": sample_constant_area_scenes, "constant_hull": sample_constant_hull_scenes}
 
 
@@ -232,7 +232,7 @@ def selective_difference(trained: np.ndarray, random: np.ndarray, n_boot: int = 
     return SelectiveDifference(estimate, float(low), float(high), int(n_boot))
 
 
-def stimulus_scenes(scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int], per_cell: int,
+def stimulus_scenes(recipes: Mapping[str, SceneRecipe], numbers: Sequence[int], per_cell: int,
                     seed: int) -> tuple[list[Scene], np.ndarray, np.ndarray]:
     """``per_cell`` scenes for every (numerosity, stimulus set), a balanced design (``stimulus_sets`` renders them).
 
@@ -241,10 +241,10 @@ def stimulus_scenes(scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int]
     and the scenes whose count is in ``numbers`` are kept; counts cycle over
     the range, so every number gets exactly ``per_cell`` scenes. A set named in
     ``CONTROL_SAMPLERS`` is drawn by its sampler (Nasr et al.'s controls), any
-    other by its spec's control (``dewind`` or plain).
+    other by ``sample_scenes`` (its recipe's control, ``dewind`` or plain).
 
     Args:
-        scene_specs: set name -> spec on one shared canvas.
+        recipes: set name -> scene recipe, all on one shared canvas.
         numbers: the numerosities shown (at least two); per_cell: images per cell (at least two).
 
     Returns:
@@ -255,19 +255,19 @@ def stimulus_scenes(scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int]
         raise ValueError(f"need >= 2 numerosities and >= 2 images per cell, got numbers {numbers}, per_cell {per_cell}")
     lo, hi = numbers[0], numbers[-1]
     scenes, names = [], []
-    for k, (name, spec) in enumerate(scene_specs.items()):
-        spec = dataclasses.replace(spec, counts=(lo, hi))
-        sampler = CONTROL_SAMPLERS.get(name) or (sample_dewind_scenes if spec.control == "dewind" else sample_scenes)
-        kept = [s for s in sampler(spec, per_cell * (hi - lo + 1), seed=seed + k) if s.count in numbers]
+    for k, (name, recipe) in enumerate(recipes.items()):
+        recipe = dataclasses.replace(recipe, counts=(lo, hi))
+        sampler = CONTROL_SAMPLERS.get(name) or sample_scenes
+        kept = [s for s in sampler(recipe, per_cell * (hi - lo + 1), seed=seed + k) if s.count in numbers]
         scenes.extend(kept)
         names.extend([name] * len(kept))
     return scenes, np.array([s.count for s in scenes]), np.array(names)
 
 
-def stimulus_sets(scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int], per_cell: int,
+def stimulus_sets(recipes: Mapping[str, SceneRecipe], numbers: Sequence[int], per_cell: int,
                   seed: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """``stimulus_scenes`` rendered: uint8 images ``[n, 3, H, W]``, numerosity ``[n]``, set name ``[n]``."""
-    scenes, counts, names = stimulus_scenes(scene_specs, numbers, per_cell, seed)
+    scenes, counts, names = stimulus_scenes(recipes, numbers, per_cell, seed)
     return render_scenes(scenes), counts, names
 
 
@@ -317,7 +317,7 @@ def random_network(arch: str, seed: int, image_size: int, device: torch.device |
 
 
 def unit_experiment(model: nn.Module, arch: str, layer: str, transform: Callable[[torch.Tensor], torch.Tensor],
-                    scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int], per_cell: int, seed: int,
+                    recipes: Mapping[str, SceneRecipe], numbers: Sequence[int], per_cell: int, seed: int,
                     device: torch.device | str = "cpu", n_boot: int = 200,
                     ) -> tuple[dict[str, UnitSelectivity], SelectiveDifference]:
     """Number-selective units of a trained network and of its random-weight twin, on the same images.
@@ -326,14 +326,14 @@ def unit_experiment(model: nn.Module, arch: str, layer: str, transform: Callable
         model: the trained classifier (on ``device``); arch: its architecture name (for the twin).
         layer: a child of ``model.body`` (e.g. ``layer4``).
         transform: uint8 ``[B, 3, H, W]`` -> the model's normalised input (``Predictor.transform``).
-        scene_specs, numbers, per_cell, seed: the stimuli (``stimulus_sets``).
+        recipes, numbers, per_cell, seed: the stimuli (``stimulus_sets``).
         n_boot: resamples behind the difference's interval (``selective_difference``).
 
     Returns:
         ``{"trained": UnitSelectivity, "random": UnitSelectivity}`` and the trained-minus-random
         difference in the fraction selective.
     """
-    images, counts, sets = stimulus_sets(scene_specs, numbers, per_cell, seed)
+    images, counts, sets = stimulus_sets(recipes, numbers, per_cell, seed)
     inputs = transform(images.to(device))
     control = random_network(arch, seed, int(inputs.shape[-1]), device)
     results = {name: unit_selectivity(layer_activations(network, layer, inputs), counts, sets)

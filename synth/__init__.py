@@ -18,7 +18,7 @@ _EXPORTS = {
     **dict.fromkeys(("sample_scenes",), "synth.sampling"),
     **dict.fromkeys(("circle_masks", "item_masks", "render_scenes", "render_scenes_matplotlib"), "synth.render"),
     **dict.fromkeys(
-        ("DISTRACTOR_COLOR", "InfeasibleSceneError", "MIN_RADIUS_PX", "SHAPES", "Scene", "SceneSpec", "auto_gap",
+        ("DISTRACTOR_COLOR", "InfeasibleSceneError", "MIN_RADIUS_PX", "SHAPES", "Scene", "SceneRecipe", "auto_gap",
          "auto_radius", "extent_radii", "fit_radius", "max_feasible_count", "max_feasible_radius", "parse_range"),
         "synth.scenes",
     ),
