@@ -46,7 +46,7 @@ from analysis.units import CONTROL_SAMPLERS, SelectiveDifference, UnitSelectivit
 from study.errors import ConfigError
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec
-from study.data.tasks import dewind_scene_spec, rendered_scene_spec
+from study.data.tasks import dewind_scene_recipe, rendered_scene_recipe
 from synth.scenes import InfeasibleSceneError, SceneRecipe
 
 __all__ = ["SECTION", "InstrumentBudget", "INSTRUMENT_BUDGETS", "instrument_budget", "run_instruments",
@@ -119,7 +119,7 @@ def _scene_recipes(train: TrainSpec) -> tuple[dict[str, SceneRecipe], list[str]]
     """
     # On the images' canvas (scenes scaled to `size` when the cell draws them at `scene_size`); the
     # DeWind set is checked on its own below.
-    base = rendered_scene_spec(dataclasses.replace(train, n_test_dewind=0))
+    base = rendered_scene_recipe(dataclasses.replace(train, n_test_dewind=0))
     fixed = dataclasses.replace(base, radius_range=None, control="none")
     sets = {"fixed": fixed}
     why: list[str] = []
@@ -131,7 +131,7 @@ def _scene_recipes(train: TrainSpec) -> tuple[dict[str, SceneRecipe], list[str]]
             why.append(f"scenes with a constant {what} cannot be drawn on this canvas ({error}): the unit analysis "
                        f"has no constant-{what} control set.")
     try:
-        sets["dewind"] = dewind_scene_spec(train, base)
+        sets["dewind"] = dewind_scene_recipe(train, base)
     except ConfigError as error:
         why.append(f"no DeWind-controlled scenes fit this canvas ({error}): no Weber fit, and the unit analysis "
                    "has no DeWind stimulus set.")

@@ -46,7 +46,7 @@ from analysis.rundata import CellRecord, short_value
 from analysis.stats import MIN_SEEDS_FOR_T, T_OVER_SEEDS, mean_ci, wilson_ci
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec
-from study.data.tasks import dewind_scene_spec, scene_spec
+from study.data.tasks import dewind_scene_recipe, scene_recipe
 
 __all__ = ["COUNTER_BAND", "INK_FROM", "APPROXIMATE_BELOW", "RadiusCoverage", "radius_coverage", "Evidence",
            "Verdict", "decide", "accuracy_gap", "verdict_rows", "verdict_display", "NEWCOMBE_OVER_IMAGES"]
@@ -75,14 +75,14 @@ class RadiusCoverage:
 def radius_coverage(spec: dict[str, Any]) -> RadiusCoverage | None:
     """Whether a counting cell's controlled set draws only radii it trained on (None when it has no such set).
 
-    Training radii come from ``study.data.tasks.scene_spec`` (one radius for
+    Training radii come from ``study.data.tasks.scene_recipe`` (one radius for
     ``sizes = fixed``, its ``radius_range`` for varied and dewind), the
-    controlled ones from ``study.data.tasks.dewind_scene_spec``.
+    controlled ones from ``study.data.tasks.dewind_scene_recipe``.
     """
     try:
         train = TrainSpec.from_record(spec)
-        training = scene_spec(train)
-        controlled = dewind_scene_spec(train, training)
+        training = scene_recipe(train)
+        controlled = dewind_scene_recipe(train, training)
     except Exception:  # noqa: BLE001 - not a counting cell, or no controlled set can be drawn for it
         return None
     train_range = training.radius_range or (training.radius, training.radius)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from study.data import augment
 from study.config.spec import TrainSpec
-from study.data.tasks import scene_spec
+from study.data.tasks import scene_recipe
 from synth.sampling import sample_scenes
 from synth.scenes import parse_range
 
@@ -44,7 +44,7 @@ def audit_table(
         lo, hi = parse_range(counts, "--counts")
         for aspect in aspects:
             # Exactly the scenes a counting cell of this range, size and aspect trains on.
-            spec = scene_spec(TrainSpec(counts=f"{lo}-{hi}", size=size, aspect=aspect, n_test_dewind=0))
+            spec = scene_recipe(TrainSpec(counts=f"{lo}-{hi}", size=size, aspect=aspect, n_test_dewind=0))
             scenes = sample_scenes(spec, scenes_per_range, seed=seed)
             for name in policies:
                 audit = augment.count_audit(augment.create(name, size=size), scenes, samples=samples, seed=seed)

@@ -68,10 +68,10 @@ __all__ = [
     "data_key",
     "decode_folder",
     "decode_image",
-    "dewind_scene_spec",
-    "rendered_scene_spec",
+    "dewind_scene_recipe",
+    "rendered_scene_recipe",
     "resolve_device",
-    "scene_spec",
+    "scene_recipe",
 ]
 
 
@@ -291,11 +291,11 @@ def _derived_seed(data_seed: int, stream: str) -> int:
 
 
 # ---------------------------------------------------------------------- counting
-def scene_spec(spec: TrainSpec) -> SceneRecipe:
+def scene_recipe(spec: TrainSpec) -> SceneRecipe:
     """The ``SceneRecipe`` a counting cell's training scenes are drawn from (auto radius and gap resolved).
 
     Its canvas is the scene canvas: ``scene_size`` (times ``aspect`` in
-    width) when set, else ``size``; ``rendered_scene_spec`` is the same
+    width) when set, else ``size``; ``rendered_scene_recipe`` is the same
     spec on the images' canvas.
 
     An explicit ``radius`` is used as given (at least ``MIN_RADIUS_PX``).
@@ -308,18 +308,18 @@ def scene_spec(spec: TrainSpec) -> SceneRecipe:
         ConfigError: the training scenes cannot be packed (naming the largest
             feasible count at that radius and the largest feasible radius for
             the count), or, when ``n_test_dewind > 0``, the controlled test
-            set cannot be built at this size (see ``dewind_scene_spec``).
+            set cannot be built at this size (see ``dewind_scene_recipe``).
     """
-    base = _training_scene_spec(spec)
+    base = _training_scene_recipe(spec)
     if spec.n_test_dewind > 0:
-        dewind_scene_spec(spec, base)
+        dewind_scene_recipe(spec, base)
     return base
 
 
-def rendered_scene_spec(spec: TrainSpec) -> SceneRecipe:
-    """``scene_spec`` scaled to the images' canvas (``size``): draw new scenes from this to show them
-    to a trained model (it is ``scene_spec`` itself when ``scene_size`` is 0)."""
-    return _scaled(scene_spec(spec), spec)
+def rendered_scene_recipe(spec: TrainSpec) -> SceneRecipe:
+    """``scene_recipe`` scaled to the images' canvas (``size``): draw new scenes from this to show them
+    to a trained model (it is ``scene_recipe`` itself when ``scene_size`` is 0)."""
+    return _scaled(scene_recipe(spec), spec)
 
 
 def _scaled(scenes_spec: SceneRecipe, spec: TrainSpec) -> SceneRecipe:
@@ -352,7 +352,7 @@ def _radius_range(radius: float) -> tuple[float, float]:
     return max(MIN_RADIUS_PX, (1 - DEWIND_RADIUS_SPREAD) * radius), (1 + DEWIND_RADIUS_SPREAD) * radius
 
 
-def _training_scene_spec(spec: TrainSpec) -> SceneRecipe:
+def _training_scene_recipe(spec: TrainSpec) -> SceneRecipe:
     lo, hi = parse_range(spec.counts, "counts")
     side = spec.scene_size or spec.size
     height, width = side, _canvas_width(spec, side)
@@ -409,7 +409,7 @@ def _checked(candidate: SceneRecipe, field: str) -> SceneRecipe:
     return candidate
 
 
-def dewind_scene_spec(spec: TrainSpec, base: SceneRecipe | None = None) -> SceneRecipe:
+def dewind_scene_recipe(spec: TrainSpec, base: SceneRecipe | None = None) -> SceneRecipe:
     """The ``SceneRecipe`` of a counting cell's controlled (DeWind) test set.
 
     Same count range, canvas, gap and items as the training scenes (never
@@ -425,13 +425,13 @@ def dewind_scene_spec(spec: TrainSpec, base: SceneRecipe | None = None) -> Scene
 
     Args:
         spec: the counting cell.
-        base: its training ``scene_spec`` when already computed.
+        base: its training ``scene_recipe`` when already computed.
 
     Raises:
         ConfigError: this radius range cannot hold Size independent of N for
             the count range, or the largest count does not fit.
     """
-    base = base or _training_scene_spec(spec)
+    base = base or _training_scene_recipe(spec)
     # DeWind's size and spacing descriptors assume items that do not occlude each other, so
     # an overlap cell's controlled set is drawn without overlap (its items still fit the cell's).
     candidate = dataclasses.replace(base, radius_range=_radius_range(base.radius), control="dewind", overlap=False)
@@ -456,7 +456,7 @@ def _sample(scenes_spec: SceneRecipe, n: int, seed: int) -> list[Scene]:
 def _build_counting(spec: TrainSpec) -> dict[str, Any]:
     """Sample, render and split the counting scenes (on CPU; the task moves them)."""
     data_seed = spec.resolved_data_seed
-    train_spec = scene_spec(spec)
+    train_spec = scene_recipe(spec)
     seen, held = spec.train_counts, spec.held_out_counts
     pool = _sample_counts(train_spec, spec.n_train, data_seed, seen)
     order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(data_seed))
@@ -467,7 +467,7 @@ def _build_counting(spec: TrainSpec) -> dict[str, Any]:
         "test": _sample_counts(train_spec, spec.n_test, _derived_seed(data_seed, "test"), seen),
     }
     if spec.n_test_dewind:
-        dewind_spec = dewind_scene_spec(spec, train_spec)
+        dewind_spec = dewind_scene_recipe(spec, train_spec)
         splits["test_dewind"] = _sample_counts(dewind_spec, spec.n_test_dewind,
                                                _derived_seed(data_seed, "test_dewind"), seen)
     if held:
