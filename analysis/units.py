@@ -1,41 +1,15 @@
 """Number-selective units: the single-unit analysis of Nasr et al. (2019) with the controls Zhang & Wu (2020) asked for.
 
-Nasr, K., Viswanathan, P. & Nieder, A. (2019). Number detectors spontaneously
-emerge in a deep neural network designed for visual object recognition.
-*Science Advances* 5(5), eaav7903. Each unit's response to dot arrays is put
-through a two-way ANOVA, numerosity x stimulus set (their standard set and
-two sets controlling non-numerical features: total area constant, convex
-hull constant); a unit is *number-selective* when numerosity has a
-significant effect (p < 0.01) and neither the stimulus set nor the
-interaction does. Here it must also prefer the same numerosity in every
-set: a unit that follows total area is flat (its preferred number a coin
-toss) where the area is held. A selective unit's *preferred numerosity* is
-the one with the largest mean response; averaged normalised tuning curves
-per preferred numerosity are drawn on linear and logarithmic axes (number
-neurons in monkeys are more symmetric on the log axis).
-
-Zhang, X. & Wu, X. (2020). On numerosity of deep neural networks. *NeurIPS
-2020* (arXiv:2011.08674). They showed that the same test, with few images
-per condition against hundreds of units, also finds "number units" in a
-randomly initialised, untrained network. The control here is exactly that:
-the same architecture with random weights (``study.engine.models.create_model``,
-``weights="none"``) on the same images; a trained network's fraction only
-means something beside it. (Kim, Jang, Baek, Song & Paik, 2021, *Science
-Advances* 7(1), eabd6127, report number-tuned units in untrained networks
-too.)
-
-Stimulus sets here (``analysis.instruments``): ``fixed`` (Nasr's standard:
-one radius, total area and hull grow with N), ``constant_area`` (their
-control 1, ``synth.numerosity.sample_constant_area_scenes``),
-``constant_hull`` (their control 2, ``sample_constant_hull_scenes``) and
-``dewind`` (N independent of Size and Spacing). A unit that follows total
-area or the hull answers to N differently across these sets, so the
-interaction term and the preferred-number check screen it out.
-
-The trained-vs-random difference in the fraction of selective units gets a
-95% percentile bootstrap interval over *units* (``selective_difference``:
-each network's units resampled, the images fixed); the spread over seeds
-shows how much it moves with the images and the training run.
+``unit_experiment`` renders the stimulus sets (``stimulus_sets``: the cell's
+standard set, Nasr et al.'s constant-area and constant-hull controls, a DeWind
+set), records the spatially averaged activations of one body stage for the
+trained network and the same architecture with random weights, and runs a
+two-way ANOVA (numerosity x stimulus set) per unit (``two_way_anova``). A unit
+is number-selective when numerosity is significant (p < 0.01), set and
+interaction are not, and it prefers the same numerosity in every set.
+``selective_difference`` bootstraps the trained-minus-random fraction over
+units. docs/INSTRUMENTS.md, section 2, gives the stimuli, the test, what it
+can resolve and the references.
 """
 
 from __future__ import annotations

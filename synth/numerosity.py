@@ -1,41 +1,15 @@
-"""Numerosity descriptors and DeWind-controlled sampling.
+"""Numerosity descriptors and the samplers that control them: DeWind et al. (2015) and Nasr et al. (2019).
 
-DeWind, Adams, Platt & Brannon (2015), "Modeling the approximate number
-system to quantify the contribution of visual stimulus features", Cognition
-142. Every dot array is a point in a 3-D log space spanned by
-
-    log N,
-    log Size    = log ISA + log TSA     (item and total surface area),
-    log Spacing = log FA  + log Sparsity (field area and field area per item),
-
-with TSA = N x ISA and Sparsity = FA / N. Sampling log N, log Size and
-log Spacing independently makes count orthogonal to the two non-numerical
-axes, which is what lets the confound regression in ``analysis`` separate
-them. Note what cannot be done: since log TSA - log ISA = log N, count can
-never be decorrelated from TSA and ISA at once; DeWind's design puts each at
-half-weight on log N (corr(log N, log TSA) = sqrt(var N / (var N + var Size))
-falls as the Size range widens).
-
-Field area (FA) here is the area of the disc the centres are drawn from
-(the *field*), as in DeWind's stimuli; ``hull_area`` (convex hull of the
-centres) is recorded beside it as the area the viewer can see.
-
-Nasr, Viswanathan & Nieder (2019)'s control sets, for the number-unit
-analysis: ``sample_constant_area_scenes`` (their control 1: the targets'
-total surface area TSA is the same in every scene, so item size falls as N
-grows) and ``sample_constant_hull_scenes`` (their control 2: the convex hull
-of the centres has the same area in every scene of 3 or more items, so
-density rises with N). Beside scenes of one radius (TSA and hull grow with
-N), a unit that follows TSA or the hull answers to N differently in each set.
-
-Shapes and distractors. Radii are equal-area radii, so ISA and TSA keep
-their formulas for every shape; packing uses extent radii. Descriptors
-describe the *targets* only (what is counted). Distractors share the
-scene's item size and field, and their number is drawn independently of N;
-they add ink (``n_items`` in a folder's metadata records it) but no
-descriptor counts them. Overlapping items are refused with ``dewind``
-(``SceneRecipe`` says so): occlusion would break the Size and Spacing
-descriptors.
+``describe_scene`` gives a scene's descriptors (``DESCRIPTOR_NAMES``: count,
+ISA, TSA, field and hull area, sparsity, density, coverage, log Size, log
+Spacing, ...), of its *targets* only. ``sample_dewind_scenes`` draws log N,
+log Size (ISA x TSA) and log Spacing (FA x Sparsity) independently over a
+stratified design (``dewind_design_box``); ``sample_constant_area_scenes`` and
+``sample_constant_hull_scenes`` are Nasr et al.'s controls 1 and 2. Radii are
+equal-area radii, packing uses extent radii; distractors share the scene's
+item size and field. docs/STIMULI.md ("What the DeWind control holds
+independent of count") and docs/INSTRUMENTS.md, section 2, give the design,
+its limits and the references.
 """
 
 from __future__ import annotations
