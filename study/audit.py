@@ -44,8 +44,8 @@ def audit_table(
         lo, hi = parse_range(counts, "--counts")
         for aspect in aspects:
             # Exactly the scenes a counting cell of this range, size and aspect trains on.
-            spec = scene_recipe(TrainSpec(counts=f"{lo}-{hi}", size=size, aspect=aspect, n_test_dewind=0))
-            scenes = sample_scenes(spec, scenes_per_range, seed=seed)
+            recipe = scene_recipe(TrainSpec(counts=f"{lo}-{hi}", size=size, aspect=aspect, n_test_dewind=0))
+            scenes = sample_scenes(recipe, scenes_per_range, seed=seed)
             for name in policies:
                 audit = augment.count_audit(augment.create(name, size=size), scenes, samples=samples, seed=seed)
                 rows.append({

@@ -40,5 +40,5 @@ def counter_predictor(lo: int, hi: int) -> Predictor:
 
 
 def tiny_scenes(lo: int = 2, hi: int = 4, n: int = 6, size: int = 48, seed: int = 0):
-    spec = SceneRecipe(counts=(lo, hi), width=size, height=size, radius=3.0, min_gap=2.0)
-    return sample_scenes(spec, n, seed=seed)
+    recipe = SceneRecipe(counts=(lo, hi), width=size, height=size, radius=3.0, min_gap=2.0)
+    return sample_scenes(recipe, n, seed=seed)

@@ -16,8 +16,8 @@ def test_components_exact_on_separate_circles():
 
 
 def test_both_baselines_exact_with_a_fixed_radius():
-    spec = SceneRecipe(counts=(1, 5), width=48, height=48, radius=3.0, min_gap=2.0)
-    train, test = sample_scenes(spec, 20, seed=0), sample_scenes(spec, 10, seed=1)
+    recipe = SceneRecipe(counts=(1, 5), width=48, height=48, radius=3.0, min_gap=2.0)
+    train, test = sample_scenes(recipe, 20, seed=0), sample_scenes(recipe, 10, seed=1)
     result = baseline_accuracy(render_scenes(train), np.array([s.count for s in train]),
                                render_scenes(test), np.array([s.count for s in test]))
     assert result["components"]["accuracy"] == 1.0
@@ -46,8 +46,8 @@ def _with_distractors(scenes, n_distractors=2):
 
 
 def test_baselines_count_targets_of_the_target_colour_only():
-    spec = SceneRecipe(counts=(3, 7), width=48, height=48, radius=3.0, min_gap=2.0)
-    train, test = _with_distractors(sample_scenes(spec, 30, seed=0)), _with_distractors(sample_scenes(spec, 12, seed=1))
+    recipe = SceneRecipe(counts=(3, 7), width=48, height=48, radius=3.0, min_gap=2.0)
+    train, test = _with_distractors(sample_scenes(recipe, 30, seed=0)), _with_distractors(sample_scenes(recipe, 12, seed=1))
     targets_of = lambda scenes: np.array([len(s.radii) - 2 for s in scenes])  # noqa: E731
     images = render_scenes(test)
     assert (component_counts(images, target_colour=DEFAULT_COLOR) == targets_of(test)).all()
@@ -73,9 +73,9 @@ def test_unusable_baselines_name_why():
 
 
 def test_ink_counter_answers_held_out_classes_when_given_them():
-    spec = SceneRecipe(counts=(1, 5), width=48, height=48, radius=3.0, min_gap=2.0)
-    train = [s for s in sample_scenes(spec, 40, seed=0) if s.count != 3]
-    held = [s for s in sample_scenes(spec, 40, seed=1) if s.count == 3]
+    recipe = SceneRecipe(counts=(1, 5), width=48, height=48, radius=3.0, min_gap=2.0)
+    train = [s for s in sample_scenes(recipe, 40, seed=0) if s.count != 3]
+    held = [s for s in sample_scenes(recipe, 40, seed=1) if s.count == 3]
     counts = np.array([s.count for s in train])
     seen_only = InkAreaCounter().fit(render_scenes(train), counts)
     assert 3 not in seen_only.predict(render_scenes(held))
