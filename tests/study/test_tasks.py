@@ -387,7 +387,7 @@ def test_scene_size_gives_the_same_scenes_at_every_size():
     assert ink(small.test_images) / ink(large.test_images) == pytest.approx(0.25, abs=0.03)
 
 
-def test_rendered_scene_spec_is_the_scene_spec_scaled_to_size():
+def test_rendered_scene_recipe_is_the_scene_recipe_scaled_to_size():
     spec = TrainSpec(counts="1-5", size=32, scene_size=128, n_test_dewind=0)
     drawn, shown = scene_recipe(spec), rendered_scene_recipe(spec)
     assert (drawn.width, shown.width) == (128, 32)
