@@ -30,7 +30,7 @@ from study.engine.backbones import cached_weights
 from study.errors import ConfigError, UserError, WeightsUnavailableError
 from study.engine.models import create_model
 from study.config.spec import TrainSpec
-from study.data.tasks import build_task, rendered_scene_spec
+from study.data.tasks import build_task, rendered_scene_recipe
 from synth.render import circle_masks, render_scenes
 from synth.scenes import DEFAULT_COLOR, Scene
 
@@ -241,7 +241,7 @@ def _interventions(result: CellResult, context: _Context, budget: Budget) -> Non
     lo, hi = int(context.counts.min()), int(context.counts.max())
     spec = TrainSpec.from_record(result.cell.spec)
     # The cell's own gap on the images' canvas (scaled from the scene canvas when scene_size is set).
-    gap = float(rendered_scene_spec(spec).min_gap)
+    gap = float(rendered_scene_recipe(spec).min_gap)
     table = interventions.run_interventions(context.predictor, [scenes[i] for i in chosen], (lo, hi), seed=0,
                                             min_gap=gap, trained=spec.train_counts if spec.held_out_counts else None)
     result.add("interventions", table)

@@ -33,9 +33,10 @@ import pandas as pd
 
 from analysis.stats import MIN_SEEDS_FOR_T, bootstrap_ci
 from study.config.spec import TrainSpec
-from study.data.tasks import dewind_scene_spec, rendered_scene_spec
+from study.data.tasks import dewind_scene_recipe, rendered_scene_recipe
 from synth.numerosity import describe_scene
-from synth.scenes import InfeasibleSceneError, Scene, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import InfeasibleSceneError, Scene
 
 __all__ = ["dewind_scenes", "confound_regression", "scene_axes", "fit_images", "SizeRatio", "size_to_n_ratio",
            "regression_caveats", "weber_table", "AXES", "SEEDS_AND_IMAGES", "IMAGES_WITHIN_SEEDS"]
@@ -49,8 +50,8 @@ IMAGES_WITHIN_SEEDS = "bootstrap over images"
 def dewind_scenes(spec: dict[str, Any], n: int, seed: int = 12345) -> list[Scene]:
     """A DeWind test set for a counting cell drawn as its ``test_dewind`` split is, for cells that recorded none.
 
-    The spec is ``study.data.tasks.dewind_scene_spec`` on the images' canvas
-    (``rendered_scene_spec``: the cell's scenes scaled to ``size`` when
+    The recipe is ``study.data.tasks.dewind_scene_recipe`` on the images' canvas
+    (``rendered_scene_recipe``: the cell's scenes scaled to ``size`` when
     ``scene_size`` is set), so the radii span the same range as a recorded
     controlled set, ``[0.5 r, 1.5 r]`` around the cell's radius.
 
@@ -62,9 +63,9 @@ def dewind_scenes(spec: dict[str, Any], n: int, seed: int = 12345) -> list[Scene
         InfeasibleSceneError: the range cannot be packed or held independent of Size at this radius.
     """
     train = TrainSpec.from_record(spec)
-    base = rendered_scene_spec(train)
+    base = rendered_scene_recipe(train)
     try:
-        controlled = dewind_scene_spec(train, base)
+        controlled = dewind_scene_recipe(train, base)
     except Exception as error:  # ConfigError: say which cell's set could not be built
         raise InfeasibleSceneError(f"dewind test set for counts {spec.get('counts')}: {error}") from None
     return sample_scenes(controlled, n, seed=seed, timeout_s=max(20.0, 0.05 * n))

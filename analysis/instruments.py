@@ -24,7 +24,7 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,15 +41,13 @@ from analysis.probes import stage_modules
 from analysis.psychophysics import HUMAN_ADULT_MODEL, HUMAN_ADULT_W, human_band_applies, weber_experiment, weber_text
 from analysis.rundata import CellRecord
 from analysis.stats import mean_ci
+from analysis.summary import Summary
 from analysis.units import CONTROL_SAMPLERS, SelectiveDifference, UnitSelectivity, unit_experiment
 from study.errors import ConfigError
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec
-from study.data.tasks import dewind_scene_spec, rendered_scene_spec
-from synth.scenes import InfeasibleSceneError, SceneSpec
-
-if TYPE_CHECKING:
-    from analysis.pipeline import Summary
+from study.data.tasks import dewind_scene_recipe, rendered_scene_recipe
+from synth.scenes import InfeasibleSceneError, SceneRecipe
 
 __all__ = ["SECTION", "InstrumentBudget", "INSTRUMENT_BUDGETS", "instrument_budget", "run_instruments",
            "weber_figure", "units_figure"]
@@ -112,16 +110,16 @@ class _CellMeasures:
     seconds: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-def _scene_specs(train: TrainSpec) -> tuple[dict[str, SceneSpec], list[str]]:
+def _scene_recipes(train: TrainSpec) -> tuple[dict[str, SceneRecipe], list[str]]:
     """The cell's stimulus sets on its canvas, and why any was left out.
 
     ``fixed`` (the cell's one radius: Nasr et al.'s standard set), ``constant_area`` and
     ``constant_hull`` (their controls 1 and 2, drawn by ``analysis.units.CONTROL_SAMPLERS`` from the
-    same spec) and ``dewind``.
+    same recipe) and ``dewind``.
     """
     # On the images' canvas (scenes scaled to `size` when the cell draws them at `scene_size`); the
     # DeWind set is checked on its own below.
-    base = rendered_scene_spec(dataclasses.replace(train, n_test_dewind=0))
+    base = rendered_scene_recipe(dataclasses.replace(train, n_test_dewind=0))
     fixed = dataclasses.replace(base, radius_range=None, control="none")
     sets = {"fixed": fixed}
     why: list[str] = []
@@ -133,7 +131,7 @@ def _scene_specs(train: TrainSpec) -> tuple[dict[str, SceneSpec], list[str]]:
             why.append(f"scenes with a constant {what} cannot be drawn on this canvas ({error}): the unit analysis "
                        f"has no constant-{what} control set.")
     try:
-        sets["dewind"] = dewind_scene_spec(train, base)
+        sets["dewind"] = dewind_scene_recipe(train, base)
     except ConfigError as error:
         why.append(f"no DeWind-controlled scenes fit this canvas ({error}): no Weber fit, and the unit analysis "
                    "has no DeWind stimulus set.")
@@ -157,7 +155,7 @@ def _measure(cell: CellRecord, budget: InstrumentBudget, device: torch.device,
     predictor, spec, _ = load_predictor(cell.folder, cell.spec, (cell.metrics or {}).get("classes", []), True, device)
     try:
         train = TrainSpec.from_record(spec)
-        sets, why = _scene_specs(train)
+        sets, why = _scene_recipes(train)
     except ConfigError as error:  # a UserError would stop the whole analysis: this only stops this cell's
         raise RuntimeError(f"the cell's scenes cannot be rebuilt: {error}") from None
     measures.limitations.extend(why)

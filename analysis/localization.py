@@ -1,29 +1,12 @@
-"""Where attribution falls: on the circles or on the background.
+"""Where attribution falls: on the items or on the background.
 
-All functions take one non-negative attribution map ``[H, W]`` and the
-scene's per-circle coverage masks ``[K, H, W]`` (``synth.circle_masks``,
-after the same eval transform as the image), so they work for any method.
-
-Definitions (documented here because they are choices):
-
-- *mass share*: attribution inside the circles / total attribution, with
-  anti-aliased edge pixels counted by their coverage; compared with the
-  *area share* (fraction of the image the circles cover). A map that ignores
-  the circles has mass share ~ area share; ``ratio`` = mass / area share.
-- *pointing game*: whether the single most attributed pixel lies on a circle
-  (coverage >= 0.5), as in Zhang et al. (2016).
-- *per-circle coverage*: the fraction of the scene's circles whose own
-  attribution mass exceeds their fair share, the share a uniform map would
-  give them (circle area / image area). A counter has to look at every
-  circle, so its coverage should stay near 1 as N grows.
-
-Caveat, by construction: Integrated Gradients multiplies gradients by
-``input - baseline``, and with the blank-canvas baseline that difference is
-zero on every background pixel, so IG (and Occlusion, whose patches of pure
-background change nothing) can only put mass on or next to circles. Their
-mass share is close to 1 for any model; the informative localisation
-numbers are those of Grad-CAM, Saliency and SmoothGrad. IG is still useful
-for ranking circles (deletion test) and for its overlays.
+Both functions take one non-negative attribution map ``[H, W]`` and the
+scene's per-item coverage masks ``[K, H, W]`` (``synth.circle_masks``, after
+the same eval transform as the image), so they work for any method:
+``localization_metrics`` gives the mass share, area share, pointing game and
+per-circle coverage of one image. docs/ANALYSIS.md ("Localisation") defines
+them and says why Integrated Gradients' and Occlusion's mass share is close to
+1 for any model.
 """
 
 from __future__ import annotations

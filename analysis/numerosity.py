@@ -1,36 +1,15 @@
 """Count errors of the readout heads, held-out counts, resolution and architecture (section "numerosity").
 
-Everything here reads the cells' own predictions.csv (no model is run):
-per image, the head's point estimate of the count (``estimate``; the
-predicted class's count in older run folders) beside the true count. An
-ordinal (CORAL) head is scored on its continuous expected rank
-(``analysis.predict.recorded_estimates``: accuracy of the count nearest it,
-MAE of it) in every run folder, including older ones that recorded CORAL's
-whole-number rank: the rank almost never names a count held out inside the
-range.
-
-- **Heads and held-out counts.** Per configuration and evaluation split
-  (i.i.d. test, DeWind test, held-out counts) and per true count: accuracy
-  of the rounded estimate, MAE (mean |estimate - count|) and signed bias
-  (mean estimate - count), each with a 95% interval: a t interval over
-  seeds with >= 3 seeds, else Wilson (accuracy) or a percentile bootstrap
-  over the pooled images (MAE, bias). Held-out counts are marked as
-  interpolation (inside the trained range, e.g. 3 of 1,2,4,5) or
-  extrapolation (outside it, e.g. 21-30 after training on 1-20). A
-  classifier head has one output per class and the held-out class never had
-  a positive example, so it cannot output an untrained class reliably. An
-  ordinal head can place an interpolated count only through its continuous
-  expected rank; on extrapolation it cannot either: the task "more than the
-  largest trained count" never had a positive example, so where a larger
-  count lands is set by how long training pushed that threshold, not by the
-  images. Only a regression head's reading beyond the range is a
-  measurement; the takeaway says so.
-- **Resolution.** Cells that differ only in ``size`` and share a
-  ``scene_size`` see the same scenes at several image sizes: accuracy and
-  MAE against px per configuration separate crowding (errors that shrink
-  with resolution) from a counting limit (errors that do not).
-- **Architecture.** When ``arch`` varies: accuracy per architecture (paper
-  names, ``analysis.rundata.arch_label``) per configuration and test set.
+Reads the cells' own predictions.csv (no model is run): per image the head's
+point estimate beside the true count (an ordinal head's continuous expected
+rank, ``analysis.predict.recorded_estimates``, in old run folders too).
+``write_numerosity`` adds the tables and figures: accuracy, MAE and signed bias
+per configuration, test set and true count (held-out counts marked
+``interpolation`` or ``extrapolation``, ``count_kind``); accuracy against image
+size on shared scenes (``resolution_table``); accuracy per architecture
+(``architecture_frame``). docs/ANALYSIS.md ("Count errors", "Resolution",
+"Architecture") gives the intervals and how to read them; docs/INSTRUMENTS.md,
+section 3, what each head can say about held-out counts.
 """
 
 from __future__ import annotations
@@ -45,6 +24,7 @@ from analysis import figures
 from analysis.predict import recorded_estimates
 from analysis.rundata import CellRecord, configuration_label, short_value
 from analysis.stats import Estimate, accuracy_estimate, error_estimate
+from analysis.summary import Summary
 from analysis.tables import ERROR_SPLITS, split_estimates
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec, varying_fields
@@ -382,8 +362,8 @@ def _display(table: pd.DataFrame, first: list[str]) -> pd.DataFrame:
                          "CI (MAE, bias)": table["mae_method"], "Seeds": table["n_seeds"], "n": table["n"]})
 
 
-def write_numerosity(summary: Any, cells: list[CellRecord]) -> pd.DataFrame:
-    """The section's tables and figures, written through ``summary`` (``analysis.pipeline.Summary``).
+def write_numerosity(summary: Summary, cells: list[CellRecord]) -> pd.DataFrame:
+    """The section's tables and figures, written through ``summary``.
 
     Returns:
         the per-image errors (empty when no counting cell has predictions).
@@ -429,7 +409,7 @@ def _arch_display(frame: pd.DataFrame) -> pd.DataFrame:
                          "CI (accuracy)": frame["method"], "Seeds": frame["n_seeds"], "n": frame["n"]})
 
 
-def _figure(summary: Any, make: Callable[[], Any], figure_id: str, title: str, takeaway: Callable[[], str],
+def _figure(summary: Summary, make: Callable[[], Any], figure_id: str, title: str, takeaway: Callable[[], str],
             has_data: bool) -> None:
     if has_data:
         summary.figure(make, figure_id, title, takeaway, SECTION)

@@ -17,14 +17,11 @@ half-written.
 
 from __future__ import annotations
 
-import contextlib
 import io
-import json
-import math
 import sys
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,102 +35,15 @@ from analysis.cell_analysis import BUDGETS, STEPS, Budget, CellResult, analyse_c
 from analysis.comparisons import paired_comparisons
 from analysis.instruments import run_instruments
 from analysis.rundata import CellRecord, load_cells, open_run
+from analysis.summary import Summary
 from study.errors import UserError
 from study.run.runfolder import CellStatus, RunFolder
-from study.store import atomic_write_bytes, atomic_write_text
+from study.store import atomic_write_bytes
 from study.data.tasks import resolve_device
 
-__all__ = ["run_analysis", "Summary", "SECTIONS", "MAX_TABLE_ROWS"]
+__all__ = ["run_analysis"]
 
-SECTIONS = ("answer", "results", "drivers", "numerosity", "reproduction", "appendix")
-MAX_TABLE_ROWS = 15
 DEFAULT_QUESTION = "Can convolutional networks count?"
-
-
-class Summary:
-    """Collects what the analysis wrote and writes ``summary.json``.
-
-    Args:
-        out_dir: ``runs/NAME/analysis``.
-    """
-
-    def __init__(self, out_dir: Path) -> None:
-        self.out_dir = out_dir
-        self.findings: list[dict[str, str]] = []
-        self.figures: list[dict[str, str]] = []
-        self.tables: list[dict[str, Any]] = []
-        self.missing: list[dict[str, str]] = []
-        self.limitations: list[str] = []
-        self.examples: list[dict[str, str]] = []
-        self.data: dict[str, pd.DataFrame] = {}  # id -> tidy table, for findings and takeaways
-
-    @contextlib.contextmanager
-    def step(self, what: str) -> Iterator[None]:
-        """Run a step; an exception becomes a ``missing`` entry (a partial run must not stop the analysis)."""
-        try:
-            yield
-        except UserError:
-            raise
-        except Exception as error:  # noqa: BLE001
-            self.missing.append({"what": what, "why": f"{type(error).__name__}: {error}"})
-
-    def table(self, frame: pd.DataFrame | None, table_id: str, title: str, section: str,
-              display: pd.DataFrame | None = None) -> None:
-        """Write ``tables/<id>.csv`` (the tidy table) and list up to 15 display rows of ``display``."""
-        if frame is None or frame.empty:
-            return
-        atomic_write_text(self.out_dir / "tables" / f"{table_id}.csv", frame.to_csv(index=False))
-        self.data[table_id] = frame
-        shown = (display if display is not None else frame).head(MAX_TABLE_ROWS)
-        self.tables.append({"id": table_id, "file": f"tables/{table_id}.csv", "title": title, "section": section,
-                            "columns": [str(c) for c in shown.columns],
-                            "rows": [[_display(v) for v in row] for row in shown.itertuples(index=False)]})
-
-    def figure(self, make: Callable[[], Any], figure_id: str, title: str, takeaway: Callable[[], str],
-               section: str) -> None:
-        """Draw a figure with ``make()`` and write it with its computed takeaway (a step of its own)."""
-        with self.step(f"figure {figure_id}"):
-            figure = make()
-            if figure is None:
-                return
-            path = figures.save_figure(figure, self.out_dir / "figures", figure_id)
-            sentence = takeaway()
-            self.figures.append({"id": figure_id, "file": path, "title": title, "takeaway": sentence,
-                                 "section": section})
-            self.findings.append({"title": title, "text": sentence})
-
-    def write(self, extra: dict[str, Any]) -> dict[str, Any]:
-        """Write and return summary.json (atomically: the report never reads half a summary)."""
-        summary = {"findings": self.findings, "figures": self.figures, "tables": self.tables,
-                   "missing": self.missing, "limitations": list(dict.fromkeys(self.limitations)),
-                   "examples": self.examples, **extra}
-        summary = _finite(json.loads(json.dumps(summary, default=_json_default)))
-        # allow_nan=False: NaN is not JSON; _finite turned every NaN/inf into null first.
-        atomic_write_text(self.out_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False))
-        return summary
-
-
-def _display(value: Any) -> str:
-    if isinstance(value, float):
-        return "" if value != value else f"{value:.3g}"
-    return "" if value is None else str(value)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by None (recursively)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
 
 
 def _description(run: RunFolder) -> str:

@@ -1,68 +1,13 @@
-"""Numerosity discrimination as a psychophysicist measures it: the DeWind et al. (2015) model.
+"""Numerosity discrimination as a psychophysicist measures it: the DeWind et al. (2015) model, fitted to a network.
 
-DeWind, N. K., Adams, G. K., Platt, M. L. & Brannon, E. M. (2015). Modeling
-the approximate number system to quantify the contribution of visual stimulus
-features. *Cognition* 142, 247-265.
-
-An observer sees two dot arrays and says which has more dots. Each array is
-a point in DeWind's log space (``synth.numerosity``): log N, log Size
-(Size = ISA x TSA) and log Spacing (Spacing = FA x Sparsity). The observer's
-internal magnitude is ``log N + b_size log Size + b_spacing log Spacing``
-plus Gaussian noise of SD ``w`` (the Weber fraction on a log scale), drawn
-independently for each array, so
-
-    P(choose 1) = Phi( [log(N1/N2) + b_size log(Size1/Size2) + b_spacing log(Spacing1/Spacing2)] / (sqrt(2) w) ).
-
-DeWind et al.'s model has two more terms, a side bias (intercept) and a
-guess (lapse) rate; neither applies to a network judging a pair by its two
-estimates (it has no sides and no lapses), so they are left out: the fit is
-a probit GLM without intercept,
-``P = Phi(c_N x_N + c_size x_size + c_spacing x_spacing)``, and
-
-    w = 1 / (sqrt(2) c_N),   b_size = c_size / c_N,   b_spacing = c_spacing / c_N.
-
-Logs are natural, so ``w`` reads as the classic Weber fraction (for small
-differences ln(1 + w) ~ w). The base matters: a model written with base-2
-logs gives the same observer a w larger by 1 / ln 2 ~ 1.44, so compare a w
-only with one fitted on the same scale.
-A perfect observer's choices are separable and the maximum-likelihood
-``c_N`` is infinite; ``c_N`` is therefore bounded (``w >= W_FLOOR``) and the
-fit says when it stopped at that bound (``at_floor``). Whether a small w can
-be measured at all depends on the pairs: ``resolution_bound`` is the w at
-which an observer would make at least one error on exactly these pairs with
-probability 0.95. A fit below it, or without an error, is reported as
-"below resolution (w < bound)" (``below_resolution``, ``weber_text``), never
-as a number. Separable choices fix a cone of directions, not one: the reported
-``b_size``, ``b_spacing`` are then the separating weights of smallest L1 norm
-(a linear program), i.e. the direction nearest the number axis that explains
-every choice; a perfect counter gets b = 0.
-
-The discrimination vector ``(1, b_size, b_spacing)`` is the direction in
-(log N, log Size, log Spacing) along which the observer's magnitude grows;
-``theta`` is its angle to the number axis:
-0 degrees for a pure number observer, 45 degrees for an observer that
-weighs Size as much as number. The angle depends on how the axes are scaled;
-here each axis is a natural log, as in ``synth.numerosity``.
-
-Human adult reference, fitted with models of number alone, not this one
-(scalar variability, Halberda & Feigenson; log-Gaussian, Piazza et al.; for
-ratios near 1 both agree with the number term here), on arrays beyond the
-subitizing range (``human_band_applies``):
-
-- Halberda, J. & Feigenson, L. (2008). Developmental change in the acuity of
-  the "number sense": the approximate number system in 3-, 4-, 5-, and
-  6-year-olds and adults. *Developmental Psychology* 44(5), 1457-1465:
-  adults w ~ 0.11.
-- Piazza, M., Izard, V., Pinel, P., Le Bihan, D. & Dehaene, S. (2004). Tuning
-  curves for approximate numerosity in the human intraparietal sulcus.
-  *Neuron* 44(3), 547-555: adults w ~ 0.17.
-
-``HUMAN_ADULT_W`` is that range: a reference band, not a norm. Adult
-estimates vary much more across tasks and stimulus-generation methods (see
-"Comparing numerical comparison tasks: a meta-analysis of the variability of
-the Weber fraction relative to the generation algorithm", *Frontiers in
-Psychology* 9:1694, 2018). DeWind et al. (2015) fitted w for their adult
-participants too; their values are not quoted here.
+``weber_experiment`` shows a predictor DeWind-controlled scenes, pairs images of
+different counts, takes the larger estimate as the choice and fits the probit
+model ``P(choose 1) = Phi(c_N x_N + c_size x_size + c_spacing x_spacing)``
+(no intercept, no lapse; natural logs), giving the Weber fraction ``w`` and the
+weights ``b_size``, ``b_spacing`` with an image bootstrap. ``resolution_bound``
+says how small a ``w`` the pairs can resolve; ``HUMAN_ADULT_W`` is the human
+reference band. docs/INSTRUMENTS.md, section 1, gives the model, the bounds and
+flags, the intervals and the references.
 """
 
 from __future__ import annotations
@@ -78,9 +23,9 @@ import torch
 from scipy import optimize, special
 from threadpoolctl import threadpool_limits
 
-from synth.numerosity import describe_scene
+from synth.numerosity import describe_scene, sample_dewind_scenes
 from synth.render import render_scenes
-from synth.scenes import Scene, SceneSpec
+from synth.scenes import Scene, SceneRecipe
 
 __all__ = ["W_FLOOR", "W_CEILING", "HUMAN_ADULT_W", "HUMAN_ADULT_SOURCES", "HUMAN_ADULT_MODEL", "SUBITIZING_MAX",
            "RESOLUTION_CONFIDENCE", "DiscriminationFit", "pair_features", "choose", "fit_discrimination",
@@ -423,12 +368,12 @@ def fit_discrimination(features: np.ndarray, choices: np.ndarray, n_boot: int = 
         w_resolution=w_resolution, below_resolution=not at_ceiling and (at_floor or estimate[0] < w_resolution))
 
 
-def weber_experiment(predictor: Any, scene_spec: SceneSpec, n_images: int, n_pairs: int, seed: int,
+def weber_experiment(predictor: Any, recipe: SceneRecipe, n_images: int, n_pairs: int, seed: int,
                      n_boot: int = 200) -> tuple[DiscriminationFit, dict[str, Any]]:
     """A network's numerosity discrimination on DeWind-controlled scenes.
 
     Renders ``n_images`` scenes (``synth.numerosity.sample_dewind_scenes``
-    on the spec's canvas and count range), takes each image's continuous
+    on the recipe's canvas and count range), takes each image's continuous
     estimate (``predictor.counts(images)["expected_count"]``), forms
     ``n_pairs`` random pairs with different N, lets the larger estimate
     choose, and fits the DeWind model. The network is deterministic, so its
@@ -438,22 +383,20 @@ def weber_experiment(predictor: Any, scene_spec: SceneSpec, n_images: int, n_pai
 
     Args:
         predictor: an ``analysis.predict.Predictor`` (anything with ``counts(images)``).
-        scene_spec: the cell's DeWind scene spec (``control="dewind"``; its canvas and counts).
+        recipe: the cell's DeWind scene recipe (``control="dewind"``; its canvas and counts).
         n_images, n_pairs: stimuli rendered and pairs judged; seed: scenes, pairs and bootstrap.
 
     Returns:
         the fit and ``{"n_images", "counts": (lo, hi), "estimates": [S], "log_axes": [S, 3]}``.
 
     Raises:
-        ValueError: the spec has one count (no pair can differ in N) or is not DeWind-controlled.
+        ValueError: the recipe has one count (no pair can differ in N) or is not DeWind-controlled.
     """
-    from synth.numerosity import sample_dewind_scenes  # the sampler: only needed here
-
-    if scene_spec.control != "dewind":
-        raise ValueError(f"scene_spec.control must be 'dewind' for a Weber fit, got {scene_spec.control!r}")
-    if scene_spec.counts[0] == scene_spec.counts[1]:
-        raise ValueError(f"counts {scene_spec.counts[0]}-{scene_spec.counts[1]}: one count, so no pair differs in N")
-    scenes = sample_dewind_scenes(scene_spec, n_images, seed=seed)
+    if recipe.control != "dewind":
+        raise ValueError(f"recipe.control must be 'dewind' for a Weber fit, got {recipe.control!r}")
+    if recipe.counts[0] == recipe.counts[1]:
+        raise ValueError(f"counts {recipe.counts[0]}-{recipe.counts[1]}: one count, so no pair differs in N")
+    scenes = sample_dewind_scenes(recipe, n_images, seed=seed)
     images = render_scenes(scenes)  # [S, 3, H, W] uint8
     with torch.no_grad():
         estimates = np.asarray(predictor.counts(images)["expected_count"], dtype=float)
@@ -462,5 +405,5 @@ def weber_experiment(predictor: Any, scene_spec: SceneSpec, n_images: int, n_pai
     pairs = make_pairs(np.array([s.count for s in scenes]), n_pairs, rng)
     fit = fit_discrimination(pair_features(axes, pairs), choose(estimates, pairs), n_boot=n_boot, seed=seed,
                              stimulus_pairs=pairs)
-    return fit, {"n_images": len(scenes), "counts": tuple(scene_spec.counts), "estimates": estimates,
+    return fit, {"n_images": len(scenes), "counts": tuple(recipe.counts), "estimates": estimates,
                  "log_axes": axes}

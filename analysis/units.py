@@ -1,41 +1,15 @@
 """Number-selective units: the single-unit analysis of Nasr et al. (2019) with the controls Zhang & Wu (2020) asked for.
 
-Nasr, K., Viswanathan, P. & Nieder, A. (2019). Number detectors spontaneously
-emerge in a deep neural network designed for visual object recognition.
-*Science Advances* 5(5), eaav7903. Each unit's response to dot arrays is put
-through a two-way ANOVA, numerosity x stimulus set (their standard set and
-two sets controlling non-numerical features: total area constant, convex
-hull constant); a unit is *number-selective* when numerosity has a
-significant effect (p < 0.01) and neither the stimulus set nor the
-interaction does. Here it must also prefer the same numerosity in every
-set: a unit that follows total area is flat (its preferred number a coin
-toss) where the area is held. A selective unit's *preferred numerosity* is
-the one with the largest mean response; averaged normalised tuning curves
-per preferred numerosity are drawn on linear and logarithmic axes (number
-neurons in monkeys are more symmetric on the log axis).
-
-Zhang, X. & Wu, X. (2020). On numerosity of deep neural networks. *NeurIPS
-2020* (arXiv:2011.08674). They showed that the same test, with few images
-per condition against hundreds of units, also finds "number units" in a
-randomly initialised, untrained network. The control here is exactly that:
-the same architecture with random weights (``study.engine.models.create_model``,
-``weights="none"``) on the same images; a trained network's fraction only
-means something beside it. (Kim, Jang, Baek, Song & Paik, 2021, *Science
-Advances* 7(1), eabd6127, report number-tuned units in untrained networks
-too.)
-
-Stimulus sets here (``analysis.instruments``): ``fixed`` (Nasr's standard:
-one radius, total area and hull grow with N), ``constant_area`` (their
-control 1, ``synth.numerosity.sample_constant_area_scenes``),
-``constant_hull`` (their control 2, ``sample_constant_hull_scenes``) and
-``dewind`` (N independent of Size and Spacing). A unit that follows total
-area or the hull answers to N differently across these sets, so the
-interaction term and the preferred-number check screen it out.
-
-The trained-vs-random difference in the fraction of selective units gets a
-95% percentile bootstrap interval over *units* (``selective_difference``:
-each network's units resampled, the images fixed); the spread over seeds
-shows how much it moves with the images and the training run.
+``unit_experiment`` renders the stimulus sets (``stimulus_sets``: the cell's
+standard set, Nasr et al.'s constant-area and constant-hull controls, a DeWind
+set), records the spatially averaged activations of one body stage for the
+trained network and the same architecture with random weights, and runs a
+two-way ANOVA (numerosity x stimulus set) per unit (``two_way_anova``). A unit
+is number-selective when numerosity is significant (p < 0.01), set and
+interaction are not, and it prefers the same numerosity in every set.
+``selective_difference`` bootstraps the trained-minus-random fraction over
+units. docs/INSTRUMENTS.md, section 2, gives the stimuli, the test, what it
+can resolve and the references.
 """
 
 from __future__ import annotations
@@ -49,16 +23,17 @@ import torch
 import torch.nn as nn
 from scipy import stats
 
-from synth.numerosity import sample_constant_area_scenes, sample_constant_hull_scenes, sample_dewind_scenes
+from synth.numerosity import sample_constant_area_scenes, sample_constant_hull_scenes
 from synth.render import render_scenes
-from synth.scenes import Scene, SceneSpec, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import Scene, SceneRecipe
 
 __all__ = ["ALPHA", "CONTROL_SAMPLERS", "UnitSelectivity", "SelectiveDifference", "two_way_anova", "unit_selectivity",
            "selective_difference", "stimulus_scenes", "stimulus_sets", "layer_activations", "random_network",
            "unit_experiment"]
 
 ALPHA = 0.01  # Nasr et al.'s threshold for every term of the ANOVA
-# Stimulus sets drawn by a sampler of their own (by set name); any other set by its spec's control.
+# Stimulus sets drawn by a sampler of their own (by set name); any other by ``sample_scenes`` (its recipe's control).
 CONTROL_SAMPLERS = {"constant_area": sample_constant_area_scenes, "constant_hull": sample_constant_hull_scenes}
 
 
@@ -231,7 +206,7 @@ def selective_difference(trained: np.ndarray, random: np.ndarray, n_boot: int = 
     return SelectiveDifference(estimate, float(low), float(high), int(n_boot))
 
 
-def stimulus_scenes(scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int], per_cell: int,
+def stimulus_scenes(recipes: Mapping[str, SceneRecipe], numbers: Sequence[int], per_cell: int,
                     seed: int) -> tuple[list[Scene], np.ndarray, np.ndarray]:
     """``per_cell`` scenes for every (numerosity, stimulus set), a balanced design (``stimulus_sets`` renders them).
 
@@ -240,10 +215,10 @@ def stimulus_scenes(scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int]
     and the scenes whose count is in ``numbers`` are kept; counts cycle over
     the range, so every number gets exactly ``per_cell`` scenes. A set named in
     ``CONTROL_SAMPLERS`` is drawn by its sampler (Nasr et al.'s controls), any
-    other by its spec's control (``dewind`` or plain).
+    other by ``sample_scenes`` (its recipe's control, ``dewind`` or plain).
 
     Args:
-        scene_specs: set name -> spec on one shared canvas.
+        recipes: set name -> scene recipe, all on one shared canvas.
         numbers: the numerosities shown (at least two); per_cell: images per cell (at least two).
 
     Returns:
@@ -254,19 +229,19 @@ def stimulus_scenes(scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int]
         raise ValueError(f"need >= 2 numerosities and >= 2 images per cell, got numbers {numbers}, per_cell {per_cell}")
     lo, hi = numbers[0], numbers[-1]
     scenes, names = [], []
-    for k, (name, spec) in enumerate(scene_specs.items()):
-        spec = dataclasses.replace(spec, counts=(lo, hi))
-        sampler = CONTROL_SAMPLERS.get(name) or (sample_dewind_scenes if spec.control == "dewind" else sample_scenes)
-        kept = [s for s in sampler(spec, per_cell * (hi - lo + 1), seed=seed + k) if s.count in numbers]
+    for k, (name, recipe) in enumerate(recipes.items()):
+        recipe = dataclasses.replace(recipe, counts=(lo, hi))
+        sampler = CONTROL_SAMPLERS.get(name) or sample_scenes
+        kept = [s for s in sampler(recipe, per_cell * (hi - lo + 1), seed=seed + k) if s.count in numbers]
         scenes.extend(kept)
         names.extend([name] * len(kept))
     return scenes, np.array([s.count for s in scenes]), np.array(names)
 
 
-def stimulus_sets(scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int], per_cell: int,
+def stimulus_sets(recipes: Mapping[str, SceneRecipe], numbers: Sequence[int], per_cell: int,
                   seed: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     """``stimulus_scenes`` rendered: uint8 images ``[n, 3, H, W]``, numerosity ``[n]``, set name ``[n]``."""
-    scenes, counts, names = stimulus_scenes(scene_specs, numbers, per_cell, seed)
+    scenes, counts, names = stimulus_scenes(recipes, numbers, per_cell, seed)
     return render_scenes(scenes), counts, names
 
 
@@ -316,7 +291,7 @@ def random_network(arch: str, seed: int, image_size: int, device: torch.device |
 
 
 def unit_experiment(model: nn.Module, arch: str, layer: str, transform: Callable[[torch.Tensor], torch.Tensor],
-                    scene_specs: Mapping[str, SceneSpec], numbers: Sequence[int], per_cell: int, seed: int,
+                    recipes: Mapping[str, SceneRecipe], numbers: Sequence[int], per_cell: int, seed: int,
                     device: torch.device | str = "cpu", n_boot: int = 200,
                     ) -> tuple[dict[str, UnitSelectivity], SelectiveDifference]:
     """Number-selective units of a trained network and of its random-weight twin, on the same images.
@@ -325,14 +300,14 @@ def unit_experiment(model: nn.Module, arch: str, layer: str, transform: Callable
         model: the trained classifier (on ``device``); arch: its architecture name (for the twin).
         layer: a child of ``model.body`` (e.g. ``layer4``).
         transform: uint8 ``[B, 3, H, W]`` -> the model's normalised input (``Predictor.transform``).
-        scene_specs, numbers, per_cell, seed: the stimuli (``stimulus_sets``).
+        recipes, numbers, per_cell, seed: the stimuli (``stimulus_sets``).
         n_boot: resamples behind the difference's interval (``selective_difference``).
 
     Returns:
         ``{"trained": UnitSelectivity, "random": UnitSelectivity}`` and the trained-minus-random
         difference in the fraction selective.
     """
-    images, counts, sets = stimulus_sets(scene_specs, numbers, per_cell, seed)
+    images, counts, sets = stimulus_sets(recipes, numbers, per_cell, seed)
     inputs = transform(images.to(device))
     control = random_network(arch, seed, int(inputs.shape[-1]), device)
     results = {name: unit_selectivity(layer_activations(network, layer, inputs), counts, sets)

@@ -1,36 +1,12 @@
 """Page 1's verdicts: does each configuration count, read ink, or neither? One rule, stated and tested.
 
-Per configuration of a counting run (count range x training regime x policy,
-...), the evidence is:
-
-- i.i.d. accuracy and controlled (DeWind) accuracy, each with its interval
-  (``analysis.stats.accuracy_estimate``), against chance (1 / classes);
-- bSize / bN of the DeWind fit (``analysis.confounds.size_to_n_ratio``):
-  0 for a counter, 1 for a network that reads total ink;
-- whether the controlled set's radii lie inside the training radii
-  (``radius_coverage``). A fixed-radius cell never saw the controlled set's
-  radii, so its drop there (and a positive ratio: a counter that misses
-  circles smaller than it was trained on also puts weight on Size) may be a
-  failure to generalise to new sizes rather than reading ink. The rule never
-  says "ink" for such a cell.
-
-The rule (``decide``), with the thresholds below; docs/ANALYSIS.md says why:
-
-1. i.i.d. accuracy not above chance (its interval reaches chance):
-   "neither: chance".
-2. No DeWind fit: "undetermined: no DeWind fit".
-3. bN not resolved above 0 on the controlled set: "neither: chance on
-   controlled images" when the controlled accuracy is not above chance
-   either, else "undetermined: no number signal"; on a cell whose training
-   radii do not cover the controlled ones, "size generalisation unresolved" is
-   added.
-4. The ratio's interval inside [-COUNTER_BAND, COUNTER_BAND]: "counts"
-   ("counts, approximately" when the controlled accuracy is under
-   APPROXIMATE_BELOW: the prediction follows N but misses the exact class).
-5. The ratio's interval above INK_FROM: "reads ink" when the training radii
-   cover the controlled ones, else "ink or size generalisation: unresolved".
-6. Otherwise: "partial: weighs Size beside N" (plus "size generalisation
-   unresolved" on an uncovered cell).
+Per counting configuration, ``verdict_rows`` gathers the evidence (i.i.d. and
+controlled accuracy with intervals against chance, bSize/bN of the DeWind fit
+from ``analysis.confounds.size_to_n_ratio``, whether the controlled radii lie
+inside the training radii from ``radius_coverage``, the i.i.d.-minus-controlled
+gap from ``accuracy_gap``) and ``decide`` applies the rule. docs/ANALYSIS.md
+("Verdicts (page 1)", "Radius coverage") states the rule and why its
+thresholds sit where they do.
 """
 
 from __future__ import annotations
@@ -46,7 +22,7 @@ from analysis.rundata import CellRecord, short_value
 from analysis.stats import MIN_SEEDS_FOR_T, T_OVER_SEEDS, mean_ci, wilson_ci
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec
-from study.data.tasks import dewind_scene_spec, scene_spec
+from study.data.tasks import dewind_scene_recipe, scene_recipe
 
 __all__ = ["COUNTER_BAND", "INK_FROM", "APPROXIMATE_BELOW", "RadiusCoverage", "radius_coverage", "Evidence",
            "Verdict", "decide", "accuracy_gap", "verdict_rows", "verdict_display", "NEWCOMBE_OVER_IMAGES"]
@@ -75,14 +51,14 @@ class RadiusCoverage:
 def radius_coverage(spec: dict[str, Any]) -> RadiusCoverage | None:
     """Whether a counting cell's controlled set draws only radii it trained on (None when it has no such set).
 
-    Training radii come from ``study.data.tasks.scene_spec`` (one radius for
+    Training radii come from ``study.data.tasks.scene_recipe`` (one radius for
     ``sizes = fixed``, its ``radius_range`` for varied and dewind), the
-    controlled ones from ``study.data.tasks.dewind_scene_spec``.
+    controlled ones from ``study.data.tasks.dewind_scene_recipe``.
     """
     try:
         train = TrainSpec.from_record(spec)
-        training = scene_spec(train)
-        controlled = dewind_scene_spec(train, training)
+        training = scene_recipe(train)
+        controlled = dewind_scene_recipe(train, training)
     except Exception:  # noqa: BLE001 - not a counting cell, or no controlled set can be drawn for it
         return None
     train_range = training.radius_range or (training.radius, training.radius)
@@ -122,7 +98,21 @@ def _above(estimate: dict[str, Any] | None, chance: float) -> bool:
 
 
 def decide(evidence: Evidence) -> Verdict:
-    """The verdict of one configuration (the module docstring states the rule)."""
+    """The verdict of one configuration, by the first rule that applies (docs/ANALYSIS.md says why).
+
+    1. i.i.d. accuracy's interval reaches chance: "neither: chance".
+    2. No DeWind fit: "undetermined: no DeWind fit".
+    3. bN's interval reaches 0: "neither: chance on controlled images" if the controlled accuracy's
+       interval reaches chance too, else "undetermined: no number signal".
+    4. bSize/bN's interval within ±``COUNTER_BAND``: "counts" ("counts, approximately" under
+       ``APPROXIMATE_BELOW`` controlled accuracy).
+    5. bSize/bN's interval above ``INK_FROM``: "reads ink", or "ink or size generalisation:
+       unresolved" when the training radii do not cover the controlled ones.
+    6. Otherwise "partial: weighs Size beside N".
+
+    Rules 3 and 6 add "size generalisation unresolved" on a cell whose training radii do not cover the
+    controlled ones; such a cell is never called "reads ink".
+    """
     chance, ratio = evidence.chance, evidence.ratio
     unseen = evidence.covered is False
     caveat = "; size generalisation unresolved" if unseen else ""

@@ -18,8 +18,9 @@ import pandas as pd
 
 from study.data import augment
 from study.config.spec import TrainSpec
-from study.data.tasks import scene_spec
-from synth.scenes import parse_range, sample_scenes
+from study.data.tasks import scene_recipe
+from synth.sampling import sample_scenes
+from synth.scenes import parse_range
 
 __all__ = ["audit_table", "main"]
 
@@ -43,8 +44,8 @@ def audit_table(
         lo, hi = parse_range(counts, "--counts")
         for aspect in aspects:
             # Exactly the scenes a counting cell of this range, size and aspect trains on.
-            spec = scene_spec(TrainSpec(counts=f"{lo}-{hi}", size=size, aspect=aspect, n_test_dewind=0))
-            scenes = sample_scenes(spec, scenes_per_range, seed=seed)
+            recipe = scene_recipe(TrainSpec(counts=f"{lo}-{hi}", size=size, aspect=aspect, n_test_dewind=0))
+            scenes = sample_scenes(recipe, scenes_per_range, seed=seed)
             for name in policies:
                 audit = augment.count_audit(augment.create(name, size=size), scenes, samples=samples, seed=seed)
                 rows.append({

@@ -15,11 +15,11 @@ _EXPORTS = {
     **dict.fromkeys(("add_circle", "is_valid", "move_circle", "remove_circle", "scale_radii", "spread"), "synth.edit"),
     **dict.fromkeys(("read_folder", "write_folder"), "synth.folder"),
     **dict.fromkeys(("DESCRIPTOR_NAMES", "describe_scene", "describe_scenes"), "synth.numerosity"),
+    **dict.fromkeys(("sample_scenes",), "synth.sampling"),
     **dict.fromkeys(("circle_masks", "item_masks", "render_scenes", "render_scenes_matplotlib"), "synth.render"),
     **dict.fromkeys(
-        ("DISTRACTOR_COLOR", "InfeasibleSceneError", "MIN_RADIUS_PX", "SHAPES", "Scene", "SceneSpec", "auto_gap",
-         "auto_radius", "extent_radii", "fit_radius", "max_feasible_count", "max_feasible_radius", "parse_range",
-         "sample_scenes"),
+        ("DISTRACTOR_COLOR", "InfeasibleSceneError", "MIN_RADIUS_PX", "SHAPES", "Scene", "SceneRecipe", "auto_gap",
+         "auto_radius", "extent_radii", "fit_radius", "max_feasible_count", "max_feasible_radius", "parse_range"),
         "synth.scenes",
     ),
 }

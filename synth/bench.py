@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from synth.render import render_scenes, render_scenes_matplotlib
-from synth.scenes import SceneSpec, auto_radius, parse_range, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import SceneRecipe, auto_radius, parse_range
 
 __all__ = ["main", "benchmark_renderers"]
 
@@ -44,7 +45,7 @@ def benchmark_renderers(
 ) -> list[dict]:
     """Rows of ``{counts, shape, size, device, fast_ips, matplotlib_ips, ratio}``, one per shape, count range and device.
 
-    ``distractors`` (colour distractors per scene) and ``overlap`` are passed to every ``SceneSpec``.
+    ``distractors`` (colour distractors per scene) and ``overlap`` are passed to every ``SceneRecipe``.
     """
     rows = []
     threads = torch.get_num_threads()
@@ -52,10 +53,10 @@ def benchmark_renderers(
     try:
         for shape, counts in ((shape, counts) for shape in shapes for counts in count_ranges):
             lo, hi = (int(v) for v in counts.split("-"))
-            spec = SceneSpec(counts=(lo, hi), width=size, height=size, shape=shape, distractors=distractors, overlap=overlap)
-            radius = auto_radius(size, size, spec.max_items, extent_factor=spec.extent_factor)
-            spec = dataclasses.replace(spec, radius=radius)
-            scenes = sample_scenes(spec, n, seed=0)
+            recipe = SceneRecipe(counts=(lo, hi), width=size, height=size, shape=shape, distractors=distractors, overlap=overlap)
+            radius = auto_radius(size, size, recipe.max_items, extent_factor=recipe.extent_factor)
+            recipe = dataclasses.replace(recipe, radius=radius)
+            scenes = sample_scenes(recipe, n, seed=0)
             matplotlib_ips = _images_per_second(
                 lambda: render_scenes_matplotlib(scenes[:n_matplotlib]), n_matplotlib, 1, lambda: None
             )
@@ -86,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=2000, help="scenes rendered by ours per timing (2000)")
     parser.add_argument("--n-matplotlib", type=int, default=100, help="scenes rendered by matplotlib (100)")
     parser.add_argument("--device", nargs="+", default=None, help="devices for ours (default: cpu, and cuda if present)")
-    parser.add_argument("--shape", nargs="+", default=["circle"], choices=SceneSpec.SHAPE_CHOICES,
+    parser.add_argument("--shape", nargs="+", default=["circle"], choices=SceneRecipe.SHAPE_CHOICES,
                         help="item shapes to time (circle)")
     parser.add_argument("--distractors", type=_distractor_range, default=(0, 0),
                         help="colour distractors per scene, lo-hi (0)")

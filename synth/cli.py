@@ -14,7 +14,8 @@ import torch
 from synth.folder import check_out_path, write_folder
 from synth.progress import progress_bar
 from synth.render import RENDERERS
-from synth.scenes import InfeasibleSceneError, SceneSpec, auto_gap, auto_radius, parse_range, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import InfeasibleSceneError, SceneRecipe, auto_gap, auto_radius, parse_range
 
 __all__ = ["main", "build_parser"]
 
@@ -61,14 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     radius.add_argument("--radius-range", type=_range_arg("--radius-range", float, None), help="radii drawn from A-B px")
     parser.add_argument("--min-gap", type=float, help="min edge-to-edge gap in px (default: size/64, >= 1)")
     parser.add_argument("--margin", type=float, default=1.0, help="min gap to the border in px (1)")
-    parser.add_argument("--control", choices=SceneSpec.CONTROLS, default="none", help="numerosity control")
-    parser.add_argument("--shape", choices=SceneSpec.SHAPE_CHOICES, default="circle",
+    parser.add_argument("--control", choices=SceneRecipe.CONTROLS, default="none", help="numerosity control")
+    parser.add_argument("--shape", choices=SceneRecipe.SHAPE_CHOICES, default="circle",
                         help="target shape, equal area at equal radius; mixed = each item's shape at random (circle)")
-    parser.add_argument("--colour", choices=SceneSpec.COLOUR_CHOICES, default="fixed",
+    parser.add_argument("--colour", choices=SceneRecipe.COLOUR_CHOICES, default="fixed",
                         help="one colour for every target, or a random hue per item (fixed)")
     parser.add_argument("--distractors", type=_range_arg("--distractors", int, 0), default=(0, 0),
                         help="uncounted items per scene, lo-hi (0)")
-    parser.add_argument("--distractor-kind", choices=SceneSpec.DISTRACTOR_KINDS, default="colour",
+    parser.add_argument("--distractor-kind", choices=SceneRecipe.DISTRACTOR_KINDS, default="colour",
                         help="distractors differ from targets by colour (orange) or by shape (colour)")
     parser.add_argument("--overlap", action="store_true", help="items may overlap; later items drawn on top")
     parser.add_argument("--renderer", choices=RENDERERS, default="fast")
@@ -78,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def spec_from_args(args: argparse.Namespace) -> SceneSpec:
-    """The SceneSpec the flags describe (auto radius and gap filled in).
+def recipe_from_args(args: argparse.Namespace) -> SceneRecipe:
+    """The SceneRecipe the flags describe (auto radius and gap filled in).
 
     The auto radius packs the largest scene (targets plus distractors) by the
     extent radius of the widest shape drawn.
@@ -89,7 +90,7 @@ def spec_from_args(args: argparse.Namespace) -> SceneSpec:
     """
     width = round(args.size * args.aspect)
     gap = auto_gap(args.size) if args.min_gap is None else args.min_gap
-    spec = SceneSpec(
+    recipe = SceneRecipe(
         counts=args.counts,
         width=width,
         height=args.size,
@@ -105,9 +106,9 @@ def spec_from_args(args: argparse.Namespace) -> SceneSpec:
         overlap=args.overlap,
     )
     if args.radius is None:
-        radius = auto_radius(width, args.size, spec.max_items, gap, spec.extent_factor)
-        spec = dataclasses.replace(spec, radius=radius)
-    return spec
+        radius = auto_radius(width, args.size, recipe.max_items, gap, recipe.extent_factor)
+        recipe = dataclasses.replace(recipe, radius=radius)
+    return recipe
 
 
 def _check_numbers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -169,9 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _check_device(parser, args.device)
     try:
         check_out_path(Path(args.out), args.overwrite)  # before minutes of sampling, not after
-        spec = spec_from_args(args)
+        recipe = recipe_from_args(args)
         with progress_bar(args.n, "sampling", enabled=not args.quiet) as bar:
-            scenes = sample_scenes(spec, args.n, args.seed, progress=bar.update)
+            scenes = sample_scenes(recipe, args.n, args.seed, progress=bar.update)
         out = write_folder(args.out, scenes, args.renderer, args.device, args.overwrite, progress=not args.quiet)
     except (InfeasibleSceneError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -182,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # write_folder has already removed its partial output
         print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
         return 130
-    print(f"wrote {len(scenes)} images of {spec.describe()} to {out}")
+    print(f"wrote {len(scenes)} images of {recipe.describe()} to {out}")
     return 0
 
 

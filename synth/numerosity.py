@@ -1,41 +1,15 @@
-"""Numerosity descriptors and DeWind-controlled sampling.
+"""Numerosity descriptors and the samplers that control them: DeWind et al. (2015) and Nasr et al. (2019).
 
-DeWind, Adams, Platt & Brannon (2015), "Modeling the approximate number
-system to quantify the contribution of visual stimulus features", Cognition
-142. Every dot array is a point in a 3-D log space spanned by
-
-    log N,
-    log Size    = log ISA + log TSA     (item and total surface area),
-    log Spacing = log FA  + log Sparsity (field area and field area per item),
-
-with TSA = N x ISA and Sparsity = FA / N. Sampling log N, log Size and
-log Spacing independently makes count orthogonal to the two non-numerical
-axes, which is what lets the confound regression in ``analysis`` separate
-them. Note what cannot be done: since log TSA - log ISA = log N, count can
-never be decorrelated from TSA and ISA at once; DeWind's design puts each at
-half-weight on log N (corr(log N, log TSA) = sqrt(var N / (var N + var Size))
-falls as the Size range widens).
-
-Field area (FA) here is the area of the disc the centres are drawn from
-(the *field*), as in DeWind's stimuli; ``hull_area`` (convex hull of the
-centres) is recorded beside it as the area the viewer can see.
-
-Nasr, Viswanathan & Nieder (2019)'s control sets, for the number-unit
-analysis: ``sample_constant_area_scenes`` (their control 1: the targets'
-total surface area TSA is the same in every scene, so item size falls as N
-grows) and ``sample_constant_hull_scenes`` (their control 2: the convex hull
-of the centres has the same area in every scene of 3 or more items, so
-density rises with N). Beside scenes of one radius (TSA and hull grow with
-N), a unit that follows TSA or the hull answers to N differently in each set.
-
-Shapes and distractors. Radii are equal-area radii, so ISA and TSA keep
-their formulas for every shape; packing uses extent radii. Descriptors
-describe the *targets* only (what is counted). Distractors share the
-scene's item size and field, and their number is drawn independently of N;
-they add ink (``n_items`` in a folder's metadata records it) but no
-descriptor counts them. Overlapping items are refused with ``dewind``
-(``SceneSpec`` says so): occlusion would break the Size and Spacing
-descriptors.
+``describe_scene`` gives a scene's descriptors (``DESCRIPTOR_NAMES``: count,
+ISA, TSA, field and hull area, sparsity, density, coverage, log Size, log
+Spacing, ...), of its *targets* only. ``sample_dewind_scenes`` draws log N,
+log Size (ISA x TSA) and log Spacing (FA x Sparsity) independently over a
+stratified design (``dewind_design_box``); ``sample_constant_area_scenes`` and
+``sample_constant_hull_scenes`` are Nasr et al.'s controls 1 and 2. Radii are
+equal-area radii, packing uses extent radii; distractors share the scene's
+item size and field. docs/STIMULI.md ("What the DeWind control holds
+independent of count") and docs/INSTRUMENTS.md, section 2, give the design,
+its limits and the references.
 """
 
 from __future__ import annotations
@@ -47,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from synth.scenes import (EXTENT_FACTORS, InfeasibleSceneError, Scene, SceneSpec, check_feasible, draw_items,
+from synth.scenes import (EXTENT_FACTORS, InfeasibleSceneError, Scene, SceneRecipe, check_feasible, draw_items,
                           max_feasible_radius, place_circles)
 
 __all__ = [
@@ -138,10 +112,10 @@ def describe_scenes(scenes: list[Scene]) -> list[dict[str, float]]:
     return [describe_scene(scene) for scene in scenes]
 
 
-def dewind_ranges(spec: SceneSpec) -> dict[str, tuple[float, float]]:
-    """Ranges of log Size and log Spacing that every count of the spec can reach.
+def dewind_ranges(recipe: SceneRecipe) -> dict[str, tuple[float, float]]:
+    """Ranges of log Size and log Spacing that every count of the recipe can reach.
 
-    Item area ranges over the spec's radii; the field is a centred disc whose
+    Item area ranges over the recipe's radii; the field is a centred disc whose
     area ranges from ``1 / max(4, 2 sqrt(hi/lo))`` of the largest disc that keeps every
     circle inside the canvas. For Size = N x ISA^2 to be independent of N,
     each Size must be reachable at every N: Size in [hi x ISA_min^2,
@@ -151,14 +125,14 @@ def dewind_ranges(spec: SceneSpec) -> dict[str, tuple[float, float]]:
         InfeasibleSceneError: when the radius (or field) range is too narrow
             for the count range, naming the ratio needed.
     """
-    lo, hi = spec.counts
-    r_min, r_max = spec.min_radius, spec.max_radius
-    if spec.radius_range is None:  # a fixed radius gives no Size range: span 0.6x..1.4x around it
-        r_min, r_max = 0.6 * spec.radius, 1.4 * spec.radius
+    lo, hi = recipe.counts
+    r_min, r_max = recipe.min_radius, recipe.max_radius
+    if recipe.radius_range is None:  # a fixed radius gives no Size range: span 0.6x..1.4x around it
+        r_min, r_max = 0.6 * recipe.radius, 1.4 * recipe.radius
     isa_min, isa_max = math.pi * r_min**2, math.pi * r_max**2
-    field_radius_max = min(spec.width, spec.height) / 2 - r_max * spec.extent_factor - spec.margin
+    field_radius_max = min(recipe.width, recipe.height) / 2 - r_max * recipe.extent_factor - recipe.margin
     if field_radius_max <= 0:
-        raise InfeasibleSceneError(f"dewind: radius {r_max:g} leaves no field on a {spec.width}x{spec.height} canvas")
+        raise InfeasibleSceneError(f"dewind: radius {r_max:g} leaves no field on a {recipe.width}x{recipe.height} canvas")
     fa_max = math.pi * field_radius_max**2
     # Spacing = FA^2 / N must be reachable at every N: FA_max / FA_min > sqrt(hi / lo).
     fa_min = fa_max / max(4.0, 2.0 * math.sqrt(hi / lo))
@@ -190,12 +164,12 @@ DESIGN_COVERAGE = 0.45
 BINS = 5
 
 
-def _field_fits(spec: SceneSpec, log_size: float, log_spacing: float, coverage: float = DESIGN_COVERAGE) -> bool:
-    """Whether every count of the spec (plus the most distractors) packs at this (Size, Spacing) with room to spare."""
-    for count in range(spec.counts[0], spec.counts[1] + 1):
+def _field_fits(recipe: SceneRecipe, log_size: float, log_spacing: float, coverage: float = DESIGN_COVERAGE) -> bool:
+    """Whether every count of the recipe (plus the most distractors) packs at this (Size, Spacing) with room to spare."""
+    for count in range(recipe.counts[0], recipe.counts[1] + 1):
         radius, field_radius = _radius_and_field(count, log_size, log_spacing)
-        effective = radius * spec.extent_factor + spec.min_gap / 2
-        items = count + spec.distractors[1]
+        effective = radius * recipe.extent_factor + recipe.min_gap / 2
+        items = count + recipe.distractors[1]
         if items > 1 and items * effective**2 > coverage * (field_radius + effective) ** 2:
             return False
     return True
@@ -212,7 +186,7 @@ def _radius_and_field(count: int, log_size: float, log_spacing: float) -> tuple[
     return math.sqrt(isa / math.pi), math.sqrt(field_area / math.pi)
 
 
-def dewind_design_box(spec: SceneSpec) -> dict[str, tuple[float, float]]:
+def dewind_design_box(recipe: SceneRecipe) -> dict[str, tuple[float, float]]:
     """The largest rectangle of (log Size, log Spacing) where every count packs.
 
     Large items in a small field do not pack, so the reachable region of
@@ -230,27 +204,27 @@ def dewind_design_box(spec: SceneSpec) -> dict[str, tuple[float, float]]:
         InfeasibleSceneError: not even the smallest items in the largest
             field pack at every count.
     """
-    ranges = dewind_ranges(spec)
+    ranges = dewind_ranges(recipe)
     (size_lo, size_hi), (spacing_lo, spacing_hi) = ranges["log_size"], ranges["log_spacing"]
     best = None
     for size_top in np.linspace(size_lo, size_hi, 41)[1:]:
-        if not _field_fits(spec, size_top, spacing_hi):
+        if not _field_fits(recipe, size_top, spacing_hi):
             continue
         low, high = spacing_lo, spacing_hi  # invariant: high fits
-        if _field_fits(spec, size_top, low):
+        if _field_fits(recipe, size_top, low):
             high = low
         for _ in range(30):
             if high - low < 1e-3:
                 break
             middle = (low + high) / 2
-            low, high = (low, middle) if _field_fits(spec, size_top, middle) else (middle, high)
+            low, high = (low, middle) if _field_fits(recipe, size_top, middle) else (middle, high)
         area = (size_top - size_lo) * (spacing_hi - high)
         if best is None or area > best[0]:
             best = (area, size_top, high)
     if best is None or best[0] <= 0:
         raise InfeasibleSceneError(
-            f"dewind: {spec.max_items} {spec.item_noun} of radius {ranges['radius'][0]:g}-{ranges['radius'][1]:g} "
-            f"cannot be packed on a {spec.width}x{spec.height} canvas at any Size and Spacing; "
+            f"dewind: {recipe.max_items} {recipe.item_noun} of radius {ranges['radius'][0]:g}-{ranges['radius'][1]:g} "
+            f"cannot be packed on a {recipe.width}x{recipe.height} canvas at any Size and Spacing; "
             f"use a smaller radius or a larger canvas"
         )
     return {"log_size": (size_lo, best[1]), "log_spacing": (best[2], spacing_hi)}
@@ -277,7 +251,7 @@ def _design(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, n
 
 
 def sample_dewind_scenes(
-    spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0, progress: Callable[[int], None] | None = None
+    recipe: SceneRecipe, n: int, seed: int, timeout_s: float = 30.0, progress: Callable[[int], None] | None = None
 ) -> list[Scene]:
     """Sample scenes with log N, log Size and log Spacing independent of each other.
 
@@ -297,17 +271,17 @@ def sample_dewind_scenes(
     Raises:
         InfeasibleSceneError: no box packs, or a cell fails 50 times in a row.
     """
-    box = dewind_design_box(spec)
+    box = dewind_design_box(recipe)
     rng = np.random.default_rng(seed)
-    lo, hi = spec.counts
+    lo, hi = recipe.counts
     counts = lo + np.arange(n) % (hi - lo + 1)
     size_bins, spacing_bins = _design(counts, rng)
-    centre = (spec.width / 2, spec.height / 2)
-    canvas_box = (0.0, 0.0, float(spec.width), float(spec.height))
+    centre = (recipe.width / 2, recipe.height / 2)
+    canvas_box = (0.0, 0.0, float(recipe.width), float(recipe.height))
     started = time.monotonic()
     scenes = []
     for count, size_bin, spacing_bin in zip(counts, size_bins, spacing_bins):
-        items = draw_items(spec, int(count), rng)
+        items = draw_items(recipe, int(count), rng)
         factors = np.asarray(EXTENT_FACTORS)[items.shapes]  # [K] extent / equal-area radius
         for _attempt in range(50):
             log_size = _in_bin(box["log_size"], size_bin, rng.uniform())
@@ -315,17 +289,17 @@ def sample_dewind_scenes(
             radius, field_radius = _radius_and_field(int(count), log_size, log_spacing)
             radii = np.full(len(factors), radius)
             centres = place_circles(
-                radii * factors, canvas_box, (spec.width, spec.height), spec.margin, spec.min_gap, rng,
+                radii * factors, canvas_box, (recipe.width, recipe.height), recipe.margin, recipe.min_gap, rng,
                 max_restarts=4, field_disc=(centre[0], centre[1], field_radius),
             )
             if centres is not None or time.monotonic() - started > timeout_s:
                 break
         if centres is None:
             raise InfeasibleSceneError(
-                f"dewind: could not pack {len(factors)} {spec.item_noun} for {spec.describe()}; use a smaller radius "
+                f"dewind: could not pack {len(factors)} {recipe.item_noun} for {recipe.describe()}; use a smaller radius "
                 f"range or a larger canvas"
             )
-        scenes.append(spec.scene(centres, radii, math.pi * field_radius**2, items))
+        scenes.append(recipe.scene(centres, radii, math.pi * field_radius**2, items))
         if progress is not None:
             progress(1)
     return scenes
@@ -339,61 +313,61 @@ def _in_bin(bounds: tuple[float, float], index: int, fraction: float) -> float:
 # ------------------------------------------------------------------ Nasr et al.'s control sets
 
 
-def constant_area_radii(spec: SceneSpec) -> dict[int, float]:
-    """Per count of the spec's range, the equal-area radius that gives every scene the same TSA.
+def constant_area_radii(recipe: SceneRecipe) -> dict[int, float]:
+    """Per count of the recipe's range, the equal-area radius that gives every scene the same TSA.
 
-    ``radius(N) = sqrt(TSA / (N pi))`` with ``TSA = hi pi spec.radius^2`` (the spec's radius at its
+    ``radius(N) = sqrt(TSA / (N pi))`` with ``TSA = hi pi recipe.radius^2`` (the recipe's radius at its
     largest count), lowered when the smallest count's larger items would not pack.
 
     Raises:
         InfeasibleSceneError: no TSA packs every count.
     """
-    lo, hi = spec.counts
-    single = dataclasses.replace(spec, counts=(lo, lo), radius_range=None)
+    lo, hi = recipe.counts
+    single = dataclasses.replace(recipe, counts=(lo, lo), radius_range=None)
     largest = max_feasible_radius(single)  # the smallest count's items are the largest
-    tsa = min(hi * math.pi * spec.radius**2, lo * math.pi * largest**2)
+    tsa = min(hi * math.pi * recipe.radius**2, lo * math.pi * largest**2)
     radii = {count: math.sqrt(tsa / (count * math.pi)) for count in range(lo, hi + 1)}
     for count, radius in radii.items():
-        check_feasible(dataclasses.replace(spec, counts=(count, count), radius=radius, radius_range=None))
+        check_feasible(dataclasses.replace(recipe, counts=(count, count), radius=radius, radius_range=None))
     return radii
 
 
-def sample_constant_area_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0) -> list[Scene]:
+def sample_constant_area_scenes(recipe: SceneRecipe, n: int, seed: int, timeout_s: float = 30.0) -> list[Scene]:
     """Scenes whose targets' total surface area is the same (Nasr et al.'s control 1).
 
     Counts cycle over the range as in ``sample_scenes``; every item of a scene of N
-    targets gets the radius ``constant_area_radii(spec)[N]`` (distractors too, uncounted);
+    targets gets the radius ``constant_area_radii(recipe)[N]`` (distractors too, uncounted);
     centres are uniform on the canvas, as in ``sample_scenes`` (field area: the canvas).
 
     Raises:
         InfeasibleSceneError: no TSA packs every count, or the sampler gets stuck.
     """
-    radii_of = constant_area_radii(spec)
+    radii_of = constant_area_radii(recipe)
     rng = np.random.default_rng(seed)
-    lo, hi = spec.counts
-    full_box = (0.0, 0.0, float(spec.width), float(spec.height))
+    lo, hi = recipe.counts
+    full_box = (0.0, 0.0, float(recipe.width), float(recipe.height))
     started, scenes = time.monotonic(), []
     for count in lo + np.arange(n) % (hi - lo + 1):
-        items = draw_items(spec, int(count), rng)
+        items = draw_items(recipe, int(count), rng)
         radii = np.full(len(items.targets), radii_of[int(count)])
         centres = place_circles(radii * np.asarray(EXTENT_FACTORS)[items.shapes], full_box,
-                                (spec.width, spec.height), spec.margin, spec.min_gap, rng)
+                                (recipe.width, recipe.height), recipe.margin, recipe.min_gap, rng)
         if centres is None or time.monotonic() - started > timeout_s:
-            raise InfeasibleSceneError(f"constant area: could not pack {count} {spec.item_noun} of radius "
-                                       f"{radii_of[int(count)]:.2f} for {spec.describe()}")
-        scenes.append(spec.scene(centres, radii, float(spec.width * spec.height), items))
+            raise InfeasibleSceneError(f"constant area: could not pack {count} {recipe.item_noun} of radius "
+                                       f"{radii_of[int(count)]:.2f} for {recipe.describe()}")
+        scenes.append(recipe.scene(centres, radii, float(recipe.width * recipe.height), items))
     return scenes
 
 
-def sample_constant_hull_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0,
+def sample_constant_hull_scenes(recipe: SceneRecipe, n: int, seed: int, timeout_s: float = 30.0,
                                 tolerance: float = HULL_TOLERANCE) -> list[Scene]:
     """Scenes whose centres' convex hull has the same area (Nasr et al.'s control 2).
 
-    The target hull area is what the largest count needs at the spec's radius (its items at packing
+    The target hull area is what the largest count needs at the recipe's radius (its items at packing
     density 0.45, less the half-spacing band round the centres), at least 6% of the largest field
     disc that keeps items inside the canvas (``pi R^2``), and at most what the fewest items (3 or
     more) span as often as not (twice their mean hull in that disc, ``_mean_hull_fraction``). Items
-    keep the spec's radius unless their count does not pack in that hull: those counts get the
+    keep the recipe's radius unless their count does not pack in that hull: those counts get the
     largest radius that does (item size then falls with N for them, as in the constant-area set).
     Centres are drawn in a disc round the canvas centre; after each draw whose hull misses the
     target by more than ``tolerance`` the disc is rescaled towards it (a hull scales with the square
@@ -404,34 +378,34 @@ def sample_constant_hull_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: f
         InfeasibleSceneError: an item would be under half a pixel in radius, or a scene misses the
             target in every attempt.
     """
-    check_feasible(dataclasses.replace(spec, radius_range=None))
+    check_feasible(dataclasses.replace(recipe, radius_range=None))
     rng = np.random.default_rng(seed)
-    lo, hi = spec.counts
-    largest_disc = min(spec.width, spec.height) / 2 - spec.radius * spec.extent_factor - spec.margin
+    lo, hi = recipe.counts
+    largest_disc = min(recipe.width, recipe.height) / 2 - recipe.radius * recipe.extent_factor - recipe.margin
 
     def needed(count: int, radius: float) -> float:  # hull of `count` centres packed at density 0.45
-        spacing = 2 * radius * spec.extent_factor + spec.min_gap
+        spacing = 2 * radius * recipe.extent_factor + recipe.min_gap
         return max(0.0, math.sqrt(count * math.pi * (spacing / 2) ** 2 / 0.45) - spacing) ** 2
 
     reach = min(0.7, 2 * _mean_hull_fraction(max(lo, 3))) * math.pi * largest_disc**2
-    target = min(max(0.06 * math.pi * largest_disc**2, needed(hi, spec.radius)), reach)
+    target = min(max(0.06 * math.pi * largest_disc**2, needed(hi, recipe.radius)), reach)
     radius_of = {}
     for count in range(lo, hi + 1):
-        radius = float(spec.radius)
+        radius = float(recipe.radius)
         if needed(count, radius) > target:  # solve needed(count, r) = target for the spacing, then r
             spacing = math.sqrt(target) / (math.sqrt(count * math.pi / 1.8) - 1)
-            radius = (spacing - spec.min_gap) / (2 * spec.extent_factor)
+            radius = (spacing - recipe.min_gap) / (2 * recipe.extent_factor)
         if largest_disc <= 0 or radius < 0.5:
-            raise InfeasibleSceneError(f"constant hull: {count} {spec.item_noun} do not fit a hull of "
-                                       f"{target:.0f} px^2 at a radius of half a pixel or more on {spec.describe()}")
+            raise InfeasibleSceneError(f"constant hull: {count} {recipe.item_noun} do not fit a hull of "
+                                       f"{target:.0f} px^2 at a radius of half a pixel or more on {recipe.describe()}")
         radius_of[count] = radius
-    centre = (spec.width / 2, spec.height / 2)
-    canvas_box = (0.0, 0.0, float(spec.width), float(spec.height))
+    centre = (recipe.width / 2, recipe.height / 2)
+    canvas_box = (0.0, 0.0, float(recipe.width), float(recipe.height))
     disc = {}  # count -> the disc radius that last met the target (the next scene of that count starts there)
     started, scenes = time.monotonic(), []
     for count in lo + np.arange(n) % (hi - lo + 1):
         count = int(count)
-        items = draw_items(spec, count, rng)
+        items = draw_items(recipe, count, rng)
         radius = radius_of[count]
         extents = np.full(len(items.targets), radius) * np.asarray(EXTENT_FACTORS)[items.shapes]
         field = disc.get(max(count, 3), math.sqrt(target / 0.4) / math.sqrt(math.pi))
@@ -440,7 +414,7 @@ def sample_constant_hull_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: f
             if time.monotonic() - started > timeout_s:
                 break
             field = min(field, largest_disc)
-            placed = place_circles(extents, canvas_box, (spec.width, spec.height), spec.margin, spec.min_gap, rng,
+            placed = place_circles(extents, canvas_box, (recipe.width, recipe.height), recipe.margin, recipe.min_gap, rng,
                                    max_restarts=4, field_disc=(centre[0], centre[1], field))
             if placed is None:
                 field *= 1.1  # too tight to pack: widen
@@ -451,9 +425,9 @@ def sample_constant_hull_scenes(spec: SceneSpec, n: int, seed: int, timeout_s: f
                 break
             field *= math.sqrt(target / max(hull, 1e-9)) ** 0.5  # half a step: hulls vary a lot between draws
         if centres is None:
-            raise InfeasibleSceneError(f"constant hull: could not place {count} {spec.item_noun} with a hull of "
-                                       f"{target:.0f} px^2 (+-{tolerance:.0%}) for {spec.describe()}")
-        scenes.append(spec.scene(centres, np.full(len(extents), radius), math.pi * field**2, items))
+            raise InfeasibleSceneError(f"constant hull: could not place {count} {recipe.item_noun} with a hull of "
+                                       f"{target:.0f} px^2 (+-{tolerance:.0%}) for {recipe.describe()}")
+        scenes.append(recipe.scene(centres, np.full(len(extents), radius), math.pi * field**2, items))
     return scenes
 
 

@@ -13,7 +13,7 @@ scattered into the batch at once. Cost is ``O(items x patch area)``, not
   each row slice's overlap ``clamp(.)`` in closed form (``_triangle_coverage``).
 
 Items are composited by the strongest-item rule below, except in scenes
-whose items overlap (``SceneSpec.overlap``) and are not all circles of one
+whose items overlap (``SceneRecipe.overlap``) and are not all circles of one
 colour: those are drawn in item order, each over the ones before
 (``_draw_layers``), so occlusion follows the scene's order.
 

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,10 +30,9 @@ __all__ = [
     "DISTRACTOR_COLOR",
     "extent_radii",
     "Scene",
-    "SceneSpec",
+    "SceneRecipe",
     "InfeasibleSceneError",
     "parse_range",
-    "sample_scenes",
     "max_feasible_count",
     "max_feasible_radius",
     "PACKING_DENSITY_LIMIT",
@@ -49,7 +47,7 @@ __all__ = [
 ]
 
 # Random sequential placement of equal disks jams at a covered fraction of
-# ~0.547 (Feder 1980); a spec that asks for more than this in the area
+# ~0.547 (Feder 1980); a recipe that asks for more than this in the area
 # available to the centres cannot be packed by our sampler, so it is rejected
 # before any attempt. Hexagonal packing (0.9069) is the hard geometric limit.
 PACKING_DENSITY_LIMIT = 0.5
@@ -83,7 +81,7 @@ _MIN_CONTRAST = 96.0
 
 
 class InfeasibleSceneError(ValueError):
-    """A scene spec whose circles cannot be packed onto its canvas."""
+    """A recipe whose items cannot be packed onto its canvas."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,8 +306,11 @@ def parse_range(
 
 
 @dataclasses.dataclass(frozen=True)
-class SceneSpec:
-    """What scenes to sample.
+class SceneRecipe:
+    """The recipe scenes are drawn from: counts, canvas, item sizes and spacing, looks, numerosity control.
+
+    Not a scene itself: ``synth.sampling.sample_scenes(recipe, n, seed)`` draws
+    scenes from it, and the same recipe, ``n`` and seed always give the same scenes.
 
     Attributes:
         counts: inclusive ``(lo, hi)`` range of target counts; labels are exact.
@@ -424,11 +425,11 @@ class SceneSpec:
 
     @property
     def extent_factor(self) -> float:
-        """Largest circumradius / equal-area radius over the shapes the spec draws."""
+        """Largest circumradius / equal-area radius over the shapes the recipe draws."""
         return max(EXTENT_FACTORS[SHAPES.index(s)] for s in (*self.target_shapes, *self.distractor_shapes))
 
     def scene(self, centres: np.ndarray, radii: np.ndarray, field_area: float, items: "ItemKinds | None" = None) -> Scene:
-        """A scene on this spec's canvas; without ``items``, every item a target circle in the spec's colour."""
+        """A scene on this recipe's canvas; without ``items``, every item a target circle in the recipe's colour."""
         if items is None:
             colours = np.tile(np.array(self.color, dtype=np.uint8), (len(radii), 1))
             return Scene(self.width, self.height, centres, radii, colours, self.background, field_area)
@@ -439,7 +440,7 @@ class SceneSpec:
 
     @property
     def packing_radius(self) -> float:
-        """The fixed radius whose disks exclude the same mean area as this spec's.
+        """The fixed radius whose disks exclude the same mean area as this recipe's.
 
         For radii uniform on [a, b] with gap g, the root mean square of
         ``r + g/2``, minus ``g/2``; for a fixed radius, that radius.
@@ -484,27 +485,27 @@ class ItemKinds:
     colours: np.ndarray
 
 
-def draw_items(spec: SceneSpec, count: int, rng: np.random.Generator) -> ItemKinds:
-    """Shapes, target flags and colours of a scene with ``count`` targets, distractors drawn from the spec.
+def draw_items(recipe: SceneRecipe, count: int, rng: np.random.Generator) -> ItemKinds:
+    """Shapes, target flags and colours of a scene with ``count`` targets, distractors drawn from the recipe.
 
     Targets come first, then distractors, then (only with distractors) one
     random permutation so order carries no label (it matters when overlap
-    draws later items on top). A plain spec (circles, fixed colour, no
+    draws later items on top). A plain recipe (circles, fixed colour, no
     distractors) draws nothing from ``rng``, so its scenes stay as they were.
     """
-    lo, hi = spec.distractors
+    lo, hi = recipe.distractors
     extra = int(rng.integers(lo, hi + 1)) if hi > 0 else 0
     total = count + extra
     targets = np.arange(total) < count
-    codes = np.array([SHAPES.index(s) for s in spec.target_shapes], dtype=np.int8)
+    codes = np.array([SHAPES.index(s) for s in recipe.target_shapes], dtype=np.int8)
     shapes = rng.choice(codes, total) if len(codes) > 1 else np.full(total, codes[0], np.int8)
-    if extra and spec.distractor_kind == "shape":
-        shapes[~targets] = SHAPES.index(spec.distractor_shapes[0])
-    if spec.colour == "random":
-        colours = random_colours(total, spec.background, rng)
+    if extra and recipe.distractor_kind == "shape":
+        shapes[~targets] = SHAPES.index(recipe.distractor_shapes[0])
+    if recipe.colour == "random":
+        colours = random_colours(total, recipe.background, rng)
     else:
-        colours = np.tile(np.array(spec.color, dtype=np.uint8), (total, 1))
-        if extra and spec.distractor_kind == "colour":
+        colours = np.tile(np.array(recipe.color, dtype=np.uint8), (total, 1))
+        if extra and recipe.distractor_kind == "colour":
             colours[~targets] = DISTRACTOR_COLOR
     if extra:
         order = rng.permutation(total)
@@ -528,12 +529,12 @@ def auto_radius(
     The cap keeps ``max_count * pi * (R + gap/2)^2 <= 0.3 * width * height``
     for the extent radius ``R = extent_factor * r`` (well under the sampler's
     limit), so 45-50 circles fit at 64 px. The result is never below
-    ``MIN_RADIUS_PX``; at that floor the spec may not pack, which
+    ``MIN_RADIUS_PX``; at that floor the recipe may not pack, which
     ``fit_radius`` checks.
 
     Args:
         max_count: most items in a scene (targets plus distractors).
-        extent_factor: ``SceneSpec.extent_factor`` (1 for circles).
+        extent_factor: ``SceneRecipe.extent_factor`` (1 for circles).
 
     Raises:
         ValueError: ``max_count`` below 1.
@@ -559,7 +560,7 @@ def fit_radius(
         width, height: canvas in pixels.
         max_count: the largest count the scenes will hold.
         gap: edge-to-edge gap (default ``auto_gap``).
-        margin: edge-to-border gap, as ``SceneSpec.margin``.
+        margin: edge-to-border gap, as ``SceneRecipe.margin``.
         relative_range: ``(a, b)`` when radii are drawn from ``[a r, b r]``
             around the returned ``r`` (e.g. ``(0.5, 1.5)`` for varied sizes).
 
@@ -574,28 +575,28 @@ def fit_radius(
     gap = auto_gap(min(width, height)) if gap is None else gap
     radius = auto_radius(width, height, max_count, gap)
     radius_range = None if relative_range is None else (relative_range[0] * radius, relative_range[1] * radius)
-    spec = SceneSpec(
+    recipe = SceneRecipe(
         counts=(max_count, max_count), width=width, height=height, radius=radius,
         radius_range=radius_range, min_gap=gap, margin=margin,
     )
-    check_feasible(spec)
+    check_feasible(recipe)
     return radius
 
 
-def _free_extent(spec: SceneSpec, radius: float) -> tuple[float, float]:
+def _free_extent(recipe: SceneRecipe, radius: float) -> tuple[float, float]:
     """Width and height of the box that centres of items of (equal-area) radius ``radius`` may use."""
-    inset = 2 * (radius * spec.extent_factor + spec.margin)
-    return spec.width - inset, spec.height - inset
+    inset = 2 * (radius * recipe.extent_factor + recipe.margin)
+    return recipe.width - inset, recipe.height - inset
 
 
-def _exclusion(spec: SceneSpec, radius: float) -> tuple[float, float]:
+def _exclusion(recipe: SceneRecipe, radius: float) -> tuple[float, float]:
     """Radius and gap of the disk each item of ``radius`` keeps others out of, for ``_packing_ok``.
 
-    Without overlap, the extent radius and the spec's gap; with overlap only
+    Without overlap, the extent radius and the recipe's gap; with overlap only
     centres are kept apart (by the larger extent radius), so half of it and no gap.
     """
-    extent = radius * spec.extent_factor
-    return (extent / 2, 0.0) if spec.overlap else (extent, spec.min_gap)
+    extent = radius * recipe.extent_factor
+    return (extent / 2, 0.0) if recipe.overlap else (extent, recipe.min_gap)
 
 
 def _packing_ok(count: int, radius: float, box_w: float, box_h: float, gap: float) -> bool:
@@ -613,50 +614,50 @@ def _packing_ok(count: int, radius: float, box_w: float, box_h: float, gap: floa
     return count * math.pi * effective**2 <= PACKING_DENSITY_LIMIT * available
 
 
-def max_feasible_count(spec: SceneSpec) -> int:
-    """Largest number of items (targets plus distractors) the sampler can pack at the spec's radii (0 if none fits)."""
-    box_w, box_h = _free_extent(spec, spec.max_radius)
+def max_feasible_count(recipe: SceneRecipe) -> int:
+    """Largest number of items (targets plus distractors) the sampler can pack at the recipe's radii (0 if none fits)."""
+    box_w, box_h = _free_extent(recipe, recipe.max_radius)
     if box_w < 0 or box_h < 0:
         return 0
     count = 1
-    while _packing_ok(count + 1, *_packing_args(spec, box_w, box_h)):
+    while _packing_ok(count + 1, *_packing_args(recipe, box_w, box_h)):
         count += 1
     return count
 
 
-def _packing_args(spec: SceneSpec, box_w: float, box_h: float) -> tuple[float, float, float, float]:
-    """``(radius, box_w, box_h, gap)`` for ``_packing_ok`` at the spec's packing radius."""
-    radius, gap = _exclusion(spec, spec.packing_radius)
+def _packing_args(recipe: SceneRecipe, box_w: float, box_h: float) -> tuple[float, float, float, float]:
+    """``(radius, box_w, box_h, gap)`` for ``_packing_ok`` at the recipe's packing radius."""
+    radius, gap = _exclusion(recipe, recipe.packing_radius)
     return radius, box_w, box_h, gap
 
 
-def max_feasible_radius(spec: SceneSpec) -> float:
-    """Largest fixed (equal-area) radius at which the spec's largest scene (``max_items``) can be packed."""
-    lo, hi = 0.0, min(spec.width, spec.height) / 2
+def max_feasible_radius(recipe: SceneRecipe) -> float:
+    """Largest fixed (equal-area) radius at which the recipe's largest scene (``max_items``) can be packed."""
+    lo, hi = 0.0, min(recipe.width, recipe.height) / 2
     for _ in range(40):  # bisection to well under a pixel
         mid = (lo + hi) / 2
-        box_w, box_h = _free_extent(spec, mid)
-        radius, gap = _exclusion(spec, mid)
-        if _packing_ok(spec.max_items, radius, box_w, box_h, gap):
+        box_w, box_h = _free_extent(recipe, mid)
+        radius, gap = _exclusion(recipe, mid)
+        if _packing_ok(recipe.max_items, radius, box_w, box_h, gap):
             lo = mid
         else:
             hi = mid
     return lo
 
 
-def check_feasible(spec: SceneSpec) -> None:
-    """Raise ``InfeasibleSceneError`` naming the spec and the feasible limits."""
-    box_w, box_h = _free_extent(spec, spec.max_radius)
-    if _packing_ok(spec.max_items, *_packing_args(spec, box_w, box_h)):
+def check_feasible(recipe: SceneRecipe) -> None:
+    """Raise ``InfeasibleSceneError`` naming the recipe and the feasible limits."""
+    box_w, box_h = _free_extent(recipe, recipe.max_radius)
+    if _packing_ok(recipe.max_items, *_packing_args(recipe, box_w, box_h)):
         return
-    size = f"radius {spec.max_radius:g}" if not spec.radius_range else f"radii {spec.min_radius:g}-{spec.max_radius:g}"
-    noun = spec.item_noun
-    if spec.extent_factor != 1.0:
-        size += f" (extent radius up to {spec.max_radius * spec.extent_factor:.3g})"
-    total = f"{spec.max_items} {noun}" + (" (targets plus distractors)" if spec.has_distractors else "")
+    size = f"radius {recipe.max_radius:g}" if not recipe.radius_range else f"radii {recipe.min_radius:g}-{recipe.max_radius:g}"
+    noun = recipe.item_noun
+    if recipe.extent_factor != 1.0:
+        size += f" (extent radius up to {recipe.max_radius * recipe.extent_factor:.3g})"
+    total = f"{recipe.max_items} {noun}" + (" (targets plus distractors)" if recipe.has_distractors else "")
     raise InfeasibleSceneError(
-        f"cannot pack {spec.describe()}: at most {max_feasible_count(spec)} {noun} of {size} "
-        f"fit, or a fixed radius at most {max_feasible_radius(spec):.2f} for "
+        f"cannot pack {recipe.describe()}: at most {max_feasible_count(recipe)} {noun} of {size} "
+        f"fit, or a fixed radius at most {max_feasible_radius(recipe):.2f} for "
         f"{total} (sampler density limit {PACKING_DENSITY_LIMIT:g})"
     )
 
@@ -750,57 +751,3 @@ def _candidates(
     trial = np.stack([cx + distance * np.cos(angle), cy + distance * np.sin(angle)], axis=1)
     in_box = (trial[:, 0] >= box[0]) & (trial[:, 0] <= box[2]) & (trial[:, 1] >= box[1]) & (trial[:, 1] <= box[3])
     return trial[in_box]
-
-
-def sample_scenes(
-    spec: SceneSpec, n: int, seed: int, timeout_s: float = 30.0, progress: Callable[[int], None] | None = None
-) -> list[Scene]:
-    """Sample ``n`` scenes, target counts spread evenly over the spec's range.
-
-    Counts cycle through the range (``lo, lo+1, ..., hi, lo, ...``) so every
-    class gets ``n / (hi - lo + 1)`` images up to one; the scenes themselves
-    are random. The same ``(spec, n, seed)`` always gives the same scenes.
-
-    Args:
-        progress: called with the number of scenes just finished (e.g. a
-            progress bar's ``update``).
-
-    Raises:
-        InfeasibleSceneError: before any sampling when the spec cannot be
-            packed, or when the sampler gets stuck (never hangs: bounded by
-            restarts and ``timeout_s``).
-    """
-    if n < 0:
-        raise ValueError(f"n: expected a non-negative number of images, got {n}")
-    check_feasible(spec)
-    if spec.control == "dewind":
-        from synth.numerosity import sample_dewind_scenes  # one-way: numerosity builds on scenes
-
-        return sample_dewind_scenes(spec, n, seed, timeout_s=timeout_s, progress=progress)
-    rng = np.random.default_rng(seed)
-    lo, hi = spec.counts
-    counts = lo + np.arange(n) % (hi - lo + 1)
-    full_box = (0.0, 0.0, float(spec.width), float(spec.height))
-    field_area = float(spec.width * spec.height)
-    started = time.monotonic()
-    scenes = []
-    for count in counts:
-        items = draw_items(spec, int(count), rng)
-        total = len(items.targets)
-        if spec.radius_range:
-            radii = rng.uniform(spec.radius_range[0], spec.radius_range[1], size=total)
-        else:
-            radii = np.full(total, float(spec.radius))
-        extents = radii * np.asarray(EXTENT_FACTORS)[items.shapes]
-        centres = place_circles(
-            extents, full_box, (spec.width, spec.height), spec.margin, spec.min_gap, rng, overlap=spec.overlap
-        )
-        if centres is None or time.monotonic() - started > timeout_s:
-            raise InfeasibleSceneError(
-                f"gave up packing {spec.describe()}: {total} {spec.item_noun} did not fit after repeated "
-                f"restarts; lower the count (feasible bound {max_feasible_count(spec)}) or the radius"
-            )
-        scenes.append(spec.scene(centres, radii, field_area, items))
-        if progress is not None:
-            progress(1)
-    return scenes

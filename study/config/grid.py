@@ -33,7 +33,7 @@ from study.engine.backbones import check_timm_name
 from study.config.coerce import coerce, from_mapping
 from study.errors import ConfigError
 from study.config.spec import TRAIN_DEFAULTS, TrainSpec, ignored_fields
-from study.data.tasks import scene_spec
+from study.data.tasks import scene_recipe
 from synth.scenes import parse_range
 
 __all__ = ["SWEEP_SECTIONS", "SweepInfo", "SweepSpec", "parse_sweep", "check_cell", "check_names", "shared_radius"]
@@ -189,7 +189,7 @@ def shared_radius(cells: list[TrainSpec]) -> list[TrainSpec]:
         top = max(parse_range(cell.counts, "counts")[1] for cell in group)
         densest = [cell for cell in group if parse_range(cell.counts, "counts")[1] == top]
         # Rounded down to 0.1 um of a px: readable in spec.json, never less feasible.
-        radius[canvas] = min(math.floor(scene_spec(cell).radius * 1e4) / 1e4 for cell in densest)
+        radius[canvas] = min(math.floor(scene_recipe(cell).radius * 1e4) / 1e4 for cell in densest)
     auto_ids = {id(cell) for cell in auto}  # identity, not ==: comparing dataclasses made this O(cells^2)
     return [dataclasses.replace(cell, radius=radius[_canvas(cell)]) if id(cell) in auto_ids else cell
             for cell in cells]
@@ -214,7 +214,7 @@ def check_cell(spec: TrainSpec) -> None:
         raise ConfigError(
             f"n_train: {spec.n_train} images with valid_pct {spec.valid_pct} leave {spec.n_train - n_valid} "
             "training image(s); raise n_train or lower valid_pct so at least 2 are left for training")
-    scene_spec(spec)  # ConfigError when the largest count cannot be packed on the canvas
+    scene_recipe(spec)  # ConfigError when the largest count cannot be packed on the canvas
 
 
 def check_names(spec: TrainSpec) -> None:

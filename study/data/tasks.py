@@ -44,16 +44,16 @@ import torch
 from study.errors import ConfigError, DataError, DeviceUnavailableError
 from study.config.spec import TrainSpec, spec_hash
 from synth.render import render_scenes
+from synth.sampling import sample_scenes
 from synth.scenes import (
     MIN_RADIUS_PX,
     InfeasibleSceneError,
     Scene,
-    SceneSpec,
+    SceneRecipe,
     auto_gap,
     auto_radius,
     check_feasible,
     parse_range,
-    sample_scenes,
 )
 
 __all__ = [
@@ -68,10 +68,10 @@ __all__ = [
     "data_key",
     "decode_folder",
     "decode_image",
-    "dewind_scene_spec",
-    "rendered_scene_spec",
+    "dewind_scene_recipe",
+    "rendered_scene_recipe",
     "resolve_device",
-    "scene_spec",
+    "scene_recipe",
 ]
 
 
@@ -291,11 +291,11 @@ def _derived_seed(data_seed: int, stream: str) -> int:
 
 
 # ---------------------------------------------------------------------- counting
-def scene_spec(spec: TrainSpec) -> SceneSpec:
-    """The ``SceneSpec`` a counting cell's training scenes are drawn from (auto radius and gap resolved).
+def scene_recipe(spec: TrainSpec) -> SceneRecipe:
+    """The ``SceneRecipe`` a counting cell's training scenes are drawn from (auto radius and gap resolved).
 
     Its canvas is the scene canvas: ``scene_size`` (times ``aspect`` in
-    width) when set, else ``size``; ``rendered_scene_spec`` is the same
+    width) when set, else ``size``; ``rendered_scene_recipe`` is the same
     spec on the images' canvas.
 
     An explicit ``radius`` is used as given (at least ``MIN_RADIUS_PX``).
@@ -308,21 +308,21 @@ def scene_spec(spec: TrainSpec) -> SceneSpec:
         ConfigError: the training scenes cannot be packed (naming the largest
             feasible count at that radius and the largest feasible radius for
             the count), or, when ``n_test_dewind > 0``, the controlled test
-            set cannot be built at this size (see ``dewind_scene_spec``).
+            set cannot be built at this size (see ``dewind_scene_recipe``).
     """
-    base = _training_scene_spec(spec)
+    base = _training_scene_recipe(spec)
     if spec.n_test_dewind > 0:
-        dewind_scene_spec(spec, base)
+        dewind_scene_recipe(spec, base)
     return base
 
 
-def rendered_scene_spec(spec: TrainSpec) -> SceneSpec:
-    """``scene_spec`` scaled to the images' canvas (``size``): draw new scenes from this to show them
-    to a trained model (it is ``scene_spec`` itself when ``scene_size`` is 0)."""
-    return _scaled(scene_spec(spec), spec)
+def rendered_scene_recipe(spec: TrainSpec) -> SceneRecipe:
+    """``scene_recipe`` scaled to the images' canvas (``size``): draw new scenes from this to show them
+    to a trained model (it is ``scene_recipe`` itself when ``scene_size`` is 0)."""
+    return _scaled(scene_recipe(spec), spec)
 
 
-def _scaled(scenes_spec: SceneSpec, spec: TrainSpec) -> SceneSpec:
+def _scaled(scenes_spec: SceneRecipe, spec: TrainSpec) -> SceneRecipe:
     """A scene spec with every length multiplied by ``spec.render_scale`` (canvas as the images')."""
     factor = spec.render_scale
     if factor == 1.0:
@@ -352,15 +352,15 @@ def _radius_range(radius: float) -> tuple[float, float]:
     return max(MIN_RADIUS_PX, (1 - DEWIND_RADIUS_SPREAD) * radius), (1 + DEWIND_RADIUS_SPREAD) * radius
 
 
-def _training_scene_spec(spec: TrainSpec) -> SceneSpec:
+def _training_scene_recipe(spec: TrainSpec) -> SceneRecipe:
     lo, hi = parse_range(spec.counts, "counts")
     side = spec.scene_size or spec.size
     height, width = side, _canvas_width(spec, side)
     gap = spec.min_gap or auto_gap(side)
 
-    def make(radius: float) -> SceneSpec:
+    def make(radius: float) -> SceneRecipe:
         try:
-            return SceneSpec(
+            return SceneRecipe(
                 counts=(lo, hi), width=width, height=height, radius=radius,
                 radius_range=_radius_range(radius) if spec.sizes in ("varied", "dewind") else None,
                 min_gap=gap, control="dewind" if spec.sizes == "dewind" else "none", **_stimulus(spec),
@@ -381,7 +381,7 @@ def _training_scene_spec(spec: TrainSpec) -> SceneSpec:
 
 
 def _stimulus(spec: TrainSpec) -> dict[str, Any]:
-    """The ``SceneSpec`` options of a cell's items: shape, colour, distractors, overlap."""
+    """The ``SceneRecipe`` options of a cell's items: shape, colour, distractors, overlap."""
     try:
         return {"shape": spec.shape, "colour": spec.colour, "distractor_kind": spec.distractor_kind,
                 "distractors": parse_range(spec.distractors, "distractors", minimum=0), "overlap": spec.overlap}
@@ -389,7 +389,7 @@ def _stimulus(spec: TrainSpec) -> dict[str, Any]:
         raise ConfigError(str(error)) from None
 
 
-def _infeasibility(candidate: SceneSpec) -> str | None:
+def _infeasibility(candidate: SceneRecipe) -> str | None:
     """Why the sampler cannot pack ``candidate`` (synth's message), or None when it can."""
     try:
         check_feasible(candidate)
@@ -402,15 +402,15 @@ def _infeasibility(candidate: SceneSpec) -> str | None:
     return None
 
 
-def _checked(candidate: SceneSpec, field: str) -> SceneSpec:
+def _checked(candidate: SceneRecipe, field: str) -> SceneRecipe:
     problem = _infeasibility(candidate)
     if problem is not None:
         raise ConfigError(f"{field}: {problem}")
     return candidate
 
 
-def dewind_scene_spec(spec: TrainSpec, base: SceneSpec | None = None) -> SceneSpec:
-    """The ``SceneSpec`` of a counting cell's controlled (DeWind) test set.
+def dewind_scene_recipe(spec: TrainSpec, base: SceneRecipe | None = None) -> SceneRecipe:
+    """The ``SceneRecipe`` of a counting cell's controlled (DeWind) test set.
 
     Same count range, canvas, gap and items as the training scenes (never
     overlapping: DeWind's descriptors assume items that do not occlude each
@@ -425,20 +425,20 @@ def dewind_scene_spec(spec: TrainSpec, base: SceneSpec | None = None) -> SceneSp
 
     Args:
         spec: the counting cell.
-        base: its training ``scene_spec`` when already computed.
+        base: its training ``scene_recipe`` when already computed.
 
     Raises:
         ConfigError: this radius range cannot hold Size independent of N for
             the count range, or the largest count does not fit.
     """
-    base = base or _training_scene_spec(spec)
+    base = base or _training_scene_recipe(spec)
     # DeWind's size and spacing descriptors assume items that do not occlude each other, so
     # an overlap cell's controlled set is drawn without overlap (its items still fit the cell's).
     candidate = dataclasses.replace(base, radius_range=_radius_range(base.radius), control="dewind", overlap=False)
     return _checked(candidate, "n_test_dewind")
 
 
-def _sample(scenes_spec: SceneSpec, n: int, seed: int) -> list[Scene]:
+def _sample(scenes_spec: SceneRecipe, n: int, seed: int) -> list[Scene]:
     """``n`` scenes, i.i.d. or DeWind-controlled as the spec says; ConfigError when they cannot be packed."""
     # The samplers' time-out bounds a whole call; allow ~50 ms a scene (10x what dense
     # 45-50 scenes take) so large sets are not refused for their size alone.
@@ -456,7 +456,7 @@ def _sample(scenes_spec: SceneSpec, n: int, seed: int) -> list[Scene]:
 def _build_counting(spec: TrainSpec) -> dict[str, Any]:
     """Sample, render and split the counting scenes (on CPU; the task moves them)."""
     data_seed = spec.resolved_data_seed
-    train_spec = scene_spec(spec)
+    train_spec = scene_recipe(spec)
     seen, held = spec.train_counts, spec.held_out_counts
     pool = _sample_counts(train_spec, spec.n_train, data_seed, seen)
     order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(data_seed))
@@ -467,7 +467,7 @@ def _build_counting(spec: TrainSpec) -> dict[str, Any]:
         "test": _sample_counts(train_spec, spec.n_test, _derived_seed(data_seed, "test"), seen),
     }
     if spec.n_test_dewind:
-        dewind_spec = dewind_scene_spec(spec, train_spec)
+        dewind_spec = dewind_scene_recipe(spec, train_spec)
         splits["test_dewind"] = _sample_counts(dewind_spec, spec.n_test_dewind,
                                                _derived_seed(data_seed, "test_dewind"), seen)
     if held:
@@ -483,7 +483,7 @@ def _build_counting(spec: TrainSpec) -> dict[str, Any]:
     return payload
 
 
-def _sample_counts(scenes_spec: SceneSpec, n: int, seed: int, keep: tuple[int, ...]) -> list[Scene]:
+def _sample_counts(scenes_spec: SceneRecipe, n: int, seed: int, keep: tuple[int, ...]) -> list[Scene]:
     """``n`` scenes whose counts are ``keep`` (a subset of the spec's range), spread evenly over them.
 
     The whole range is sampled (so DeWind's design and the radius are those of
@@ -506,7 +506,7 @@ def _sample_counts(scenes_spec: SceneSpec, n: int, seed: int, keep: tuple[int, .
     return chosen
 
 
-def _render(scenes: list[Scene], spec: SceneSpec) -> torch.Tensor:
+def _render(scenes: list[Scene], spec: SceneRecipe) -> torch.Tensor:
     if not scenes:
         return torch.zeros((0, 3, spec.height, spec.width), dtype=torch.uint8)
     return render_scenes(scenes, "cpu")

@@ -1,52 +1,12 @@
 """Readouts: how a head's raw outputs become a loss, a count, a class and a distribution.
 
-A counting task's classes are counts (class ``i`` is ``counts[i]``). Every
-head kind reads those counts out differently, and everything downstream
-(training, evaluation, predictions.csv, analysis) goes through one
-``Readout`` so it never needs to know which head produced the outputs:
-
-``fastai`` / ``linear`` (``ClassifierReadout``)
-    ``C`` logits, softmax cross-entropy; the estimate is the argmax class's
-    count, ``expected`` the probability-weighted mean count.
-``regression`` (``RegressionReadout``)
-    One output on a standardised scale: the target ``t`` (the count, or its
-    natural log with ``reg_target="log"``) is standardised over the task's
-    class counts, ``z = (t - mean) / std`` with the mean and population
-    standard deviation of ``t`` over ``counts`` (each class once, whatever
-    the data). The target therefore has mean 0 and spread 1 over the classes
-    for every count range, so the learning rate and the head's
-    initialisation need no tuning per range. ``estimate`` inverts it:
-    ``mean + std * output`` (``exp`` of that for the log target, so output 0
-    is the arithmetic mean of the counts for ``count`` and their geometric
-    mean for ``log``). The loss is MSE, or Huber with ``delta = 1`` *on the
-    standardised scale* (quadratic within one standard deviation of the
-    class counts, linear beyond). A point estimate has no distribution:
-    ``probs`` is the one-hot of ``predict``.
-``ordinal`` (``OrdinalReadout``)
-    CORAL (Cao, Mirjalili & Raschka 2020, "Rank consistent ordinal
-    regression for neural networks with application to age estimation",
-    Pattern Recognition Letters 140): ``C - 1`` logits ``g_k = w.h + b_k``
-    (one shared weight vector, independent biases; ``study.engine.models``), where
-    ``sigmoid(g_k) = P(count > counts[k])``. The loss is the sum over ``k``
-    of the binary cross-entropies of the tasks "label > k" (equal task
-    weights), averaged over the batch. The estimate (and ``expected``) is the
-    continuous expected rank ``lo + sum_k P(count > counts[k])`` (steps
-    ``counts[k+1] - counts[k]`` for a range with gaps), and the class is the
-    count nearest it. CORAL's own rule, the rank
-    ``#{k: P(count > counts[k]) > 0.5}`` (``rank``), cannot name a count held
-    out of training inside the range: with 3 held out of 1-5 the tasks "> 2"
-    and "> 3" have identical targets, their biases converge, and an image of 3
-    gets both probabilities near 0.5 together, so the rank jumps from 2 to 4
-    and reads 3 almost never, while the expected rank reads 1 + 1 + 0.5 + 0.5
-    = 3. Beyond the trained range neither can place a count: the task "> hi
-    trained" never had a positive example, so the expected rank caps at the
-    largest trained count as a classifier does. ``probs`` are the differences
-    of the cumulative probabilities, clamped at 0 and renormalised.
-
-Every readout's ``predict`` is the class whose count is nearest the
-estimate (``round(estimate)`` clamped to lo..hi, minus lo, for a contiguous
-range; an exact half rounds down). Losses are computed in float32 whatever
-dtype the outputs arrive in (bf16 autocast).
+One ``Readout`` per head kind, so training, evaluation, predictions.csv and the
+analysis never need to know which head produced the outputs:
+``ClassifierReadout`` (``fastai``, ``linear``: softmax over ``C`` logits),
+``RegressionReadout`` (one standardised output: the count or its log) and
+``OrdinalReadout`` (CORAL's ``C - 1`` cumulative logits). ``create_readout``
+picks one. docs/INSTRUMENTS.md, section 3, explains each head's loss and
+estimate and what it can say about counts held out of training.
 """
 
 from __future__ import annotations
@@ -122,7 +82,7 @@ def class_counts(classes: Sequence[str], head: str = "fastai") -> list[int]:
 
 
 class Readout:
-    """Loss, estimate, class and distribution from a head's raw outputs (see the module docstring).
+    """Loss, estimate, class and distribution from a head's raw outputs; class ``i`` stands for ``counts[i]``.
 
     Args:
         counts: the count of each class, strictly increasing (``[C]``).
@@ -233,7 +193,7 @@ class ClassifierReadout(Readout):
 
 
 class RegressionReadout(Readout):
-    """One output: the standardised count or log count (see the module docstring).
+    """One output: the count or log count standardised over the class counts, ``(t - mean) / std``.
 
     Args:
         counts: class counts (``>= 1`` for the log target).
@@ -291,7 +251,11 @@ class RegressionReadout(Readout):
 
 
 class OrdinalReadout(Readout):
-    """CORAL's ``C - 1`` cumulative logits (Cao, Mirjalili & Raschka 2020; see the module docstring)."""
+    """CORAL's ``C - 1`` cumulative logits, ``sigmoid(g_k) = P(count > counts[k])`` (Cao, Mirjalili & Raschka 2020).
+
+    The estimate is the continuous expected rank, not CORAL's thresholded rank, which cannot name a
+    count held out inside the range (docs/INSTRUMENTS.md, section 3).
+    """
 
     kind = "ordinal"
 
@@ -316,7 +280,7 @@ class OrdinalReadout(Readout):
     def rank(self, outputs: torch.Tensor) -> torch.Tensor:
         """int64 ``[B]``: how many of the ``C - 1`` tasks say "more" (``P > 0.5``), CORAL's own class rule.
 
-        Not what the readout scores (see the module docstring): a count held out inside the range
+        Not what the readout scores (see the class docstring): a count held out inside the range
         has two tasks with identical targets, and this rule almost never lands on it.
         """
         return (self.cumulative(outputs) > 0.5).sum(1)

@@ -34,7 +34,7 @@ from study.run.runfolder import CellFolder
 from study.config.schedule import Stage, resolve_stages
 from study.config.spec import TrainSpec, seed_fields, setting_fields
 from study.engine.tblog import TensorBoardObserver
-from study.data.tasks import Task, build_task, resolve_device, scene_spec
+from study.data.tasks import Task, build_task, resolve_device, scene_recipe
 
 __all__ = ["run_cell", "split_metrics", "AUDIT_SAMPLES", "FALLBACK_LR", "LR_FIND_ITERATIONS", "PROGRESS_MODES"]
 
@@ -249,7 +249,7 @@ def _run_stages(learner: Learner, stages: list[Stage], folder: CellFolder, log: 
 
 
 def _describe(spec: TrainSpec, task: Task, device: torch.device) -> str:
-    what = scene_spec(spec).describe() if spec.task == "counting" else f"folder {spec.data} ({spec.resize})"
+    what = scene_recipe(spec).describe() if spec.task == "counting" else f"folder {spec.data} ({spec.resize})"
     sizes = f"{len(task.train_labels)} train / {len(task.valid_labels)} valid / {len(task.test_labels)} test"
     return (
         f"cell {spec.cell_id()}: {what}; {sizes}; {spec.arch} weights={spec.weights} head={spec.head} "

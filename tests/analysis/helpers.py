@@ -9,7 +9,8 @@ import torch.nn as nn
 from analysis.baselines import component_counts
 from analysis.cell_analysis import Budget
 from analysis.predict import Predictor
-from synth.scenes import SceneSpec, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import SceneRecipe
 
 # A few images per analysis: the tests check plumbing and files, not findings.
 TINY = Budget(images=4, interventions=4, deletion=2, deletion_steps=2, dewind=30, probe=24,
@@ -39,5 +40,5 @@ def counter_predictor(lo: int, hi: int) -> Predictor:
 
 
 def tiny_scenes(lo: int = 2, hi: int = 4, n: int = 6, size: int = 48, seed: int = 0):
-    spec = SceneSpec(counts=(lo, hi), width=size, height=size, radius=3.0, min_gap=2.0)
-    return sample_scenes(spec, n, seed=seed)
+    recipe = SceneRecipe(counts=(lo, hi), width=size, height=size, radius=3.0, min_gap=2.0)
+    return sample_scenes(recipe, n, seed=seed)

@@ -5,7 +5,8 @@ from analysis.baselines import (InkAreaCounter, baseline_accuracy, component_cou
                                 unusable_baselines)
 from helpers import tiny_scenes
 from synth.render import render_scenes
-from synth.scenes import DEFAULT_COLOR, SceneSpec, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import DEFAULT_COLOR, SceneRecipe
 
 
 def test_components_exact_on_separate_circles():
@@ -15,8 +16,8 @@ def test_components_exact_on_separate_circles():
 
 
 def test_both_baselines_exact_with_a_fixed_radius():
-    spec = SceneSpec(counts=(1, 5), width=48, height=48, radius=3.0, min_gap=2.0)
-    train, test = sample_scenes(spec, 20, seed=0), sample_scenes(spec, 10, seed=1)
+    recipe = SceneRecipe(counts=(1, 5), width=48, height=48, radius=3.0, min_gap=2.0)
+    train, test = sample_scenes(recipe, 20, seed=0), sample_scenes(recipe, 10, seed=1)
     result = baseline_accuracy(render_scenes(train), np.array([s.count for s in train]),
                                render_scenes(test), np.array([s.count for s in test]))
     assert result["components"]["accuracy"] == 1.0
@@ -26,8 +27,8 @@ def test_both_baselines_exact_with_a_fixed_radius():
 
 def test_ink_area_counter_fails_on_dewind_stimuli_but_components_do_not():
     # Fitted on one radius, ink area is the count; on DeWind scenes size varies independently of N, so it is not.
-    fixed = SceneSpec(counts=(1, 5), width=64, height=64, radius=3.0, min_gap=2.0)
-    dewind = SceneSpec(counts=(1, 5), width=64, height=64, radius=3.0, min_gap=2.0, control="dewind")
+    fixed = SceneRecipe(counts=(1, 5), width=64, height=64, radius=3.0, min_gap=2.0)
+    dewind = SceneRecipe(counts=(1, 5), width=64, height=64, radius=3.0, min_gap=2.0, control="dewind")
     train, test = sample_scenes(fixed, 40, seed=0), sample_scenes(dewind, 60, seed=1)
     result = baseline_accuracy(render_scenes(train), np.array([s.count for s in train]),
                                render_scenes(test), np.array([s.count for s in test]))
@@ -45,8 +46,8 @@ def _with_distractors(scenes, n_distractors=2):
 
 
 def test_baselines_count_targets_of_the_target_colour_only():
-    spec = SceneSpec(counts=(3, 7), width=48, height=48, radius=3.0, min_gap=2.0)
-    train, test = _with_distractors(sample_scenes(spec, 30, seed=0)), _with_distractors(sample_scenes(spec, 12, seed=1))
+    recipe = SceneRecipe(counts=(3, 7), width=48, height=48, radius=3.0, min_gap=2.0)
+    train, test = _with_distractors(sample_scenes(recipe, 30, seed=0)), _with_distractors(sample_scenes(recipe, 12, seed=1))
     targets_of = lambda scenes: np.array([len(s.radii) - 2 for s in scenes])  # noqa: E731
     images = render_scenes(test)
     assert (component_counts(images, target_colour=DEFAULT_COLOR) == targets_of(test)).all()
@@ -72,9 +73,9 @@ def test_unusable_baselines_name_why():
 
 
 def test_ink_counter_answers_held_out_classes_when_given_them():
-    spec = SceneSpec(counts=(1, 5), width=48, height=48, radius=3.0, min_gap=2.0)
-    train = [s for s in sample_scenes(spec, 40, seed=0) if s.count != 3]
-    held = [s for s in sample_scenes(spec, 40, seed=1) if s.count == 3]
+    recipe = SceneRecipe(counts=(1, 5), width=48, height=48, radius=3.0, min_gap=2.0)
+    train = [s for s in sample_scenes(recipe, 40, seed=0) if s.count != 3]
+    held = [s for s in sample_scenes(recipe, 40, seed=1) if s.count == 3]
     counts = np.array([s.count for s in train])
     seen_only = InkAreaCounter().fit(render_scenes(train), counts)
     assert 3 not in seen_only.predict(render_scenes(held))

@@ -8,7 +8,7 @@ from helpers import TINY
 from analysis.cell_analysis import BUDGETS
 from analysis.instruments import (INSTRUMENT_BUDGETS, SECTION, InstrumentBudget, instrument_budget, run_instruments,
                                   units_figure, weber_figure)
-from analysis.pipeline import Summary
+from analysis.summary import Summary
 from analysis.rundata import load_cells
 
 CPU = torch.device("cpu")
@@ -85,15 +85,15 @@ def test_figures_of_nothing_are_none():
 
 def test_stimulus_sets_are_drawn_on_the_images_canvas():
     """A cell whose scenes are drawn at scene_size 128 and shown at 32 px gets its stimuli at 32 px."""
-    from analysis.instruments import _scene_specs
+    from analysis.instruments import _scene_recipes
     from study.config.spec import TrainSpec
-    from study.data.tasks import rendered_scene_spec
+    from study.data.tasks import rendered_scene_recipe
 
     train = TrainSpec(counts="1-5", size=32, scene_size=128)
-    sets, why = _scene_specs(train)
+    sets, why = _scene_recipes(train)
     assert why == [] and set(sets) == {"fixed", "constant_area", "constant_hull", "dewind"}
     assert {(spec.width, spec.height) for spec in sets.values()} == {(32, 32)}
-    assert sets["fixed"].radius == pytest.approx(rendered_scene_spec(train).radius)
+    assert sets["fixed"].radius == pytest.approx(rendered_scene_recipe(train).radius)
 
 
 def test_recorded_specs_of_other_versions_load():

@@ -7,7 +7,7 @@ from PIL import Image
 import analysis.__main__ as cli
 from analysis import cell_analysis, run_analysis
 from analysis.figures import DPI, WIDTH
-from analysis.pipeline import MAX_TABLE_ROWS, SECTIONS
+from analysis.summary import MAX_TABLE_ROWS, SECTIONS
 from helpers import TINY
 
 PROMISED_TABLES = {"configurations", "comparisons", "cells", "baselines", "confounds", "interventions", "measurement",

@@ -10,9 +10,9 @@ from analysis.psychophysics import (W_CEILING, W_FLOOR, choose, discrimination_a
                                     human_band_applies, make_pairs, pair_features, resolution_bound, scene_log_axes,
                                     weber_experiment)
 from synth.numerosity import sample_dewind_scenes
-from synth.scenes import SceneSpec
+from synth.scenes import SceneRecipe
 
-DEWIND = SceneSpec(counts=(2, 6), width=48, height=48, radius=3, radius_range=(1.5, 3.0), min_gap=1, control="dewind")
+DEWIND = SceneRecipe(counts=(2, 6), width=48, height=48, radius=3, radius_range=(1.5, 3.0), min_gap=1, control="dewind")
 
 
 @pytest.fixture(scope="module")
@@ -150,10 +150,10 @@ def test_weber_experiment_of_a_component_counter():
 
 def test_weber_experiment_refuses_one_count_and_uncontrolled_scenes():
     with pytest.raises(ValueError, match="one count"):
-        weber_experiment(counter_predictor(3, 3), SceneSpec(counts=(3, 3), width=32, height=32, radius=2,
+        weber_experiment(counter_predictor(3, 3), SceneRecipe(counts=(3, 3), width=32, height=32, radius=2,
                                                             radius_range=(1, 3), control="dewind"), 10, 10, 0)
     with pytest.raises(ValueError, match="control must be 'dewind'"):
-        weber_experiment(counter_predictor(2, 6), SceneSpec(counts=(2, 6), width=32, height=32, radius=2), 10, 10, 0)
+        weber_experiment(counter_predictor(2, 6), SceneRecipe(counts=(2, 6), width=32, height=32, radius=2), 10, 10, 0)
 
 
 def test_resampling_stimuli_widens_the_interval_when_pairs_share_images(stimuli):

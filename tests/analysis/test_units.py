@@ -6,7 +6,7 @@ from analysis.units import (layer_activations, random_network, selective_differe
                             two_way_anova, unit_experiment, unit_selectivity)
 from synth.numerosity import describe_scene
 from study.engine.models import create_model
-from synth.scenes import SceneSpec
+from synth.scenes import SceneRecipe
 
 NUMBERS = np.array([1, 2, 4, 8, 16, 32])
 SETS = ["fixed", "varied", "dewind"]
@@ -89,10 +89,10 @@ def test_planted_units_are_found():
 
 
 @pytest.fixture(scope="module")
-def specs() -> dict[str, SceneSpec]:
+def specs() -> dict[str, SceneRecipe]:
     base = dict(counts=(1, 3), width=32, height=32, radius=2.0, min_gap=1.0)
-    return {"fixed": SceneSpec(**base), "varied": SceneSpec(**base, radius_range=(1.0, 3.0)),
-            "dewind": SceneSpec(**base, radius_range=(1.0, 3.0), control="dewind")}
+    return {"fixed": SceneRecipe(**base), "varied": SceneRecipe(**base, radius_range=(1.0, 3.0)),
+            "dewind": SceneRecipe(**base, radius_range=(1.0, 3.0), control="dewind")}
 
 
 def test_stimulus_sets_are_balanced(specs):
@@ -131,9 +131,9 @@ def test_random_network_is_seeded():
 
 
 NASR_BASE = dict(counts=(1, 5), width=32, height=32, radius=1.28, min_gap=1.0)
-NASR_SETS = {"fixed": SceneSpec(**NASR_BASE), "constant_area": SceneSpec(**NASR_BASE),
-             "constant_hull": SceneSpec(**NASR_BASE),
-             "dewind": SceneSpec(**NASR_BASE | {"radius_range": (0.8, 1.8)}, control="dewind")}
+NASR_SETS = {"fixed": SceneRecipe(**NASR_BASE), "constant_area": SceneRecipe(**NASR_BASE),
+             "constant_hull": SceneRecipe(**NASR_BASE),
+             "dewind": SceneRecipe(**NASR_BASE | {"radius_range": (0.8, 1.8)}, control="dewind")}
 
 
 def _simulated_layer(sets: dict, per_cell: int, seed: int = 1):

@@ -16,10 +16,10 @@ from analysis.confounds import IMAGES_WITHIN_SEEDS, SEEDS_AND_IMAGES, fit_images
 from analysis.stats import accuracy_estimate
 from analysis.verdict import Evidence, accuracy_gap, decide, radius_coverage, verdict_display
 from study.config.spec import TRAIN_DEFAULTS, TrainSpec
-from study.data.tasks import dewind_scene_spec, scene_spec
+from study.data.tasks import dewind_scene_recipe, scene_recipe
 from synth.numerosity import describe_scene
 from synth.render import render_scenes
-from synth.scenes import sample_scenes
+from synth.sampling import sample_scenes
 
 
 def _spec(counts: str, sizes: str) -> dict:
@@ -29,7 +29,7 @@ def _spec(counts: str, sizes: str) -> dict:
 @functools.cache
 def _scenes(counts: str, sizes: str, controlled: bool, n: int = 240, seed: int = 0) -> list:
     spec = TrainSpec.from_record(_spec(counts, sizes))
-    return sample_scenes(dewind_scene_spec(spec) if controlled else scene_spec(spec), n, seed=seed)
+    return sample_scenes(dewind_scene_recipe(spec) if controlled else scene_recipe(spec), n, seed=seed)
 
 
 def _tsa(scenes) -> np.ndarray:

@@ -10,7 +10,8 @@ from study.data import augment
 from study.config.spec import TrainSpec
 from study.data.tasks import build_task
 from synth.render import render_scenes
-from synth.scenes import Scene, SceneSpec, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import Scene, SceneRecipe
 
 
 def one_circle(width: int, height: int, x: float, y: float, radius: float) -> Scene:
@@ -212,7 +213,7 @@ def test_whole_count_agrees_with_connected_components_of_the_warped_pixels(count
 
 
 def test_count_audit_of_square_scenes_without_augmentation_is_exact():
-    spec = SceneSpec(counts=(3, 12), width=64, height=64, radius=3, min_gap=1, margin=1, shape="square",
+    spec = SceneRecipe(counts=(3, 12), width=64, height=64, radius=3, min_gap=1, margin=1, shape="square",
                      distractors=(0, 3))
     scenes = sample_scenes(spec, 40, seed=0)
     audit = augment.count_audit(augment.create("none"), scenes, (64, 64), size=64, samples=200, seed=0)

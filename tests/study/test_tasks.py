@@ -14,7 +14,7 @@ from PIL import Image
 import study.data.tasks as tasks
 from study.errors import ConfigError
 from study.config.spec import TrainSpec
-from study.data.tasks import DataError, build_task, decode_image, rendered_scene_spec, scene_spec
+from study.data.tasks import DataError, build_task, decode_image, rendered_scene_recipe, scene_recipe
 
 
 def counting_spec(**changes) -> TrainSpec:
@@ -151,7 +151,7 @@ def test_controlled_test_set_decouples_count_from_total_ink():
     scenes = task.scenes("test_dewind")
     assert images.shape == (150, 3, 64, 64) and images.dtype == torch.uint8
     assert labels.tolist() == [s.count - 20 for s in scenes] and set(labels.tolist()) == set(range(5))
-    radius = scene_spec(spec).radius
+    radius = scene_recipe(spec).radius
     radii = np.concatenate([s.radii for s in scenes])
     assert radii.min() >= 0.5 * radius - 1e-9 and radii.max() <= 1.5 * radius + 1e-9 and radii.std() > 0.1 * radius
     assert log_correlation(task.scenes("test"), "tsa") > 0.99  # fixed radius: ink = N x circle area
@@ -167,26 +167,26 @@ def test_no_controlled_test_set_when_n_test_dewind_is_zero():
 
 
 def test_auto_radius_and_gap_follow_the_size_and_the_coverage_cap():
-    spec = scene_spec(TrainSpec(counts="45-50", size=64))
+    spec = scene_recipe(TrainSpec(counts="45-50", size=64))
     assert spec.min_gap == 1.0
     assert 50 * math.pi * (spec.radius + spec.min_gap / 2) ** 2 <= 0.3 * 64 * 64 + 1e-6
-    small = scene_spec(TrainSpec(counts="1-5", size=224))
+    small = scene_recipe(TrainSpec(counts="1-5", size=224))
     assert small.radius == pytest.approx(0.04 * 224) and small.min_gap == 224 / 64
-    varied = scene_spec(TrainSpec(counts="1-5", size=224, sizes="varied"))
+    varied = scene_recipe(TrainSpec(counts="1-5", size=224, sizes="varied"))
     assert varied.radius_range == pytest.approx((0.5 * small.radius, 1.5 * small.radius))
 
 
 def test_explicit_radius_that_cannot_pack_is_a_config_error():
     with pytest.raises(ConfigError, match="radius"):
-        scene_spec(TrainSpec(counts="45-50", size=32, radius=6.0))
+        scene_recipe(TrainSpec(counts="45-50", size=32, radius=6.0))
     with pytest.raises(ConfigError, match="radius: expected at least 1 px"):
-        scene_spec(TrainSpec(counts="1-5", size=32, radius=0.5))
+        scene_recipe(TrainSpec(counts="1-5", size=32, radius=0.5))
 
 
 def test_counts_that_cannot_pack_at_the_smallest_radius_name_the_limits():
     # 500 circles of >= 1 px with a 1 px gap need more than half of a 32 x 32 canvas.
     with pytest.raises(ConfigError) as error:
-        scene_spec(TrainSpec(counts="400-500", size=32, n_test_dewind=0))
+        scene_recipe(TrainSpec(counts="400-500", size=32, n_test_dewind=0))
     message = str(error.value)
     assert message.startswith("counts: cannot pack 400-500 circles")
     assert "at most" in message and "circles of radius 1 fit" in message and "fixed radius at most" in message
@@ -194,9 +194,9 @@ def test_counts_that_cannot_pack_at_the_smallest_radius_name_the_limits():
 
 
 def test_auto_radius_never_goes_below_one_pixel():
-    tiny = scene_spec(TrainSpec(counts="1-3", size=16, n_test_dewind=0))  # 4% of 16 px = 0.64 px
+    tiny = scene_recipe(TrainSpec(counts="1-3", size=16, n_test_dewind=0))  # 4% of 16 px = 0.64 px
     assert tiny.radius == tasks.MIN_RADIUS_PX
-    varied = scene_spec(TrainSpec(counts="1-3", size=32, sizes="varied", n_test_dewind=0))  # r = 1.28
+    varied = scene_recipe(TrainSpec(counts="1-3", size=32, sizes="varied", n_test_dewind=0))  # r = 1.28
     assert varied.radius_range == pytest.approx((1.0, 1.92))
 
 
@@ -363,8 +363,8 @@ def test_held_out_counts_never_reach_training_and_get_their_own_split():
 
 
 def test_extrapolation_uses_the_radius_of_the_whole_range():
-    inside = scene_spec(TrainSpec(counts="1-30", held_out="21-30", size=64, n_test_dewind=0))
-    whole = scene_spec(TrainSpec(counts="1-30", size=64, n_test_dewind=0))
+    inside = scene_recipe(TrainSpec(counts="1-30", held_out="21-30", size=64, n_test_dewind=0))
+    whole = scene_recipe(TrainSpec(counts="1-30", size=64, n_test_dewind=0))
     assert inside.radius == whole.radius and inside.counts == (1, 30)
 
 
@@ -387,13 +387,13 @@ def test_scene_size_gives_the_same_scenes_at_every_size():
     assert ink(small.test_images) / ink(large.test_images) == pytest.approx(0.25, abs=0.03)
 
 
-def test_rendered_scene_spec_is_the_scene_spec_scaled_to_size():
+def test_rendered_scene_recipe_is_the_scene_recipe_scaled_to_size():
     spec = TrainSpec(counts="1-5", size=32, scene_size=128, n_test_dewind=0)
-    drawn, shown = scene_spec(spec), rendered_scene_spec(spec)
+    drawn, shown = scene_recipe(spec), rendered_scene_recipe(spec)
     assert (drawn.width, shown.width) == (128, 32)
     assert shown.radius == pytest.approx(drawn.radius / 4) and shown.min_gap == pytest.approx(drawn.min_gap / 4)
     plain = TrainSpec(counts="1-5", size=32, n_test_dewind=0)
-    assert rendered_scene_spec(plain) == scene_spec(plain)
+    assert rendered_scene_recipe(plain) == scene_recipe(plain)
 
 
 def test_stimulus_fields_reach_the_scenes_and_survive_the_cache(tmp_path):
@@ -414,4 +414,4 @@ def test_overlap_cells_get_a_controlled_set_without_overlap():
     task = build_task(spec)
     assert len(task.test_dewind_scenes) == 10
     with pytest.raises(ConfigError, match="overlap"):
-        scene_spec(TrainSpec(counts="1-5", overlap=True, sizes="dewind", size=64))
+        scene_recipe(TrainSpec(counts="1-5", overlap=True, sizes="dewind", size=64))

@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 
 from synth.edit import add_circle, is_valid, move_circle, remove_circle, scale_radii, spread
-from synth.scenes import InfeasibleSceneError, Scene, SceneSpec, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import InfeasibleSceneError, Scene, SceneRecipe
 
 
 @pytest.fixture
 def scene():
-    return sample_scenes(SceneSpec(counts=(6, 6), width=96, height=96, radius=4, min_gap=2), 1, seed=0)[0]
+    return sample_scenes(SceneRecipe(counts=(6, 6), width=96, height=96, radius=4, min_gap=2), 1, seed=0)[0]
 
 
 def test_remove_add_move_change_count_by_minus_one_plus_one_zero(scene):
@@ -40,9 +41,9 @@ def test_edits_that_break_the_scene_raise(scene):
 
 @pytest.fixture
 def shaped():
-    spec = SceneSpec(counts=(5, 5), width=96, height=96, radius=4, min_gap=2, shape="triangle", distractors=(2, 2),
+    recipe = SceneRecipe(counts=(5, 5), width=96, height=96, radius=4, min_gap=2, shape="triangle", distractors=(2, 2),
                      distractor_kind="shape")
-    return sample_scenes(spec, 1, seed=0)[0]
+    return sample_scenes(recipe, 1, seed=0)[0]
 
 
 def test_edits_keep_shapes_colours_and_targets(shaped):

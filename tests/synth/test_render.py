@@ -6,7 +6,8 @@ import torch
 from scipy import ndimage
 
 from synth.render import circle_masks, render_scenes, render_scenes_matplotlib
-from synth.scenes import Scene, SceneSpec, auto_radius, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import Scene, SceneRecipe, auto_radius
 
 
 def count_components(image: torch.Tensor, background: tuple[int, int, int]) -> int:
@@ -21,19 +22,19 @@ def count_components(image: torch.Tensor, background: tuple[int, int, int]) -> i
     [((1, 5), 64, None), ((45, 50), 96, None), ((1, 30), 96, (1.5, 5.0)), ((10, 20), 48, None)],
 )
 def test_connected_components_equal_the_label(counts, size, radius_range):
-    spec = SceneSpec(
+    recipe = SceneRecipe(
         counts=counts, width=size, height=size, radius=auto_radius(size, size, counts[1]),
         radius_range=radius_range, min_gap=1.0,
     )
-    scenes = sample_scenes(spec, 60, seed=3)
+    scenes = sample_scenes(recipe, 60, seed=3)
     images = render_scenes(scenes)
     assert images.shape == (60, 3, size, size) and images.dtype == torch.uint8
-    assert [count_components(image, spec.background) for image in images] == [s.count for s in scenes]
+    assert [count_components(image, recipe.background) for image in images] == [s.count for s in scenes]
 
 
 def test_ink_area_matches_total_surface_area():
-    spec = SceneSpec(counts=(1, 10), width=96, height=96, radius_range=(2.0, 8.0))
-    scenes = sample_scenes(spec, 20, seed=0)
+    recipe = SceneRecipe(counts=(1, 10), width=96, height=96, radius_range=(2.0, 8.0))
+    scenes = sample_scenes(recipe, 20, seed=0)
     images = render_scenes(scenes).float()
     # Red channel: white background 255, circle colour 31; ink fraction is linear in coverage.
     ink = ((255 - images[:, 0]) / (255 - 31)).sum(dim=(1, 2))
@@ -50,8 +51,8 @@ def test_anti_aliased_edges_and_exact_interior():
 
 
 def test_matches_matplotlib_within_anti_aliasing():
-    spec = SceneSpec(counts=(1, 5), width=64, height=48, radius=5)
-    scenes = sample_scenes(spec, 8, seed=0)
+    recipe = SceneRecipe(counts=(1, 5), width=64, height=48, radius=5)
+    scenes = sample_scenes(recipe, 8, seed=0)
     ours, reference = render_scenes(scenes).float(), render_scenes_matplotlib(scenes).float()
     assert ours.shape == reference.shape == (8, 3, 48, 64)
     assert (ours - reference).abs().mean() < 1.0  # mean over pixels, 0-255 scale
@@ -59,12 +60,12 @@ def test_matches_matplotlib_within_anti_aliasing():
 
 
 def test_chunking_does_not_change_pixels():
-    scenes = sample_scenes(SceneSpec(counts=(1, 8), width=40, height=40, radius=3), 23, seed=5)
+    scenes = sample_scenes(SceneRecipe(counts=(1, 8), width=40, height=40, radius=3), 23, seed=5)
     assert torch.equal(render_scenes(scenes), render_scenes(scenes, chunk_scenes=4))
 
 
 def test_circle_masks_sum_to_the_rendered_alpha():
-    scene = sample_scenes(SceneSpec(counts=(6, 6), width=48, height=48, radius=4), 1, seed=1)[0]
+    scene = sample_scenes(SceneRecipe(counts=(6, 6), width=48, height=48, radius=4), 1, seed=1)[0]
     masks = circle_masks(scene)
     assert masks.shape == (6, 48, 48)
     assert torch.allclose(masks.sum(dim=(1, 2)), torch.full((6,), math.pi * 16), rtol=0.03)
@@ -88,7 +89,7 @@ def test_mixed_canvas_sizes_are_an_error():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
-    scenes = sample_scenes(SceneSpec(counts=(1, 20), width=64, height=64, radius=3), 50, seed=0)
+    scenes = sample_scenes(SceneRecipe(counts=(1, 20), width=64, height=64, radius=3), 50, seed=0)
     difference = (render_scenes(scenes, "cuda").cpu().int() - render_scenes(scenes).int()).abs()
     assert difference.max() <= 1
 
@@ -109,7 +110,7 @@ def render_general_path(scenes):
 def test_stamp_path_matches_the_general_path(monkeypatch):
     from synth import render
 
-    scenes = sample_scenes(SceneSpec(counts=(5, 15), width=64, height=48, radius=3.7, min_gap=1.0), 20, seed=4)
+    scenes = sample_scenes(SceneRecipe(counts=(5, 15), width=64, height=48, radius=3.7, min_gap=1.0), 20, seed=4)
     overlapping = Scene(width=64, height=48, centers=[[20.3, 20.8], [25.1, 22.4]], radii=[3.7, 3.7],
                         colors=[[31, 119, 180]] * 2)
     scenes.append(overlapping)
@@ -122,8 +123,8 @@ def test_stamp_path_matches_the_general_path(monkeypatch):
 
 
 def test_stamp_path_ink_matches_total_surface_area():
-    spec = SceneSpec(counts=(1, 10), width=96, height=96, radius=5.3)
-    scenes = sample_scenes(spec, 20, seed=0)
+    recipe = SceneRecipe(counts=(1, 10), width=96, height=96, radius=5.3)
+    scenes = sample_scenes(recipe, 20, seed=0)
     ink = ((255 - render_scenes(scenes)[:, 0].float()) / (255 - 31)).sum(dim=(1, 2))
     tsa = torch.tensor([math.pi * (s.radii**2).sum() for s in scenes], dtype=torch.float32)
     assert torch.allclose(ink, tsa, rtol=0.02, atol=2.0)

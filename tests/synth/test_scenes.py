@@ -4,51 +4,51 @@ import numpy as np
 import pytest
 
 from synth.edit import is_valid
+from synth.sampling import sample_scenes
 from synth.scenes import (
     MIN_RADIUS_PX,
     InfeasibleSceneError,
     Scene,
-    SceneSpec,
+    SceneRecipe,
     auto_radius,
     fit_radius,
     parse_range,
-    sample_scenes,
 )
 
 
 @pytest.mark.parametrize("counts", [(1, 5), (45, 50), (1, 100)])
 def test_labels_are_exact_and_cover_the_range(counts):
     size = 160 if counts[1] == 100 else 96
-    spec = SceneSpec(counts=counts, width=size, height=size, radius=auto_radius(size, size, counts[1]))
-    scenes = sample_scenes(spec, 2 * (counts[1] - counts[0] + 1), seed=0)
+    recipe = SceneRecipe(counts=counts, width=size, height=size, radius=auto_radius(size, size, counts[1]))
+    scenes = sample_scenes(recipe, 2 * (counts[1] - counts[0] + 1), seed=0)
     assert sorted({s.count for s in scenes}) == list(range(counts[0], counts[1] + 1))
 
 
 def test_circles_do_not_overlap_and_stay_inside():
-    spec = SceneSpec(counts=(20, 30), width=96, height=72, radius_range=(2.0, 5.0), min_gap=2.0, margin=3.0)
-    for scene in sample_scenes(spec, 30, seed=1):
+    recipe = SceneRecipe(counts=(20, 30), width=96, height=72, radius_range=(2.0, 5.0), min_gap=2.0, margin=3.0)
+    for scene in sample_scenes(recipe, 30, seed=1):
         assert is_valid(scene, min_gap=2.0, margin=3.0)
         assert (scene.radii >= 2.0).all() and (scene.radii <= 5.0).all()
         assert (scene.width, scene.height) == (96, 72)
 
 
 def test_fixed_radius_is_fixed():
-    scenes = sample_scenes(SceneSpec(counts=(3, 3), radius=7.5), 5, seed=0)
+    scenes = sample_scenes(SceneRecipe(counts=(3, 3), radius=7.5), 5, seed=0)
     assert all(np.all(s.radii == 7.5) for s in scenes)
 
 
 def test_same_seed_same_scenes_other_seed_other_scenes():
-    spec = SceneSpec(counts=(1, 5), width=64, height=64, radius=3)
-    first, again, other = (sample_scenes(spec, 10, seed) for seed in (4, 4, 5))
+    recipe = SceneRecipe(counts=(1, 5), width=64, height=64, radius=3)
+    first, again, other = (sample_scenes(recipe, 10, seed) for seed in (4, 4, 5))
     assert all(np.array_equal(a.centers, b.centers) for a, b in zip(first, again))
     assert not all(np.array_equal(a.centers, b.centers) for a, b in zip(first, other))
 
 
 def test_impossible_packing_fails_fast_naming_spec_and_limits():
-    spec = SceneSpec(counts=(500, 500), width=64, height=64, radius=20)
+    recipe = SceneRecipe(counts=(500, 500), width=64, height=64, radius=20)
     started = time.monotonic()
     with pytest.raises(InfeasibleSceneError) as error:
-        sample_scenes(spec, 10, seed=0)
+        sample_scenes(recipe, 10, seed=0)
     assert time.monotonic() - started < 1.0
     message = str(error.value)
     assert "500-500 circles" in message and "64x64" in message
@@ -57,9 +57,9 @@ def test_impossible_packing_fails_fast_naming_spec_and_limits():
 
 def test_borderline_packing_raises_instead_of_placing_fewer():
     # Within the density bound but hard for random placement: must either succeed exactly or raise.
-    spec = SceneSpec(counts=(60, 60), width=64, height=64, radius=3.2, min_gap=1)
+    recipe = SceneRecipe(counts=(60, 60), width=64, height=64, radius=3.2, min_gap=1)
     try:
-        scenes = sample_scenes(spec, 3, seed=0, timeout_s=5)
+        scenes = sample_scenes(recipe, 3, seed=0, timeout_s=5)
     except InfeasibleSceneError as error:
         assert "60 circles" in str(error) or "60-60" in str(error)
     else:
@@ -78,7 +78,7 @@ def test_borderline_packing_raises_instead_of_placing_fewer():
 )
 def test_bad_specs_name_the_field(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment):
-        SceneSpec(**kwargs)
+        SceneRecipe(**kwargs)
 
 
 def test_parse_range():
@@ -90,7 +90,7 @@ def test_parse_range():
 
 
 def test_scene_round_trips_through_dict():
-    scene = sample_scenes(SceneSpec(counts=(4, 4), width=64, height=48, radius=3), 1, seed=2)[0]
+    scene = sample_scenes(SceneRecipe(counts=(4, 4), width=64, height=48, radius=3), 1, seed=2)[0]
     again = Scene.from_dict(scene.to_dict())
     assert np.array_equal(again.centers, scene.centers) and np.array_equal(again.radii, scene.radii)
     assert (again.width, again.height, again.background) == (64, 48, scene.background)

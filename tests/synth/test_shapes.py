@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from synth.edit import is_valid
+from synth.sampling import sample_scenes
 from synth.scenes import (
     DEFAULT_COLOR,
     DISTRACTOR_COLOR,
@@ -13,11 +14,10 @@ from synth.scenes import (
     SHAPES,
     InfeasibleSceneError,
     Scene,
-    SceneSpec,
+    SceneRecipe,
     extent_radii,
     place_circles,
     random_colours,
-    sample_scenes,
 )
 
 
@@ -73,19 +73,19 @@ def test_rescaled_scales_geometry_uniformly():
 
 @pytest.mark.parametrize("shape", ["circle", "square", "triangle", "mixed"])
 def test_items_keep_their_extent_gap_and_margin(shape):
-    spec = SceneSpec(counts=(8, 12), width=96, height=80, radius_range=(2.0, 4.0), min_gap=1.5, margin=2.0,
+    recipe = SceneRecipe(counts=(8, 12), width=96, height=80, radius_range=(2.0, 4.0), min_gap=1.5, margin=2.0,
                      shape=shape, distractors=(0, 3))
-    scenes = sample_scenes(spec, 30, seed=1)
+    scenes = sample_scenes(recipe, 30, seed=1)
     for scene in scenes:
         assert is_valid(scene, min_gap=1.5, margin=2.0)  # is_valid measures extent circles
-        assert set(SHAPES[code] for code in scene.shapes[scene.targets]) <= set(spec.target_shapes)
+        assert set(SHAPES[code] for code in scene.shapes[scene.targets]) <= set(recipe.target_shapes)
     if shape == "mixed":
         assert {code for s in scenes for code in s.shapes} == {0, 1, 2}
 
 
 def test_labels_count_targets_only_and_distractors_follow_their_range():
-    spec = SceneSpec(counts=(2, 5), width=96, height=96, radius=3, distractors=(1, 3))
-    scenes = sample_scenes(spec, 40, seed=0)
+    recipe = SceneRecipe(counts=(2, 5), width=96, height=96, radius=3, distractors=(1, 3))
+    scenes = sample_scenes(recipe, 40, seed=0)
     assert [s.count for s in scenes] == [2 + i % 4 for i in range(40)]
     extras = [s.n_items - s.count for s in scenes]
     assert min(extras) == 1 and max(extras) == 3
@@ -93,8 +93,8 @@ def test_labels_count_targets_only_and_distractors_follow_their_range():
 
 
 def test_colour_distractors_are_orange_and_shaped_like_targets():
-    spec = SceneSpec(counts=(3, 3), width=96, height=96, radius=3, shape="square", distractors=(2, 2))
-    for scene in sample_scenes(spec, 10, seed=0):
+    recipe = SceneRecipe(counts=(3, 3), width=96, height=96, radius=3, shape="square", distractors=(2, 2))
+    for scene in sample_scenes(recipe, 10, seed=0):
         assert (scene.colors[~scene.targets] == DISTRACTOR_COLOR).all()
         assert (scene.colors[scene.targets] == DEFAULT_COLOR).all()
         assert (scene.shapes == SHAPES.index("square")).all()
@@ -102,17 +102,17 @@ def test_colour_distractors_are_orange_and_shaped_like_targets():
 
 @pytest.mark.parametrize("shape, other", [("circle", "square"), ("square", "circle"), ("triangle", "circle")])
 def test_shape_distractors_take_the_other_shape(shape, other):
-    spec = SceneSpec(counts=(3, 3), width=96, height=96, radius=3, shape=shape, distractors=(2, 2),
+    recipe = SceneRecipe(counts=(3, 3), width=96, height=96, radius=3, shape=shape, distractors=(2, 2),
                      distractor_kind="shape")
-    for scene in sample_scenes(spec, 10, seed=0):
+    for scene in sample_scenes(recipe, 10, seed=0):
         assert (scene.shapes[scene.targets] == SHAPES.index(shape)).all()
         assert (scene.shapes[~scene.targets] == SHAPES.index(other)).all()
         assert (scene.colors == DEFAULT_COLOR).all()
 
 
 def test_distractors_are_not_always_last():
-    spec = SceneSpec(counts=(3, 3), width=96, height=96, radius=3, distractors=(2, 2))
-    positions = {int(np.flatnonzero(~s.targets)[0]) for s in sample_scenes(spec, 20, seed=0)}
+    recipe = SceneRecipe(counts=(3, 3), width=96, height=96, radius=3, distractors=(2, 2))
+    positions = {int(np.flatnonzero(~s.targets)[0]) for s in sample_scenes(recipe, 20, seed=0)}
     assert len(positions) > 1  # order carries no label (it decides who is drawn on top)
 
 
@@ -122,14 +122,14 @@ def test_random_colours_vary_in_hue_and_stay_away_from_the_background():
         colours = random_colours(400, background, rng).astype(float)
         assert np.linalg.norm(colours - background, axis=1).min() >= 96
         assert len({tuple(c) for c in colours}) > 100
-    spec = SceneSpec(counts=(4, 4), width=64, height=64, radius=3, colour="random")
-    scene = sample_scenes(spec, 1, seed=0)[0]
+    recipe = SceneRecipe(counts=(4, 4), width=64, height=64, radius=3, colour="random")
+    scene = sample_scenes(recipe, 1, seed=0)[0]
     assert len({tuple(c) for c in scene.colors}) == 4
 
 
 def test_overlap_gives_overlapping_pairs_visible_centres_and_exact_labels():
-    spec = SceneSpec(counts=(10, 14), width=64, height=64, radius=5, shape="square", overlap=True, distractors=(0, 2))
-    scenes = sample_scenes(spec, 30, seed=0)
+    recipe = SceneRecipe(counts=(10, 14), width=64, height=64, radius=5, shape="square", overlap=True, distractors=(0, 2))
+    scenes = sample_scenes(recipe, 30, seed=0)
     overlapping = 0
     for scene in scenes:
         extents = extent_radii(scene)
@@ -137,7 +137,7 @@ def test_overlap_gives_overlapping_pairs_visible_centres_and_exact_labels():
         np.fill_diagonal(distance, np.inf)
         overlapping += int((distance < extents[:, None] + extents[None]).sum()) // 2
         assert (distance >= np.maximum(extents[:, None], extents[None]) - 1e-9).all()  # no centre is covered
-        assert all(is_valid(scene.select([k]), margin=spec.margin) for k in range(scene.n_items))
+        assert all(is_valid(scene.select([k]), margin=recipe.margin) for k in range(scene.n_items))
     assert overlapping > 30
     assert [s.count for s in scenes] == [10 + i % 5 for i in range(30)]
 
@@ -158,35 +158,35 @@ def test_overlap_gives_overlapping_pairs_visible_centres_and_exact_labels():
 )
 def test_bad_stimulus_specs_name_the_setting(kwargs, fragment):
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
-        SceneSpec(**kwargs)
+        SceneRecipe(**kwargs)
 
 
 def test_combinations_without_distractors_are_fine():
-    SceneSpec(shape="mixed", distractor_kind="shape")
-    SceneSpec(colour="random", distractor_kind="colour")
+    SceneRecipe(shape="mixed", distractor_kind="shape")
+    SceneRecipe(colour="random", distractor_kind="colour")
 
 
 def test_feasibility_uses_extents_and_counts_distractors():
     # 64 px, radius 6, gap 2, margin 1: one circle's centre box is 50 px; a triangle's (extent 9.33) is 43.3 px.
-    circles = SceneSpec(counts=(12, 12), width=64, height=64, radius=6)
+    circles = SceneRecipe(counts=(12, 12), width=64, height=64, radius=6)
     sample_scenes(circles, 1, seed=0)
     with pytest.raises(InfeasibleSceneError) as error:
-        sample_scenes(SceneSpec(counts=(12, 12), width=64, height=64, radius=6, shape="triangle"), 1, seed=0)
+        sample_scenes(SceneRecipe(counts=(12, 12), width=64, height=64, radius=6, shape="triangle"), 1, seed=0)
     assert "12-12 triangles" in str(error.value) and "extent radius up to 9.33" in str(error.value)
     with pytest.raises(InfeasibleSceneError, match=r"for 24 circles \(targets plus distractors\)"):
-        sample_scenes(SceneSpec(counts=(12, 12), width=64, height=64, radius=6, distractors=(12, 12)), 1, seed=0)
+        sample_scenes(SceneRecipe(counts=(12, 12), width=64, height=64, radius=6, distractors=(12, 12)), 1, seed=0)
 
 
 def test_plain_specs_draw_nothing_extra_from_the_generator():
     # Circles, fixed colour, no distractors: radii then placement, as the sampler always drew them,
     # so existing seeds keep their scenes.
-    spec = SceneSpec(counts=(1, 6), width=64, height=64, radius_range=(2.0, 4.0))
+    recipe = SceneRecipe(counts=(1, 6), width=64, height=64, radius_range=(2.0, 4.0))
     rng = np.random.default_rng(2)
     expected = []
     for count in [1, 2, 3, 4, 5, 6]:
         radii = rng.uniform(2.0, 4.0, size=count)
-        expected.append(place_circles(radii, (0.0, 0.0, 64.0, 64.0), (64, 64), spec.margin, spec.min_gap, rng))
-    scenes = sample_scenes(spec, 6, seed=2)
+        expected.append(place_circles(radii, (0.0, 0.0, 64.0, 64.0), (64, 64), recipe.margin, recipe.min_gap, rng))
+    scenes = sample_scenes(recipe, 6, seed=2)
     assert all(np.array_equal(scene.centers, centres) for scene, centres in zip(scenes, expected))
 
 

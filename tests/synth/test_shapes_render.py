@@ -8,7 +8,8 @@ import torch
 from scipy import ndimage
 
 from synth.render import circle_masks, needs_layers, render_scenes, render_scenes_matplotlib
-from synth.scenes import DISTRACTOR_COLOR, SHAPES, Scene, SceneSpec, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import DISTRACTOR_COLOR, SHAPES, Scene, SceneRecipe
 
 
 def components(image: torch.Tensor, background=(255, 255, 255)) -> int:
@@ -28,9 +29,9 @@ def ink(images: torch.Tensor, colour=(0, 0, 0)) -> torch.Tensor:
      ("circle", "shape"), ("square", "shape"), ("triangle", "shape")],
 )
 def test_connected_components_equal_the_number_of_items(shape, distractor_kind):
-    spec = SceneSpec(counts=(1, 9), width=80, height=80, radius_range=(2.0, 4.0), min_gap=1.0, shape=shape,
+    recipe = SceneRecipe(counts=(1, 9), width=80, height=80, radius_range=(2.0, 4.0), min_gap=1.0, shape=shape,
                      distractors=(0, 3), distractor_kind=distractor_kind)
-    scenes = sample_scenes(spec, 40, seed=3)
+    scenes = sample_scenes(recipe, 40, seed=3)
     images = render_scenes(scenes)
     assert [components(image) for image in images] == [s.n_items for s in scenes]
 
@@ -74,8 +75,8 @@ def test_square_and_triangle_pixels_match_the_geometry():
 
 @pytest.mark.parametrize("shape", ["square", "triangle", "mixed"])
 def test_shapes_match_matplotlib_within_anti_aliasing(shape):
-    spec = SceneSpec(counts=(1, 6), width=64, height=48, radius=4, shape=shape, distractors=(0, 2))
-    scenes = sample_scenes(spec, 6, seed=0)
+    recipe = SceneRecipe(counts=(1, 6), width=64, height=48, radius=4, shape=shape, distractors=(0, 2))
+    scenes = sample_scenes(recipe, 6, seed=0)
     ours, reference = render_scenes(scenes).float(), render_scenes_matplotlib(scenes).float()
     assert (ours - reference).abs().mean() < 0.5
     assert ((ours - reference).abs() > 16).float().mean() < 0.001
@@ -111,17 +112,17 @@ def test_layered_items_with_one_owner_per_pixel_match_the_general_path():
 
 def test_overlapping_scenes_show_every_item():
     # No item's centre lies under another item, so every item keeps pixels of its own colour.
-    spec = SceneSpec(counts=(8, 10), width=64, height=64, radius=5, shape="triangle", overlap=True, distractors=(2, 3),
+    recipe = SceneRecipe(counts=(8, 10), width=64, height=64, radius=5, shape="triangle", overlap=True, distractors=(2, 3),
                      distractor_kind="shape", colour="random")
-    scenes = sample_scenes(spec, 10, seed=1)
+    scenes = sample_scenes(recipe, 10, seed=1)
     for scene, image in zip(scenes, render_scenes(scenes)):
         shown = {tuple(pixel) for pixel in image.flatten(1).T.tolist()}
         assert all(tuple(colour) in shown for colour in scene.colors.tolist())
 
 
 def test_rescaled_scene_has_four_times_the_ink():
-    spec = SceneSpec(counts=(3, 6), width=48, height=48, radius=3, shape="mixed", color=(0, 0, 0))
-    scenes = sample_scenes(spec, 10, seed=0)
+    recipe = SceneRecipe(counts=(3, 6), width=48, height=48, radius=3, shape="mixed", color=(0, 0, 0))
+    scenes = sample_scenes(recipe, 10, seed=0)
     small, large = ink(render_scenes(scenes)), ink(render_scenes([s.rescaled(96, 96) for s in scenes]))
     assert torch.allclose(large / small, torch.full((10,), 4.0), rtol=0.03)
 
@@ -138,7 +139,7 @@ def test_item_masks_have_the_shape_area(shape):
 def test_circle_scenes_keep_the_stamp_path(monkeypatch):
     from synth import render
 
-    scenes = sample_scenes(SceneSpec(counts=(3, 6), width=48, height=48, radius=3), 5, seed=0)
+    scenes = sample_scenes(SceneRecipe(counts=(3, 6), width=48, height=48, radius=3), 5, seed=0)
     monkeypatch.setattr(render, "_draw_patches", lambda *args, **kwargs: pytest.fail("expected the stamp path"))
     monkeypatch.setattr(render, "_draw_layers", lambda *args, **kwargs: pytest.fail("expected the stamp path"))
     render_scenes(scenes)
@@ -146,8 +147,8 @@ def test_circle_scenes_keep_the_stamp_path(monkeypatch):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu_for_shapes_and_overlap():
-    spec = SceneSpec(counts=(4, 12), width=64, height=64, radius=4, shape="mixed", overlap=True, distractors=(0, 3))
-    scenes = sample_scenes(spec, 40, seed=0)
+    recipe = SceneRecipe(counts=(4, 12), width=64, height=64, radius=4, shape="mixed", overlap=True, distractors=(0, 3))
+    scenes = sample_scenes(recipe, 40, seed=0)
     difference = (render_scenes(scenes, "cuda").cpu().int() - render_scenes(scenes).int()).abs()
     assert difference.max() <= 1
 
@@ -156,8 +157,8 @@ def test_cuda_matches_cpu_for_shapes_and_overlap():
 def test_stamp_path_matches_the_general_path_for_shapes(shape, monkeypatch):
     from synth import render
 
-    spec = SceneSpec(counts=(5, 12), width=64, height=48, radius=3.3, min_gap=1.0, shape=shape)
-    scenes = sample_scenes(spec, 20, seed=4)
+    recipe = SceneRecipe(counts=(5, 12), width=64, height=48, radius=3.3, min_gap=1.0, shape=shape)
+    scenes = sample_scenes(recipe, 20, seed=4)
     height, width = 48, 64
     reference = torch.full((len(scenes), 3, height, width), 255, dtype=torch.uint8)
     scene_index, centres, radii, colors = render._flatten(scenes)
