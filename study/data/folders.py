@@ -40,13 +40,13 @@ def folder_error(root: Path, problem: str) -> DataError:
         problem: what is wrong, e.g. ``does not exist or is not a folder``.
 
     Returns:
-        ``data: photo folder 'ROOT' PROBLEM; put one sub-folder of images per class there
+        ``data: folder 'ROOT' PROBLEM; put one sub-folder of images per class there
         (ROOT/<class>/*.jpg, ...; .jpg/.png), then rerun the same command``.
     """
     classes = PHOTO_LAYOUTS.get(root.name, ("<class_a>", "<class_b>"))
     layout = ", ".join(f"{root / name}/*.jpg" for name in classes)
     return DataError(
-        f"data: photo folder {str(root)!r} {problem}; put one sub-folder of images per class there "
+        f"data: folder {str(root)!r} {problem}; put one sub-folder of images per class there "
         f"({layout}; .jpg/.png), then rerun the same command"
     )
 
