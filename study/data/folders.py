@@ -69,7 +69,7 @@ def check_data_available(spec: TrainSpec) -> None:
 
 
 def _ignored(name: str) -> bool:
-    """Folders the class listing skips: hidden (``.DS_Store``, ``.git``) or set aside (``_quarantine``, ``__MACOSX``)."""
+    """Names the class listing skips: hidden (``.DS_Store``, ``.git``) or set aside (``_quarantine``)."""
     return name.startswith((".", "_"))
 
 

@@ -73,7 +73,8 @@ def test_data_key_holds_what_changes_the_data_and_nothing_else():
 
 def test_test_sets_never_repeat_each_other_or_the_training_pool():
     task = build_task(counting_spec(n_test_dewind=12), "cpu")
-    seen = [{tuple(s.centers.ravel().round(6)) for s in task.splits[name].scenes} for name in ("train", "test", "test_dewind")]
+    seen = [{tuple(s.centers.ravel().round(6)) for s in task.splits[name].scenes}
+            for name in ("train", "test", "test_dewind")]
     assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
 
 
