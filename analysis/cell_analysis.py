@@ -198,7 +198,8 @@ def _eval_masks(scene: Scene, policy: Any) -> torch.Tensor:
 
 def _attribution_and_localisation(result: CellResult, context: _Context, budget: Budget) -> None:
     """Maps for chosen test images, localisation per image and method, the examples figure's data."""
-    images, labels = context.task.test_images, context.task.test_labels
+    test = context.task.splits["test"]
+    images, labels = test.images, test.labels
     chosen = _balanced(labels, budget.images)
     predicted = context.predictor.counts(images[chosen])
     target = torch.as_tensor(predicted["pred_class"])  # explain what the model answered
@@ -207,7 +208,7 @@ def _attribution_and_localisation(result: CellResult, context: _Context, budget:
     result.examples = {"images": images[chosen], "maps": maps, "index": chosen,
                        "labels": [context.classes[i] for i in labels[chosen]],
                        "preds": [context.classes[i] for i in predicted["pred_class"]]}
-    scenes = context.task.test_scenes
+    scenes = test.scenes
     if not scenes:
         return
     rows, scores = [], []
@@ -230,14 +231,15 @@ def _misclassified(result: CellResult, context: _Context, budget: Budget) -> Non
     wrong = predictions[(predictions["split"] == "test") & (predictions["label"].astype(str)
                                                             != predictions["pred"].astype(str))]
     wrong = wrong.nlargest(budget.misclassified, "loss") if "loss" in wrong else wrong.head(budget.misclassified)
-    images = context.task.test_images
+    images = context.task.splits["test"].images
     result.misclassified = [{"image": images[int(row["index"])], "true": str(row["label"]), "pred": str(row["pred"])}
                             for _, row in wrong.iterrows() if int(row["index"]) < len(images)]
 
 
 def _interventions(result: CellResult, context: _Context, budget: Budget) -> None:
-    scenes = context.task.test_scenes
-    chosen = _balanced(context.task.test_labels, budget.interventions)
+    test = context.task.splits["test"]
+    scenes = test.scenes
+    chosen = _balanced(test.labels, budget.interventions)
     lo, hi = int(context.counts.min()), int(context.counts.max())
     spec = TrainSpec.from_record(result.cell.spec)
     # The cell's own gap on the images' canvas (scaled from the scene canvas when scene_size is set).
@@ -269,7 +271,7 @@ def _deletion(result: CellResult, context: _Context, budget: Budget) -> None:
     scores = result.examples.get("circle_scores")
     if not scores:
         raise RuntimeError("no circle attribution scores (the attribution step did not run)")
-    scenes = [context.task.test_scenes[i] for i in result.examples["index"][: budget.deletion]]
+    scenes = [context.task.splits["test"].scenes[i] for i in result.examples["index"][: budget.deletion]]
     curves = interventions.deletion_curves(context.predictor, scenes, scores[: budget.deletion],
                                            max_steps=budget.deletion_steps, random_orders=2, seed=0,
                                            floor=int(context.counts.min()))
@@ -280,8 +282,9 @@ def _dewind_set(result: CellResult, context: _Context, budget: Budget) -> None:
     """The DeWind-controlled scenes: the task's own test_dewind split when it has one, else generated."""
     task = context.task
     if "test_dewind" in task.eval_splits:
-        context.dewind = list(task.scenes("test_dewind"))[: max(budget.dewind, budget.baseline_images)]
-        context.dewind_images = task.split("test_dewind")[0][: len(context.dewind)]
+        dewind = task.splits["test_dewind"]
+        context.dewind = list(dewind.scenes)[: max(budget.dewind, budget.baseline_images)]
+        context.dewind_images = dewind.images[: len(context.dewind)]
         return
     scenes = confounds.dewind_scenes(result.cell.spec, max(budget.dewind, 1), seed=12345)
     trained = set(TrainSpec.from_record(result.cell.spec).train_counts)  # like the test_dewind split: trained counts only
@@ -361,15 +364,16 @@ def _target_colour(scenes: list[Scene] | None, spec: dict[str, Any]) -> tuple[in
 def _baseline_sets(context: _Context, budget: Budget) -> list[tuple[str, torch.Tensor, np.ndarray]]:
     """(test set name, uint8 images, true counts) of every test set the counters see."""
     task, counts = context.task, context.counts
-    test = np.arange(min(len(task.test_labels), budget.baseline_images))
-    sets = [("i.i.d. test", task.test_images[test], counts[task.test_labels[test].numpy()])]
+    test = task.splits["test"]
+    keep = np.arange(min(len(test), budget.baseline_images))
+    sets = [("i.i.d. test", test.images[keep], counts[test.labels[keep].numpy()])]
     if context.dewind:
         shown = context.dewind[: budget.baseline_images]
         sets.append(("DeWind test", context.dewind_images[: len(shown)], np.array([s.count for s in shown])))
     if "test_held_out" in task.eval_splits:
-        images, labels = task.split("test_held_out")
-        keep = np.arange(min(len(labels), budget.baseline_images))
-        sets.append(("held-out counts", images[keep], counts[labels[keep].numpy()]))
+        held_out = task.splits["test_held_out"]
+        keep = np.arange(min(len(held_out), budget.baseline_images))
+        sets.append(("held-out counts", held_out.images[keep], counts[held_out.labels[keep].numpy()]))
     return sets
 
 
@@ -391,14 +395,15 @@ def _baselines(result: CellResult, context: _Context, budget: Budget) -> None:
     counters = [name for name in baselines.COUNTERS if name not in unusable]
     if not counters:
         return
-    colour = _target_colour(task.train_scenes, spec)
-    train = np.arange(min(len(task.train_labels), budget.baseline_images))
+    train = task.splits["train"]
+    colour = _target_colour(train.scenes, spec)
+    keep = np.arange(min(len(train), budget.baseline_images))
+    train_images, train_counts = train.images[keep], counts[train.labels[keep].numpy()]
     held = "test_held_out" in task.eval_splits
-    ink = baselines.InkAreaCounter(colour).fit(task.train_images[train], counts[task.train_labels[train].numpy()],
-                                              classes=counts if held else None)
+    ink = baselines.InkAreaCounter(colour).fit(train_images, train_counts, classes=counts if held else None)
     rows = []
     for split, images, truth in _baseline_sets(context, budget):
-        scores = baselines.baseline_accuracy(task.train_images[train], counts[task.train_labels[train].numpy()],
+        scores = baselines.baseline_accuracy(train_images, train_counts,
                                              images, truth, ink=ink, target_colour=colour, counters=counters)
         rows.extend({"split": split, "counter": name, **values} for name, values in scores.items())
     result.add("baselines", pd.DataFrame(rows))
@@ -421,9 +426,10 @@ def _imagenet_unavailable(arch: str) -> str:
 
 
 def _probes(result: CellResult, context: _Context, budget: Budget) -> None:
-    chosen = _balanced(context.task.test_labels, budget.probe)
-    inputs = context.transform(context.task.test_images[chosen].to(context.device))
-    counts = context.counts[context.task.test_labels[chosen].numpy()]
+    test = context.task.splits["test"]
+    chosen = _balanced(test.labels, budget.probe)
+    inputs = context.transform(test.images[chosen].to(context.device))
+    counts = context.counts[test.labels[chosen].numpy()]
     spec, classes = result.cell.spec, len(context.classes)
     tables = [probes.probe_model(context.model, inputs, counts, "trained")]
     # A local generator, not torch.manual_seed: the caller's global RNG stays as it was.

@@ -4,4 +4,5 @@ Nothing here imports another package of the kit, torch or a plotting library,
 so any layer can use it. One module per concern:
 
 - ``kit.records``: the typed definition of every file the kit writes.
+- ``kit.images``: image files -> 8-bit RGB pixels, the decoding rules of the folder task and ``photos verify``.
 """

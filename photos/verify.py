@@ -11,8 +11,8 @@ is decoded fully with PIL. Then, in this order of precedence:
 - images whose shorter side is under ``min_size`` go to
   ``_quarantine/too-small/``;
 - images not in RGB mode (palette, RGBA, grayscale, 16-bit, CMYK) are
-  converted with the same rules the study's folder reader applies
-  (``study.data.tasks``: alpha composited on white, 16-bit rescaled, EXIF
+  converted with the same rules the study's folder task applies
+  (``kit.images.open_rgb``: alpha composited on white, 16-bit rescaled, EXIF
   orientation applied) and rewritten atomically; formats that cannot hold
   RGB (GIF) become PNG.
 
@@ -32,6 +32,7 @@ import os
 import warnings
 from pathlib import Path
 
+from kit.images import ImageDecodeError, open_rgb
 from study.store import atomic_write_bytes, atomic_write_csv
 
 from photos.errors import PhotosError, check_number, ensure_writable_folder, folder_lock, relative
@@ -158,10 +159,10 @@ def _read_file(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _unreadable(path: Path, folder: Path, error: OSError) -> FileCheck:
+def _unreadable(path: Path, folder: Path, error: OSError | ImageDecodeError) -> FileCheck:
     """The check of a file that could not be read: reported and left alone, never judged corrupt."""
     reason = "gone (moved or deleted while verify ran)" if isinstance(error, FileNotFoundError) else (
-        error.strerror or str(error) or type(error).__name__)
+        getattr(error, "strerror", None) or str(error) or type(error).__name__)
     return FileCheck(file=relative(path, folder), action="skip", reason="unreadable", detail=reason)
 
 
@@ -225,16 +226,10 @@ def _quarantine(folder: Path, check: FileCheck) -> None:
 
 def _convert(folder: Path, check: FileCheck) -> None:
     """Rewrite one file as 8-bit RGB, atomically; a format without RGB becomes PNG."""
-    from PIL import Image, ImageOps
-
-    from study.data.tasks import _to_rgb  # the study's own rules, so training sees exactly these pixels
-
     source = folder / check.file
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Image.open(source) as image:
-            image.load()
-            rgb = _to_rgb(ImageOps.exif_transpose(image))
+        rgb = open_rgb(source)  # the folder task's own rules, so training sees exactly these pixels
     save_format, options = _RGB_SAVE.get(check.format, ("PNG", {}))
     target = source if check.format in _RGB_SAVE else _free_path(source.with_suffix(".png"))
     buffer = io.BytesIO()
@@ -317,7 +312,7 @@ def verify_locked_folder(folder: Path, min_size: int = 64, dry_run: bool = False
                 _quarantine(folder, check)
             elif check.action == "convert":
                 _convert(folder, check)
-        except OSError as error:  # the file went away or became unreadable since it was read: leave it
+        except (OSError, ImageDecodeError) as error:  # gone, unreadable or rewritten since it was read: leave it
             skipped = _unreadable(folder / check.file, folder, error)
             check.action, check.reason, check.detail = skipped.action, skipped.reason, skipped.detail
     _write_report(report, checks)

@@ -68,8 +68,9 @@ def write_data(counts: str, seed: int, n: int, n_test: int, root: Path) -> Path:
     # cached as a sweep caches it: the kit's cell reads it back (fastai reads the PNGs written here)
     task = build_task(TrainSpec(**CELL, counts=counts, n_train=n, n_test=n_test, seed=seed), "cpu",
                       cache_dir=root / "cache")
-    write_folder(folder / "pool", task.train_scenes + task.valid_scenes, progress=False, overwrite=True)
-    write_folder(folder / "test", task.test_scenes, progress=False, overwrite=True)
+    pool = task.splits["train"].scenes + task.splits["valid"].scenes
+    write_folder(folder / "pool", pool, progress=False, overwrite=True)
+    write_folder(folder / "test", task.splits["test"].scenes, progress=False, overwrite=True)
     return folder
 
 
@@ -134,7 +135,7 @@ def kit_folder_worker(data: Path, seed: int, sets: dict[str, Any], device: str, 
     from study.engine.precision import resolve_precision
     from study.run.runfolder import CellFolder
     from study.config.spec import TrainSpec
-    from study.data.tasks import decode_folder
+    from study.data.folders import decode_folder
 
     imported = time.time()
     folder_fields = {key: value for key, value in CELL.items() if key not in ("task", "radius", "n_test_dewind")}

@@ -174,8 +174,9 @@ def bench_train(
         ours = _timed(lambda i: learner.train_step(batches[i % len(batches)], optimizer, scheduler),
                       warmup, steps, repeats, target)
         # (b) the ceiling: one pre-staged, normalised batch.
-        staged = learner._inputs(task.train_images[batches[0]], learner.generator)
-        staged_labels = task.train_labels[batches[0]]
+        train = task.splits["train"]
+        staged = learner._inputs(train.images[batches[0]], learner.generator)
+        staged_labels = train.labels[batches[0]]
         model_only = _timed(lambda i: _model_step(learner, optimizer, staged, staged_labels),
                             warmup, steps, repeats, target)
         images = batch_size * steps
@@ -192,8 +193,8 @@ def bench_train(
 def _imagefolder_seconds(learner, optimizer, task, target, size, batch_size, workers, warmup, steps, repeats) -> float:
     """(c): median seconds per block of steps fed by PNG files -> ImageFolder -> DataLoader -> device."""
     with tempfile.TemporaryDirectory(prefix="bench-imagefolder-") as folder:
-        count = len(task.train_labels)
-        _write_pngs(task.train_images[:count], task.train_labels[:count], Path(folder))
+        train = task.splits["train"]
+        _write_pngs(train.images, train.labels, Path(folder))
         loader = _imagefolder_loader(Path(folder), size, batch_size, workers, target.type == "cuda")
         stream = iter(loader)
 
@@ -469,7 +470,7 @@ def bench_eval(repeats: int = 5, n_test: int = 1000, device: str = "cpu") -> dic
         learner.model.train()
         for indices in learner._batches(learner.generator)[:3]:
             with learner.autocast():
-                learner.forward_model(learner._inputs(task.train_images[indices]))
+                learner.forward_model(learner._inputs(task.splits["train"].images[indices]))
     splits = task.eval_splits
     ways = {
         "per_split": lambda: {split: learner.evaluate(split, batch_size=spec.batch_size) for split in splits},

@@ -7,8 +7,12 @@ Two kinds of task:
   and ``valid`` (one pool, split at random), ``test`` (a fresh i.i.d. set)
   and, when ``n_test_dewind > 0``, ``test_dewind``: a controlled test set
   whose count is independent of Size and Spacing (DeWind et al., 2015).
-- ``folder``: one class per sub-folder of ``spec.data``, decoded once with
-  PIL and resized to ``size`` (crop, squish or pad); ``train`` and ``valid``.
+- ``folder``: one class per sub-folder of ``spec.data``, listed and decoded
+  once by ``study.data.folders`` (``kit.images`` rules) and resized to
+  ``size`` (crop, squish or pad); ``train`` and ``valid`` (and an empty ``test``).
+
+A ``Task`` holds its splits by name (``task.splits["test_dewind"]``), each a
+``Split`` of aligned images, labels and scenes.
 
 Seeds: every piece of data comes from the *data seed*
 (``spec.resolved_data_seed``), never from the init seed, so cells that differ
@@ -34,15 +38,15 @@ import collections
 import dataclasses
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from study.errors import ConfigError, DataError, DeviceUnavailableError
 from study.config.spec import TrainSpec, spec_hash
+from study.data.folders import decode_folder, folder_error, folder_files
+from study.errors import ConfigError, DeviceUnavailableError
 from synth.render import render_scenes
 from synth.sampling import sample_scenes
 from synth.scenes import (
@@ -57,17 +61,15 @@ from synth.scenes import (
 )
 
 __all__ = [
-    "DataError",
     "DEWIND_RADIUS_SPREAD",
     "EVAL_SPLITS",
+    "SPLITS",
+    "Split",
     "Task",
     "MEMORY_CACHE_BYTES",
     "build_task",
-    "class_folders",
     "clear_memory_cache",
     "data_key",
-    "decode_folder",
-    "decode_image",
     "dewind_scene_recipe",
     "rendered_scene_recipe",
     "resolve_device",
@@ -82,9 +84,9 @@ __all__ = [
 # presets use, and radii stay within half a radius of the training circles.
 DEWIND_RADIUS_SPREAD = 0.5
 
-# Evaluation splits in the order they are reported.
+# Evaluation splits in the order they are reported; SPLITS: every split a task may have.
 EVAL_SPLITS = ("valid", "test", "test_dewind", "test_held_out")
-_ALL_SPLITS = ("train", *EVAL_SPLITS)
+SPLITS = ("train", *EVAL_SPLITS)
 
 # Streams of the data seed: the training pool uses the data seed itself (so
 # `python -m synth --n n_train --seed S` draws the same pool); the test sets
@@ -92,7 +94,7 @@ _ALL_SPLITS = ("train", *EVAL_SPLITS)
 _SEED_STREAMS = {"test": 1, "test_dewind": 2, "test_held_out": 3}
 
 # Bump when the cached content or its meaning changes, so stale caches are ignored.
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 
 # Most bytes of task tensors kept in memory between the cells of one process (a quick-preset
 # task at 64 px is about 50 MB; a 224 px task of 5,000 images about 750 MB).
@@ -101,45 +103,59 @@ MEMORY_CACHE_BYTES = 2 * 2**30
 _MEMORY: collections.OrderedDict[tuple[str, str, str], "Task"] = collections.OrderedDict()
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True, eq=False)
+class Split:
+    """One split of a task: images, labels and (counting) scenes, aligned row for row.
+
+    Attributes:
+        images: uint8 ``[N, 3, H, W]`` on the task's device.
+        labels: int64 ``[N]`` class indices (count ``classes[i]`` for a counting task).
+        scenes: counting only, the ``N`` scenes in canvas pixel coordinates (the images'
+            own size); None for folder tasks.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    scenes: list[Scene] | None = None
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the image and label tensors."""
+        return sum(t.numel() * t.element_size() for t in (self.images, self.labels))
+
+
+@dataclasses.dataclass(eq=False)
 class Task:
     """A dataset ready for training, resident on one device.
 
     Attributes:
         classes: class names (counting: the counts as strings, in count order;
             folder: the folder names, numeric order when every name is an integer).
-        train_images, valid_images, test_images, test_dewind_images, test_held_out_images:
-            uint8 ``[N, 3, H, W]``.
-        train_labels, ...: int64 ``[N]`` class indices (count ``classes[i]``).
-        train_scenes, ...: counting only, the scenes in canvas pixel coordinates (the
-            images' own size); None for folders.
-            ``test_dewind_*`` are None when the cell has no controlled test set,
-            ``test_held_out_*`` when it holds no count out.
+        splits: split name -> ``Split``, in report order: ``train``, ``valid`` and
+            ``test`` always (a folder task's ``test`` is empty); ``test_dewind`` when the
+            cell asked for a controlled test set; ``test_held_out`` when it holds counts out.
         skipped_files: folder only, files that could not be decoded.
     """
 
     classes: list[str]
-    train_images: torch.Tensor
-    train_labels: torch.Tensor
-    valid_images: torch.Tensor
-    valid_labels: torch.Tensor
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
-    test_dewind_images: torch.Tensor | None = None
-    test_dewind_labels: torch.Tensor | None = None
-    test_held_out_images: torch.Tensor | None = None
-    test_held_out_labels: torch.Tensor | None = None
-    train_scenes: list[Scene] | None = None
-    valid_scenes: list[Scene] | None = None
-    test_scenes: list[Scene] | None = None
-    test_dewind_scenes: list[Scene] | None = None
-    test_held_out_scenes: list[Scene] | None = None
+    splits: dict[str, Split]
     skipped_files: list[str] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.splits if name not in SPLITS]
+        missing = [name for name in ("train", "valid") if name not in self.splits]
+        if unknown or missing:
+            raise ValueError(f"splits: expected train, valid and any of {', '.join(SPLITS[2:])}; "
+                             f"got {', '.join(self.splits) or 'none'}")
 
     @property
     def canvas_hw(self) -> tuple[int, int]:
         """``(H, W)`` of the stored images."""
-        return int(self.train_images.shape[2]), int(self.train_images.shape[3])
+        images = self.splits["train"].images
+        return int(images.shape[2]), int(images.shape[3])
 
     @property
     def eval_splits(self) -> list[str]:
@@ -149,44 +165,22 @@ class Task:
         none); ``test_dewind`` when the cell asked for a controlled test set;
         ``test_held_out`` when it holds counts out.
         """
-        return [
-            name for name in EVAL_SPLITS
-            if name == "valid" or (getattr(self, f"{name}_labels") is not None and len(getattr(self, f"{name}_labels")))
-        ]
+        return [name for name in EVAL_SPLITS if name == "valid" or len(self.splits.get(name, ()))]
 
     @property
     def nbytes(self) -> int:
         """Bytes held by the image and label tensors of every split."""
-        tensors = [getattr(self, f"{name}_{kind}") for name in _ALL_SPLITS for kind in ("images", "labels")]
-        return sum(t.numel() * t.element_size() for t in tensors if t is not None)
+        return sum(split.nbytes for split in self.splits.values())
 
-    def _present(self) -> list[str]:
-        return [name for name in _ALL_SPLITS if getattr(self, f"{name}_labels") is not None]
-
-    def _check_split(self, name: str) -> None:
-        if name not in self._present():
-            raise ValueError(f"split: this task has no split {name!r}; valid: {', '.join(self._present())}")
-
-    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images uint8 ``[N, 3, H, W]`` and labels int64 ``[N]`` of one split.
-
-        ``train``, ``valid`` and ``test`` always exist (a folder task's ``test``
-        is empty); ``test_dewind`` when the cell asked for it.
+    def split(self, name: str) -> Split:
+        """The split called ``name`` (``task.splits[name]`` with a clear error).
 
         Raises:
             ValueError: a split this task does not have, naming the ones it has.
         """
-        self._check_split(name)
-        return getattr(self, f"{name}_images"), getattr(self, f"{name}_labels")
-
-    def scenes(self, name: str) -> list[Scene] | None:
-        """The scenes of a split, aligned with ``split(name)``; None for folder tasks.
-
-        Raises:
-            ValueError: a split this task does not have.
-        """
-        self._check_split(name)
-        return getattr(self, f"{name}_scenes")
+        if name not in self.splits:
+            raise ValueError(f"split: this task has no split {name!r}; valid: {', '.join(self.splits)}")
+        return self.splits[name]
 
 
 def build_task(
@@ -259,7 +253,7 @@ def data_key(spec: TrainSpec) -> dict[str, Any]:
                 **{f: getattr(spec, f) for f in fields}}
     root = Path(spec.data).expanduser().resolve()
     listing = [(label, str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
-               for label, p in _folder_files(root)]
+               for label, p in folder_files(root)]
     return {
         "version": _CACHE_VERSION,
         "task": "folder",
@@ -474,13 +468,15 @@ def _build_counting(spec: TrainSpec) -> dict[str, Any]:
         splits["test_held_out"] = _sample_counts(train_spec, spec.n_test, _derived_seed(data_seed, "test_held_out"),
                                                  held)
     lo, hi = train_spec.counts
-    payload: dict[str, Any] = {"classes": torch.arange(lo, hi + 1)}
+    rendered: dict[str, dict[str, Any]] = {}
     for name, scenes in splits.items():
         scenes = _rescale(scenes, spec)
-        payload[f"{name}_images"] = _render(scenes, _scaled(train_spec, spec))
-        payload[f"{name}_labels"] = torch.tensor([s.count - lo for s in scenes], dtype=torch.int64)
-        payload.update({f"{name}_scenes_{k}": v for k, v in _pack_scenes(scenes).items()})
-    return payload
+        rendered[name] = {
+            "images": _render(scenes, _scaled(train_spec, spec)),
+            "labels": torch.tensor([s.count - lo for s in scenes], dtype=torch.int64),
+            "scenes": _pack_scenes(scenes),
+        }
+    return {"classes": torch.arange(lo, hi + 1), "splits": rendered}
 
 
 def _sample_counts(scenes_spec: SceneRecipe, n: int, seed: int, keep: tuple[int, ...]) -> list[Scene]:
@@ -530,12 +526,13 @@ def _pack_scenes(scenes: list[Scene]) -> dict[str, torch.Tensor]:
     }
 
 
-def _unpack_scenes(payload: dict[str, torch.Tensor], prefix: str) -> list[Scene]:
-    counts = payload[f"{prefix}counts"].tolist()
+def _unpack_scenes(packed: dict[str, torch.Tensor]) -> list[Scene]:
+    """The scenes ``_pack_scenes`` flattened."""
+    counts = packed["counts"].tolist()
     bounds = np.cumsum([0, *counts])
-    centers, radii = payload[f"{prefix}centers"].numpy(), payload[f"{prefix}radii"].numpy()
-    colors, meta = payload[f"{prefix}colors"].numpy(), payload[f"{prefix}meta"].numpy()
-    shapes, targets = payload[f"{prefix}shapes"].numpy(), payload[f"{prefix}targets"].numpy()
+    centers, radii = packed["centers"].numpy(), packed["radii"].numpy()
+    colors, meta = packed["colors"].numpy(), packed["meta"].numpy()
+    shapes, targets = packed["shapes"].numpy(), packed["targets"].numpy()
     return [
         Scene(
             width=int(meta[i, 0]),
@@ -553,135 +550,6 @@ def _unpack_scenes(payload: dict[str, torch.Tensor], prefix: str) -> list[Scene]
 
 
 # ---------------------------------------------------------------------- folder
-def _ignored(name: str) -> bool:
-    """Folders the class listing skips: hidden (``.DS_Store``, ``.git``) or set aside (``_quarantine``, ``__MACOSX``)."""
-    return name.startswith((".", "_"))
-
-
-def class_folders(root: Path) -> list[Path]:
-    """The class sub-folders of ``root``, in class order.
-
-    Every sub-folder is a class, except hidden ones and ones whose name
-    starts with ``_`` (set aside by convention). The order is numeric when
-    every name is an integer (``9`` before ``10``, so class index distance is
-    count distance for folders of counts) and by code point otherwise; any
-    other legal name (spaces, unicode, newlines) is kept verbatim.
-
-    Raises:
-        DataError: ``root`` is not a folder, or has fewer than 2 class folders.
-    """
-    if not root.is_dir():
-        raise DataError(f"data: folder {str(root)!r} does not exist or is not a folder")
-    folders = [p for p in root.iterdir() if p.is_dir() and not _ignored(p.name)]
-    numeric = all(_as_int(p.name) is not None for p in folders)
-    folders.sort(key=lambda p: (_as_int(p.name), p.name) if numeric else (0, p.name))
-    if len(folders) < 2:
-        raise DataError(
-            f"data: folder {str(root)!r} needs at least 2 class sub-folders (names not starting with '.' or '_'), "
-            f"found {len(folders)}{': ' + repr(folders[0].name) if folders else ''}"
-        )
-    return folders
-
-
-def _as_int(name: str) -> int | None:
-    try:
-        return int(name)
-    except ValueError:
-        return None
-
-
-def _folder_files(root: Path) -> list[tuple[str, Path]]:
-    """``(class name, file)`` for every file below each class folder, sorted.
-
-    Skips hidden files and anything inside a hidden or ``_`` sub-folder.
-    """
-    listing = []
-    for folder in class_folders(root):
-        for path in sorted(folder.rglob("*")):
-            parts = path.relative_to(folder).parts
-            if path.is_file() and not path.name.startswith(".") and not any(_ignored(p) for p in parts[:-1]):
-                listing.append((folder.name, path))
-    return listing
-
-
-def decode_image(path: Path, size: int, resize: str) -> np.ndarray:
-    """Decode one image to RGB uint8 ``[3, size, size]``.
-
-    Grayscale, palette, RGBA (composited on white) and 16-bit images become
-    8-bit RGB. ``crop``: shorter side to ``size`` then centre crop (fastai's
-    integer size); ``squish``: stretch; ``pad``: longer side to ``size`` then
-    reflection padding (fastai's PAD).
-
-    Raises:
-        OSError / ValueError (from PIL) when the file is not a readable image.
-    """
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as image:
-        image.load()  # decodes fully: truncated files fail here, not later
-        image = ImageOps.exif_transpose(image)
-        image = _to_rgb(image)
-    width, height = image.size
-    if width < 1 or height < 1:
-        raise ValueError(f"empty image {width}x{height}")
-    if resize == "squish":
-        image = image.resize((size, size), Image.BILINEAR)
-        return np.asarray(image).transpose(2, 0, 1).copy()
-    scale = size / (min(width, height) if resize == "crop" else max(width, height))
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    pixels = np.asarray(image.resize((new_w, new_h), Image.BILINEAR))  # [h, w, 3]
-    if resize == "crop":
-        top, left = (new_h - size) // 2, (new_w - size) // 2
-        pixels = pixels[top : top + size, left : left + size]
-    else:
-        pad_h, pad_w = size - new_h, size - new_w
-        pixels = np.pad(pixels, ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)),
-                        mode="symmetric")
-    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
-
-
-def _to_rgb(image):
-    """Any PIL mode -> 8-bit RGB (16-bit is rescaled, not clipped; alpha composited on white)."""
-    from PIL import Image
-
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
-        image = Image.fromarray(np.clip(values / top * 255 + 0.5, 0, 255).astype(np.uint8))
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA"):
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image.convert("RGBA"))
-    return image.convert("RGB")
-
-
-def decode_folder(root: Path, size: int, resize: str) -> tuple[list[str], list[np.ndarray], list[int], list[str]]:
-    """Decode every image below the class folders of ``root`` (``decode_image``), skipping unreadable files.
-
-    Returns:
-        ``(classes, images, labels, skipped)``: class names in class order, uint8 ``[3, size, size]``
-        arrays, their class indices, and the paths (relative to ``root``) that could not be decoded.
-
-    Raises:
-        DataError: ``root`` is not a folder or has fewer than 2 class folders.
-    """
-    root = Path(root).expanduser().resolve()
-    files = _folder_files(root)
-    classes = [folder.name for folder in class_folders(root)]
-    index_of = {name: index for index, name in enumerate(classes)}
-    images, labels, skipped = [], [], []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # PIL's DecompressionBomb/EXIF chatter is not actionable here
-        for label, path in files:
-            try:
-                images.append(decode_image(path, size, resize))
-                labels.append(index_of[label])
-            except Exception:  # any decode failure: corrupt, truncated, empty, not an image
-                skipped.append(str(path.relative_to(root)))
-    return classes, images, labels, skipped
-
-
 def _build_folder(spec: TrainSpec) -> dict[str, Any]:
     """Decode every image once; skip unreadable files; stratified split by the data seed."""
     from sklearn.model_selection import train_test_split
@@ -691,14 +559,14 @@ def _build_folder(spec: TrainSpec) -> dict[str, Any]:
     per_class = np.bincount(np.array(labels, dtype=int), minlength=len(classes))
     empty = [repr(name) for name, n in zip(classes, per_class) if n == 0]
     if empty:
-        raise DataError(f"data: class folder(s) {', '.join(empty)} in {str(root)!r} contain no usable image")
+        raise folder_error(root, f"has class folder(s) {', '.join(empty)} that contain no usable image")
     if min(per_class) < 2:
         small = [repr(name) for name, n in zip(classes, per_class) if n < 2]
-        raise DataError(f"data: class folder(s) {', '.join(small)} in {str(root)!r} need at least 2 images to split")
+        raise folder_error(root, f"has class folder(s) {', '.join(small)} that need at least 2 images to split")
     indices = np.arange(len(labels))
     n_valid = max(len(classes), int(round(spec.valid_pct * len(labels))))
     if len(labels) - n_valid < len(classes):
-        raise DataError(f"data: {str(root)!r} has too few images ({len(labels)}) to split into train and valid")
+        raise folder_error(root, f"has too few images ({len(labels)}) to split into train and valid")
     train, valid = train_test_split(indices, test_size=n_valid, stratify=labels, random_state=spec.resolved_data_seed)
     stack = torch.from_numpy(np.stack(images))  # [N, 3, size, size]
     label_tensor = torch.tensor(labels, dtype=torch.int64)
@@ -707,12 +575,12 @@ def _build_folder(spec: TrainSpec) -> dict[str, Any]:
     return {
         "class_names_json": json.dumps(classes),
         "skipped_json": json.dumps(skipped),
-        "train_images": stack[train],
-        "train_labels": label_tensor[train],
-        "valid_images": stack[valid],
-        "valid_labels": label_tensor[valid],
-        "test_images": torch.zeros((0, 3, spec.size, spec.size), dtype=torch.uint8),
-        "test_labels": torch.zeros(0, dtype=torch.int64),
+        "splits": {
+            "train": {"images": stack[train], "labels": label_tensor[train]},
+            "valid": {"images": stack[valid], "labels": label_tensor[valid]},
+            "test": {"images": torch.zeros((0, 3, spec.size, spec.size), dtype=torch.uint8),
+                     "labels": torch.zeros(0, dtype=torch.int64)},
+        },
     }
 
 
@@ -734,13 +602,14 @@ def _save_cache(payload: dict[str, Any], path: Path) -> None:
 
 
 def _to_task(payload: dict[str, Any], device: torch.device) -> Task:
-    present = [name for name in _ALL_SPLITS if f"{name}_labels" in payload]
-    tensors = {
-        f"{name}_{kind}": payload[f"{name}_{kind}"].to(device) for name in present for kind in ("images", "labels")
+    """A built or cached payload as a ``Task`` on ``device``."""
+    stored = payload["splits"]
+    splits = {
+        name: Split(images=stored[name]["images"].to(device), labels=stored[name]["labels"].to(device),
+                    scenes=_unpack_scenes(stored[name]["scenes"]) if "scenes" in stored[name] else None)
+        for name in SPLITS if name in stored
     }
     if "classes" in payload:  # counting
-        scenes = {f"{name}_scenes": _unpack_scenes(payload, f"{name}_scenes_") for name in present}
-        classes = [str(int(c)) for c in payload["classes"].tolist()]
-        return Task(classes=classes, **tensors, **scenes)
-    return Task(classes=json.loads(payload["class_names_json"]), **tensors,
+        return Task(classes=[str(int(c)) for c in payload["classes"].tolist()], splits=splits)
+    return Task(classes=json.loads(payload["class_names_json"]), splits=splits,
                 skipped_files=json.loads(payload["skipped_json"]))

@@ -233,12 +233,12 @@ class Learner:
         )
 
     def steps_per_epoch(self) -> int:
-        count = len(self.task.train_labels)
+        count = len(self.task.splits["train"])
         return max(1, count // self.batch_size)  # drop_last, as fastai's training loader
 
     def _batches(self, generator: torch.Generator) -> list[torch.Tensor]:
         """One epoch of shuffled index batches (on the device), drawn from ``generator``."""
-        order = torch.randperm(len(self.task.train_labels), generator=generator).to(self.device)
+        order = torch.randperm(len(self.task.splits["train"]), generator=generator).to(self.device)
         size = min(self.batch_size, len(order))
         return [order[i * size : (i + 1) * size] for i in range(self.steps_per_epoch())]
 
@@ -269,10 +269,11 @@ class Learner:
             indices: int64 ``[B]`` rows of the training split.
             generator: augmentation draws (default: the learner's own).
         """
-        inputs = self._inputs(self.task.train_images[indices], generator or self.generator)
+        train = self.task.splits["train"]
+        inputs = self._inputs(train.images[indices], generator or self.generator)
         with self.autocast():
             logits = self.forward_model(inputs)
-        loss = self.readout.loss(logits.float(), self.task.train_labels[indices])  # fp32 even under bf16 autocast
+        loss = self.readout.loss(logits.float(), train.labels[indices])  # fp32 even under bf16 autocast
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -459,13 +460,13 @@ class Learner:
             NonFiniteLossError: a prediction is NaN or infinite.
         """
         parts = [self.task.split(split) for split in splits]
-        sizes = [len(labels) for _, labels in parts]
+        sizes = [len(part) for part in parts]
         batch_size = batch_size or max(self.batch_size, EVAL_BATCH_SIZE)
         self.model.eval()
         model = fuse_conv_bn(self.model) if fused else self.forward_model
         # One sequence of images when the splits share an image size (always, within a task).
-        shapes = {tuple(images.shape[1:]) for images, _ in parts}
-        sequences = [torch.cat([images for images, _ in parts])] if len(shapes) == 1 else [i for i, _ in parts]
+        shapes = {tuple(part.images.shape[1:]) for part in parts}
+        sequences = [torch.cat([part.images for part in parts])] if len(shapes) == 1 else [p.images for p in parts]
         logits_parts = []
         for images in sequences:
             for start in range(0, len(images), batch_size):
@@ -473,8 +474,8 @@ class Learner:
                     logits_parts.append(model(self._inputs(images[start : start + batch_size])).float())
         outputs = (torch.cat(logits_parts) if logits_parts
                    else torch.zeros(0, self.readout.n_outputs, device=self.device))
-        return {split: self._evaluation(split, split_outputs, labels, epoch)
-                for split, split_outputs, (_, labels) in zip(splits, outputs.split(sizes), parts)}
+        return {split: self._evaluation(split, split_outputs, part.labels, epoch)
+                for split, split_outputs, part in zip(splits, outputs.split(sizes), parts)}
 
     def _evaluation(self, split: str, outputs: torch.Tensor, labels: torch.Tensor, epoch: int | None) -> Evaluation:
         """One split's ``Evaluation`` from its raw outputs ``[N, n_outputs]``; refuses non-finite predictions."""

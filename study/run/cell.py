@@ -250,7 +250,7 @@ def _run_stages(learner: Learner, stages: list[Stage], folder: CellFolder, log: 
 
 def _describe(spec: TrainSpec, task: Task, device: torch.device) -> str:
     what = scene_recipe(spec).describe() if spec.task == "counting" else f"folder {spec.data} ({spec.resize})"
-    sizes = f"{len(task.train_labels)} train / {len(task.valid_labels)} valid / {len(task.test_labels)} test"
+    sizes = " / ".join(f"{len(task.splits[name])} {name}" for name in ("train", "valid", "test"))
     return (
         f"cell {spec.cell_id()}: {what}; {sizes}; {spec.arch} weights={spec.weights} head={spec.head} "
         f"aug={spec.aug} size={spec.size} on {device}"
@@ -341,9 +341,9 @@ def _metrics(
         "lr_used": first_lr[-1] if isinstance(first_lr, list) else first_lr,  # first stage's head lr
         "stages": stage_records,
         "eval_resize": spec.eval_resize,
-        "n_train": len(task.train_labels),
-        "n_valid": len(task.valid_labels),
-        "n_test": len(task.test_labels),
+        "n_train": len(task.splits["train"]),
+        "n_valid": len(task.splits["valid"]),
+        "n_test": len(task.splits["test"]),
         "n_test_dewind": len(evaluations["test_dewind"].labels) if "test_dewind" in evaluations else 0,
         "n_test_held_out": len(held_out.labels) if held_out is not None else 0,
         "test_held_out_accuracy": splits["test_held_out"]["accuracy"] if held_out is not None else None,
@@ -409,7 +409,7 @@ def _count_metrics(
         "2": float((difference == 2).float().mean()),
         "3+": float((difference >= 3).float().mean()),
     }
-    audit = augment.count_audit(policy, task.train_scenes, task.canvas_hw, samples=AUDIT_SAMPLES, seed=seed)
+    audit = augment.count_audit(policy, task.splits["train"].scenes, task.canvas_hw, samples=AUDIT_SAMPLES, seed=seed)
     return {
         "count_mae": float(difference.mean()),
         "off_by_k": off_by,

@@ -38,6 +38,7 @@ from typing import Any, Protocol, TextIO
 
 from study.errors import (CannotRunHere, ConfigError, DataError, DiskFullError, NonFiniteLossError,
                           WeightsUnavailableError)
+from study.data.folders import check_data_available
 from study.run.runfolder import CellFolder, CellState, CellStatus
 from study.run.ship import DEFAULT_SHIP_LIMIT_MB, ShipError, install_cell, node_cache_dir, pack_cell, storage_filesystem
 from study.config.spec import TrainSpec
@@ -57,7 +58,6 @@ __all__ = [
     "visible_gpus",
     "run_one",
     "record_failure",
-    "missing_data_message",
 ]
 
 RunCell = Callable[..., dict]
@@ -106,25 +106,6 @@ class WorkerDiedError(RuntimeError):
 # ---------------------------------------------------------------- recording failures
 
 
-# Where the post's photo tasks expect their images; other folders get the generic layout.
-_KNOWN_LAYOUTS = {
-    "paintings": ("impressionist", "modernist"),
-    "kittencat": ("cat", "kitten"),
-}
-
-
-def missing_data_message(data: str, detail: str = "") -> str:
-    """An actionable message for a photo task whose folder is missing or unusable."""
-    root = data.rstrip("/") or "data/NAME"
-    classes = _KNOWN_LAYOUTS.get(Path(root).name, ("<class_a>", "<class_b>"))
-    layout = ", ".join(f"{root}/{name}/*.jpg" for name in classes)
-    reason = f" ({detail})" if detail else ""
-    return (
-        f"photo folder {root!r} is missing or unusable{reason}: put one sub-folder of images per class "
-        f"there ({layout}; .jpg/.png), then rerun the same command"
-    )
-
-
 def _skip_message(spec: dict[str, Any], error: CannotRunHere) -> str:
     """What to do about a cell that cannot run here."""
     if isinstance(error, WeightsUnavailableError):
@@ -133,9 +114,7 @@ def _skip_message(spec: dict[str, Any], error: CannotRunHere) -> str:
             "download them once with network access (they are cached by torchvision/timm), "
             "or run with --set train.weights=none"
         )
-    if isinstance(error, DataError) and spec.get("task") == "folder":
-        return missing_data_message(str(spec.get("data", "")), str(error))
-    return str(error)
+    return str(error)  # a DataError says itself what to put where (study.data.folders)
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -224,7 +203,8 @@ def run_one(job: CellJob, run_cell: RunCell | None = None) -> CellOutcome:
     """Run one cell and record its outcome; never raises except on interrupts.
 
     Steps: 1. start from an empty cell folder (``CellFolder.reset``); 2. skip
-    a photo task whose folder is missing; 3. call ``run_cell`` with the
+    a cell whose data is not on this machine (``study.data.folders.check_data_available``:
+    a missing photo folder); 3. call ``run_cell`` with the
     console shown AND kept in the cell's log.txt; 4. on an exception,
     ``record_failure``; 5. make sure a finished cell has metrics.json
     (written by the cell, else from the metrics it returned).
@@ -235,8 +215,10 @@ def run_one(job: CellJob, run_cell: RunCell | None = None) -> CellOutcome:
     cell.reset(job.spec.to_dict())
     if job.workdir is not None and Path.cwd() != job.workdir:
         os.chdir(job.workdir)  # relative photo folders are relative to where the sweep started
-    if job.spec.task == "folder" and not Path(job.spec.data).expanduser().is_dir():
-        state = record_failure(cell, DataError("not found"), 0.0, device=job.device)
+    try:
+        check_data_available(job.spec)  # a missing photo folder: skipped before any work
+    except DataError as error:
+        state = record_failure(cell, error, 0.0, device=job.device)
         return CellOutcome(cell.cell_id, state.status.value, 0.0, state.reason)
     captured = io.StringIO()
     try:

@@ -75,7 +75,7 @@ def test_load_model_rebuilds_a_cells_head_and_reproduces_its_estimates(tmp_path,
     model, info = load_model(CellFolder(tmp_path / "cell"))
     assert model.readout.kind == head and info["class_counts"] == [1, 2, 3]
     transform = pixel_pipeline(info["spec"], info["normalize"])
-    counts = Predictor(model, transform, np.array(info["class_counts"])).counts(build_task(spec).test_images)
+    counts = Predictor(model, transform, np.array(info["class_counts"])).counts(build_task(spec).splits["test"].images)
     rows = [row for row in csv.DictReader((tmp_path / "cell" / "predictions.csv").open()) if row["split"] == "test"]
     assert counts["estimate"] == pytest.approx([float(row["estimate"]) for row in rows], rel=1e-4, abs=1e-4)
     assert counts["pred_count"].tolist() == [int(row["pred"]) for row in rows]

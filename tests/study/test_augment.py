@@ -117,7 +117,7 @@ def test_reflection_padding_mirror_appears_where_predicted():
 
 def counting_scenes(counts: str, size: int, aspect: float = 1.0) -> list[Scene]:
     spec = TrainSpec(counts=counts, size=size, n_train=120, n_test=0, n_test_dewind=0, aspect=aspect)
-    return build_task(spec, "cpu").train_scenes
+    return build_task(spec, "cpu").splits["train"].scenes
 
 
 def test_sensible_preserves_every_count_and_fastai_changes_many_at_45_to_50():
@@ -156,10 +156,10 @@ def test_count_audit_agrees_with_connected_components_of_the_augmented_pixels():
                      aspect=1.25)
     task = build_task(spec, "cpu")
     policy = augment.create("fastai", size=64)
-    params = policy.sample(len(task.train_scenes), task.canvas_hw, torch.Generator().manual_seed(0))
-    output = policy.apply(task.train_images, params)  # [N, 3, 64, 64]
+    params = policy.sample(len(task.splits["train"].scenes), task.canvas_hw, torch.Generator().manual_seed(0))
+    output = policy.apply(task.splits["train"].images, params)  # [N, 3, 64, 64]
     checked = 0
-    for index, scene in enumerate(task.train_scenes):
+    for index, scene in enumerate(task.splits["train"].scenes):
         visible = augment.visible_circles(params.matrices[index].numpy(), scene, task.canvas_hw, 64)
         # Skip samples with any circle or mirror within 1.5 px of a frame line: there a
         # faint anti-aliased sliver decides, and the audit's local linearisation is not pixel exact.
@@ -197,10 +197,10 @@ def test_whole_count_agrees_with_connected_components_of_the_warped_pixels(count
     # pixels grid_sample actually produced. Lighting off so the ink threshold means one thing:
     # half the ink of a circle's colour, so anti-aliased rims of 1 px gaps do not bridge.
     task = build_task(TrainSpec(counts=counts, size=64, n_train=250, n_test=0, n_test_dewind=0), "cpu")
-    scenes = task.train_scenes  # 200
+    scenes = task.splits["train"].scenes  # 200
     policy = augment.create("fastai", size=64, max_lighting=0.0)
     params = policy.sample(len(scenes), task.canvas_hw, torch.Generator().manual_seed(0))
-    output = policy.apply(task.train_images, params)  # [200, 3, 64, 64]
+    output = policy.apply(task.splits["train"].images, params)  # [200, 3, 64, 64]
     threshold = 0.5 * (1 - np.mean(scenes[0].colors[0]) / 255)
     fixed = old = 0
     for index, scene in enumerate(scenes):

@@ -63,7 +63,8 @@ def test_counting_cell_writes_every_file_and_a_reloadable_checkpoint(tmp_path, m
     task = build_task(TrainSpec(**checkpoint["spec"]), "cpu")  # the scenes come back from the spec alone
     policy = create_policy(checkpoint["spec"]["aug"], size=checkpoint["size"])
     with torch.no_grad():
-        probs = model(normalize(policy.eval_transform(task.valid_images), **checkpoint["normalize"])).softmax(1)
+        pixels = policy.eval_transform(task.splits["valid"].images)
+        probs = model(normalize(pixels, **checkpoint["normalize"])).softmax(1)
     rows = [row for row in csv.DictReader((folder / "predictions.csv").open()) if row["split"] == "valid"]
     written_probs = torch.tensor([[float(row[f"prob_{c}"]) for c in checkpoint["classes"]] for row in rows])
     assert torch.allclose(probs, written_probs, atol=1e-4)

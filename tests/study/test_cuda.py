@@ -19,8 +19,8 @@ def test_cuda_augmentation_matches_cpu():
     task = build_task(TrainSpec(counts="1-5", size=64, n_train=32, n_test=0, aspect=4 / 3), "cpu")
     for name in augment.available():
         policy = augment.create(name, size=64)
-        on_cpu = policy(task.train_images, torch.Generator().manual_seed(0))
-        on_cuda = policy(task.train_images.cuda(), torch.Generator().manual_seed(0)).cpu()
+        on_cpu = policy(task.splits["train"].images, torch.Generator().manual_seed(0))
+        on_cuda = policy(task.splits["train"].images.cuda(), torch.Generator().manual_seed(0)).cpu()
         assert (on_cpu - on_cuda).abs().max() < 2e-2, name  # same draws; grid_sample rounding only
 
 

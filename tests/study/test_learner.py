@@ -14,7 +14,7 @@ from study.config.spec import TrainSpec
 from study.engine.learner import Interpretation, Learner, NonFiniteLossError, lr_range
 from study.engine.models import create_model
 from study.engine.observe import TrainingObserver
-from study.data.tasks import Task, build_task
+from study.data.tasks import Split, Task, build_task
 
 
 # timm's test_resnet (0.4M parameters) keeps the suite fast on a shared 2-core CPU;
@@ -214,15 +214,15 @@ def brightness_task(n_per_class: int = 24, seed: int = 0) -> Task:
     """Counts 1..3 written as brightness (count k -> grey level 40 + 80 (k - 1), plus noise): separable."""
     generator = torch.Generator().manual_seed(seed)
 
-    def split(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def split(n: int) -> Split:
         labels = torch.arange(3).repeat(n)
         levels = 40.0 + 80.0 * labels.float()
         noise = 10 * torch.randn(len(labels), 3, 16, 16, generator=generator)
-        return (levels[:, None, None, None] + noise).clamp(0, 255).to(torch.uint8), labels
+        return Split((levels[:, None, None, None] + noise).clamp(0, 255).to(torch.uint8), labels)
 
-    (train_x, train_y), (valid_x, valid_y) = split(n_per_class), split(n_per_class // 2)
-    return Task(classes=["1", "2", "3"], train_images=train_x, train_labels=train_y, valid_images=valid_x,
-                valid_labels=valid_y, test_images=valid_x[:0], test_labels=valid_y[:0])
+    train, valid = split(n_per_class), split(n_per_class // 2)
+    return Task(classes=["1", "2", "3"],
+                splits={"train": train, "valid": valid, "test": Split(valid.images[:0], valid.labels[:0])})
 
 
 @pytest.mark.parametrize("head, changes", [

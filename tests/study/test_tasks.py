@@ -12,9 +12,10 @@ import torch
 from PIL import Image
 
 import study.data.tasks as tasks
-from study.errors import ConfigError
+from study.errors import ConfigError, DataError
 from study.config.spec import TrainSpec
-from study.data.tasks import DataError, build_task, decode_image, rendered_scene_recipe, scene_recipe
+from study.data.folders import check_data_available
+from study.data.tasks import Split, Task, build_task, rendered_scene_recipe, scene_recipe
 
 
 def counting_spec(**changes) -> TrainSpec:
@@ -25,16 +26,16 @@ def counting_spec(**changes) -> TrainSpec:
 def test_counting_task_labels_match_scene_counts_and_split_80_20():
     task = build_task(counting_spec(aspect=1.5), "cpu")
     assert task.classes == ["1", "2", "3"]
-    assert task.train_images.shape == (40, 3, 32, 48) and task.train_images.dtype == torch.uint8
-    assert len(task.valid_labels) == 10 and len(task.test_labels) == 12
-    for scenes, labels in ((task.train_scenes, task.train_labels), (task.test_scenes, task.test_labels)):
-        assert [s.count - 1 for s in scenes] == labels.tolist()
-        assert all((s.width, s.height) == (48, 32) for s in scenes)
+    assert task.splits["train"].images.shape == (40, 3, 32, 48) and task.splits["train"].images.dtype == torch.uint8
+    assert len(task.splits["valid"].labels) == 10 and len(task.splits["test"].labels) == 12
+    for split in (task.splits["train"], task.splits["test"]):
+        assert [s.count - 1 for s in split.scenes] == split.labels.tolist()
+        assert all((s.width, s.height) == (48, 32) for s in split.scenes)
     # The test set is fresh: no test scene repeats a training scene.
-    train_centres = {tuple(s.centers.ravel().round(6)) for s in task.train_scenes}
-    assert not any(tuple(s.centers.ravel().round(6)) in train_centres for s in task.test_scenes)
+    train_centres = {tuple(s.centers.ravel().round(6)) for s in task.splits["train"].scenes}
+    assert not any(tuple(s.centers.ravel().round(6)) in train_centres for s in task.splits["test"].scenes)
     # Each scene's circles are drawn into its own image (ink where the first circle is).
-    scene, image = task.train_scenes[0], task.train_images[0]
+    scene, image = task.splits["train"].scenes[0], task.splits["train"].images[0]
     x, y = scene.centers[0].astype(int)
     assert image[:, y, x].tolist() == [31, 119, 180]
 
@@ -42,14 +43,14 @@ def test_counting_task_labels_match_scene_counts_and_split_80_20():
 def test_counting_task_is_reproducible_and_seeds_change_it():
     first, second = build_task(counting_spec(), "cpu"), build_task(counting_spec(), "cpu")
     other = build_task(counting_spec(seed=5), "cpu")  # data_seed -1: the data follows the seed
-    assert torch.equal(first.train_images, second.train_images)
-    assert not torch.equal(first.train_images, other.train_images)
+    assert torch.equal(first.splits["train"].images, second.splits["train"].images)
+    assert not torch.equal(first.splits["train"].images, other.splits["train"].images)
 
 
 def test_data_comes_from_the_data_seed_not_the_init_seed():
     def images(**changes):
         task = build_task(counting_spec(n_test_dewind=6, **changes), "cpu")
-        return {name: task.split(name)[0] for name in ("train", *task.eval_splits)}
+        return {name: task.split(name).images for name in ("train", *task.eval_splits)}
 
     same_data = [images(seed=seed, data_seed=7) for seed in (0, 1)]
     assert same_data[0].keys() == {"train", "valid", "test", "test_dewind"}
@@ -72,7 +73,8 @@ def test_data_key_holds_what_changes_the_data_and_nothing_else():
 
 def test_test_sets_never_repeat_each_other_or_the_training_pool():
     task = build_task(counting_spec(n_test_dewind=12), "cpu")
-    seen = [{tuple(s.centers.ravel().round(6)) for s in task.scenes(name)} for name in ("train", "test", "test_dewind")]
+    seen = [{tuple(s.centers.ravel().round(6)) for s in task.splits[name].scenes}
+            for name in ("train", "test", "test_dewind")]
     assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
 
 
@@ -82,8 +84,8 @@ def test_cache_is_reused_by_spec_hash(tmp_path, monkeypatch):
     monkeypatch.setattr(tasks, "_build_counting", lambda spec: pytest.fail("should load from the cache"))
     # recipe fields share data; reuse=False skips the in-memory copy so the file is what is read
     cached = build_task(counting_spec(epochs=9, aug="none"), "cpu", cache_dir=tmp_path, reuse=False)
-    assert torch.equal(built.valid_images, cached.valid_images)
-    assert [s.to_dict() for s in built.test_scenes] == [s.to_dict() for s in cached.test_scenes]
+    assert torch.equal(built.splits["valid"].images, cached.splits["valid"].images)
+    assert [s.to_dict() for s in built.splits["test"].scenes] == [s.to_dict() for s in cached.splits["test"].scenes]
     with pytest.raises(pytest.fail.Exception):
         build_task(counting_spec(n_train=60), "cpu", cache_dir=tmp_path, reuse=False)  # another dataset: not cached
 
@@ -102,19 +104,20 @@ def test_memory_cache_returns_the_same_tensors_without_rebuilding(monkeypatch, e
     first = build_task(counting_spec(), "cpu")
     again = build_task(counting_spec(seed=4, data_seed=4, epochs=3, aug="none"), "cpu")  # same data key
     assert len(builds) == 1
-    assert again.train_images is first.train_images and again.test_scenes is first.test_scenes
+    assert again.splits["train"].images is first.splits["train"].images
+    assert again.splits["test"].scenes is first.splits["test"].scenes
     other = build_task(counting_spec(n_train=60), "cpu")  # another dataset is built
-    assert len(builds) == 2 and other.train_images.shape[0] == 48
+    assert len(builds) == 2 and other.splits["train"].images.shape[0] == 48
     fresh = build_task(counting_spec(), "cpu", reuse=False)  # opting out builds anew, with equal content
-    assert len(builds) == 3 and fresh.train_images is not first.train_images
-    assert torch.equal(fresh.train_images, first.train_images)
+    assert len(builds) == 3 and fresh.splits["train"].images is not first.splits["train"].images
+    assert torch.equal(fresh.splits["train"].images, first.splits["train"].images)
 
 
 def test_a_task_in_memory_still_writes_another_run_folders_disk_cache(tmp_path: Path, empty_memory_cache):
     first = build_task(counting_spec(), "cpu", cache_dir=tmp_path / "run1" / ".cache")
     second = build_task(counting_spec(), "cpu", cache_dir=tmp_path / "run2" / ".cache")
     assert list((tmp_path / "run2" / ".cache").iterdir())  # the second run's folder has its own cache file
-    assert torch.equal(second.train_images, first.train_images)
+    assert torch.equal(second.splits["train"].images, first.splits["train"].images)
     assert build_task(counting_spec(), "cpu", cache_dir=tmp_path / "run2" / ".cache") is second  # then reused
 
 
@@ -147,21 +150,21 @@ def test_controlled_test_set_decouples_count_from_total_ink():
     spec = counting_spec(counts="20-24", size=64, radius=0.0, n_train=20, n_test=150, n_test_dewind=150)
     task = build_task(spec, "cpu")
     assert task.eval_splits == ["valid", "test", "test_dewind"]
-    images, labels = task.split("test_dewind")
-    scenes = task.scenes("test_dewind")
+    dewind = task.split("test_dewind")
+    images, labels, scenes = dewind.images, dewind.labels, dewind.scenes
     assert images.shape == (150, 3, 64, 64) and images.dtype == torch.uint8
     assert labels.tolist() == [s.count - 20 for s in scenes] and set(labels.tolist()) == set(range(5))
     radius = scene_recipe(spec).radius
     radii = np.concatenate([s.radii for s in scenes])
     assert radii.min() >= 0.5 * radius - 1e-9 and radii.max() <= 1.5 * radius + 1e-9 and radii.std() > 0.1 * radius
-    assert log_correlation(task.scenes("test"), "tsa") > 0.99  # fixed radius: ink = N x circle area
+    assert log_correlation(task.split("test").scenes, "tsa") > 0.99  # fixed radius: ink = N x circle area
     assert abs(log_correlation(scenes, "tsa")) < 0.3  # controlled: ink says little about N
     assert abs(log_correlation(scenes, "size")) < 0.25 and abs(log_correlation(scenes, "spacing")) < 0.25
 
 
 def test_no_controlled_test_set_when_n_test_dewind_is_zero():
     task = build_task(counting_spec(n_test_dewind=0), "cpu")
-    assert task.eval_splits == ["valid", "test"] and task.test_dewind_images is None  # counting_spec: 0
+    assert task.eval_splits == ["valid", "test"] and "test_dewind" not in task.splits  # counting_spec: 0
     with pytest.raises(ValueError, match="no split 'test_dewind'; valid: train, valid, test"):
         task.split("test_dewind")
 
@@ -203,7 +206,7 @@ def test_auto_radius_never_goes_below_one_pixel():
 def test_dewind_task_builds_when_numerosity_is_available():
     pytest.importorskip("synth.numerosity")
     task = build_task(counting_spec(sizes="dewind", size=64, radius=0.0, n_train=20, n_test=0), "cpu")
-    assert len(task.train_labels) == 16 and task.test_images.shape[0] == 0
+    assert len(task.splits["train"].labels) == 16 and task.splits["test"].images.shape[0] == 0
 
 
 # ---------------------------------------------------------------------- folders
@@ -231,34 +234,10 @@ def test_folder_task_decodes_odd_formats_and_lists_bad_files(tmp_path):
     task = build_task(TrainSpec(task="folder", data=str(tmp_path / "photos"), size=16), "cpu")
     assert task.classes == ["cats", "kittens"]
     assert sorted(task.skipped_files) == ["cats/truncated.jpg", "kittens/corrupt.jpg", "kittens/empty.png"]
-    assert len(task.train_labels) + len(task.valid_labels) == 10
-    assert set(task.valid_labels.tolist()) == {0, 1}  # stratified: both classes in valid
-    assert task.train_images.shape[1:] == (3, 16, 16) and task.test_images.shape[0] == 0
-    assert task.train_scenes is None
-
-
-def test_sixteen_bit_and_rgba_convert_to_8_bit_rgb(tmp_path):
-    Image.fromarray(np.full((8, 8), 32768, dtype=np.uint16)).save(tmp_path / "half.png")
-    rgba = np.zeros((8, 8, 4), dtype=np.uint8)
-    rgba[..., 0] = 255  # red, half transparent, over white
-    rgba[..., 3] = 128
-    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
-    assert decode_image(tmp_path / "half.png", 8, "squish").mean() == pytest.approx(128, abs=1)
-    pixel = decode_image(tmp_path / "alpha.png", 8, "squish")[:, 0, 0]
-    assert pixel[0] == 255 and 120 < pixel[1] < 135 and pixel[1] == pixel[2]  # red at half alpha over white
-
-
-def test_resize_modes_crop_squish_and_pad(tmp_path):
-    wide = np.zeros((10, 40, 3), dtype=np.uint8)
-    wide[:, :10] = 255  # a white left quarter
-    Image.fromarray(wide).save(tmp_path / "wide.png")
-    crop = decode_image(tmp_path / "wide.png", 10, "crop")
-    squish = decode_image(tmp_path / "wide.png", 10, "squish")
-    pad = decode_image(tmp_path / "wide.png", 10, "pad")
-    assert crop.shape == squish.shape == pad.shape == (3, 10, 10)
-    assert crop.max() == 0  # the centre crop loses the white left quarter
-    assert squish[:, :, :2].min() > 200  # squish keeps it, squeezed
-    assert pad.shape == (3, 10, 10) and pad[:, 4:6, 0].min() > 200
+    assert len(task.splits["train"].labels) + len(task.splits["valid"].labels) == 10
+    assert set(task.splits["valid"].labels.tolist()) == {0, 1}  # stratified: both classes in valid
+    assert task.splits["train"].images.shape[1:] == (3, 16, 16) and task.splits["test"].images.shape[0] == 0
+    assert task.splits["train"].scenes is None
 
 
 @pytest.mark.parametrize(
@@ -281,6 +260,31 @@ def test_bad_folders_raise_data_error_naming_the_folder(tmp_path, layout, messag
         build_task(TrainSpec(task="folder", data=str(root), size=16), "cpu")
     assert str(root) in str(error.value)
     assert isinstance(error.value, ValueError)
+
+
+def test_a_missing_photo_folder_is_refused_before_any_work_with_the_layout_to_create(tmp_path):
+    missing = tmp_path / "data" / "kittencat"
+    with pytest.raises(DataError, match="does not exist") as error:
+        check_data_available(TrainSpec(task="folder", data=str(missing)))
+    assert f"{missing}/cat/*.jpg, {missing}/kitten/*.jpg" in str(error.value)  # the post's classes
+    with pytest.raises(DataError, match="<class_a>"):  # any other folder: placeholder classes
+        check_data_available(TrainSpec(task="folder", data=str(tmp_path / "elsewhere")))
+    missing.mkdir(parents=True)
+    check_data_available(TrainSpec(task="folder", data=str(missing)))  # present: decoding decides the rest
+    check_data_available(counting_spec())  # scenes are drawn: always available
+
+
+def test_a_task_holds_its_splits_by_name():
+    images, labels = torch.zeros((3, 3, 4, 4), dtype=torch.uint8), torch.tensor([0, 1, 0])
+    task = Task(classes=["a", "b"], splits={"train": Split(images, labels), "valid": Split(images[:1], labels[:1]),
+                                            "test": Split(images[:0], labels[:0])})
+    assert len(task.splits["train"]) == 3 and task.canvas_hw == (4, 4) and task.eval_splits == ["valid"]
+    assert task.nbytes == (3 + 1) * (48 + 8)
+    with pytest.raises(ValueError, match="expected train, valid"):
+        Task(classes=["a", "b"], splits={"train": Split(images, labels)})
+    with pytest.raises(ValueError, match="got train, valid, tset"):
+        Task(classes=["a", "b"], splits={"train": Split(images, labels), "valid": Split(images, labels),
+                                         "tset": Split(images, labels)})
 
 
 def write_solid_classes(root: Path, names: list[str], per_class: int = 3) -> dict[str, int]:
@@ -309,10 +313,10 @@ def test_class_names_survive_any_legal_folder_name_and_set_aside_folders_are_ign
         assert sorted(task.classes) == sorted(names)
         assert task.classes.index("Zebra") < task.classes.index("apple")  # code-point order for text names
         for split in ("train", "valid"):
-            images, labels = task.split(split)
+            images, labels = task.split(split).images, task.split(split).labels
             shown = [greys[task.classes[label]] for label in labels.tolist()]
             assert images[:, 0, 0, 0].tolist() == shown  # every label names the folder its image came from
-        assert len(task.train_labels) + len(task.valid_labels) == 3 * len(names)
+        assert len(task.splits["train"].labels) + len(task.splits["valid"].labels) == 3 * len(names)
 
 
 def test_folders_named_by_numbers_sort_numerically(tmp_path):
@@ -327,9 +331,9 @@ def test_folder_split_follows_the_data_seed(tmp_path):
     for seed, data_seed in ((0, 3), (1, 3), (0, 4)):
         task = build_task(TrainSpec(task="folder", data=str(tmp_path / "data"), size=16, seed=seed,
                                     data_seed=data_seed), "cpu")
-        images[seed, data_seed] = task.valid_images[:, 0, 0, 0].tolist(), task.valid_labels.tolist()
+        images[seed, data_seed] = task.splits["valid"].images[:, 0, 0, 0].tolist(), task.splits["valid"].labels.tolist()
     assert images[0, 3] == images[1, 3]
-    assert task.eval_splits == ["valid"] and task.split("test")[0].shape[0] == 0
+    assert task.eval_splits == ["valid"] and len(task.split("test")) == 0
 
 
 def test_resolve_device_auto_and_a_missing_cuda():
@@ -351,15 +355,15 @@ def test_held_out_counts_never_reach_training_and_get_their_own_split():
     spec = TrainSpec(counts="1-5", held_out="3", n_train=100, n_test=50, n_test_dewind=40, size=32)
     task = build_task(spec)
     for split in ("train", "valid", "test", "test_dewind"):
-        _, labels = task.split(split)
-        assert 3 - 1 not in labels.tolist(), split  # class index of count 3
-    images, labels = task.split("test_held_out")
-    assert labels.tolist() == [2] * 50 and images.shape == (50, 3, 32, 32)
-    assert [s.count for s in task.scenes("test_held_out")] == [3] * 50
+        assert 3 - 1 not in task.splits[split].labels.tolist(), split  # class index of count 3
+    held_out = task.splits["test_held_out"]
+    assert held_out.labels.tolist() == [2] * 50 and held_out.images.shape == (50, 3, 32, 32)
+    assert [s.count for s in held_out.scenes] == [3] * 50
     assert task.classes == ["1", "2", "3", "4", "5"]
     assert task.eval_splits == ["valid", "test", "test_dewind", "test_held_out"]
     # the seen counts are spread evenly: 100 images over 4 counts
-    assert sorted(torch.bincount(torch.cat([task.train_labels, task.valid_labels]), minlength=5).tolist()) == [0, 25, 25, 25, 25]
+    seen = torch.cat([task.splits["train"].labels, task.splits["valid"].labels])
+    assert sorted(torch.bincount(seen, minlength=5).tolist()) == [0, 25, 25, 25, 25]
 
 
 def test_extrapolation_uses_the_radius_of_the_whole_range():
@@ -378,13 +382,13 @@ def test_no_held_out_split_without_held_out_counts():
 def test_scene_size_gives_the_same_scenes_at_every_size():
     small = build_task(TrainSpec(counts="1-5", n_train=30, n_test=10, n_test_dewind=0, size=32, scene_size=64))
     large = build_task(TrainSpec(counts="1-5", n_train=30, n_test=10, n_test_dewind=0, size=64, scene_size=64))
-    assert small.train_images.shape[-1] == 32 and large.train_images.shape[-1] == 64
-    for a, b in zip(small.test_scenes, large.test_scenes):
+    assert small.splits["train"].images.shape[-1] == 32 and large.splits["train"].images.shape[-1] == 64
+    for a, b in zip(small.splits["test"].scenes, large.splits["test"].scenes):
         np.testing.assert_allclose(a.centers * 2, b.centers)
         np.testing.assert_allclose(a.radii * 2, b.radii)
         assert a.count == b.count and (a.width, b.width) == (32, 64)
     ink = lambda images: float((255 - images.float()).sum())  # noqa: E731
-    assert ink(small.test_images) / ink(large.test_images) == pytest.approx(0.25, abs=0.03)
+    assert ink(small.splits["test"].images) / ink(large.splits["test"].images) == pytest.approx(0.25, abs=0.03)
 
 
 def test_rendered_scene_recipe_is_the_scene_recipe_scaled_to_size():
@@ -402,16 +406,16 @@ def test_stimulus_fields_reach_the_scenes_and_survive_the_cache(tmp_path):
     built = build_task(spec, cache_dir=tmp_path)
     cached = build_task(spec, cache_dir=tmp_path)  # read back from the cache file
     for task in (built, cached):
-        for scene, label in zip(task.train_scenes, task.train_labels.tolist()):
+        for scene, label in zip(task.splits["train"].scenes, task.splits["train"].labels.tolist()):
             assert scene.count == label + 1  # the label counts targets only
             assert 2 <= scene.n_items - scene.count <= 3
             assert set(scene.shapes.tolist()) == {1}  # squares
-    assert torch.equal(built.train_images, cached.train_images)
+    assert torch.equal(built.splits["train"].images, cached.splits["train"].images)
 
 
 def test_overlap_cells_get_a_controlled_set_without_overlap():
     spec = TrainSpec(counts="1-5", overlap=True, n_train=20, n_test=5, n_test_dewind=10, size=64)
     task = build_task(spec)
-    assert len(task.test_dewind_scenes) == 10
+    assert len(task.splits["test_dewind"].scenes) == 10
     with pytest.raises(ConfigError, match="overlap"):
         scene_recipe(TrainSpec(counts="1-5", overlap=True, sizes="dewind", size=64))
