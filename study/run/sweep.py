@@ -35,7 +35,7 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -48,12 +48,13 @@ from study.run.cost import BENCH_FILE, bench_throughput, duration, estimate_cell
 from study.errors import ConfigError, UserError
 from study.run.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create, gpu_slots, visible_gpus
 from study.config.grid import SweepSpec
+from study.config.names import timm_names
 from study.run.runfolder import CellState, CellStatus, RunFolder
 from study.config.spec import TrainSpec, configuration_key, field_label, ignored_fields, varying_fields
-from study.data.tasks import resolve_device
 
 __all__ = [
     "SweepResult",
+    "check_timm_archs",
     "run_sweep",
     "plan_cells",
     "print_plan",
@@ -115,6 +116,15 @@ def _axis_values(cell: TrainSpec, axes: Sequence[str]) -> dict[str, Any]:
     return values or {"cell": cell.cell_id()}
 
 
+def _estimate_device(device: str) -> str:
+    """``cpu`` or ``cuda``: the device a dry run estimates for (an explicit one even where it is missing)."""
+    if device != "auto":
+        return "cuda" if device.startswith("cuda") else "cpu"
+    from study.data.tasks import resolve_device  # lazy: only ``auto`` needs torch, to ask for CUDA
+
+    return resolve_device("auto").type
+
+
 def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_failed: bool) -> None:
     """The --dry-run output: every cell, whether it would run, and its estimated cost.
 
@@ -123,7 +133,7 @@ def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_
     """
     planned = plan_cells(spec, run_dir)
     # An explicit device is estimated even where it is missing (plan a GPU run on a laptop).
-    estimate_device = resolve_device("auto").type if device == "auto" else "cuda" if device.startswith("cuda") else "cpu"
+    estimate_device = _estimate_device(device)
     measured = bench_throughput(estimate_device)
     axes = _varying_axes([cell for cell, _ in planned])
     rows = []
@@ -550,6 +560,23 @@ def path_problem(error: OSError) -> str:
 AfterSweep = Callable[[SweepResult], None]
 
 
+def check_timm_archs(archs: Iterable[str]) -> None:
+    """Refuse, before any cell runs or is estimated, a ``timm:`` arch that timm does not know.
+
+    Reading a sweep checks only the form of a timm name (configuration never
+    imports timm); this asks timm, and imports torch and timm only when the
+    sweep has a ``timm:`` cell.
+
+    Raises:
+        ConfigError: naming the arch (with close matches).
+    """
+    archs = set(archs)
+    if timm_names(archs):
+        from study.engine.backbones import check_timm_names  # lazy: a sweep without timm cells stays torch-free
+
+        check_timm_names(archs)
+
+
 def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None, after: AfterSweep | None = None) -> int:
     """The command line; returns the exit status (0 ok, 1 failed cells, 2 usage, 130 interrupted).
 
@@ -562,6 +589,7 @@ def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None, aft
     args = build_parser().parse_args(argv)
     try:
         spec = load_sweep(args.preset, args.config, args.sets)
+        check_timm_archs(spec.values("arch"))
         run_dir = args.out or Path("runs") / spec.name
         options = _executor_options(args)
         if args.dry_run:
@@ -571,6 +599,8 @@ def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None, aft
             print_plan(spec, run_dir, args.device, workers, args.retry_failed)
             return 0
         if args.executor == "local":
+            from study.data.tasks import resolve_device  # lazy: torch loads once cells are to run here
+
             resolve_device(args.device)  # --device cuda without CUDA: one line before any cell
         executor = create(args.executor, **options, run_cell=run_cell)
         with contextlib.suppress(ValueError):  # not the main thread: keep the default
