@@ -207,6 +207,15 @@ def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
     assert "would run 8 of 8 cells" in out and "images x epochs" in out and "nothing written" in out
 
 
+def test_a_dry_run_without_timm_cells_on_a_named_device_never_imports_torch(tmp_path: Path):
+    code = ("import sys; from study.run.sweep import main; "
+            "status = main(['--preset', 'quick', '--dry-run', '--device', 'cpu']); "
+            "print(status, sorted(m for m in ('torch', 'timm') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120, env=ONE_THREAD)
+    assert result.stdout.strip().splitlines()[-1] == "0 []", result.stderr
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
@@ -221,6 +230,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
         (["--executor", "ray", "--ray-resources", "[1]"], "--ray-resources: expected a JSON object"),
         (["--executor", "ray", "--cache-dir", "c"], "--cache-dir does not apply to --executor ray"),
         (["--executor", "slurm", "--slurm-option", "account"], "--slurm-option 'account': expected KEY=VALUE"),
+        (["--set", "grid.arch=timm:no_such_model", "--dry-run"], "arch: unknown timm model 'no_such_model'"),
     ],
 )
 def test_cli_errors_are_one_line_without_traceback(tmp_path: Path, argv, fragment):
