@@ -18,7 +18,7 @@ import pandas as pd
 
 from study.data import augment
 from study.config.spec import TrainSpec
-from study.data.tasks import scene_spec
+from study.config.scenes import scene_spec
 from synth.scenes import parse_range, sample_scenes
 
 __all__ = ["audit_table", "main"]
