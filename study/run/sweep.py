@@ -117,12 +117,41 @@ def _axis_values(cell: TrainSpec, axes: Sequence[str]) -> dict[str, Any]:
 
 
 def _estimate_device(device: str) -> str:
-    """``cpu`` or ``cuda``: the device a dry run estimates for (an explicit one even where it is missing)."""
+    """``cpu`` or ``cuda``: the device a dry run estimates for (an explicit one even where it is missing).
+
+    ``auto`` asks torch when it is already loaded, else the CUDA driver
+    (``_cuda_devices``): importing torch only to ask would take most of the
+    dry run's time.
+    """
     if device != "auto":
         return "cuda" if device.startswith("cuda") else "cpu"
-    from study.data.tasks import resolve_device  # lazy: only ``auto`` needs torch, to ask for CUDA
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if _cuda_devices() > 0 else "cpu"
 
-    return resolve_device("auto").type
+
+def _cuda_devices() -> int:
+    """CUDA devices the driver shows this process (CUDA_VISIBLE_DEVICES applies), 0 without a driver.
+
+    Asks the driver library directly (``cuInit``, ``cuDeviceGetCount``), as
+    torch does before it reports CUDA available; a CPU-only torch build next
+    to a GPU would still train on the CPU, which the estimate cannot know.
+    """
+    import ctypes
+    import ctypes.util
+
+    names = ["nvcuda.dll"] if sys.platform == "win32" else ["libcuda.so.1", ctypes.util.find_library("cuda")]
+    for name in filter(None, names):
+        try:
+            driver = ctypes.CDLL(name)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        if driver.cuInit(0) != 0 or driver.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            return 0
+        return count.value
+    return 0
 
 
 def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_failed: bool) -> None:
