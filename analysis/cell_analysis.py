@@ -30,7 +30,8 @@ from study.engine.backbones import cached_weights
 from study.errors import ConfigError, UserError, WeightsUnavailableError
 from study.engine.models import create_model
 from study.config.spec import TrainSpec
-from study.data.tasks import build_task, rendered_scene_recipe
+from study.data.tasks import build_task
+from study.config.scenes import rendered_scene_recipe
 from synth.render import circle_masks, render_scenes
 from synth.scenes import DEFAULT_COLOR, Scene
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from analysis.stats import MIN_SEEDS_FOR_T, bootstrap_ci
 from study.config.spec import TrainSpec
-from study.data.tasks import dewind_scene_recipe, rendered_scene_recipe
+from study.config.scenes import dewind_scene_recipe, rendered_scene_recipe
 from synth.numerosity import describe_scene
 from synth.sampling import sample_scenes
 from synth.scenes import InfeasibleSceneError, Scene
@@ -50,7 +50,7 @@ IMAGES_WITHIN_SEEDS = "bootstrap over images"
 def dewind_scenes(spec: dict[str, Any], n: int, seed: int = 12345) -> list[Scene]:
     """A DeWind test set for a counting cell drawn as its ``test_dewind`` split is, for cells that recorded none.
 
-    The recipe is ``study.data.tasks.dewind_scene_recipe`` on the images' canvas
+    The recipe is ``study.config.scenes.dewind_scene_recipe`` on the images' canvas
     (``rendered_scene_recipe``: the cell's scenes scaled to ``size`` when
     ``scene_size`` is set), so the radii span the same range as a recorded
     controlled set, ``[0.5 r, 1.5 r]`` around the cell's radius.

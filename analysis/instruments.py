@@ -46,7 +46,7 @@ from analysis.units import CONTROL_SAMPLERS, SelectiveDifference, UnitSelectivit
 from study.errors import ConfigError
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec
-from study.data.tasks import dewind_scene_recipe, rendered_scene_recipe
+from study.config.scenes import dewind_scene_recipe, rendered_scene_recipe
 from synth.scenes import InfeasibleSceneError, SceneRecipe
 
 __all__ = ["SECTION", "InstrumentBudget", "INSTRUMENT_BUDGETS", "instrument_budget", "run_instruments",

@@ -22,7 +22,7 @@ from analysis.rundata import CellRecord, short_value
 from analysis.stats import MIN_SEEDS_FOR_T, T_OVER_SEEDS, mean_ci, wilson_ci
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec
-from study.data.tasks import dewind_scene_recipe, scene_recipe
+from study.config.scenes import dewind_scene_recipe, scene_recipe
 
 __all__ = ["COUNTER_BAND", "INK_FROM", "APPROXIMATE_BELOW", "RadiusCoverage", "radius_coverage", "Evidence",
            "Verdict", "decide", "accuracy_gap", "verdict_rows", "verdict_display", "NEWCOMBE_OVER_IMAGES"]
@@ -51,9 +51,9 @@ class RadiusCoverage:
 def radius_coverage(spec: dict[str, Any]) -> RadiusCoverage | None:
     """Whether a counting cell's controlled set draws only radii it trained on (None when it has no such set).
 
-    Training radii come from ``study.data.tasks.scene_recipe`` (one radius for
+    Training radii come from ``study.config.scenes.scene_recipe`` (one radius for
     ``sizes = fixed``, its ``radius_range`` for varied and dewind), the
-    controlled ones from ``study.data.tasks.dewind_scene_recipe``.
+    controlled ones from ``study.config.scenes.dewind_scene_recipe``.
     """
     try:
         train = TrainSpec.from_record(spec)

@@ -18,9 +18,8 @@ import pandas as pd
 
 from study.data import augment
 from study.config.spec import TrainSpec
-from study.data.tasks import scene_recipe
-from synth.sampling import sample_scenes
-from synth.scenes import parse_range
+from study.config.scenes import scene_recipe
+from synth.scenes import parse_range, sample_scenes
 
 __all__ = ["audit_table", "main"]
 

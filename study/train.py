@@ -31,6 +31,7 @@ from study.config.coerce import coerce, out_folder
 from study.errors import ConfigError, UserError, report_interrupt
 from study.run.executors import record_failure
 from study.config.grid import check_cell, check_names
+from study.engine.backbones import check_timm_names
 from study.run.runfolder import CellFolder
 from study.config.spec import FieldInfo, TrainSpec, spec_fields
 
@@ -107,6 +108,7 @@ def spec_from_args(args: argparse.Namespace) -> TrainSpec:
     spec = TrainSpec(**values)
     check_names(spec)
     check_cell(spec)
+    check_timm_names([spec.arch])  # configuration checks the name's form; timm is asked here
     return spec
 
 

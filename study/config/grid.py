@@ -26,14 +26,11 @@ from typing import Any
 
 import tomli_w
 
-from study.data import augment
-
-from study.engine import models
-from study.engine.backbones import check_timm_name
 from study.config.coerce import coerce, from_mapping
-from study.errors import ConfigError
+from study.config.names import check_arch, check_aug
+from study.config.scenes import scene_recipe
 from study.config.spec import TRAIN_DEFAULTS, TrainSpec, ignored_fields
-from study.data.tasks import scene_recipe
+from study.errors import ConfigError
 from synth.scenes import parse_range
 
 __all__ = ["SWEEP_SECTIONS", "SweepInfo", "SweepSpec", "parse_sweep", "check_cell", "check_names", "shared_radius"]
@@ -104,6 +101,21 @@ class SweepSpec:
         for spec in shared_radius(built):
             cells.setdefault(spec.cell_id(), spec)
         return list(cells.values())
+
+    def values(self, name: str) -> set[Any]:
+        """Every value the TrainSpec field ``name`` takes in this sweep's cells, without expanding the grid.
+
+        The [train] value counts when some grid block leaves the field to it.
+        (Fields a cell's task ignores are reset at expansion; their values are listed all the same.)
+        """
+        found: set[Any] = set()
+        for block in self.grids:
+            chosen = dict(block)
+            if name in chosen:
+                found.update(chosen[name] if isinstance(chosen[name], tuple) else (chosen[name],))
+            else:
+                found.add(dict(self.train)[name])
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         """The TOML-shaped dict: ``{"sweep": ..., "train": ..., "grid": [...]}``."""
@@ -218,19 +230,19 @@ def check_cell(spec: TrainSpec) -> None:
 
 
 def check_names(spec: TrainSpec) -> None:
-    """Names that choose code (aug policy, architecture, weights) must exist."""
+    """Names that choose code (aug policy, architecture, weights) must exist.
+
+    A ``timm:<name>`` is checked for its form only: whether timm knows it is
+    asked where cells are about to run (``study.engine.backbones.check_timm_names``),
+    so reading a sweep never imports timm or torch.
+    """
     if spec.weights not in ("imagenet", "none") and not Path(spec.weights).expanduser().is_file():
         raise ConfigError(
             f"weights: unknown value {spec.weights!r}; valid: 'imagenet', 'none', "
             "or the path of an existing state-dict file"
         )
-    if spec.aug not in augment.available():
-        raise ConfigError(f"aug: unknown value {spec.aug!r}; valid: {', '.join(augment.available())}")
-    if spec.arch.startswith("timm:") and len(spec.arch) > 5:
-        check_timm_name(spec.arch[5:])  # imports timm: only sweeps that use it pay for it
-    elif spec.arch not in models.ARCHITECTURES:
-        raise ConfigError(f"arch: unknown value {spec.arch!r}; valid: {', '.join(models.available())}")
-
+    check_aug(spec.aug)
+    check_arch(spec.arch)
 
 
 # ---------------------------------------------------------------- checking raw sweep dicts

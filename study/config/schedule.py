@@ -18,8 +18,13 @@ Grammar (whitespace around tokens is free)::
                                    layer groups, fastai's slice(lo, hi))
             | "find"              (lr_find on the model as it is at the start of the stage)
 
-An empty ``stages`` is one stage made of ``epochs``, ``lr`` and ``freeze``
-(``freeze=auto``: frozen iff the weights are pretrained).
+The schedule has one representation, a tuple of ``Stage``
+(``TrainSpec.schedule``), resolved when the spec is built: an empty ``stages``
+is the shorthand for one stage made of ``epochs``, ``lr`` and ``freeze``
+(``freeze=auto``: frozen iff the weights are pretrained); a set ``stages`` is
+rewritten in canonical form and ``epochs``, ``lr`` and ``freeze`` become what
+the stages do (``describe_schedule``), so two spellings of one schedule are one
+cell and the fields never describe something that does not run.
 """
 
 from __future__ import annotations
@@ -27,14 +32,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 from study.errors import ConfigError
 
-if TYPE_CHECKING:  # study.config.spec imports this module to validate its field
-    from study.config.spec import TrainSpec
-
-__all__ = ["Stage", "STAGE_KINDS", "parse_stages", "resolve_stages", "validate_stages"]
+__all__ = ["Stage", "STAGE_KINDS", "Shorthand", "parse_stages", "shorthand_stage", "describe_schedule",
+           "stages_text"]
 
 STAGE_KINDS = ("frozen", "unfrozen")
 _EXAMPLE = "e.g. 'frozen 3@3e-3, unfrozen 15@1e-6:1e-4'"
@@ -132,16 +136,46 @@ def _parse_lr(text: str, where: str) -> float | tuple[float, float] | Literal["f
     return (values[0], values[1])
 
 
-def validate_stages(text: str) -> None:
-    """Check a ``stages`` value ('' is valid: one stage from epochs/lr/freeze). Raises ConfigError."""
-    if text.strip():
-        parse_stages(text)
+def shorthand_stage(epochs: int, lr: float | Literal["find"], freeze: str, pretrained: bool) -> Stage:
+    """The one stage an empty ``stages`` means.
+
+    Args:
+        epochs, lr: the stage's epochs and max lr (or ``"find"``).
+        freeze: ``yes``, ``no`` or ``auto`` (frozen iff ``pretrained``).
+        pretrained: whether the body starts from trained weights.
+    """
+    frozen = freeze == "yes" or (freeze == "auto" and pretrained)
+    return Stage("frozen" if frozen else "unfrozen", epochs, lr if lr == "find" else float(lr))
 
 
-def resolve_stages(spec: "TrainSpec") -> list[Stage]:
-    """The stages a spec runs: its ``stages`` field, or one stage from ``epochs``, ``lr`` and ``freeze``."""
-    if spec.stages.strip():
-        return parse_stages(spec.stages)
-    frozen = spec.freeze == "yes" or (spec.freeze == "auto" and spec.weights != "none")
-    lr = spec.lr if spec.lr == "find" else float(spec.lr)
-    return [Stage("frozen" if frozen else "unfrozen", spec.epochs, lr)]
+@dataclasses.dataclass(frozen=True)
+class Shorthand:
+    """What ``epochs``, ``lr`` and ``freeze`` say about a schedule of stages (``describe_schedule``)."""
+
+    epochs: int
+    lr: float | Literal["find"]
+    freeze: Literal["yes", "no"]
+
+
+def describe_schedule(stages: Sequence[Stage]) -> Shorthand:
+    """The ``epochs``/``lr``/``freeze`` fields of a spec whose ``stages`` are set.
+
+    ``epochs`` is the total over the stages (what trains, what the dry run
+    estimates); ``lr`` the last stage's max lr (the head's, ``hi``, for a
+    ``lo:hi`` range; ``find`` when that stage finds its lr); ``freeze`` whether
+    the first stage is frozen. A single stage without an lr range gives the
+    fields its shorthand would have.
+
+    Raises:
+        ValueError: no stages.
+    """
+    if not stages:
+        raise ValueError("a schedule has at least one stage")
+    last = stages[-1].lr
+    lr: float | Literal["find"] = last[1] if isinstance(last, tuple) else last
+    return Shorthand(sum(stage.epochs for stage in stages), lr, "yes" if stages[0].frozen else "no")
+
+
+def stages_text(stages: Sequence[Stage]) -> str:
+    """Stages in the canonical ``stages`` grammar, e.g. ``frozen 3@0.003, unfrozen 15@0.0001``."""
+    return ", ".join(stage.describe() for stage in stages)

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from study.config.coerce import from_mapping
 from study.errors import ConfigError
-from study.config.schedule import validate_stages
+from study.config.schedule import Stage, describe_schedule, parse_stages, shorthand_stage, stages_text
 from synth.scenes import parse_range
 
 __all__ = [
@@ -133,15 +133,18 @@ class TrainSpec:
     # --- recipe ---
     aug: str = _field("fastai", "augmentation policy (study.data.augment registry)", label="augmentation")
     size: int = _field(64, "training image size in px (the post: 224)", label="px")
-    epochs: int = _field(5, "epochs of the one-cycle schedule")
-    lr: float | Literal["find"] = _field(3e-3, "max lr of the one-cycle schedule, or find (lr_find)")
-    freeze: Literal["auto", "yes", "no"] = _field("auto", "freeze the body: auto = iff pretrained weights")
+    epochs: int = _field(5, "epochs of the one-cycle schedule (with `stages` set: their total, derived)")
+    lr: float | Literal["find"] = _field(
+        3e-3, "max lr of the one-cycle schedule, or find (lr_find) (with `stages` set: the last stage's, derived)")
+    freeze: Literal["auto", "yes", "no"] = _field(
+        "auto", "freeze the body: auto = iff pretrained weights (with `stages` set: the first stage's, derived)")
     batch_size: int = _field(64, "images per training step", label="batch size")
     weight_decay: float = _field(1e-2, "AdamW weight decay", label="weight decay")
     stages: str = _field(
         "", "training stages run one after another on the same model, e.g. "
         "'frozen 3@3e-3, unfrozen 15@1e-6:1e-4' (epochs@max lr; lo:hi = discriminative lrs over the "
-        "layer groups; @find = lr_find); empty = one stage of `epochs` at `lr` with `freeze`")
+        "layer groups; @find = lr_find); empty = one stage of `epochs` at `lr` with `freeze`. When set, the "
+        "stages are what runs: `epochs`, `lr` and `freeze` are rewritten to describe them")
     precision: Literal["auto", "fp32", "bf16"] = _field(
         "auto", "auto = bf16 autocast + channels_last where the device has native bf16 (CUDA, CPUs with "
         "AVX512-BF16 or AMX), else fp32")
@@ -154,6 +157,7 @@ class TrainSpec:
     compile: bool = _field(False, "torch.compile the model (CUDA)", role="runtime")
 
     def __post_init__(self) -> None:
+        self._resolve_stages()
         # Upper bounds are far beyond any study but stop a typo (an extra 0, 1e9) from reaching a
         # MemoryError, an overflow or hours of work before anything is said.
         checks = [
@@ -183,16 +187,48 @@ class TrainSpec:
             self._check_counting()
         if self.task == "folder" and not self.data:
             raise ConfigError("data: the folder task needs data=<folder with one sub-folder per class>")
-        validate_stages(self.stages)
+
+    def _resolve_stages(self) -> None:
+        """A set ``stages`` in canonical form, and ``epochs``/``lr``/``freeze`` rewritten to describe it.
+
+        The one place the two ways of writing a schedule meet: afterwards the
+        fields (hence the cell id, labels and the dry-run estimate) say what
+        runs, and two spellings of one schedule are one cell. An empty
+        ``stages`` is left as it is (its cells keep their ids).
+
+        Raises:
+            ConfigError: a ``stages`` value the grammar refuses (study.config.schedule).
+        """
+        if not self.stages.strip():
+            if self.stages:
+                object.__setattr__(self, "stages", "")
+            return
+        stages = parse_stages(self.stages)
+        for number, stage in enumerate(stages, start=1):
+            peak = stage.lr[1] if isinstance(stage.lr, tuple) else stage.lr
+            if peak != "find" and peak > MAX_LR:
+                raise ConfigError(f"stages: stage {number} {stage.describe()!r}: lr {peak:g} is above {MAX_LR:g}; "
+                                  "expected a positive lr up to that, or find")
+        described = describe_schedule(stages)
+        # A frozen dataclass: __post_init__ is the one moment a field may still be set.
+        object.__setattr__(self, "stages", stages_text(stages))
+        object.__setattr__(self, "epochs", described.epochs)
+        object.__setattr__(self, "lr", described.lr)
+        object.__setattr__(self, "freeze", described.freeze)
+
+    @property
+    def schedule(self) -> tuple[Stage, ...]:
+        """The stages this spec trains, in order: ``stages``, or the one stage ``epochs``/``lr``/``freeze`` make."""
+        if self.stages:
+            return tuple(parse_stages(self.stages))
+        return (shorthand_stage(self.epochs, self.lr, self.freeze, pretrained=self.weights != "none"),)
 
     def _check_choices(self) -> None:
         """Every ``Literal`` field holds one of its choices (the CLI and config files check this too;
         this catches specs built in Python)."""
-        for info in spec_fields():  # cached: get_type_hints per spec cost seconds in a large sweep
-            if typing.get_origin(info.annotation) is Literal:
-                name, choices = info.name, typing.get_args(info.annotation)
-                if getattr(self, name) not in choices:
-                    raise ConfigError(f"{name}: unknown {getattr(self, name)!r}; valid: {', '.join(choices)}")
+        for name, choices in _choice_fields():  # cached: get_type_hints per spec cost seconds in a large sweep
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name}: unknown {getattr(self, name)!r}; valid: {', '.join(choices)}")
 
     def _check_counting(self) -> None:
         """Count range, held-out counts, distractors and the stimulus combinations that cannot be drawn."""
@@ -261,7 +297,8 @@ class TrainSpec:
         return self.seed if self.data_seed < 0 else self.data_seed
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field -> its value (all scalars, so no deep copy as ``dataclasses.asdict`` makes)."""
+        return {name: getattr(self, name) for name in TRAIN_DEFAULTS}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "TrainSpec":
@@ -347,6 +384,13 @@ def spec_fields() -> tuple[FieldInfo, ...]:
                   f.metadata["task"], f.metadata["role"])
         for f in dataclasses.fields(TrainSpec)
     )
+
+
+@functools.cache
+def _choice_fields() -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """``(name, choices)`` of every ``Literal`` field."""
+    return tuple((info.name, typing.get_args(info.annotation)) for info in spec_fields()
+                 if typing.get_origin(info.annotation) is Literal)
 
 
 def field_info(name: str) -> FieldInfo:

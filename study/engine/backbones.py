@@ -22,39 +22,19 @@ size and grid when it loads them.
 from __future__ import annotations
 
 import difflib
-import re
+from collections.abc import Iterable
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from study.config.names import parse_timm_name, timm_names
 from study.errors import ConfigError, WeightsUnavailableError
 
-__all__ = ["PatchMap", "TokenMapBody", "parse_timm_name", "timm_body"]
+__all__ = ["PatchMap", "TokenMapBody", "check_timm_name", "check_timm_names", "parse_timm_name", "timm_body"]
 
-PATCH_SUFFIX = re.compile(r"^(?P<name>[^@]+)@patch(?P<patch>\d+)$")
 STAGES = 4  # probe/Grad-CAM taps along a token model's depth, like a ResNet's layer1..layer4
 TOKEN_FAMILIES = "VisionTransformer (vit_*, deit_*) or MlpMixer (mixer_*, resmlp_*, gmlp_*)"
-
-
-def parse_timm_name(name: str) -> tuple[str, dict[str, int]]:
-    """Split ``<model>[@patch<P>]`` into timm's model name and creation overrides.
-
-    Returns:
-        ``(model_name, overrides)``; overrides is ``{}`` or ``{"patch_size": P}``.
-
-    Raises:
-        ConfigError: a malformed ``@`` suffix or a patch size < 1.
-    """
-    if "@" not in name:
-        return name, {}
-    match = PATCH_SUFFIX.match(name)
-    if not match or int(match["patch"]) < 1:
-        raise ConfigError(
-            f"arch: bad timm suffix in 'timm:{name}'; expected timm:<name> or timm:<name>@patch<P> with P >= 1 "
-            f"(e.g. timm:vit_tiny_patch16_224@patch8)"
-        )
-    return match["name"], {"patch_size": int(match["patch"])}
 
 
 def timm_body(name: str, pretrained: bool, image_size: int) -> tuple[nn.Module, int, int]:
@@ -125,6 +105,16 @@ def check_timm_name(name: str) -> None:
         ConfigError: a malformed suffix or an unknown model name (with close matches).
     """
     _check_known(parse_timm_name(name)[0])
+
+
+def check_timm_names(archs: Iterable[str]) -> None:
+    """``check_timm_name`` for every distinct ``timm:`` arch among ``archs`` (the cells of a sweep).
+
+    Raises:
+        ConfigError: the first unknown or malformed name.
+    """
+    for name in timm_names(archs):
+        check_timm_name(name)
 
 
 def _check_known(model_name: str) -> None:

@@ -363,18 +363,6 @@ class Learner:
             smoother.add(value)
         return smoother.value
 
-    def fine_tune(
-        self, epochs: int, base_lr: float = 2e-3, freeze_epochs: int = 1, lr_mult: float = 100.0,
-        pct_start: float = 0.3, div: float = 5.0,
-    ) -> list[dict[str, float]]:
-        """fastai's ``fine_tune``: frozen one-cycle, then unfrozen with discriminative lrs."""
-        self.freeze()
-        rows = self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, stage=1)
-        base_lr /= 2
-        self.unfreeze()
-        return rows + self.fit_one_cycle(
-            epochs, slice(base_lr / lr_mult, base_lr), pct_start=pct_start, div=div, stage=2)
-
     def _log_row(self, row: dict[str, float]) -> None:
         if not self._table_started:
             self.log(f"{'epoch':<10}{'train_loss':<12}{'valid_loss':<12}{'error_rate':<12}{'time':<8}")

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from study.config.names import ARCHITECTURES, architecture_names
 from study.engine.backbones import timm_body
 from study.errors import WeightsUnavailableError
 from study.engine.readout import HEADS, n_outputs
@@ -47,12 +48,11 @@ __all__ = [
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-ARCHITECTURES = ("resnet18", "resnet34", "resnet50")
 
 
 def available() -> list[str]:
     """Registered architecture names (any ``timm:<name>`` is accepted too)."""
-    return [*ARCHITECTURES, "timm:<name>"]
+    return architecture_names()
 
 
 def normalize(

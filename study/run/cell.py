@@ -16,7 +16,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,10 +31,11 @@ from study.engine.observe import ObserverList, TrainingObserver
 from study.engine.progress import ProgressObserver
 from study.engine.readout import Readout, class_counts, classes_are_counts, create_readout
 from study.run.runfolder import CellFolder
-from study.config.schedule import Stage, resolve_stages
+from study.config.schedule import Stage
 from study.config.spec import TrainSpec, seed_fields, setting_fields
 from study.engine.tblog import TensorBoardObserver
-from study.data.tasks import Task, build_task, resolve_device, scene_recipe
+from study.data.tasks import Task, build_task, resolve_device
+from study.config.scenes import scene_recipe
 
 __all__ = ["run_cell", "split_metrics", "AUDIT_SAMPLES", "FALLBACK_LR", "LR_FIND_ITERATIONS", "PROGRESS_MODES"]
 
@@ -174,7 +175,7 @@ def _fit_evaluate_write(
     learner = Learner(model, task, policy, spec, device, log=log, observers=[observers], readout=readout)
     log(f"precision {learner.precision}" + (" (bf16 autocast, channels_last)" if learner.channels_last else ""))
     # 2. Train the stages; the epoch table goes to log.txt (and the console unless quiet).
-    stages = resolve_stages(spec)
+    stages = spec.schedule
     with clock.phase("fit"):
         stage_records = _run_stages(learner, stages, folder, log)
     # 3. Evaluate every evaluation split in one pass of large batches.
@@ -214,7 +215,7 @@ def _observers(progress: str, folder: CellFolder, spec: TrainSpec) -> list[Train
     return observers
 
 
-def _run_stages(learner: Learner, stages: list[Stage], folder: CellFolder, log: _Log) -> list[dict[str, Any]]:
+def _run_stages(learner: Learner, stages: Sequence[Stage], folder: CellFolder, log: _Log) -> list[dict[str, Any]]:
     """Fit each stage in turn (freeze or unfreeze, find the lr if asked, one-cycle).
 
     Every stage starts a fresh AdamW and one-cycle schedule, as fastai does

@@ -100,6 +100,9 @@ def _photo_count(data: str) -> int:
 def estimate_cell(cell: TrainSpec, device: str, measured: Sequence[dict[str, Any]] = ()) -> tuple[int, float]:
     """Rough cost of one cell: (training images x epochs, seconds) on ``device`` (cpu|cuda).
 
+    Counts every stage of the cell's schedule (``TrainSpec.schedule``): its
+    epochs, and an lr_find for each stage that finds its lr.
+
     Args:
         measured: ``bench_throughput(device)`` records to calibrate from (else the built-in figures).
     """
@@ -107,9 +110,11 @@ def estimate_cell(cell: TrainSpec, device: str, measured: Sequence[dict[str, Any
     train = round(total * (1 - cell.valid_pct))
     valid = total - train
     test = cell.n_test if cell.task == "counting" else 0
-    image_epochs = train * cell.epochs + (LR_FIND_STEPS * cell.batch_size if cell.lr == "find" else 0)
+    epochs = sum(stage.epochs for stage in cell.schedule)
+    finds = sum(stage.lr == "find" for stage in cell.schedule)
+    image_epochs = train * epochs + LR_FIND_STEPS * cell.batch_size * finds
     speed = _images_per_second(cell, device, measured)
-    seconds = CELL_OVERHEAD_S[device] + image_epochs / speed + (valid * cell.epochs + test) / (3 * speed)
+    seconds = CELL_OVERHEAD_S[device] + image_epochs / speed + (valid * epochs + test) / (3 * speed)
     return image_epochs, seconds
 
 

@@ -35,7 +35,7 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -48,12 +48,13 @@ from study.run.cost import BENCH_FILE, bench_throughput, duration, estimate_cell
 from study.errors import ConfigError, UserError
 from study.run.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create, gpu_slots, visible_gpus
 from study.config.grid import SweepSpec
+from study.config.names import timm_names
 from study.run.runfolder import CellState, CellStatus, RunFolder
 from study.config.spec import TrainSpec, configuration_key, field_label, ignored_fields, varying_fields
-from study.data.tasks import resolve_device
 
 __all__ = [
     "SweepResult",
+    "check_timm_archs",
     "run_sweep",
     "plan_cells",
     "print_plan",
@@ -115,6 +116,44 @@ def _axis_values(cell: TrainSpec, axes: Sequence[str]) -> dict[str, Any]:
     return values or {"cell": cell.cell_id()}
 
 
+def _estimate_device(device: str) -> str:
+    """``cpu`` or ``cuda``: the device a dry run estimates for (an explicit one even where it is missing).
+
+    ``auto`` asks torch when it is already loaded, else the CUDA driver
+    (``_cuda_devices``): importing torch only to ask would take most of the
+    dry run's time.
+    """
+    if device != "auto":
+        return "cuda" if device.startswith("cuda") else "cpu"
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if _cuda_devices() > 0 else "cpu"
+
+
+def _cuda_devices() -> int:
+    """CUDA devices the driver shows this process (CUDA_VISIBLE_DEVICES applies), 0 without a driver.
+
+    Asks the driver library directly (``cuInit``, ``cuDeviceGetCount``), as
+    torch does before it reports CUDA available; a CPU-only torch build next
+    to a GPU would still train on the CPU, which the estimate cannot know.
+    """
+    import ctypes
+    import ctypes.util
+
+    names = ["nvcuda.dll"] if sys.platform == "win32" else ["libcuda.so.1", ctypes.util.find_library("cuda")]
+    for name in filter(None, names):
+        try:
+            driver = ctypes.CDLL(name)
+        except OSError:
+            continue
+        count = ctypes.c_int(0)
+        if driver.cuInit(0) != 0 or driver.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            return 0
+        return count.value
+    return 0
+
+
 def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_failed: bool) -> None:
     """The --dry-run output: every cell, whether it would run, and its estimated cost.
 
@@ -123,7 +162,7 @@ def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_
     """
     planned = plan_cells(spec, run_dir)
     # An explicit device is estimated even where it is missing (plan a GPU run on a laptop).
-    estimate_device = resolve_device("auto").type if device == "auto" else "cuda" if device.startswith("cuda") else "cpu"
+    estimate_device = _estimate_device(device)
     measured = bench_throughput(estimate_device)
     axes = _varying_axes([cell for cell, _ in planned])
     rows = []
@@ -550,6 +589,23 @@ def path_problem(error: OSError) -> str:
 AfterSweep = Callable[[SweepResult], None]
 
 
+def check_timm_archs(archs: Iterable[str]) -> None:
+    """Refuse, before any cell runs or is estimated, a ``timm:`` arch that timm does not know.
+
+    Reading a sweep checks only the form of a timm name (configuration never
+    imports timm); this asks timm, and imports torch and timm only when the
+    sweep has a ``timm:`` cell.
+
+    Raises:
+        ConfigError: naming the arch (with close matches).
+    """
+    archs = set(archs)
+    if timm_names(archs):
+        from study.engine.backbones import check_timm_names  # lazy: a sweep without timm cells stays torch-free
+
+        check_timm_names(archs)
+
+
 def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None, after: AfterSweep | None = None) -> int:
     """The command line; returns the exit status (0 ok, 1 failed cells, 2 usage, 130 interrupted).
 
@@ -562,6 +618,7 @@ def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None, aft
     args = build_parser().parse_args(argv)
     try:
         spec = load_sweep(args.preset, args.config, args.sets)
+        check_timm_archs(spec.values("arch"))
         run_dir = args.out or Path("runs") / spec.name
         options = _executor_options(args)
         if args.dry_run:
@@ -571,6 +628,8 @@ def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None, aft
             print_plan(spec, run_dir, args.device, workers, args.retry_failed)
             return 0
         if args.executor == "local":
+            from study.data.tasks import resolve_device  # lazy: torch loads once cells are to run here
+
             resolve_device(args.device)  # --device cuda without CUDA: one line before any cell
         executor = create(args.executor, **options, run_cell=run_cell)
         with contextlib.suppress(ValueError):  # not the main thread: keep the default

@@ -87,7 +87,7 @@ def test_stimulus_sets_are_drawn_on_the_images_canvas():
     """A cell whose scenes are drawn at scene_size 128 and shown at 32 px gets its stimuli at 32 px."""
     from analysis.instruments import _scene_recipes
     from study.config.spec import TrainSpec
-    from study.data.tasks import rendered_scene_recipe
+    from study.config.scenes import rendered_scene_recipe
 
     train = TrainSpec(counts="1-5", size=32, scene_size=128)
     sets, why = _scene_recipes(train)

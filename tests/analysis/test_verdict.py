@@ -16,7 +16,7 @@ from analysis.confounds import IMAGES_WITHIN_SEEDS, SEEDS_AND_IMAGES, fit_images
 from analysis.stats import accuracy_estimate
 from analysis.verdict import Evidence, accuracy_gap, decide, radius_coverage, verdict_display
 from study.config.spec import TRAIN_DEFAULTS, TrainSpec
-from study.data.tasks import dewind_scene_recipe, scene_recipe
+from study.config.scenes import dewind_scene_recipe, scene_recipe
 from synth.numerosity import describe_scene
 from synth.render import render_scenes
 from synth.sampling import sample_scenes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from study.config.coerce import from_mapping
 from study.config.sweepfile import apply_set, load_sweep, preset_names
 from study.errors import ConfigError
 from study.config.grid import parse_sweep
+from study.config.schedule import Stage
 from study.config.spec import TrainSpec
 
 
@@ -59,7 +61,9 @@ def test_seed_has_the_posts_experiments():
     assert folders == {"data/paintings", "data/kittencat"}
     assert all(c.arch == "resnet34" and c.weights == "imagenet" and c.size == 224 for c in cells)
     assert any(c.task == "counting" and c.counts == "45-50" and c.epochs == 3 and c.aug == "fastai" for c in cells)
-    assert any(c.counts == "1-5" and c.lr == 1e-4 and c.epochs == 15 for c in cells)
+    assert any(c.counts == "1-5" and c.aug == "fastai"
+               and c.schedule == (Stage("frozen", 3, 3e-3), Stage("unfrozen", 15, 1e-4)) for c in cells)
+    assert all(c.epochs == sum(stage.epochs for stage in c.schedule) for c in cells)  # labels say what runs
     assert any(c.aug == "sensible" and c.sizes == "varied" for c in cells)
 
 
@@ -80,8 +84,10 @@ def test_set_overrides_train_and_grid_axes():
 
 
 def test_grid_set_applies_to_every_block():
-    cells = load_sweep("seed", sets=["grid.epochs=1"]).cells()
-    assert {c.epochs for c in cells} == {1}
+    cells = load_sweep("seed", sets=["grid.seed=3"]).cells()
+    assert {c.seed for c in cells} == {3}
+    shortened = load_sweep("seed", sets=['grid.stages="frozen 1@3e-3"']).cells()
+    assert {c.epochs for c in shortened} == {1}
 
 
 def test_config_file_layers_over_preset(tmp_path: Path):
@@ -208,3 +214,55 @@ def test_cells_that_cannot_train_are_refused_at_config_time(sets, named):
         load_sweep("smoke", sets=sets)
     message = str(error.value)
     assert "\n" not in message and all(word in message for word in named), message
+
+
+def test_reading_a_sweep_imports_neither_torch_nor_timm():
+    import subprocess
+    import sys
+
+    code = ("import sys; from study.config.sweepfile import load_sweep; load_sweep('seed').cells(); "
+            "print(sorted(m for m in ('torch', 'timm', 'torchvision') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_config_names_agree_with_the_registries():
+    from study.config import names
+    from study.data import augment
+    from study.engine import models
+
+    assert names.AUG_POLICIES == tuple(augment.available())
+    assert models.ARCHITECTURES == names.ARCHITECTURES and models.available() == names.architecture_names()
+
+
+@pytest.mark.parametrize(
+    ("arch", "expected"),
+    [("resnet19", "arch: unknown value 'resnet19'; valid: resnet18, resnet34, resnet50, timm:<name>"),
+     ("timm:vit_tiny_patch16_224@patch0", "arch: bad timm suffix in 'timm:vit_tiny_patch16_224@patch0'"),
+     ("timm:vit@16", "arch: bad timm suffix")],
+)
+def test_an_arch_is_checked_for_its_form_while_the_sweep_is_read(arch, expected):
+    with pytest.raises(ConfigError, match=re.escape(expected)) as caught:
+        load_sweep("smoke", sets=[f"grid.arch={arch}"])
+    assert "\n" not in str(caught.value)
+
+
+def test_a_well_formed_timm_name_is_left_for_the_run_to_ask_timm():
+    cells = load_sweep("smoke", sets=["grid.arch=timm:no_such_model"]).cells()
+    assert {c.arch for c in cells} == {"timm:no_such_model"}
+
+
+def test_sweep_values_lists_a_fields_values_without_expanding():
+    raw = {"train": {"n_train": 20, "arch": "resnet18"},
+           "grid": [{"aug": ["none", "fastai"]}, {"arch": ["resnet34", "timm:x"], "seed": [0, 1]}]}
+    spec = parse_sweep(raw)
+    assert spec.values("arch") == {"resnet18", "resnet34", "timm:x"} == {c.arch for c in spec.cells()}
+    assert spec.values("seed") == {0, 1}
+    only_blocks = parse_sweep({"train": {"n_train": 20}, "grid": {"arch": "resnet50"}})
+    assert only_blocks.values("arch") == {"resnet50"}  # [train]'s default is not a cell's
+
+
+def test_staged_cells_describe_their_schedule_and_collapse_when_only_labels_differed():
+    raw = {"train": {"n_train": 20, "stages": "frozen 1@1e-3, unfrozen 2@1e-4"}, "grid": {"epochs": [3, 7]}}
+    cells = parse_sweep(raw).cells()
+    assert len(cells) == 1 and cells[0].epochs == 3 and cells[0].lr == 1e-4 and cells[0].freeze == "yes"

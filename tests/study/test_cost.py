@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from study.config.sweepfile import load_sweep
-from study.run.cost import bench_throughput, duration, estimate_cell
+from study.config.spec import TrainSpec
+from study.run.cost import LR_FIND_STEPS, bench_throughput, duration, estimate_cell
 from study.run.sweep import main
 
 
@@ -18,7 +19,15 @@ def test_estimates_scale_with_device_size_and_architecture():
     assert 60 < cpu_total < 600  # the quick preset's promise: under 10 minutes on a CPU
     seed_cell = load_sweep("seed").cells()[-1]
     assert estimate_cell(seed_cell, "cuda")[1] < estimate_cell(seed_cell, "cpu")[1] / 10
-    assert estimate_cell(seed_cell, "cpu")[0] == 8000 * 15
+    assert estimate_cell(seed_cell, "cpu")[0] == 8000 * (3 + 15)  # both stages train
+
+
+def test_a_staged_cell_costs_its_stages():
+    shorthand = TrainSpec(n_train=1000, epochs=6, batch_size=10)
+    staged = TrainSpec(n_train=1000, stages="frozen 2@1e-3, unfrozen 4@1e-4", batch_size=10)
+    assert estimate_cell(staged, "cpu") == estimate_cell(shorthand, "cpu")  # 6 epochs either way
+    finds = TrainSpec(n_train=1000, stages="frozen 2@find, unfrozen 4@find", batch_size=10)
+    assert estimate_cell(finds, "cpu")[0] == 800 * 6 + 2 * LR_FIND_STEPS * 10  # one lr_find per finding stage
 
 
 def test_dry_run_estimate_is_calibrated_from_a_bench_file(tmp_path: Path, monkeypatch, capsys):

@@ -116,16 +116,6 @@ def test_evaluate_and_interpretation_agree():
     assert losses[0] == evaluation.losses.max() and len(indices) == 3
 
 
-def test_fine_tune_trains_frozen_then_unfrozen():
-    learner = make_learner(n_train=40, batch_size=8)
-    rows = learner.fine_tune(1, base_lr=1e-3, freeze_epochs=1)
-    assert [row["epoch"] for row in rows] == [1, 2] and learner.history == rows
-    assert all(p.requires_grad for p in learner.model.parameters())
-    # 4 steps frozen (pct_start 0.99: still warming up at the end), then 4 unfrozen steps.
-    head_lrs = [lr for lr, _ in learner.schedule_trace]
-    assert len(head_lrs) == 8 and max(head_lrs[4:]) == pytest.approx(5e-4, rel=0.3)
-
-
 def test_lr_find_does_not_shift_the_fits_batch_order_augmentation_or_dropout():
     # Dropout in the fastai head and the fastai policy's draws make any shift visible in the weights.
     plain = make_learner(aug="fastai", n_train=50, batch_size=8)

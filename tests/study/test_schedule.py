@@ -1,11 +1,11 @@
-"""study.config.schedule: the stages grammar, its one-line errors, and the single stage an empty field means."""
+"""study.config.schedule: the stages grammar, its one-line errors, and the one schedule a spec resolves to."""
 
 from __future__ import annotations
 
 import pytest
 
 from study.errors import ConfigError
-from study.config.schedule import Stage, parse_stages, resolve_stages
+from study.config.schedule import Stage, describe_schedule, parse_stages, stages_text
 from study.config.spec import TrainSpec
 
 
@@ -43,12 +43,38 @@ def test_bad_stages_give_one_line_errors_naming_the_stage(text, message):
 def test_the_spec_validates_its_stages_field():
     with pytest.raises(ConfigError, match="stages: stage 1 'frozen 3@x'"):
         TrainSpec(stages="frozen 3@x")
-    assert TrainSpec(stages="frozen 1@1e-3").stages == "frozen 1@1e-3"
+    with pytest.raises(ConfigError, match="stages: stage 2 'unfrozen 1@20': lr 20 is above 10"):
+        TrainSpec(stages="frozen 1@1e-3, unfrozen 1@20")
 
 
 def test_an_empty_field_is_one_stage_from_epochs_lr_and_freeze():
-    assert resolve_stages(TrainSpec(epochs=4, lr=1e-3)) == [Stage("unfrozen", 4, 1e-3)]  # random init: auto = no
-    assert resolve_stages(TrainSpec(weights="imagenet", lr="find")) == [Stage("frozen", 5, "find")]
-    assert resolve_stages(TrainSpec(weights="imagenet", freeze="no")) == [Stage("unfrozen", 5, 3e-3)]
-    assert resolve_stages(TrainSpec(freeze="yes")) == [Stage("frozen", 5, 3e-3)]
-    assert resolve_stages(TrainSpec(epochs=9, stages="unfrozen 1@1e-3")) == [Stage("unfrozen", 1, 1e-3)]
+    assert TrainSpec(epochs=4, lr=1e-3).schedule == (Stage("unfrozen", 4, 1e-3),)  # random init: auto = no
+    assert TrainSpec(weights="imagenet", lr="find").schedule == (Stage("frozen", 5, "find"),)
+    assert TrainSpec(weights="imagenet", freeze="no").schedule == (Stage("unfrozen", 5, 3e-3),)
+    assert TrainSpec(freeze="yes").schedule == (Stage("frozen", 5, 3e-3),)
+    plain = TrainSpec(epochs=2)
+    assert (plain.stages, plain.epochs, plain.lr, plain.freeze) == ("", 2, 3e-3, "auto")  # the shorthand is kept
+
+
+def test_set_stages_are_what_runs_and_the_shorthand_fields_describe_them():
+    spec = TrainSpec(epochs=9, lr=0.5, freeze="no", stages="frozen 3@3e-3 ,unfrozen 15@1e-6:1e-4")
+    assert spec.schedule == (Stage("frozen", 3, 3e-3), Stage("unfrozen", 15, (1e-6, 1e-4)))
+    assert spec.stages == "frozen 3@0.003, unfrozen 15@1e-06:0.0001"  # canonical
+    assert (spec.epochs, spec.lr, spec.freeze) == (18, 1e-4, "yes")  # total, last stage's head lr, first stage
+    assert TrainSpec(stages="unfrozen 2@find").lr == "find"
+
+
+def test_two_spellings_of_one_schedule_are_one_cell():
+    written = TrainSpec(stages="frozen 3@3e-3, unfrozen 15@1e-4", epochs=15, lr=1e-4)
+    other = TrainSpec(stages="frozen  3 @ 0.003,unfrozen 15@0.0001")
+    assert written == other and written.cell_id() == other.cell_id()
+    assert TrainSpec(stages="unfrozen 4@1e-3").cell_id() != TrainSpec(stages="unfrozen 5@1e-3").cell_id()
+
+
+def test_describe_schedule_and_stages_text():
+    stages = parse_stages("unfrozen 2@find, frozen 1@1e-5:1e-3")
+    assert describe_schedule(stages).epochs == 3 and describe_schedule(stages).lr == 1e-3
+    assert describe_schedule(stages).freeze == "no"
+    assert parse_stages(stages_text(stages)) == stages  # the canonical text reads back
+    with pytest.raises(ValueError):
+        describe_schedule([])

@@ -207,6 +207,27 @@ def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
     assert "would run 8 of 8 cells" in out and "images x epochs" in out and "nothing written" in out
 
 
+def test_the_dry_run_estimates_auto_for_the_device_torch_would_choose(monkeypatch):
+    import study.run.sweep as sweep
+
+    assert sweep._estimate_device("cpu") == "cpu" and sweep._estimate_device("cuda:1") == "cuda"
+    assert sweep._cuda_devices() >= 0  # no driver: 0, never an error
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(sweep, "_cuda_devices", lambda: 2)
+    assert sweep._estimate_device("auto") == "cuda"
+    monkeypatch.setattr(sweep, "_cuda_devices", lambda: 0)
+    assert sweep._estimate_device("auto") == "cpu"
+
+
+def test_a_dry_run_without_timm_cells_never_imports_torch(tmp_path: Path):
+    code = ("import sys; from study.run.sweep import main; "
+            "status = main(['--preset', 'quick', '--dry-run']); "
+            "print(status, sorted(m for m in ('torch', 'timm') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120, env=ONE_THREAD)
+    assert result.stdout.strip().splitlines()[-1] == "0 []", result.stderr
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
@@ -221,6 +242,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch, capsys):
         (["--executor", "ray", "--ray-resources", "[1]"], "--ray-resources: expected a JSON object"),
         (["--executor", "ray", "--cache-dir", "c"], "--cache-dir does not apply to --executor ray"),
         (["--executor", "slurm", "--slurm-option", "account"], "--slurm-option 'account': expected KEY=VALUE"),
+        (["--set", "grid.arch=timm:no_such_model", "--dry-run"], "arch: unknown timm model 'no_such_model'"),
     ],
 )
 def test_cli_errors_are_one_line_without_traceback(tmp_path: Path, argv, fragment):

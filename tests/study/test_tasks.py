@@ -15,7 +15,9 @@ import study.data.tasks as tasks
 from study.errors import ConfigError, DataError
 from study.config.spec import TrainSpec
 from study.data.folders import check_data_available
-from study.data.tasks import Split, Task, build_task, rendered_scene_recipe, scene_recipe
+from study.data.tasks import Split, Task, build_task
+from study.config.scenes import rendered_scene_recipe, scene_recipe
+from synth.scenes import MIN_RADIUS_PX
 
 
 def counting_spec(**changes) -> TrainSpec:
@@ -198,7 +200,7 @@ def test_counts_that_cannot_pack_at_the_smallest_radius_name_the_limits():
 
 def test_auto_radius_never_goes_below_one_pixel():
     tiny = scene_recipe(TrainSpec(counts="1-3", size=16, n_test_dewind=0))  # 4% of 16 px = 0.64 px
-    assert tiny.radius == tasks.MIN_RADIUS_PX
+    assert tiny.radius == MIN_RADIUS_PX
     varied = scene_recipe(TrainSpec(counts="1-3", size=32, sizes="varied", n_test_dewind=0))  # r = 1.28
     assert varied.radius_range == pytest.approx((1.0, 1.92))
 
