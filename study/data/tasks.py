@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from kit.seeds import derive_seed
 from study.errors import ConfigError, DataError, DeviceUnavailableError
 from study.config.spec import TrainSpec, spec_hash
 from synth.render import render_scenes
@@ -89,8 +90,6 @@ _ALL_SPLITS = ("train", *EVAL_SPLITS)
 # Streams of the data seed: the training pool uses the data seed itself (so
 # `python -m synth --n n_train --seed S` draws the same pool); the test sets
 # use derived seeds.
-_SEED_STREAMS = {"test": 1, "test_dewind": 2, "test_held_out": 3}
-
 # Bump when the cached content or its meaning changes, so stale caches are ignored.
 _CACHE_VERSION = 3
 
@@ -285,11 +284,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def _derived_seed(data_seed: int, stream: str) -> int:
-    """A seed for one data stream, independent of the others (numpy SeedSequence mixing)."""
-    return int(np.random.SeedSequence([data_seed, _SEED_STREAMS[stream]]).generate_state(1)[0])
-
-
 # ---------------------------------------------------------------------- counting
 def scene_spec(spec: TrainSpec) -> SceneSpec:
     """The ``SceneSpec`` a counting cell's training scenes are drawn from (auto radius and gap resolved).
@@ -464,14 +458,14 @@ def _build_counting(spec: TrainSpec) -> dict[str, Any]:
     splits = {
         "train": [pool[i] for i in order[n_valid:].tolist()],
         "valid": [pool[i] for i in order[:n_valid].tolist()],
-        "test": _sample_counts(train_spec, spec.n_test, _derived_seed(data_seed, "test"), seen),
+        "test": _sample_counts(train_spec, spec.n_test, derive_seed(data_seed, "test"), seen),
     }
     if spec.n_test_dewind:
         dewind_spec = dewind_scene_spec(spec, train_spec)
         splits["test_dewind"] = _sample_counts(dewind_spec, spec.n_test_dewind,
-                                               _derived_seed(data_seed, "test_dewind"), seen)
+                                               derive_seed(data_seed, "test_dewind"), seen)
     if held:
-        splits["test_held_out"] = _sample_counts(train_spec, spec.n_test, _derived_seed(data_seed, "test_held_out"),
+        splits["test_held_out"] = _sample_counts(train_spec, spec.n_test, derive_seed(data_seed, "test_held_out"),
                                                  held)
     lo, hi = train_spec.counts
     payload: dict[str, Any] = {"classes": torch.arange(lo, hi + 1)}

@@ -23,9 +23,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from kit.seeds import derive_seed
 from study.data import augment
 from study.errors import ConfigError
-from study.engine.learner import Evaluation, Interpretation, Learner, derived_seed
+from study.engine.learner import Evaluation, Interpretation, Learner
 from study.engine.models import IMAGENET_MEAN, IMAGENET_STD, create_model
 from study.engine.observe import ObserverList, TrainingObserver
 from study.engine.progress import ProgressObserver
@@ -157,7 +158,7 @@ def _train_and_write(
         # The readout first: a regression/ordinal head on classes that are not counts fails before any work.
         readout = create_readout(spec.head, class_counts(task.classes, spec.head), spec.reg_target, spec.reg_loss)
         model = create_model(spec.arch, len(task.classes), weights=spec.weights, head=spec.head,
-                             seed=derived_seed(spec.seed, "init"), image_size=spec.size)
+                             seed=derive_seed(spec.seed, "init"), image_size=spec.size)
         policy = _policy(spec)
         observers = ObserverList(_observers(progress, folder, spec))
     try:
