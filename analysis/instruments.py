@@ -40,8 +40,8 @@ from analysis.predict import load_predictor
 from analysis.probes import stage_modules
 from analysis.psychophysics import HUMAN_ADULT_MODEL, HUMAN_ADULT_W, human_band_applies, weber_experiment, weber_text
 from analysis.rundata import CellRecord
-from analysis.stats import mean_ci
 from analysis.units import CONTROL_SAMPLERS, SelectiveDifference, UnitSelectivity, unit_experiment
+from kit.intervals import mean_ci
 from kit.seeds import derive_seed
 from study.errors import ConfigError
 from study.run.runfolder import CellStatus

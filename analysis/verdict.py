@@ -4,7 +4,7 @@ Per configuration of a counting run (count range x training regime x policy,
 ...), the evidence is:
 
 - i.i.d. accuracy and controlled (DeWind) accuracy, each with its interval
-  (``analysis.stats.accuracy_estimate``), against chance (1 / classes);
+  (``kit.intervals.accuracy_estimate``), against chance (1 / classes);
 - bSize / bN of the DeWind fit (``analysis.confounds.size_to_n_ratio``):
   0 for a counter, 1 for a network that reads total ink;
 - whether the controlled set's radii lie inside the training radii
@@ -43,7 +43,7 @@ import pandas as pd
 
 from analysis.confounds import SizeRatio, size_to_n_ratio
 from analysis.rundata import CellRecord, short_value
-from analysis.stats import MIN_SEEDS_FOR_T, T_OVER_SEEDS, mean_ci, wilson_ci
+from kit.intervals import MIN_SEEDS_FOR_T, T_OVER_SEEDS, mean_ci, wilson_ci
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec
 from study.data.tasks import dewind_scene_spec, scene_spec

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kit.formatting import ci_sentence, general, number
 from study.config.spec import field_label
 
 from study.config.labels import short_value
-from reports.formatting import estimate, general, number
 from reports.published import PUBLISHED, PublishedExperiment
 from reports.values import row_accuracy, to_float
 
@@ -47,7 +47,7 @@ def _ours(rows: list[dict[str, Any]], configurations: list[dict[str, Any]]) -> l
         if cells:
             covered |= cells
             lines.append(f"{configuration.get('label', '?')}: "
-                         f"{estimate(configuration.get('accuracy'), configuration.get('n_seeds'), 'seeds')}")
+                         f"{ci_sentence(configuration.get('accuracy'))}")
     for row in rows:
         if row["cell_id"] in covered:
             continue

@@ -10,7 +10,7 @@ from PIL import Image
 from analysis import run_analysis
 from analysis.numerosity import count_error_table, count_kind, heads_table, image_errors, resolution_table
 from analysis.rundata import arch_label, load_cells, short_value
-from analysis.stats import BOOTSTRAP_OVER_IMAGES, T_OVER_SEEDS, WILSON_OVER_IMAGES
+from kit.intervals import BOOTSTRAP_OVER_IMAGES, T_OVER_SEEDS, WILSON_OVER_IMAGES
 from helpers import TINY
 from study.run.runfolder import RunFolder
 from study.config.spec import TRAIN_DEFAULTS
