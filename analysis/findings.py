@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 
 from analysis import figures, tables
-from analysis.rundata import CellRecord, short_value
+from analysis.rundata import CellRecord
 from analysis.verdict import COUNTER_BAND, INK_FROM, radius_coverage, verdict_display, verdict_rows
 from kit.formatting import ci_sentence, interval, number
 from kit.intervals import MIN_SEEDS_FOR_T
 from study.run.runfolder import CellStatus
+from study.config.labels import short_value
 from study.config.spec import varying_fields
 
 __all__ = ["write_outputs", "answer", "limitations", "example_caption", "accuracy_frame"]

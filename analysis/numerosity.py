@@ -43,11 +43,12 @@ import pandas as pd
 
 from analysis import figures
 from analysis.predict import recorded_estimates
-from analysis.rundata import CellRecord, configuration_label, short_value
+from analysis.rundata import CellRecord
 from analysis.tables import ERROR_SPLITS, split_estimates
 from kit.formatting import interval, number
 from kit.intervals import Estimate, accuracy_estimate, error_estimate
 from study.run.runfolder import CellStatus
+from study.config.labels import configuration_label, short_value
 from study.config.spec import TrainSpec, varying_fields
 
 __all__ = ["SECTION", "CLASSIFIER_HEADS", "count_kind", "image_errors", "heads_table", "count_error_table",

@@ -4,4 +4,7 @@ Nothing here imports another package of the kit, torch or a plotting library,
 so any layer can use it. One module per concern:
 
 - ``kit.records``: the typed definition of every file the kit writes.
+- ``kit.formatting``: how numbers, durations, intervals and the CI sentence read, everywhere.
+- ``kit.intervals``: the one confidence interval of an accuracy (t over seeds, else Wilson over images).
+- ``kit.seeds``: ``derive_seed(seed, purpose)``, every derived seed by a named purpose.
 """

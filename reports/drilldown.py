@@ -15,7 +15,8 @@ from typing import Any
 
 from kit.formatting import ci_sentence, number
 from study.run.runfolder import CellFolder, CellStatus
-from study.config.spec import field_label, varying_fields
+from study.config.labels import spelled_value
+from study.config.spec import varying_fields
 
 from reports.charts import learning_curve_svg
 from reports.collect import RunData
@@ -83,7 +84,7 @@ def _settings(keys: list[dict[str, Any]]) -> list[str]:
     plain = [{name: _plain(value) for name, value in key.items()} for key in keys]
     named = {name for key in plain for name in key}
     names = [name for name in varying_fields(plain) if name in named and name != "task"] if len(keys) > 1 else []
-    return [" · ".join(f"{field_label(name)} {key[name]}" for name in names if key.get(name) not in (None, ""))
+    return [" · ".join(spelled_value(name, key[name]) for name in names if key.get(name) not in (None, ""))
             for key in plain]
 
 

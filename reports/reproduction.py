@@ -13,9 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from kit.formatting import ci_sentence, general, number
-from study.config.spec import field_label
+from study.config.labels import short_value, spelled_value
 
-from study.config.labels import short_value
 from reports.published import PUBLISHED, PublishedExperiment
 from reports.values import row_accuracy, to_float
 
@@ -70,7 +69,7 @@ def _closest(experiment: PublishedExperiment, rows: list[dict[str, Any]]) -> str
     if not candidates:
         return ""
     _, _, row, differs = min(candidates, key=lambda item: item[:2])
-    shown = ", ".join(f"{field_label(key)} {general(row.get(key)) if key == 'lr' else row.get(key)} "
+    shown = ", ".join(f"{spelled_value(key, general(row.get(key)) if key == 'lr' else row.get(key))} "
                       f"(post: {general(experiment.match[key]) if key == 'lr' else experiment.match[key]})"
                       for key in differs)
     return f"Closest here: {row['label']}, accuracy {number(row_accuracy(row))}; differs in {shown}."

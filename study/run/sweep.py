@@ -49,6 +49,7 @@ from study.run.cost import BENCH_FILE, bench_throughput, estimate_cell
 from study.errors import ConfigError, UserError
 from study.run.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create, gpu_slots, visible_gpus
 from study.config.grid import SweepSpec
+from study.config.labels import CellLabel, cell_labels
 from study.run.runfolder import CellState, CellStatus, RunFolder
 from study.config.spec import TrainSpec, configuration_key, field_label, ignored_fields, varying_fields
 from study.data.tasks import resolve_device
@@ -309,28 +310,28 @@ def _number(value: Any) -> float | None:
 
 
 def print_replicates(result: SweepResult, cells: Sequence[TrainSpec]) -> None:
-    """For each configuration run with 2 or more seeds: mean test accuracy, 95% CI and n, as the report states them.
+    """For each configuration run with 2 or more seeds: its label, mean test accuracy, 95% CI and n, as the report
+    states them.
 
     The interval is ``kit.intervals.accuracy_estimate`` on each seed's correct test images (its
     accuracy times its test images), the one the analysis computes from the same cells' predictions.
     """
     from kit.intervals import accuracy_estimate  # deferred: the dry run and the sweep's start need no scipy
 
-    groups: dict[Any, list[tuple[TrainSpec, dict[str, Any]]]] = {}
-    for cell, row in zip(cells, result.rows):
-        groups.setdefault(configuration_key(cell.to_dict()), []).append((cell, row))
-    axes = _varying_axes(cells, ("setting",))
+    specs = [cell.to_dict() for cell in cells]
+    groups: dict[Any, list[tuple[CellLabel, dict[str, Any]]]] = {}
+    for spec, label, row in zip(specs, cell_labels(specs), result.rows):
+        groups.setdefault(configuration_key(spec), []).append((label, row))
     lines = []
     for members in groups.values():
-        done = [(cell, row) for cell, row in members if row["status"] == CellStatus.DONE.value
+        done = [(label, row) for label, row in members if row["status"] == CellStatus.DONE.value
                 and _number(row.get("test_accuracy")) is not None and _number(row.get("test_images"))]
         if len(done) < 2:
             continue
         totals = [int(_number(row["test_images"])) for _, row in done]
         correct = [round(_number(row["test_accuracy"]) * total) for (_, row), total in zip(done, totals)]
         estimate = accuracy_estimate(correct, totals)
-        name = done[0][0].label(axes) or done[0][0].label()
-        lines.append(f"  {name}: {ci_sentence(estimate.to_dict())}")
+        lines.append(f"  {done[0][0].configuration}: {ci_sentence(estimate.to_dict())}")
     if lines:
         print("\nmean test accuracy over seeds, 95% CI:")
         print("\n".join(lines))

@@ -436,7 +436,7 @@ def test_console_prints_the_interval_the_analysis_reports_for_the_same_cells(tmp
     [configuration] = configurations(load_cells(run_dir))
     # Wilson over the 110 pooled images: 59/110 = 0.536 (not the 0.700 mean of the two accuracies)
     assert configuration["accuracy"]["mean"] == pytest.approx(59 / 110)
-    assert f": {ci_sentence(configuration['accuracy'])}\n" in out
+    assert f"  {configuration['label']}: {ci_sentence(configuration['accuracy'])}\n" in out
 
 
 # ---------------------------------------------------------------- GPUs and estimates
