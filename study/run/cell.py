@@ -32,6 +32,7 @@ from study.engine.observe import ObserverList, TrainingObserver
 from study.engine.progress import ProgressObserver
 from study.engine.readout import Readout, class_counts, classes_are_counts, create_readout
 from study.run.runfolder import CellFolder
+from study.config.labels import configuration_label
 from study.config.schedule import Stage, resolve_stages
 from study.config.spec import TrainSpec, seed_fields, setting_fields
 from study.engine.tblog import TensorBoardObserver
@@ -211,7 +212,8 @@ def _observers(progress: str, folder: CellFolder, spec: TrainSpec) -> list[Train
     the TensorBoard writer."""
     observers: list[TrainingObserver] = [TensorBoardObserver(folder.file(CellFolder.EVENTS))]
     if progress == "bar":
-        observers.append(ProgressObserver(progress, desc=spec.label()))
+        main_axes = ["counts" if spec.task == "counting" else "data", "aug", "weights"]
+        observers.append(ProgressObserver(progress, desc=configuration_label(spec.to_dict(), main_axes)))
     return observers
 
 

@@ -310,8 +310,7 @@ def _number(value: Any) -> float | None:
 
 
 def print_replicates(result: SweepResult, cells: Sequence[TrainSpec]) -> None:
-    """For each configuration run with 2 or more seeds: its label, mean test accuracy, 95% CI and n, as the report
-    states them.
+    """Each configuration run with 2 or more seeds: its label and mean test accuracy, as the report states it.
 
     The interval is ``kit.intervals.accuracy_estimate`` on each seed's correct test images (its
     accuracy times its test images), the one the analysis computes from the same cells' predictions.
