@@ -45,7 +45,6 @@ from analysis.confounds import SizeRatio, size_to_n_ratio
 from analysis.rundata import CellRecord
 from kit.intervals import MIN_SEEDS_FOR_T, T_OVER_SEEDS, mean_ci, wilson_ci
 from study.run.runfolder import CellStatus
-from study.config.labels import short_value
 from study.config.spec import TrainSpec
 from study.data.tasks import dewind_scene_spec, scene_spec
 
