@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from analysis.pipeline import run_analysis
+from kit.formatting import duration
 from study.errors import UserError, report_interrupt
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -45,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return report_interrupt(f"the cells and their results are not changed; rerun python -m analysis {args.run_dir} "
                                 "to rebuild its analysis/")
-    print(f"analysed {summary['cells_analysed']} cell(s) in {summary['seconds']:.0f} s: {len(summary['tables'])} tables, "
+    print(f"analysed {summary['cells_analysed']} cell(s) in {duration(summary['seconds'])}: "
+          f"{len(summary['tables'])} tables, "
           f"{len(summary['figures'])} figures -> {args.run_dir / 'analysis'}")
     for sentence in summary["answer"]["abstract"]:
         print(f"- {sentence}")

@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from analysis.rundata import CellRecord, configuration_label
+from analysis.rundata import CellRecord
 from analysis.stats import compare_paired
 from analysis.tables import TEST_SPLITS, split_correctness
 from study.run.runfolder import CellStatus
+from study.config.labels import configuration_label
 from study.config.spec import field_label, seed_fields, varying_fields
 
 __all__ = ["paired_comparisons"]

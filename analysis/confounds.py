@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.stats import MIN_SEEDS_FOR_T, bootstrap_ci
+from kit.intervals import MIN_SEEDS_FOR_T, bootstrap_ci
 from study.config.spec import TrainSpec
 from study.config.scenes import dewind_scene_recipe, rendered_scene_recipe
 from synth.numerosity import describe_scene

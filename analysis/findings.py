@@ -13,31 +13,16 @@ import numpy as np
 import pandas as pd
 
 from analysis import figures, tables
-from analysis.rundata import CellRecord, short_value
-from analysis.stats import MIN_SEEDS_FOR_T
+from analysis.rundata import CellRecord
 from analysis.verdict import COUNTER_BAND, INK_FROM, radius_coverage, verdict_display, verdict_rows
+from kit.formatting import ci_sentence, interval, number
+from kit.intervals import MIN_SEEDS_FOR_T
 from study.run.runfolder import CellStatus
+from study.config.labels import short_value
 from study.config.spec import varying_fields
 
 __all__ = ["write_outputs", "answer", "limitations", "example_caption", "accuracy_frame"]
 
-
-def _fmt(value: Any, digits: int = 2) -> str:
-    try:
-        return "n/a" if value is None or not np.isfinite(float(value)) else f"{float(value):.{digits}f}"
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def _ci(estimate: dict[str, Any] | None) -> str:
-    if not estimate:
-        return "n/a"
-    return (f"{_fmt(estimate['mean'])} (95% CI {_fmt(estimate['low'])}-{_fmt(estimate['high'])}, "
-            f"{estimate['method']}, {estimate['n_seeds']} seed{'s' if estimate['n_seeds'] != 1 else ''}, "
-            f"n={estimate['n_images']} images)")
-
-
-# ------------------------------------------------------------------ accuracy by configuration
 
 def _axes(cells: list[CellRecord]) -> tuple[str | None, list[str]]:
     """The x field of the accuracy figure (count range when it varies) and the hue fields (the other varying ones)."""
@@ -94,8 +79,8 @@ def _accuracy_takeaway(frame: pd.DataFrame, unseen: set[str]) -> str:
     if iid.empty:
         return "No configuration has an i.i.d. test accuracy."
     best, worst = iid.loc[iid["mean"].idxmax()], iid.loc[iid["mean"].idxmin()]
-    text = (f"Highest i.i.d. accuracy: {best['configuration']} at {_ci(best.to_dict())}; lowest: "
-            f"{worst['configuration']} at {_ci(worst.to_dict())}.")
+    text = (f"Highest i.i.d. accuracy: {best['configuration']} at {ci_sentence(best.to_dict(), 2)}; lowest: "
+            f"{worst['configuration']} at {ci_sentence(worst.to_dict(), 2)}.")
     both = frame.pivot_table(index="configuration", columns="split", values="mean")
     if "DeWind test" in both:
         drop = (both["i.i.d. test"] - both["DeWind test"]).dropna()
@@ -112,7 +97,7 @@ def _accuracy_takeaway(frame: pd.DataFrame, unseen: set[str]) -> str:
 def _configurations_display(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
-    shown = frame.assign(accuracy=[f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]" for m, lo, hi in
+    shown = frame.assign(accuracy=[interval(m, lo, hi, 2) for m, lo, hi in
                                    zip(frame["mean"], frame["low"], frame["high"])])
     shown = shown.pivot_table(index=["configuration", "n_seeds", "method"], columns="split", values="accuracy",
                               aggfunc="first", sort=False).reset_index()
@@ -123,7 +108,7 @@ def _cells_display(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return table
     return pd.DataFrame({"Cell": table["label"], "Status": table["status"],
-                         "Test accuracy [95% CI]": [f"{_fmt(a)} [{_fmt(lo)}, {_fmt(hi)}]" if n else "" for a, lo, hi, n
+                         "Test accuracy [95% CI]": [interval(a, lo, hi, 2) if n else "" for a, lo, hi, n
                                                     in zip(table["accuracy"], table["ci_low"], table["ci_high"],
                                                            table["n"])],
                          "Test images": table["n"], "Why not done": table["error"].fillna("")})
@@ -162,7 +147,7 @@ def _comparisons_display(comparisons: list[dict[str, Any]]) -> pd.DataFrame:
              "Test set": c["split"], "A - B (95% CI)": f"{c['difference']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]",
              "p, t over seeds": _p(c.get("p_seeds"), _n(c["n_seeds"], "seed")),
              "p, images (seed-stratified)": _p(c.get("p_images"), _n(c["n_images"], "image")),
-             "Odds ratio": _fmt(c["effect_size"]["odds_ratio"])} for c in comparisons]
+             "Odds ratio": number(c["effect_size"]["odds_ratio"], 2)} for c in comparisons]
     return pd.DataFrame(rows)
 
 
@@ -176,7 +161,7 @@ def _confounds_display(table: pd.DataFrame) -> pd.DataFrame:
                      **{name: f"{terms.loc[term, 'coef']:.3g} [{terms.loc[term, 'ci_low']:.3g}, "
                                f"{terms.loc[term, 'ci_high']:.3g}]"
                         for term, name in (("log_n", "bN"), ("log_size", "bSize"), ("log_spacing", "bSpacing"))},
-                     "R²": _fmt(group["r2"].iloc[0]), "n": int(group["n"].iloc[0])})
+                     "R²": number(group["r2"].iloc[0], 2), "n": int(group["n"].iloc[0])})
     return pd.DataFrame(rows)
 
 
@@ -194,8 +179,8 @@ def _interventions_display(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return table
     return pd.DataFrame({"Cell": table["label"], "Edit": table["kind"],
-                         "Consistent (all)": table["consistent"].map(_fmt),
-                         "Consistent (correct before)": table["consistent_if_correct"].map(_fmt),
+                         "Consistent (all)": table["consistent"].map(lambda value: number(value, 2)),
+                         "Consistent (correct before)": table["consistent_if_correct"].map(lambda value: number(value, 2)),
                          "n": table["n"], "n correct before": table["n_correct_before"],
                          "Off training distribution": table["off_distribution"].map({True: "yes", False: ""})})
 
@@ -205,7 +190,7 @@ def _measurement_frame(results: list[Any]) -> pd.DataFrame:
     for result in results:
         ig = result.notes.get("integrated_gradients") or {}
         rows.append({"Cell": result.cell.label, "Grad-CAM layer": result.notes.get("gradcam_layer") or "none (too coarse)",
-                     "IG steps": ig.get("n_steps"), "IG completeness gap": _fmt(ig.get("relative_delta"), 3),
+                     "IG steps": ig.get("n_steps"), "IG completeness gap": number(ig.get("relative_delta"), 3),
                      "IG cap hit": "yes" if ig.get("cap_hit") else "no"})
     return pd.DataFrame(rows)
 
@@ -214,7 +199,7 @@ def _measurement_frame(results: list[Any]) -> pd.DataFrame:
 
 def _mean_by(table: pd.DataFrame, by: str, value: str) -> str:
     means = table.groupby(by, sort=False)[value].agg(["mean", "count"])
-    return "; ".join(f"{name} {_fmt(row['mean'])} (n={int(row['count'])})" for name, row in means.iterrows())
+    return "; ".join(f"{name} {number(row['mean'], 2)} (n={int(row['count'])})" for name, row in means.iterrows())
 
 
 def _ratio_takeaway(rows: list[dict[str, Any]]) -> str:
@@ -245,7 +230,7 @@ def _deletion_takeaway(table: pd.DataFrame) -> str:
 def _probe_takeaway(table: pd.DataFrame) -> str:
     last = table[table["stage"] == table["stage"].iloc[-1]]
     return (f"Count decodability at {last['stage'].iloc[0]}: " + _mean_by(last, "init", "accuracy")
-            + f" probes; chance {_fmt(last['chance'].mean())}.")
+            + f" probes; chance {number(last['chance'].mean(), 2)}.")
 
 
 # ------------------------------------------------------------------ outputs
@@ -350,7 +335,8 @@ def answer(question: str, summary: Any, cells: list[CellRecord], configurations:
         best = max(scored, key=lambda c: c["accuracy"]["mean"])
         worst = min(scored, key=lambda c: c["accuracy"]["mean"])
         abstract.append(f"Across {len(scored)} configuration(s), i.i.d. test accuracy ranges from "
-                        f"{_ci(worst['accuracy'])} ({worst['label']}) to {_ci(best['accuracy'])} ({best['label']}).")
+                        f"{ci_sentence(worst['accuracy'], 2)} ({worst['label']}) to "
+                        f"{ci_sentence(best['accuracy'], 2)} ({best['label']}).")
     held = _held_out_sentence(summary.data.get("heads"))
     if held:
         abstract.append(held)  # the direct test of a count concept comes right after the headline
@@ -367,7 +353,7 @@ def answer(question: str, summary: Any, cells: list[CellRecord], configurations:
     baselines = summary.data.get("baselines")
     if baselines is not None and not baselines.empty:
         ink = baselines[baselines["counter"] == "ink_area"].groupby("split")["accuracy"].mean()
-        abstract.append("An ink-area counter reaches " + ", ".join(f"{_fmt(v)} on the {k}" for k, v in ink.items())
+        abstract.append("An ink-area counter reaches " + ", ".join(f"{number(v, 2)} on the {k}" for k, v in ink.items())
                         + " (mean over count ranges).")
     return {"question": question, "abstract": abstract[:5],
             "cannot_tell": _cannot_tell(cells, configurations, verdicts)}
@@ -427,8 +413,8 @@ def _held_out_sentence(heads: pd.DataFrame | None) -> str:
     best, worst = held.loc[held["mae"].idxmin()], held.loc[held["mae"].idxmax()]
 
     def text(row: pd.Series) -> str:
-        return (f"{_fmt(row['mae'])} (95% CI {_fmt(row['mae_low'])}-{_fmt(row['mae_high'])}, {row['mae_method']}, "
-                f"n={row['n']} images; {row['configuration']}, accuracy {_fmt(row['accuracy'])})")
+        return (f"{number(row['mae'], 2)} (95% CI {number(row['mae_low'], 2)}–{number(row['mae_high'], 2)}, "
+                f"{row['mae_method']}, n={row['n']} images; {row['configuration']}, accuracy {number(row['accuracy'], 2)})")
     if len(held) == 1:
         return f"On counts held out of training the count estimate is off by {text(best)} on average."
     return (f"On counts held out of training the mean absolute count error ranges from {text(best)} to "
@@ -489,7 +475,7 @@ def example_caption(result: Any) -> str:
     ig = result.notes.get("integrated_gradients") or {}
     parts = [f"{result.cell.label}: test images with "
              + (f"Grad-CAM ({layer})" if layer else "no Grad-CAM (maps too coarse)")
-             + (f" and Integrated Gradients ({ig['n_steps']} steps, completeness gap {_fmt(ig['relative_delta'], 3)})"
+             + (f" and Integrated Gradients ({ig['n_steps']} steps, completeness gap {number(ig['relative_delta'], 3)})"
                 if ig else "")]
     if result.edit:
         edit = result.edit

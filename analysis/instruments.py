@@ -40,9 +40,10 @@ from analysis.predict import load_predictor
 from analysis.probes import stage_modules
 from analysis.psychophysics import HUMAN_ADULT_MODEL, HUMAN_ADULT_W, human_band_applies, weber_experiment, weber_text
 from analysis.rundata import CellRecord
-from analysis.stats import mean_ci
 from analysis.summary import Summary
 from analysis.units import CONTROL_SAMPLERS, SelectiveDifference, UnitSelectivity, unit_experiment
+from kit.intervals import mean_ci
+from kit.seeds import derive_seed
 from study.errors import ConfigError
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec
@@ -159,7 +160,7 @@ def _measure(cell: CellRecord, budget: InstrumentBudget, device: torch.device,
     except ConfigError as error:  # a UserError would stop the whole analysis: this only stops this cell's
         raise RuntimeError(f"the cell's scenes cannot be rebuilt: {error}") from None
     measures.limitations.extend(why)
-    seed = train.resolved_data_seed + 4242  # fresh scenes, not the training ones
+    seed = derive_seed(train.resolved_data_seed, "analysis_scenes")  # fresh scenes, not the training ones
     if "dewind" in sets:
         with step(f"Weber fit ({cell.label})"):
             started = time.perf_counter()

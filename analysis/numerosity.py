@@ -22,11 +22,13 @@ import pandas as pd
 
 from analysis import figures
 from analysis.predict import recorded_estimates
-from analysis.rundata import CellRecord, configuration_label, short_value
-from analysis.stats import Estimate, accuracy_estimate, error_estimate
+from analysis.rundata import CellRecord
 from analysis.summary import Summary
 from analysis.tables import ERROR_SPLITS, split_estimates
+from kit.formatting import interval, number
+from kit.intervals import Estimate, accuracy_estimate, error_estimate
 from study.run.runfolder import CellStatus
+from study.config.labels import configuration_label, short_value
 from study.config.spec import TrainSpec, varying_fields
 
 __all__ = ["SECTION", "CLASSIFIER_HEADS", "count_kind", "image_errors", "heads_table", "count_error_table",
@@ -248,16 +250,9 @@ def architecture_frame(cells: list[CellRecord], errors: pd.DataFrame) -> pd.Data
 
 # ------------------------------------------------------------------ words
 
-def _fmt(value: Any, digits: int = 2) -> str:
-    try:
-        return "n/a" if value is None or not np.isfinite(float(value)) else f"{float(value):.{digits}f}"
-    except (TypeError, ValueError):
-        return str(value)
-
-
 def _ci(row: Any, name: str) -> str:
-    """``0.40 [0.31, 0.52]`` of column ``name`` with its bounds."""
-    return f"{_fmt(row[name])} [{_fmt(row[f'{name}_low'])}, {_fmt(row[f'{name}_high'])}]"
+    """``0.40 [0.31, 0.52]``: column ``name`` with its ``_low`` and ``_high`` bounds."""
+    return interval(row[name], row[f"{name}_low"], row[f"{name}_high"], 2)
 
 
 def _pooled(errors: pd.DataFrame, configuration: str, mask: pd.Series) -> dict[str, Any] | None:
@@ -320,7 +315,7 @@ def resolution_takeaway(table: pd.DataFrame) -> str:
         rows = rows.sort_values("px")
         low, high = rows.iloc[0], rows.iloc[-1]
         sentences.append(f"{group}: accuracy {_ci(low, 'accuracy')} at {low['px']} px to {_ci(high, 'accuracy')} "
-                         f"at {high['px']} px (MAE {_fmt(low['mae'])} to {_fmt(high['mae'])}; "
+                         f"at {high['px']} px (MAE {number(low['mae'], 2)} to {number(high['mae'], 2)}; "
                          f"{high['accuracy_method']}, n={high['n']})")
         # Rising: the intervals at the two ends do not overlap (conservative); flat otherwise.
         (rising if high["accuracy_low"] > low["accuracy_high"] else flat).append(str(group))
@@ -342,9 +337,9 @@ def architecture_takeaway(frame: pd.DataFrame) -> str:
     parts = []
     for x, rows in data.groupby("x", sort=False):
         best = rows.loc[rows["mean"].idxmax()]
-        others = "; ".join(f"{r['hue']} {_fmt(r['mean'])} [{_fmt(r['low'])}, {_fmt(r['high'])}]"
+        others = "; ".join(f"{r['hue']} {interval(r['mean'], r['low'], r['high'], 2)}"
                            for _, r in rows.iterrows() if r["hue"] != best["hue"])
-        parts.append(f"{x}: {best['hue']} best at {_fmt(best['mean'])} [{_fmt(best['low'])}, {_fmt(best['high'])}] "
+        parts.append(f"{x}: {best['hue']} best at {interval(best['mean'], best['low'], best['high'], 2)} "
                      f"({best['method']}, n={best['n']}) against {others}")
     return "I.i.d. test accuracy per architecture: " + "; ".join(parts) + "."
 
@@ -403,7 +398,7 @@ def _arch_display(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     return pd.DataFrame({"Configuration": frame["x"], "Architecture": frame["hue"], "Test set": frame["split"],
-                         "Accuracy [95% CI]": [f"{_fmt(m)} [{_fmt(lo)}, {_fmt(hi)}]" for m, lo, hi in
+                         "Accuracy [95% CI]": [interval(m, lo, hi, 2) for m, lo, hi in
                                                zip(frame["mean"], frame["low"], frame["high"])],
                          "MAE [95% CI]": [_ci(row, "mae") for _, row in frame.iterrows()],
                          "CI (accuracy)": frame["method"], "Seeds": frame["n_seeds"], "n": frame["n"]})

@@ -2,8 +2,7 @@
 
 ``study.run.runfolder`` is the only code that knows the run-folder layout; this
 module adds what the analysis needs on top: a human label per cell and per
-configuration, derived from the fields that actually vary in this run
-(``study.config.spec.varying_fields``), and the grouping of cells into
+configuration (``study.config.labels.cell_labels``), and the grouping of cells into
 configurations (``study.config.spec.configuration_key``: cells with equal keys are
 seed replicates and are pooled).
 """
@@ -20,12 +19,10 @@ import pandas as pd
 
 from study.errors import UserError
 from study.run.runfolder import CellFolder, CellState, CellStatus, RunFolder
-from study.config.labels import MAX_FULL_LABEL_FIELDS, arch_label, configuration_label, label_fields, short_value
-from study.config.labels import usual_values
-from study.config.spec import configuration_key, field_label, seed_fields, setting_fields, varying_fields
+from study.config.labels import cell_labels
+from study.config.spec import configuration_key, seed_fields, setting_fields
 
-__all__ = ["CellRecord", "open_run", "load_cells", "cells_frame", "short_value", "configuration_label", "arch_label",
-           "usual_values"]
+__all__ = ["CellRecord", "open_run", "load_cells", "cells_frame"]
 
 @dataclasses.dataclass
 class CellRecord:
@@ -123,18 +120,11 @@ def load_cells(run: str | os.PathLike | RunFolder) -> list[CellRecord]:
         state = folder.state()
         metrics = folder.read_metrics() if state.status is CellStatus.DONE else None
         records.append(CellRecord(folder, folder.read_spec(), state, metrics))
-    specs = [record.spec for record in records if record.spec]
-    varying = varying_fields(specs)
-    seeds = varying_fields(specs, roles=("seed",))
-    # A few varying settings read well in full ("45-50 · sensible · 0.01"); beyond that (a sweep of
-    # blocks) each label keeps only what sets its configuration apart.
-    usual = usual_values(specs, varying) if len(varying) > MAX_FULL_LABEL_FIELDS else {}
+    labelled = [record for record in records if record.spec]
+    for record, label in zip(labelled, cell_labels([record.spec for record in labelled])):
+        record.config_label, record.label_fields, record.label = label.configuration, label.fields, label.text
     for record in records:
-        shown = label_fields(record.spec, varying, usual)
-        record.config_label = configuration_label(record.spec, shown)
-        record.label_fields = tuple(shown)
-        extra = [f"{field_label(name)} {record.spec.get(name)}" for name in seeds]
-        record.label = " · ".join([record.config_label, *extra])
+        record.label = record.label or record.cell_id  # no readable spec: its folder names it
     return records
 
 

@@ -2,7 +2,7 @@
 
 Each function returns a tidy DataFrame with an ``n`` column. Accuracies of a
 configuration pool its seed replicates (``CellRecord.key``) through
-``analysis.stats.accuracy_estimate``.
+``kit.intervals.accuracy_estimate``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.rundata import CellRecord, cells_frame
-from analysis.stats import Estimate, accuracy_estimate, wilson_ci
+from kit.intervals import Estimate, accuracy_estimate, wilson_ci
 from study.run.cell import AUDIT_SAMPLES
 from study.run.runfolder import CellStatus
 

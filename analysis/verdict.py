@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.confounds import SizeRatio, size_to_n_ratio
-from analysis.rundata import CellRecord, short_value
-from analysis.stats import MIN_SEEDS_FOR_T, T_OVER_SEEDS, mean_ci, wilson_ci
+from analysis.rundata import CellRecord
+from kit.intervals import MIN_SEEDS_FOR_T, T_OVER_SEEDS, mean_ci, wilson_ci
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec
 from study.config.scenes import dewind_scene_recipe, scene_recipe

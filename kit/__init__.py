@@ -5,4 +5,7 @@ so any layer can use it. One module per concern:
 
 - ``kit.records``: the typed definition of every file the kit writes.
 - ``kit.images``: image files -> 8-bit RGB pixels, the decoding rules of the folder task and ``photos verify``.
+- ``kit.formatting``: how numbers, durations, intervals and the CI sentence read, everywhere.
+- ``kit.intervals``: the one confidence interval of an accuracy (t over seeds, else Wilson over images).
+- ``kit.seeds``: ``derive_seed(seed, purpose)``, every derived seed by a named purpose.
 """

@@ -1,8 +1,8 @@
 """Read a run folder's own files (sweep.toml, cells) through ``study.run.runfolder``.
 
 Only ``study.run.runfolder`` knows the layout; this module asks it for the sweep
-text and one results row per cell (``CellFolder.record``), labels the cells by
-the settings that vary (``study.config.spec.varying_fields``) and lists the cells
+text and one results row per cell (``CellFolder.record``), labels the cells as
+the analysis does (``study.config.labels.cell_labels``) and lists the cells
 that did not finish. Every string from the run is passed through a
 ``PathScrubber`` so no absolute local path reaches the report.
 """
@@ -16,12 +16,12 @@ from typing import Any
 
 from study.errors import DamagedFileError, NotARunFolderError
 from study.run.runfolder import CellStatus, RunFolder
-from study.config.labels import MAX_FULL_LABEL_FIELDS, field_value, short_value, usual_values
-from study.config.spec import TRAIN_DEFAULTS, ignored_fields, varying_fields
+from study.config.labels import cell_labels, short_value
+from study.config.spec import TRAIN_DEFAULTS
 
 from reports.privacy import PathScrubber
 
-__all__ = ["NotARunFolderError", "RunData", "Problem", "collect_run", "cell_label", "short_value"]
+__all__ = ["NotARunFolderError", "RunData", "Problem", "collect_run"]
 
 
 
@@ -55,37 +55,6 @@ class RunData:
     scrub: PathScrubber
 
 
-def cell_label(spec: dict[str, Any], settings: list[str], seeds: list[str], usual: dict[str, str] | None = None) -> str:
-    """A short human label ("45-50 · sensible · seed 1") from the fields that vary among cells of its task.
-
-    Args:
-        spec: the cell's TrainSpec dict.
-        settings: the setting fields to name (the count range or photo folder always comes first).
-        seeds: the seed fields to name.
-        usual: ``study.config.labels.usual_values`` of the run: settings holding their usual value are left
-            out (a sweep of blocks); None names every setting in ``settings``.
-    """
-    what = "counts" if spec.get("task", "counting") == "counting" else "data"
-    ignored = set(ignored_fields(str(spec.get("task", "counting"))))
-    names = [what] + [name for name in settings if name not in ignored and name not in ("task", what)
-                      and not (usual and name in usual and field_value(spec, name) == usual[name])]
-    parts = [short_value(name, spec.get(name, TRAIN_DEFAULTS.get(name, ""))) for name in names]
-    parts += [f"{name.replace('_', ' ')} {spec.get(name, '')}" for name in seeds]
-    return " · ".join(parts)
-
-
-def _labels(specs: list[dict[str, Any]]) -> list[str]:
-    """Each cell's label, naming the settings that vary among the cells of the same task."""
-    by_task: dict[str, list[dict[str, Any]]] = {}
-    for spec in specs:
-        by_task.setdefault(str(spec.get("task")), []).append(spec)
-    varying = {task: (varying_fields(group), varying_fields(group, roles=("seed",))) for task, group in by_task.items()}
-    # The analysis's rule (study.config.labels): past a few varying settings, name only the unusual ones.
-    usual = {task: usual_values(group, varying[task][0]) if len(varying[task][0]) > MAX_FULL_LABEL_FIELDS else {}
-             for task, group in by_task.items()}
-    return [cell_label(spec, *varying[str(spec.get("task"))], usual[str(spec.get("task"))]) for spec in specs]
-
-
 def _sweep(run: RunFolder, scrub: PathScrubber, missing: list[tuple[str, str]]) -> tuple[str, str, str | None]:
     """(name, description, text) of sweep.toml; a missing or unreadable file is noted, not raised."""
     try:
@@ -114,8 +83,8 @@ def _rows(run: RunFolder, scrub: PathScrubber) -> list[dict[str, Any]]:
         if listed.get("cell_id") and listed["cell_id"] not in on_disk:
             rows.append({**listed, "status": CellStatus.PENDING.value, "error": ""})
     specs = [{key: row.get(key, TRAIN_DEFAULTS[key]) for key in TRAIN_DEFAULTS} for row in rows]
-    for row, label in zip(rows, _labels(specs)):
-        row["label"] = label
+    for row, label in zip(rows, cell_labels(specs)):
+        row["label"] = label.text
         row["folder"] = f"{RunFolder.CELLS}/{row['cell_id']}"
         row["error"] = scrub.text(row.get("error", ""))
         row["data"] = short_value("data", row["data"]) if row.get("data") else ""

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kit.formatting import ci_sentence, number
 from study.run.runfolder import CellFolder, CellStatus
-from study.config.spec import field_label, varying_fields
+from study.config.labels import spelled_value
+from study.config.spec import varying_fields
 
 from reports.charts import learning_curve_svg
 from reports.collect import RunData
-from reports.formatting import estimate, number
 from reports.summary import Analysis, misclassified_png
 from reports.values import row_accuracy, to_float
 
@@ -83,7 +84,7 @@ def _settings(keys: list[dict[str, Any]]) -> list[str]:
     plain = [{name: _plain(value) for name, value in key.items()} for key in keys]
     named = {name for key in plain for name in key}
     names = [name for name in varying_fields(plain) if name in named and name != "task"] if len(keys) > 1 else []
-    return [" · ".join(f"{field_label(name)} {key[name]}" for name in names if key.get(name) not in (None, ""))
+    return [" · ".join(spelled_value(name, key[name]) for name in names if key.get(name) not in (None, ""))
             for key in plain]
 
 
@@ -104,8 +105,8 @@ def configurations_view(run: RunData, analysis: Analysis) -> list[dict[str, Any]
         views.append({
             "label": str(configuration.get("label") or "?"), "settings": settings,
             "n_seeds": configuration.get("n_seeds", "–"), "n_images": configuration.get("n_images", "–"),
-            "accuracy": estimate(configuration.get("accuracy"), configuration.get("n_seeds"), "seeds"),
-            "dewind": estimate(configuration.get("dewind_accuracy")),
+            "accuracy": ci_sentence(configuration.get("accuracy")),
+            "dewind": ci_sentence(configuration.get("dewind_accuracy")),
             "cells": [_cell_view(row, run, analysis, embedded) for row in cells]})
     for row in run.rows:
         if row["cell_id"] in pooled:

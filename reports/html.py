@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from reports.formatting import duration, estimate, general, number
+from kit.formatting import number
 
 __all__ = ["render_html", "environment", "png_uri"]
 
@@ -36,7 +36,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(png_uri=png_uri, number=number, general=general, duration=duration, estimate=estimate)
+    env.filters.update(png_uri=png_uri, number=number)
     return env
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from fpdf import FPDF, FontFace
 from fpdf.enums import TableCellFillMode
 
-from reports.formatting import number
+from kit.formatting import number
 from reports.summary import MAX_BODY_ROWS, Figure, Table
 
 __all__ = ["render_pdf", "ReportPDF", "MAX_PDF_EXAMPLES"]

@@ -15,9 +15,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from kit.formatting import duration
 from study.run.runfolder import RunFolder
 
-from reports.formatting import duration
 from reports.values import to_float
 
 __all__ = ["provenance", "package_versions", "git_commit", "cpu_model", "PACKAGES"]

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from study.config.spec import field_label
+from kit.formatting import ci_sentence, general, number
+from study.config.labels import short_value, spelled_value
 
-from study.config.labels import short_value
-from reports.formatting import estimate, general, number
 from reports.published import PUBLISHED, PublishedExperiment
 from reports.values import row_accuracy, to_float
 
@@ -47,7 +46,7 @@ def _ours(rows: list[dict[str, Any]], configurations: list[dict[str, Any]]) -> l
         if cells:
             covered |= cells
             lines.append(f"{configuration.get('label', '?')}: "
-                         f"{estimate(configuration.get('accuracy'), configuration.get('n_seeds'), 'seeds')}")
+                         f"{ci_sentence(configuration.get('accuracy'))}")
     for row in rows:
         if row["cell_id"] in covered:
             continue
@@ -70,7 +69,7 @@ def _closest(experiment: PublishedExperiment, rows: list[dict[str, Any]]) -> str
     if not candidates:
         return ""
     _, _, row, differs = min(candidates, key=lambda item: item[:2])
-    shown = ", ".join(f"{field_label(key)} {general(row.get(key)) if key == 'lr' else row.get(key)} "
+    shown = ", ".join(f"{spelled_value(key, general(row.get(key)) if key == 'lr' else row.get(key))} "
                       f"(post: {general(experiment.match[key]) if key == 'lr' else experiment.match[key]})"
                       for key in differs)
     return f"Closest here: {row['label']}, accuracy {number(row_accuracy(row))}; differs in {shown}."

@@ -9,14 +9,16 @@ configuration apart from the usual value of each setting (``usual_values``).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
-from study.config.spec import configuration_key, ignored_fields
+from study.config.spec import configuration_key, field_label, ignored_fields, varying_fields
 
-__all__ = ["arch_label", "short_value", "configuration_label", "usual_values", "field_value", "label_fields",
-           "MAX_FULL_LABEL_FIELDS"]
+__all__ = ["arch_label", "short_value", "spelled_value", "configuration_label", "usual_values", "field_value",
+           "label_fields", "CellLabel", "cell_labels", "MAX_FULL_LABEL_FIELDS"]
 
 # timm family prefixes -> the names papers use; the size word follows (vit_tiny_patch16_224 -> ViT-Tiny/16).
 _TIMM_FAMILIES = {"vit": "ViT", "deit": "DeiT", "deit3": "DeiT-III", "mixer": "MLP-Mixer", "resmlp": "ResMLP",
@@ -89,6 +91,11 @@ def short_value(name: str, value: Any) -> str:
     return text
 
 
+def spelled_value(name: str, value: Any) -> str:
+    """A field with its name, for lists of settings: ``count range 1-5``, ``seed 2``, ``data seed 1``."""
+    return f"{field_label(name)} {'' if value is None else value}"
+
+
 def configuration_label(spec: dict[str, Any], fields: list[str]) -> str:
     """``"45-50 · sensible"``: the values of ``fields`` joined, or the counting range alone when none vary."""
     names = fields or (["counts"] if spec.get("task", "counting") == "counting" else ["data"])
@@ -127,3 +134,44 @@ def label_fields(spec: dict[str, Any], varying: list[str], usual: dict[str, str]
     differs from its usual value (every varying setting when ``usual`` is empty)."""
     primary = "counts" if spec.get("task", "counting") == "counting" else "data"
     return [name for name in varying if name == primary or name not in usual or field_value(spec, name) != usual[name]]
+
+
+@dataclasses.dataclass(frozen=True)
+class CellLabel:
+    """How one cell of a run is called.
+
+    Attributes:
+        configuration: its configuration's label (``"45-50 · sensible"``), shared by its seed replicates.
+        fields: the settings ``configuration`` names, in order.
+        text: ``configuration`` plus each seed field that varies in the run (``"45-50 · sensible · seed 1"``).
+    """
+
+    configuration: str
+    fields: tuple[str, ...]
+    text: str
+
+
+def cell_labels(specs: Sequence[dict[str, Any]]) -> list[CellLabel]:
+    """The label of each cell of a run, named by what sets it apart from the run's other cells.
+
+    A few varying settings are named in full; past ``MAX_FULL_LABEL_FIELDS`` (a sweep of blocks)
+    only the values that differ from the usual one (``usual_values``). The analysis, the report
+    and the sweep's console all call cells by these labels.
+
+    Args:
+        specs: every cell's ``TrainSpec`` dict (``TrainSpec.to_dict()``), in the run's order.
+
+    Returns:
+        one ``CellLabel`` per spec, in the same order.
+    """
+    specs = list(specs)
+    varying = varying_fields(specs)
+    seeds = varying_fields(specs, roles=("seed",))
+    usual = usual_values(specs, varying) if len(varying) > MAX_FULL_LABEL_FIELDS else {}
+    labels = []
+    for spec in specs:
+        shown = label_fields(spec, varying, usual)
+        configuration = configuration_label(spec, shown)
+        text = " · ".join([configuration, *(spelled_value(name, spec.get(name)) for name in seeds)])
+        labels.append(CellLabel(configuration, tuple(shown), text))
+    return labels

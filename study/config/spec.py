@@ -311,12 +311,6 @@ class TrainSpec:
         fields = {f.name for f in dataclasses.fields(cls)}
         return from_mapping(cls, {key: value for key, value in record.items() if key in fields})
 
-    def label(self, fields: Sequence[str] | None = None) -> str:
-        """A short human name from the given fields (default: the main axes), e.g. ``1-5 fastai none s0``."""
-        names = fields if fields is not None else ("counts" if self.task == "counting" else "data", "aug", "weights")
-        parts = [_short_value(name, getattr(self, name)) for name in names if name not in ignored_fields(self.task)]
-        return " ".join(parts)
-
     def cell_id(self) -> str:
         """A readable, stable folder name: the main axes plus a hash of everything."""
         if self.task == "counting":
@@ -455,18 +449,6 @@ def varying_fields(specs: Iterable[dict[str, Any]], roles: Sequence[str] = ("set
         if len(values) > 1:
             varying.append(name)
     return varying
-
-
-def _short_value(name: str, value: Any) -> str:
-    if name == "data":
-        return str(value).rstrip("/").split("/")[-1] or "data"
-    if name == "seed":
-        return f"s{value}"
-    if name == "data_seed":
-        return f"d{value}"
-    if name in ("weights",) and value not in ("imagenet", "none"):
-        return "file"
-    return str(value)
 
 
 TRAIN_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainSpec)}

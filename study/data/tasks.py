@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from kit.seeds import derive_seed
 from study.config.scenes import dewind_scene_recipe, scene_recipe
 from study.config.scenes import canvas_width as _canvas_width, scaled_scene_recipe as _scaled
 from study.config.spec import TrainSpec, spec_hash
@@ -73,8 +74,6 @@ SPLITS = ("train", *EVAL_SPLITS)
 # Streams of the data seed: the training pool uses the data seed itself (so
 # `python -m synth --n n_train --seed S` draws the same pool); the test sets
 # use derived seeds.
-_SEED_STREAMS = {"test": 1, "test_dewind": 2, "test_held_out": 3}
-
 # Bump when the cached content or its meaning changes, so stale caches are ignored.
 _CACHE_VERSION = 4
 
@@ -261,11 +260,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def _derived_seed(data_seed: int, stream: str) -> int:
-    """A seed for one data stream, independent of the others (numpy SeedSequence mixing)."""
-    return int(np.random.SeedSequence([data_seed, _SEED_STREAMS[stream]]).generate_state(1)[0])
-
-
 # ---------------------------------------------------------------------- counting
 def _rescale(scenes: list[Scene], spec: TrainSpec) -> list[Scene]:
     """Scenes drawn on the scene canvas, scaled to the images' canvas (unchanged when scene_size is 0)."""
@@ -302,14 +296,14 @@ def _build_counting(spec: TrainSpec) -> dict[str, Any]:
     splits = {
         "train": [pool[i] for i in order[n_valid:].tolist()],
         "valid": [pool[i] for i in order[:n_valid].tolist()],
-        "test": _sample_counts(train_spec, spec.n_test, _derived_seed(data_seed, "test"), seen),
+        "test": _sample_counts(train_spec, spec.n_test, derive_seed(data_seed, "test"), seen),
     }
     if spec.n_test_dewind:
         dewind_spec = dewind_scene_recipe(spec, train_spec)
         splits["test_dewind"] = _sample_counts(dewind_spec, spec.n_test_dewind,
-                                               _derived_seed(data_seed, "test_dewind"), seen)
+                                               derive_seed(data_seed, "test_dewind"), seen)
     if held:
-        splits["test_held_out"] = _sample_counts(train_spec, spec.n_test, _derived_seed(data_seed, "test_held_out"),
+        splits["test_held_out"] = _sample_counts(train_spec, spec.n_test, derive_seed(data_seed, "test_held_out"),
                                                  held)
     lo, hi = train_spec.counts
     rendered: dict[str, dict[str, Any]] = {}

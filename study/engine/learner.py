@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from kit.seeds import derive_seed
 from study.data.augment import Policy
 from study.errors import NonFiniteLossError
 from study.engine.observe import TrainingObserver
@@ -48,7 +49,6 @@ __all__ = [
     "LRFinderResult",
     "Learner",
     "NonFiniteLossError",
-    "derived_seed",
     "lr_range",
 ]
 
@@ -390,7 +390,7 @@ class Learner:
             output: file stem; writes ``<output>.csv`` and ``<output>.png`` when given.
         """
         saved = copy.deepcopy(self.model.state_dict())
-        generator = torch.Generator().manual_seed(derived_seed(self.spec.seed, "lr_find"))
+        generator = torch.Generator().manual_seed(derive_seed(self.spec.seed, "lr_find"))
         optimizer = self._optimizer([start] * len(self.model.groups))
         ratio = (end / start) ** (1 / max(1, iterations - 1))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: ratio**step)
@@ -482,20 +482,6 @@ class Learner:
             split=split, labels=labels.cpu(), preds=self.readout.predict(outputs).cpu(), probs=probs.cpu(),
             losses=losses.cpu(), estimates=estimates.cpu(),
         )
-
-
-def derived_seed(seed: int, purpose: str) -> int:
-    """A seed for one use of randomness (``init``, ``lr_find``...), independent of the others.
-
-    Args:
-        seed: the spec's seed.
-        purpose: what the generator is for.
-
-    Returns:
-        a 63-bit seed that depends on both (numpy's SeedSequence mixing).
-    """
-    entropy = [seed, *purpose.encode()]
-    return int(np.random.SeedSequence(entropy).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
 class _Smoother:

@@ -17,6 +17,7 @@ from typing import Any, TextIO, TypeVar
 
 from tqdm.auto import tqdm
 
+from kit.formatting import duration, number
 from study.errors import ConfigError
 from study.engine.observe import TrainingObserver
 
@@ -41,25 +42,6 @@ def resolve_mode(mode: str, stream: TextIO) -> str:
         return mode
     isatty = getattr(stream, "isatty", None)
     return "bar" if isatty is not None and isatty() else "lines"
-
-
-def _number(value: Any) -> str:
-    """A metric for display: 3 decimals, ``-`` when absent."""
-    if value is None:
-        return "-"
-    try:
-        return f"{float(value):.3f}"
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def _duration(seconds: float) -> str:
-    """``12 s`` below a minute, ``3 min 05 s`` above."""
-    whole = int(round(seconds))
-    if whole < 60:
-        return f"{whole} s"
-    minutes, rest = divmod(whole, 60)
-    return f"{minutes} min {rest:02d} s"
 
 
 class ProgressObserver(TrainingObserver):
@@ -120,8 +102,8 @@ class ProgressObserver(TrainingObserver):
             self._close_batch_bar()
             if self._epoch_bar is not None:
                 self._epoch_bar.set_postfix(
-                    train_loss=_number(row.get("train_loss")), valid_loss=_number(row.get("valid_loss")),
-                    accuracy=_number(row.get("accuracy")), refresh=False,
+                    train_loss=number(row.get("train_loss")), valid_loss=number(row.get("valid_loss")),
+                    accuracy=number(row.get("accuracy")), refresh=False,
                 )
                 self._epoch_bar.update(1)
 
@@ -130,11 +112,11 @@ class ProgressObserver(TrainingObserver):
         ``epoch 3/8 train_loss 0.512 valid_loss 0.431 accuracy 0.874 (12 s)``."""
         text = (
             f"{self._stage_prefix()}epoch {self._epoch_in_stage}/{self._epochs}"
-            f" train_loss {_number(row.get('train_loss'))} valid_loss {_number(row.get('valid_loss'))}"
-            f" accuracy {_number(row.get('accuracy'))}"
+            f" train_loss {number(row.get('train_loss'))} valid_loss {number(row.get('valid_loss'))}"
+            f" accuracy {number(row.get('accuracy'))}"
         )
         if row.get("time") is not None:
-            text += f" ({_duration(float(row['time']))})"
+            text += f" ({duration(float(row['time']))})"
         return self._label(text)
 
     def on_fit_end(self) -> None:
@@ -199,7 +181,7 @@ def _progress_lines(iterable: Iterable[T], total: int | None, desc: str, stream:
     def report() -> None:
         share = f" ({100 * done // total}%)" if total else ""
         of = f"/{total}" if total else ""
-        stream.write(f"{prefix}{done}{of}{share} {_duration(time.perf_counter() - started)}\n")
+        stream.write(f"{prefix}{done}{of}{share} {duration(time.perf_counter() - started)}\n")
         stream.flush()
 
     for item in iterable:

@@ -23,14 +23,16 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from kit.seeds import derive_seed
 from study.data import augment
 from study.errors import ConfigError
-from study.engine.learner import Evaluation, Interpretation, Learner, derived_seed
+from study.engine.learner import Evaluation, Interpretation, Learner
 from study.engine.models import IMAGENET_MEAN, IMAGENET_STD, create_model
 from study.engine.observe import ObserverList, TrainingObserver
 from study.engine.progress import ProgressObserver
 from study.engine.readout import Readout, class_counts, classes_are_counts, create_readout
 from study.run.runfolder import CellFolder
+from study.config.labels import configuration_label
 from study.config.schedule import Stage
 from study.config.spec import TrainSpec, seed_fields, setting_fields
 from study.engine.tblog import TensorBoardObserver
@@ -158,7 +160,7 @@ def _train_and_write(
         # The readout first: a regression/ordinal head on classes that are not counts fails before any work.
         readout = create_readout(spec.head, class_counts(task.classes, spec.head), spec.reg_target, spec.reg_loss)
         model = create_model(spec.arch, len(task.classes), weights=spec.weights, head=spec.head,
-                             seed=derived_seed(spec.seed, "init"), image_size=spec.size)
+                             seed=derive_seed(spec.seed, "init"), image_size=spec.size)
         policy = _policy(spec)
         observers = ObserverList(_observers(progress, folder, spec))
     try:
@@ -211,7 +213,8 @@ def _observers(progress: str, folder: CellFolder, spec: TrainSpec) -> list[Train
     the TensorBoard writer."""
     observers: list[TrainingObserver] = [TensorBoardObserver(folder.file(CellFolder.EVENTS))]
     if progress == "bar":
-        observers.append(ProgressObserver(progress, desc=spec.label()))
+        main_axes = ["counts" if spec.task == "counting" else "data", "aug", "weights"]
+        observers.append(ProgressObserver(progress, desc=configuration_label(spec.to_dict(), main_axes)))
     return observers
 
 

@@ -16,8 +16,7 @@ from typing import Any
 
 from study.config.spec import TrainSpec
 
-__all__ = ["THROUGHPUT", "ARCH_GFLOPS", "CELL_OVERHEAD_S", "BENCH_FILE", "bench_throughput", "estimate_cell",
-           "duration"]
+__all__ = ["THROUGHPUT", "ARCH_GFLOPS", "CELL_OVERHEAD_S", "BENCH_FILE", "bench_throughput", "estimate_cell"]
 
 
 # Training throughput in images/s for ResNet-18 at 64 px (CPU: measured on a
@@ -116,12 +115,3 @@ def estimate_cell(cell: TrainSpec, device: str, measured: Sequence[dict[str, Any
     speed = _images_per_second(cell, device, measured)
     seconds = CELL_OVERHEAD_S[device] + image_epochs / speed + (valid * epochs + test) / (3 * speed)
     return image_epochs, seconds
-
-
-def duration(seconds: float) -> str:
-    """A duration as people read it: s below 90 s, min below 90 min, else h."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

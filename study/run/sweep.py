@@ -42,12 +42,14 @@ from typing import Any, NoReturn
 import pandas
 from tqdm import tqdm
 
+from kit.formatting import ci_sentence, duration
 from study.config.coerce import bounded, out_folder
 from study.config.sweepfile import DEFAULT_PRESET, load_sweep, preset_names
-from study.run.cost import BENCH_FILE, bench_throughput, duration, estimate_cell
+from study.run.cost import BENCH_FILE, bench_throughput, estimate_cell
 from study.errors import ConfigError, UserError
 from study.run.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create, gpu_slots, visible_gpus
 from study.config.grid import SweepSpec
+from study.config.labels import CellLabel, cell_labels
 from study.config.names import timm_names
 from study.run.runfolder import CellState, CellStatus, RunFolder
 from study.config.spec import TrainSpec, configuration_key, field_label, ignored_fields, varying_fields
@@ -59,7 +61,6 @@ __all__ = [
     "plan_cells",
     "print_plan",
     "print_summary",
-    "pooled_accuracy",
     "build_parser",
     "main",
 ]
@@ -330,42 +331,13 @@ def _outcome_line(outcome: CellOutcome, row: dict[str, Any]) -> str:
             detail += f", held-out counts MAE {held_out:.2f}"
     else:
         detail = outcome.error
-    return f"{outcome.status:<7} {outcome.cell_id} ({outcome.seconds:.0f} s): {detail}"
+    return f"{outcome.status:<7} {outcome.cell_id} ({duration(outcome.seconds)}): {detail}"
 
 
 # ---------------------------------------------------------------- summary
 
 
 SUMMARY_METRICS = ("valid_accuracy", "test_accuracy", "count_mae", "label_noise_rate", "seconds")
-
-
-def pooled_accuracy(accuracies: Sequence[float], n_images: Sequence[int]) -> dict[str, Any]:
-    """Mean test accuracy of replicate cells with a 95% confidence interval.
-
-    With 3 or more seeds: Student's t over the seeds' accuracies (the seed
-    is the unit that varies). With 2: too few for a t interval, so a Wilson
-    score interval over all the test images pooled.
-
-    Args:
-        accuracies: one test accuracy per seed.
-        n_images: the test images behind each accuracy.
-
-    Returns:
-        {"mean", "low", "high", "method", "n_seeds"}.
-    """
-    from scipy import stats  # deferred: the dry run and the sweep's start need no scipy
-
-    n = len(accuracies)
-    mean = sum(accuracies) / n
-    if n >= 3:
-        spread = stats.sem(accuracies) * stats.t.ppf(0.975, n - 1)
-        low, high, method = mean - spread, mean + spread, "t over seeds"
-    else:
-        total = sum(n_images)
-        correct = round(sum(a * k for a, k in zip(accuracies, n_images)))
-        interval = stats.binomtest(correct, total).proportion_ci(0.95, method="wilson")
-        low, high, method = interval.low, interval.high, "Wilson over images"
-    return {"mean": mean, "low": max(0.0, low), "high": min(1.0, high), "method": method, "n_seeds": n}
 
 
 def _number(value: Any) -> float | None:
@@ -377,22 +349,27 @@ def _number(value: Any) -> float | None:
 
 
 def print_replicates(result: SweepResult, cells: Sequence[TrainSpec]) -> None:
-    """For each configuration run with 2 or more seeds: mean test accuracy, 95% CI and n seeds."""
-    groups: dict[Any, list[tuple[TrainSpec, dict[str, Any]]]] = {}
-    for cell, row in zip(cells, result.rows):
-        groups.setdefault(configuration_key(cell.to_dict()), []).append((cell, row))
-    axes = _varying_axes(cells, ("setting",))
+    """Each configuration run with 2 or more seeds: its label and mean test accuracy, as the report states it.
+
+    The interval is ``kit.intervals.accuracy_estimate`` on each seed's correct test images (its
+    accuracy times its test images), the one the analysis computes from the same cells' predictions.
+    """
+    from kit.intervals import accuracy_estimate  # deferred: the dry run and the sweep's start need no scipy
+
+    specs = [cell.to_dict() for cell in cells]
+    groups: dict[Any, list[tuple[CellLabel, dict[str, Any]]]] = {}
+    for spec, label, row in zip(specs, cell_labels(specs), result.rows):
+        groups.setdefault(configuration_key(spec), []).append((label, row))
     lines = []
     for members in groups.values():
-        done = [(cell, row) for cell, row in members if row["status"] == CellStatus.DONE.value
+        done = [(label, row) for label, row in members if row["status"] == CellStatus.DONE.value
                 and _number(row.get("test_accuracy")) is not None and _number(row.get("test_images"))]
         if len(done) < 2:
             continue
-        pooled = pooled_accuracy([_number(row["test_accuracy"]) for _, row in done],
-                                 [int(_number(row["test_images"])) for _, row in done])
-        name = done[0][0].label(axes) or done[0][0].label()
-        lines.append(f"  {name}: {pooled['mean']:.3f} [{pooled['low']:.3f}, {pooled['high']:.3f}] "
-                     f"({pooled['method']}, n = {pooled['n_seeds']} seeds)")
+        totals = [int(_number(row["test_images"])) for _, row in done]
+        correct = [round(_number(row["test_accuracy"]) * total) for (_, row), total in zip(done, totals)]
+        estimate = accuracy_estimate(correct, totals)
+        lines.append(f"  {done[0][0].configuration}: {ci_sentence(estimate.to_dict())}")
     if lines:
         print("\nmean test accuracy over seeds, 95% CI:")
         print("\n".join(lines))

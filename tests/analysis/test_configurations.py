@@ -5,7 +5,7 @@ import pytest
 
 from analysis.comparisons import paired_comparisons
 from analysis.rundata import load_cells
-from analysis.stats import T_OVER_SEEDS, WILSON_OVER_IMAGES
+from kit.intervals import T_OVER_SEEDS, WILSON_OVER_IMAGES
 from analysis.tables import configurations
 from study.run.runfolder import RunFolder
 from study.config.spec import TRAIN_DEFAULTS

@@ -9,8 +9,9 @@ from PIL import Image
 
 from analysis import run_analysis
 from analysis.numerosity import count_error_table, count_kind, heads_table, image_errors, resolution_table
-from analysis.rundata import arch_label, load_cells, short_value
-from analysis.stats import BOOTSTRAP_OVER_IMAGES, T_OVER_SEEDS, WILSON_OVER_IMAGES
+from analysis.rundata import load_cells
+from study.config.labels import arch_label, short_value
+from kit.intervals import BOOTSTRAP_OVER_IMAGES, T_OVER_SEEDS, WILSON_OVER_IMAGES
 from helpers import TINY
 from study.run.runfolder import RunFolder
 from study.config.spec import TRAIN_DEFAULTS
@@ -186,7 +187,7 @@ def test_count_error_panels_split_disjoint_ranges_and_keep_overlapping_ones_toge
 
 
 def test_block_sweeps_label_a_configuration_by_what_sets_it_apart():
-    from analysis.rundata import usual_values
+    from study.config.labels import usual_values
 
     base = {"task": "counting", "counts": "1-5", "held_out": "", "head": "fastai", "arch": "resnet18", "size": 32}
     specs = [base, {**base, "held_out": "3", "head": "regression"}, {**base, "arch": "timm:vit_tiny_patch16_224"},

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from analysis.confounds import IMAGES_WITHIN_SEEDS, SEEDS_AND_IMAGES, fit_images, size_to_n_ratio
-from analysis.stats import accuracy_estimate
+from kit.intervals import accuracy_estimate
 from analysis.verdict import Evidence, accuracy_gap, decide, radius_coverage, verdict_display
 from study.config.spec import TRAIN_DEFAULTS, TrainSpec
 from study.config.scenes import dewind_scene_recipe, scene_recipe

@@ -11,7 +11,7 @@ import pytest
 
 from reports import build_report
 from reports.build import SECTIONS
-from reports.formatting import number
+from kit.formatting import number
 from study.run.runfolder import RunFolder
 
 REPO = Path(__file__).resolve().parents[2]

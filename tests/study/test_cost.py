@@ -9,7 +9,7 @@ import pytest
 
 from study.config.sweepfile import load_sweep
 from study.config.spec import TrainSpec
-from study.run.cost import LR_FIND_STEPS, bench_throughput, duration, estimate_cell
+from study.run.cost import LR_FIND_STEPS, bench_throughput, estimate_cell
 from study.run.sweep import main
 
 
@@ -45,7 +45,3 @@ def test_dry_run_estimate_is_calibrated_from_a_bench_file(tmp_path: Path, monkey
     assert faster - overhead == pytest.approx((built_in - overhead) / 2)
     assert main(["--preset", "quick", "--dry-run", "--device", "cpu"]) == 0
     assert "measured in .cache/bench/train-cpu.json" in capsys.readouterr().out
-
-
-def test_durations_read_in_the_unit_people_use():
-    assert [duration(s) for s in (5, 89, 90, 5399, 5400)] == ["5 s", "89 s", "2 min", "90 min", "1.5 h"]

@@ -49,7 +49,7 @@ def test_lines_mode_names_the_cell_and_later_stages():
     simulate_fit(observer, rows=[{**ROWS[1], "valid_loss": None}], stage=2)
     assert stream.getvalue().splitlines() == [
         "cell-7 epoch 1/1 train_loss 1.234 valid_loss 1.100 accuracy 0.400 (12 s)",
-        "cell-7 stage 2 epoch 1/1 train_loss 0.800 valid_loss - accuracy 0.700 (12 s)",
+        "cell-7 stage 2 epoch 1/1 train_loss 0.800 valid_loss – accuracy 0.700 (12 s)",
     ]
 
 

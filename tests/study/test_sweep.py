@@ -19,7 +19,7 @@ import pytest
 
 from study.config.sweepfile import load_sweep
 from study.run.runfolder import CellFolder
-from study.store import atomic_write_json, read_json
+from study.store import read_json
 from study.run.sweep import main
 
 SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
@@ -422,20 +422,6 @@ def test_record_failure_maps_error_types():
 # ---------------------------------------------------------------- summary statistics
 
 
-def test_pooled_accuracy_t_over_three_seeds_and_wilson_over_images_for_two():
-    from study.run.sweep import pooled_accuracy
-
-    three = pooled_accuracy([0.5, 0.6, 0.7], [100, 100, 100])
-    # mean 0.6; sd 0.1, sem 0.1/sqrt(3), t(0.975, 2) = 4.303: half-width 0.2484
-    assert three["method"] == "t over seeds" and three["n_seeds"] == 3
-    assert three["mean"] == pytest.approx(0.6)
-    assert (three["low"], three["high"]) == (pytest.approx(0.3516, abs=1e-3), pytest.approx(0.8484, abs=1e-3))
-    two = pooled_accuracy([0.5, 0.5], [50, 50])
-    # Wilson, 50 of 100: 0.5 +- 1.96*sqrt(0.25/100 + 1.96^2/4/100^2) / (1 + 1.96^2/100) = [0.404, 0.596]
-    assert two["method"] == "Wilson over images"
-    assert (two["low"], two["high"]) == (pytest.approx(0.4038, abs=1e-3), pytest.approx(0.5962, abs=1e-3))
-
-
 def test_summary_pools_seeds_of_one_configuration(tmp_path: Path, capsys):
     def cell_with_test_set(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
         metrics = fake_run_cell(spec, cell_dir, device, cache_dir)
@@ -449,7 +435,30 @@ def test_summary_pools_seeds_of_one_configuration(tmp_path: Path, capsys):
     assert main(argv, run_cell=cell_with_test_set) == 0
     out = capsys.readouterr().out
     # fake accuracies 0.5, 0.6, 0.7 per seed: mean 0.600 [0.352, 0.848] for each of the two policies
-    assert out.count("0.600 [0.352, 0.848] (t over seeds, n = 3 seeds)") == 2
+    assert out.count("0.600 (95% CI 0.352–0.848, t over seeds, 3 seeds, n=60 images)") == 2
+
+
+def test_console_prints_the_interval_the_analysis_reports_for_the_same_cells(tmp_path: Path, capsys):
+    """Two seeds with different test sets (9 of 10, 50 of 100): the console's line is the analysis's estimate."""
+    from analysis.rundata import load_cells
+    from analysis.tables import configurations
+    from kit.formatting import ci_sentence
+
+    def uneven(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
+        correct, images = ((9, 10), (50, 100))[spec.seed]
+        metrics = {**fake_run_cell(spec, cell_dir, device, cache_dir), "test_accuracy": correct / images,
+                   "n_test": images}
+        CellFolder(cell_dir).write_metrics(metrics)
+        return metrics
+
+    run_dir = tmp_path / "run"
+    assert main([*SMOKE, "--out", str(run_dir), "--set", "grid.seed=0,1", "--set", "grid.aug=none"],
+                run_cell=uneven) == 0
+    out = capsys.readouterr().out
+    [configuration] = configurations(load_cells(run_dir))
+    # Wilson over the 110 pooled images: 59/110 = 0.536 (not the 0.700 mean of the two accuracies)
+    assert configuration["accuracy"]["mean"] == pytest.approx(59 / 110)
+    assert f"  {configuration['label']}: {ci_sentence(configuration['accuracy'])}\n" in out
 
 
 # ---------------------------------------------------------------- GPUs and estimates
