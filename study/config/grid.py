@@ -18,6 +18,7 @@ training-set size, architecture, epochs, lr, seeds ...
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 import typing
@@ -85,10 +86,17 @@ class SweepSpec:
     def cells(self) -> list[TrainSpec]:
         """Expand the grid blocks into TrainSpecs, in run order, without duplicates.
 
+        The expansion runs once per sweep (the spec is frozen, so it is kept);
+        each call returns a new list of the same TrainSpecs.
+
         Raises:
             ConfigError: a combination TrainSpec rejects (e.g. a bad count
                 range), naming the grid block and the cell.
         """
+        return list(self._expanded)
+
+    @functools.cached_property
+    def _expanded(self) -> tuple[TrainSpec, ...]:
         defaults = dict(self.train)
         built: list[TrainSpec] = []
         for index, block in enumerate(self.grids):
@@ -100,7 +108,7 @@ class SweepSpec:
         cells: dict[str, TrainSpec] = {}
         for spec in shared_radius(built):
             cells.setdefault(spec.cell_id(), spec)
-        return list(cells.values())
+        return tuple(cells.values())
 
     def values(self, name: str) -> set[Any]:
         """Every value the TrainSpec field ``name`` takes in this sweep's cells, without expanding the grid.

@@ -266,3 +266,19 @@ def test_staged_cells_describe_their_schedule_and_collapse_when_only_labels_diff
     raw = {"train": {"n_train": 20, "stages": "frozen 1@1e-3, unfrozen 2@1e-4"}, "grid": {"epochs": [3, 7]}}
     cells = parse_sweep(raw).cells()
     assert len(cells) == 1 and cells[0].epochs == 3 and cells[0].lr == 1e-4 and cells[0].freeze == "yes"
+
+
+
+def test_a_sweep_is_expanded_once(monkeypatch):
+    """Reading a sweep expands (and so checks) its cells; every later cells() reuses that expansion."""
+    import study.config.grid as grid
+
+    calls = []
+    real = grid._make_cell
+    monkeypatch.setattr(grid, "_make_cell", lambda *args: calls.append(1) or real(*args))
+    spec = load_sweep("quick")
+    made = len(calls)
+    assert made == len(spec.cells()) == 8
+    first, second = spec.cells(), spec.cells()
+    assert first == second and first is not second  # a new list of the same cells
+    assert len(calls) == made
