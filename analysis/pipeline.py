@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import math
 import sys
 import time
 import tomllib
@@ -38,6 +36,7 @@ from analysis.cell_analysis import BUDGETS, STEPS, Budget, CellResult, analyse_c
 from analysis.comparisons import paired_comparisons
 from analysis.instruments import run_instruments
 from analysis.rundata import CellRecord, load_cells, open_run
+from kit.records import AnalysisSummary, CellMetrics
 from study.errors import UserError
 from study.run.runfolder import CellStatus, RunFolder
 from study.store import atomic_write_bytes, atomic_write_text
@@ -103,37 +102,24 @@ class Summary:
             self.findings.append({"title": title, "text": sentence})
 
     def write(self, extra: dict[str, Any]) -> dict[str, Any]:
-        """Write and return summary.json (atomically: the report never reads half a summary)."""
-        summary = {"findings": self.findings, "figures": self.figures, "tables": self.tables,
-                   "missing": self.missing, "limitations": list(dict.fromkeys(self.limitations)),
-                   "examples": self.examples, **extra}
-        summary = _finite(json.loads(json.dumps(summary, default=_json_default)))
-        # allow_nan=False: NaN is not JSON; _finite turned every NaN/inf into null first.
-        atomic_write_text(self.out_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False))
-        return summary
+        """Write summary.json (``kit.records.AnalysisSummary``, atomically: the report never reads half a
+        summary) and return what it holds.
+
+        Args:
+            extra: the other fields of the summary (answer, configurations, comparisons, cells, ...).
+        """
+        summary = AnalysisSummary(findings=self.findings, figures=self.figures, tables=self.tables,
+                                  missing=self.missing, limitations=list(dict.fromkeys(self.limitations)),
+                                  examples=self.examples, **extra)
+        data = summary.to_bytes()
+        atomic_write_bytes(self.out_dir / AnalysisSummary.FILE, data)
+        return summary.to_json()
 
 
 def _display(value: Any) -> str:
     if isinstance(value, float):
         return "" if value != value else f"{value:.3g}"
     return "" if value is None else str(value)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by None (recursively)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
 
 
 def _description(run: RunFolder) -> str:
@@ -226,11 +212,11 @@ def _cells_drilldown(cells: list[CellRecord], misclassified: dict[str, list[dict
         history = cell.table(cell.folder.HISTORY)
         columns = [c for c in ("epoch", "train_loss", "valid_loss", "accuracy", "stage") if history is not None
                    and c in history]
-        metrics = cell.metrics or {}
+        metrics = cell.metrics or CellMetrics()
         drill[cell.cell_id] = {
             "label": cell.label,
             "history": history[columns].to_dict("records") if history is not None else [],
-            "confusion": metrics.get("confusion_matrix") or [], "classes": metrics.get("classes") or [],
+            "confusion": metrics.confusion_matrix, "classes": metrics.classes,
             "misclassified": misclassified.get(cell.cell_id, []),
         }
     return drill

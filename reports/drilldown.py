@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kit.records import CellMetrics
 from study.run.runfolder import CellFolder, CellStatus
 from study.config.spec import field_label, varying_fields
 
@@ -50,10 +51,10 @@ def _confusion(matrix: Any) -> list[list[tuple[int, float]]]:
 
 def _cell_files(folder: CellFolder) -> dict[str, Any]:
     """A cell's curve and confusion matrix as its own files state them (no analysis yet)."""
-    metrics = folder.read_metrics() or {}
+    metrics = folder.read_metrics() or CellMetrics()
     table = folder.table(CellFolder.HISTORY) if folder.file(CellFolder.HISTORY).is_file() else None
     return {"history": table.to_dict("records") if table is not None else [],
-            "confusion": metrics.get("confusion_matrix") or [], "classes": metrics.get("classes") or [],
+            "confusion": metrics.confusion_matrix, "classes": metrics.classes,
             "misclassified": []}
 
 
