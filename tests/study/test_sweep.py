@@ -339,8 +339,7 @@ def test_ctrl_c_in_a_cell_records_nothing_and_the_cell_reruns(tmp_path: Path, ca
 
 def cell_with_tables(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
     """A finished cell with history.csv and predictions.csv, like the real one."""
-    from kit.records import CellMetrics
-from study.run.runfolder import CellFolder
+    from study.run.runfolder import CellFolder
 
     cell = CellFolder(cell_dir)
     cell.write_history([{"epoch": 1, "train_loss": 1.0, "valid_loss": 1.1, "error_rate": 0.5,
@@ -458,8 +457,7 @@ def test_orchestration_reads_each_cell_a_fixed_number_of_times(tmp_path: Path, m
     """Linear in cells: every row is read once at the start and once when its cell finishes (the sweep
     used to re-read every cell after every cell), and the grid is expanded a fixed number of times."""
     from study.config.grid import SweepSpec
-    from kit.records import CellMetrics
-from study.run.runfolder import CellFolder
+    from study.run.runfolder import CellFolder
 
     records, expansions = [], []
     real_record, real_cells = CellFolder.record, SweepSpec.cells
