@@ -148,14 +148,14 @@ def cells_frame(cells: list[CellRecord]) -> pd.DataFrame:
     """One row per cell: id, labels, status, every setting and seed field, and the headline metrics."""
     rows = []
     for cell in cells:
-        metrics = (cell.metrics or CellMetrics()).to_json()
+        metrics = cell.metrics or CellMetrics()
         row = {"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label,
                "status": cell.status.value, "error": cell.error,
                **{name: cell.spec.get(name) for name in (*setting_fields(), *seed_fields())}}
         for key in ("test_accuracy", "test_dewind_accuracy", "test_held_out_accuracy", "test_held_out_mae",
                     "valid_accuracy", "count_mae", "label_noise_rate",
                     "n_valid", "n_test", "n_test_dewind", "seconds", "weights_used"):
-            row[key] = metrics.get(key)
-        row["train_images"] = metrics.get("n_train")
+            row[key] = getattr(metrics, key)
+        row["train_images"] = metrics.n_train
         rows.append(row)
     return pd.DataFrame(rows)

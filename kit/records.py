@@ -107,7 +107,7 @@ def parse_json(data: bytes | str, source: str | os.PathLike) -> Any:
     try:
         return plain(json.loads(data))
     except json.JSONDecodeError as error:
-        raise RecordError(f"{source}: not valid JSON (line {error.lineno}, column {error.colno})") from None
+        raise RecordError(f"{source}: not valid JSON at line {error.lineno}, column {error.colno}") from None
     except (UnicodeDecodeError, ValueError):
         raise RecordError(f"{source}: not valid JSON (not UTF-8 text)") from None
 
@@ -451,7 +451,7 @@ class BenchFile(_JsonRecord):
             raise RecordError(f"{source}: 'entries' is not a list")
         entries = [BenchEntry.from_json(entry, f"{source}, entry {index}")
                    for index, entry in enumerate(data["entries"])]
-        for entry, index in zip(entries, range(len(entries))):
+        for index, entry in enumerate(entries):
             if not (isinstance(entry.images_per_s, (int, float)) and entry.images_per_s > 0):
                 raise RecordError(f"{source}, entry {index}: images_per_s must be a number > 0, "
                                   f"got {entry.images_per_s!r}")

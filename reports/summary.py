@@ -236,7 +236,7 @@ def read_analysis(run: RunFolder, scrub: PathScrubber) -> Analysis:
 
 
 def _problem(error: OSError | RecordError) -> str:
-    """What is wrong with summary.json, without its path ("is damaged: not valid JSON (line 1, column 9)")."""
+    """What is wrong with summary.json, without its path ("is damaged: not valid JSON at line 1, column 9")."""
     if isinstance(error, RecordError):
         return f"is damaged: {str(error).split(': ', 1)[-1]}"
     return f"cannot be read ({error.strerror or error})"

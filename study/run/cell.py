@@ -114,8 +114,9 @@ def run_cell(
             console; the epoch table still goes to log.txt).
 
     Returns:
-        ``metrics.json`` as written (``kit.records.CellMetrics.to_json``); ``phase_seconds`` holds the seconds
-        spent building the data, setting up (model, policy, observers), fitting, evaluating, computing the metrics and writing.
+        ``metrics.json`` as written (``kit.records.CellMetrics.to_json``); ``phase_seconds`` holds the
+        seconds spent building the data, setting up (model, policy, observers), fitting, evaluating,
+        computing the metrics and writing.
 
     Raises:
         ConfigError: an unknown progress mode. Otherwise whatever stopped the

@@ -31,7 +31,8 @@ from typing import Any
 
 from kit.records import CellMetrics, Checkpoint, RecordError, ResultsRow, results_csv_rows
 from study.errors import DamagedFileError, NotARunFolderError, NotOurFolderError, RunLockedError
-from study.store import atomic_torch_save, atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text, read_json
+from study.store import (atomic_torch_save, atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text,
+                         read_json)
 
 __all__ = [
     "CellStatus",

@@ -30,7 +30,7 @@ def test_json_reads_back_as_written_and_an_old_nan_token_reads_as_none():
     assert data == b'{\n  "a": null,\n  "b": 1\n}\n'  # sorted keys, indent 2, trailing newline, no NaN token
     assert parse_json(data, "x.json") == {"a": None, "b": 1}
     assert parse_json('{"a": NaN, "b": [Infinity]}', "old.json") == {"a": None, "b": [None]}
-    with pytest.raises(RecordError, match=r"^cut\.json: not valid JSON \(line 1, column 7\)$"):
+    with pytest.raises(RecordError, match=r"^cut\.json: not valid JSON at line 1, column 7$"):
         parse_json('{"a": ', "cut.json")
 
 

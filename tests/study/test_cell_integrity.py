@@ -18,7 +18,7 @@ import torch
 from study.run import sweep
 from study.errors import DamagedFileError, NotOurFolderError
 from study.run.runfolder import MARKER, CellFolder, CellStatus, RunFolder
-from kit.records import CellMetrics
+from kit.records import CellMetrics, Checkpoint
 
 SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
 
@@ -29,7 +29,8 @@ def finish(cell: CellFolder, weight: float = 1.0, spec: dict | None = None) -> C
     cell.write_history([{"epoch": 1, "train_loss": 0.5}])
     cell.write_predictions([{"split": "test", "index": 0, "label": "1", "pred": "1", "loss": 0.1, "probs": [1.0]}],
                            ["1"])
-    cell.save_checkpoint({"model": {"w": torch.full((4,), weight)}})
+    cell.save_checkpoint(Checkpoint(model={"w": torch.full((4,), weight)}, arch="resnet18", head="classifier",
+                                    num_classes=4, size=32))
     cell.write_metrics(CellMetrics(valid_accuracy=0.5))
     return cell
 
@@ -110,7 +111,8 @@ def test_the_sweep_reruns_a_cell_whose_checkpoint_was_substituted(tmp_path: Path
     def cell_function(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
         runs.append(Path(cell_dir).name)
         folder = CellFolder(cell_dir)
-        folder.save_checkpoint({"model": {"w": torch.ones(2)}})
+        folder.save_checkpoint(Checkpoint(model={"w": torch.ones(2)}, arch="resnet18", head="classifier",
+                                          num_classes=2, size=32))
         folder.write_metrics(CellMetrics(valid_accuracy=0.5))
         return {"valid_accuracy": 0.5}
 

@@ -36,7 +36,7 @@ def test_cell_states(tmp_path: Path):
 
 
 @pytest.mark.parametrize(("name", "damage", "reason"), [
-    ("metrics.json", b'{"status": "do', "metrics.json is damaged (not valid JSON (line 1, column 11))"),
+    ("metrics.json", b'{"status": "do', "metrics.json is damaged (not valid JSON at line 1, column 12)"),
     ("history.csv", b"epoch,train_loss\n1,0.5\n2", "history.csv is damaged (line 3 has the wrong number of columns)"),
     ("predictions.csv", b"", "predictions.csv is damaged (empty)"),
 ])
