@@ -1,7 +1,8 @@
 """The run folder and its cell folders: the only code that knows their layout.
 
 ``docs/RUN_FOLDER.md`` documents the layout; this module is its one writer and
-reader. Training (``study.run.cell``), the executors, the sweep, ``analysis`` and
+reader. What a file holds (metrics.json, checkpoint.pt, a results.csv row) is
+its record's in ``kit.records``; this module knows where the files go. Training (``study.run.cell``), the executors, the sweep, ``analysis`` and
 ``reports`` all go through ``RunFolder`` and ``CellFolder``; none of them
 builds a path to a cell file by hand.
 
