@@ -136,7 +136,7 @@ class _Context:
 
 
 def _load(cell: CellRecord, cache_dir: Path | None, device: torch.device) -> _Context:
-    predictor, spec, classes = load_predictor(cell.folder, cell.spec, (cell.metrics or {}).get("classes", []),
+    predictor, spec, classes = load_predictor(cell.folder, cell.spec, cell.classes,
                                               cell.is_counting, device)
     task = build_task(TrainSpec.from_record(spec), "cpu", cache_dir)
     return _Context(predictor.model, attribution.prepare_model(predictor.model, device), predictor,

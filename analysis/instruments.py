@@ -153,7 +153,7 @@ def _measure(cell: CellRecord, budget: InstrumentBudget, device: torch.device,
         measures.limitations.append("A cell with one count class has no pairs that differ in number and no "
                                     "numerosity factor: no Weber fit and no unit analysis.")
         return measures
-    predictor, spec, _ = load_predictor(cell.folder, cell.spec, (cell.metrics or {}).get("classes", []), True, device)
+    predictor, spec, _ = load_predictor(cell.folder, cell.spec, cell.classes, True, device)
     try:
         train = TrainSpec.from_record(spec)
         sets, why = _scene_recipes(train)

@@ -36,7 +36,7 @@ from analysis.comparisons import paired_comparisons
 from analysis.instruments import run_instruments
 from analysis.rundata import CellRecord, load_cells, open_run
 from analysis.summary import Summary
-from study.errors import UserError
+from kit.records import CellMetrics
 from study.run.runfolder import CellStatus, RunFolder
 from study.store import atomic_write_bytes
 from study.data.tasks import resolve_device
@@ -136,11 +136,11 @@ def _cells_drilldown(cells: list[CellRecord], misclassified: dict[str, list[dict
         history = cell.table(cell.folder.HISTORY)
         columns = [c for c in ("epoch", "train_loss", "valid_loss", "accuracy", "stage") if history is not None
                    and c in history]
-        metrics = cell.metrics or {}
+        metrics = cell.metrics or CellMetrics()
         drill[cell.cell_id] = {
             "label": cell.label,
             "history": history[columns].to_dict("records") if history is not None else [],
-            "confusion": metrics.get("confusion_matrix") or [], "classes": metrics.get("classes") or [],
+            "confusion": metrics.confusion_matrix, "classes": metrics.classes,
             "misclassified": misclassified.get(cell.cell_id, []),
         }
     return drill

@@ -138,11 +138,11 @@ def load_model(folder: CellFolder, device: str | torch.device = "cpu") -> tuple[
         FileNotFoundError: no checkpoint; DamagedFileError: one that cannot be read.
     """
     checkpoint = folder.load_checkpoint()
-    model = create_model(checkpoint["arch"], int(checkpoint["num_classes"]), weights="none", head=checkpoint["head"],
-                         image_size=int(checkpoint["size"]))
-    model.load_state_dict(checkpoint["model"])
-    model.readout = checkpoint_readout(checkpoint)
-    info = {key: value for key, value in checkpoint.items() if key != "model"}
+    model = create_model(checkpoint.arch, int(checkpoint.num_classes), weights="none", head=checkpoint.head,
+                         image_size=int(checkpoint.size))
+    model.load_state_dict(checkpoint.model)
+    info = {key: value for key, value in checkpoint.to_dict().items() if key != "model"}
+    model.readout = checkpoint_readout(info)
     return model.to(device).eval(), info
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from kit.records import CellMetrics
 from study.errors import UserError
 from study.run.runfolder import CellFolder, CellState, CellStatus, RunFolder
 from study.config.labels import cell_labels
@@ -32,7 +33,7 @@ class CellRecord:
         folder: the ``CellFolder``.
         spec: TrainSpec dict (``{}`` if spec.json is missing).
         state: ``CellState`` (status and reason).
-        metrics: metrics.json of a done cell, else None.
+        metrics: metrics.json of a done cell (``kit.records.CellMetrics``), else None.
         config_label: the configuration's human label (varying settings only).
         label_fields: the fields ``config_label`` shows, in order.
         label: ``config_label`` plus the seed when seeds vary.
@@ -41,7 +42,7 @@ class CellRecord:
     folder: CellFolder
     spec: dict[str, Any]
     state: CellState
-    metrics: dict[str, Any] | None = None
+    metrics: CellMetrics | None = None
     config_label: str = ""
     label: str = ""
     label_fields: tuple[str, ...] = ()
@@ -76,9 +77,14 @@ class CellRecord:
         return configuration_key(self.spec)
 
     @property
+    def classes(self) -> list[str]:
+        """The class names metrics.json records ([] for a cell that did not finish)."""
+        return list(self.metrics.classes) if self.metrics is not None else []
+
+    @property
     def count_range(self) -> tuple[int, int] | None:
         """The inclusive class range of a counting cell, from its classes (None otherwise)."""
-        classes = (self.metrics or {}).get("classes") or []
+        classes = self.classes
         try:
             counts = [int(c) for c in classes]
         except (TypeError, ValueError):
@@ -132,14 +138,14 @@ def cells_frame(cells: list[CellRecord]) -> pd.DataFrame:
     """One row per cell: id, labels, status, every setting and seed field, and the headline metrics."""
     rows = []
     for cell in cells:
-        metrics = cell.metrics or {}
+        metrics = cell.metrics or CellMetrics()
         row = {"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label,
                "status": cell.status.value, "error": cell.error,
                **{name: cell.spec.get(name) for name in (*setting_fields(), *seed_fields())}}
         for key in ("test_accuracy", "test_dewind_accuracy", "test_held_out_accuracy", "test_held_out_mae",
                     "valid_accuracy", "count_mae", "label_noise_rate",
                     "n_valid", "n_test", "n_test_dewind", "seconds", "weights_used"):
-            row[key] = metrics.get(key)
-        row["train_images"] = metrics.get("n_train")
+            row[key] = getattr(metrics, key)
+        row["train_images"] = metrics.n_train
         rows.append(row)
     return pd.DataFrame(rows)

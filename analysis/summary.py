@@ -8,8 +8,6 @@ contract is in docs/ANALYSIS.md; ``reports.summary`` reads it.
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,8 @@ import pandas as pd
 
 from analysis import figures
 from study.errors import UserError
-from study.store import atomic_write_text
+from kit.records import AnalysisSummary
+from study.store import atomic_write_bytes, atomic_write_text
 
 __all__ = ["Summary", "SECTIONS", "MAX_TABLE_ROWS"]
 
@@ -80,14 +79,17 @@ class Summary:
             self.findings.append({"title": title, "text": sentence})
 
     def write(self, extra: dict[str, Any]) -> dict[str, Any]:
-        """Write and return summary.json (atomically: the report never reads half a summary)."""
-        summary = {"findings": self.findings, "figures": self.figures, "tables": self.tables,
-                   "missing": self.missing, "limitations": list(dict.fromkeys(self.limitations)),
-                   "examples": self.examples, **extra}
-        summary = _finite(json.loads(json.dumps(summary, default=_json_default)))
-        # allow_nan=False: NaN is not JSON; _finite turned every NaN/inf into null first.
-        atomic_write_text(self.out_dir / "summary.json", json.dumps(summary, indent=2, allow_nan=False))
-        return summary
+        """Write summary.json (``kit.records.AnalysisSummary``, atomically: the report never reads half a
+        summary) and return what it holds.
+
+        Args:
+            extra: the other fields of the summary (answer, configurations, comparisons, cells, ...).
+        """
+        summary = AnalysisSummary(findings=self.findings, figures=self.figures, tables=self.tables,
+                                  missing=self.missing, limitations=list(dict.fromkeys(self.limitations)),
+                                  examples=self.examples, **extra)
+        atomic_write_bytes(self.out_dir / AnalysisSummary.FILE, summary.to_bytes())
+        return summary.to_json()
 
 
 def _display(value: Any) -> str:
@@ -96,18 +98,3 @@ def _display(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by None (recursively)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value

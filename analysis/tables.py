@@ -76,8 +76,8 @@ def split_hits(cell: CellRecord, split: str) -> tuple[int, int] | None:
     table = split_correctness(cell, split)
     if table is not None:
         return int(table["correct"].sum()), len(table)
-    metrics = cell.metrics or {}
-    accuracy, n = metrics.get(f"{split}_accuracy"), metrics.get(f"n_{split}")
+    metrics = cell.metrics or CellMetrics()
+    accuracy, n = getattr(metrics, f"{split}_accuracy", None), getattr(metrics, f"n_{split}", None)
     if accuracy is None or not n:
         return None
     return int(round(float(accuracy) * int(n))), int(n)
@@ -151,9 +151,9 @@ def per_count_accuracy(cells: list[CellRecord]) -> pd.DataFrame:
     for cell in cells:
         if cell.status is not CellStatus.DONE:
             continue
-        metrics = cell.metrics or {}
-        classes = metrics.get("classes") or []
-        matrix = np.asarray(metrics.get("confusion_matrix") or [], dtype=float)
+        metrics = cell.metrics or CellMetrics()
+        classes = metrics.classes
+        matrix = np.asarray(metrics.confusion_matrix, dtype=float)
         for index, name in enumerate(classes):
             total = matrix[index].sum() if matrix.ndim == 2 and len(matrix) > index else 0
             rows.append({"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label,
@@ -166,8 +166,8 @@ def confusion_long(cells: list[CellRecord]) -> pd.DataFrame:
     """Confusion matrices of done cells in long form: cell, true, predicted, n."""
     rows = []
     for cell in cells:
-        metrics = cell.metrics or {}
-        classes, matrix = metrics.get("classes") or [], metrics.get("confusion_matrix") or []
+        metrics = cell.metrics or CellMetrics()
+        classes, matrix = metrics.classes, metrics.confusion_matrix
         for i, true in enumerate(classes[: len(matrix)]):
             for j, pred in enumerate(classes[: len(matrix[i])]):
                 rows.append({"cell_id": cell.cell_id, "label": cell.label, "true": true, "predicted": pred,
@@ -179,10 +179,10 @@ def off_by_k(cells: list[CellRecord]) -> pd.DataFrame:
     """Share of test images whose predicted count is off by 0, 1, 2, 3+ (counting cells)."""
     rows = []
     for cell in cells:
-        metrics = cell.metrics or {}
-        for k, share in (metrics.get("off_by_k") or {}).items():
+        metrics = cell.metrics or CellMetrics()
+        for k, share in (metrics.off_by_k or {}).items():
             rows.append({"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label,
-                         "k": k, "share": share, "n": metrics.get("n_test")})
+                         "k": k, "share": share, "n": metrics.n_test})
     return pd.DataFrame(rows)
 
 
@@ -190,16 +190,16 @@ def label_noise_table(cells: list[CellRecord]) -> pd.DataFrame:
     """Augmentation label noise (study.data.augment.count_audit, in metrics.json) beside test accuracy."""
     rows = []
     for cell in cells:
-        metrics = cell.metrics or {}
-        if metrics.get("label_noise_rate") is None:
+        metrics = cell.metrics or CellMetrics()
+        if metrics.label_noise_rate is None:
             continue
         rows.append({"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label,
                      "counts": cell.spec.get("counts"), "aug": cell.spec.get("aug"),
-                     "label_noise_rate": metrics["label_noise_rate"],
-                     "clipped_rate": metrics.get("label_noise_clipped_rate"),
-                     "miscount_rate": metrics.get("label_noise_miscount_rate"),
-                     "n_augmented_samples": AUDIT_SAMPLES, "test_accuracy": metrics.get("test_accuracy"),
-                     "n_test": metrics.get("n_test")})
+                     "label_noise_rate": metrics.label_noise_rate,
+                     "clipped_rate": metrics.label_noise_clipped_rate,
+                     "miscount_rate": metrics.label_noise_miscount_rate,
+                     "n_augmented_samples": AUDIT_SAMPLES, "test_accuracy": metrics.test_accuracy,
+                     "n_test": metrics.n_test})
     return pd.DataFrame(rows)
 
 

@@ -41,7 +41,8 @@ class RunData:
     """What the run folder itself says, with local paths scrubbed.
 
     Attributes:
-        rows: one ``CellFolder.record`` row per cell (strings and numbers), plus ``label`` and ``folder``.
+        rows: one results.csv row per cell (``CellFolder.record().to_csv()``: strings and numbers), plus
+            ``label`` and ``folder``.
         missing: (what, why) notes for files a partial run lacks.
     """
 
@@ -75,13 +76,19 @@ def _sweep(run: RunFolder, scrub: PathScrubber, missing: list[tuple[str, str]]) 
             scrub.text(text))
 
 
-def _rows(run: RunFolder, scrub: PathScrubber) -> list[dict[str, Any]]:
-    """One record per cell folder, and a pending row for cells results.csv lists without a folder."""
-    rows = [cell.record() for cell in run.cells()]
+def _rows(run: RunFolder, scrub: PathScrubber, missing: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """One record per cell folder, and a pending row for cells results.csv lists without a folder
+    (a results.csv that is not one is noted in ``missing``)."""
+    rows = [cell.record().to_csv() for cell in run.cells()]
     on_disk = {row["cell_id"] for row in rows}
-    for listed in run.read_results():
-        if listed.get("cell_id") and listed["cell_id"] not in on_disk:
-            rows.append({**listed, "status": CellStatus.PENDING.value, "error": ""})
+    try:
+        listed_rows = run.read_results()
+    except DamagedFileError as error:
+        missing.append((RunFolder.RESULTS, scrub.text(error)))
+        listed_rows = []
+    for listed in listed_rows:
+        if listed.cell_id and listed.cell_id not in on_disk:
+            rows.append({**listed.to_csv(), "status": CellStatus.PENDING.value, "error": ""})
     specs = [{key: row.get(key, TRAIN_DEFAULTS[key]) for key in TRAIN_DEFAULTS} for row in rows]
     for row, label in zip(rows, cell_labels(specs)):
         row["label"] = label.text
@@ -101,7 +108,7 @@ def collect_run(run_dir: str | Path) -> RunData:
     scrub = PathScrubber(run.path)
     missing: list[tuple[str, str]] = []
     name, description, sweep_text = _sweep(run, scrub, missing)
-    rows = _rows(run, scrub)
+    rows = _rows(run, scrub, missing)
     problems = [Problem(row["label"], row["folder"], row["status"], row["error"] or "not run yet")
                 for row in rows if row["status"] != CellStatus.DONE.value]
     if not rows:

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from kit.formatting import ci_sentence, number
+from kit.records import CellMetrics
 from study.run.runfolder import CellFolder, CellStatus
 from study.config.labels import spelled_value
 from study.config.spec import varying_fields
@@ -51,10 +52,10 @@ def _confusion(matrix: Any) -> list[list[tuple[int, float]]]:
 
 def _cell_files(folder: CellFolder) -> dict[str, Any]:
     """A cell's curve and confusion matrix as its own files state them (no analysis yet)."""
-    metrics = folder.read_metrics() or {}
+    metrics = folder.read_metrics() or CellMetrics()
     table = folder.table(CellFolder.HISTORY) if folder.file(CellFolder.HISTORY).is_file() else None
     return {"history": table.to_dict("records") if table is not None else [],
-            "confusion": metrics.get("confusion_matrix") or [], "classes": metrics.get("classes") or [],
+            "confusion": metrics.confusion_matrix, "classes": metrics.classes,
             "misclassified": []}
 
 

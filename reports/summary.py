@@ -18,8 +18,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from kit.records import AnalysisSummary, RecordError
 from study.run.runfolder import RunFolder
-from study.store import read_json
 
 from reports.privacy import PathScrubber
 
@@ -205,10 +205,13 @@ def read_analysis(run: RunFolder, scrub: PathScrubber) -> Analysis:
         run: the run folder.
         scrub: rewrites absolute paths in every string read.
     """
-    summary = read_json(run.analysis_dir / "summary.json")
-    if not isinstance(summary, dict):
+    path = run.analysis_dir / AnalysisSummary.FILE
+    try:
+        summary = AnalysisSummary.read(path).to_json()
+    except (OSError, RecordError) as error:
         why = ("not run yet: python -m analysis RUN writes it" if not run.analysis_dir.is_dir()
-               else "analysis/summary.json is missing or not valid JSON")
+               else "analysis/summary.json is missing" if isinstance(error, FileNotFoundError)
+               else scrub.text(f"analysis/summary.json {_problem(error)}"))
         return Analysis(missing=[("analysis", why)])
     reader = _Reader(run, scrub)
     answer = summary.get("answer") if isinstance(summary.get("answer"), dict) else {}
@@ -230,6 +233,13 @@ def read_analysis(run: RunFolder, scrub: PathScrubber) -> Analysis:
         reader.missing.append((scrub.text(item.get("what")), scrub.text(item.get("why"))))
     analysis.missing = reader.missing
     return analysis
+
+
+def _problem(error: OSError | RecordError) -> str:
+    """What is wrong with summary.json, without its path ("is damaged: not valid JSON at line 1, column 9")."""
+    if isinstance(error, RecordError):
+        return f"is damaged: {str(error).split(': ', 1)[-1]}"
+    return f"cannot be read ({error.strerror or error})"
 
 
 def misclassified_png(run: RunFolder, relative: Any) -> bytes | None:

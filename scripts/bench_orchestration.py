@@ -12,13 +12,14 @@ import time
 from pathlib import Path
 
 def stub_cell(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
+    from kit.records import CellMetrics
     from study.run.runfolder import CellFolder
     cell = Path(cell_dir)
     (cell / "history.csv").write_text("epoch,train_loss,valid_loss,error_rate,accuracy,time\n1,0.5,0.5,0.1,0.9,1\n")
     (cell / "predictions.csv").write_text("split,index,label,pred,loss\n" + "".join(f"test,{i},1,1,0.1\n" for i in range(100)))
-    metrics = {"status": "done", "test_accuracy": 0.9, "valid_accuracy": 0.9, "seconds": 0.0, "device": "cpu"}
+    metrics = CellMetrics(test_accuracy=0.9, valid_accuracy=0.9, seconds=0.0, device="cpu")
     CellFolder(cell).write_metrics(metrics)  # the finish path, manifest included
-    return metrics
+    return metrics.to_json()
 
 if __name__ == "__main__":
     n, executor, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]

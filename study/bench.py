@@ -63,7 +63,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["main", "bench_cell", "bench_eval", "bench_train", "results_path", "time_to_accuracy"]
+from kit.records import BenchEntry, BenchFile, RecordError, bench_path
+
+__all__ = ["main", "bench_cell", "bench_eval", "bench_train", "bench_entries", "save_entries", "time_to_accuracy"]
 
 # The quick preset's cell (ResNet-18 from scratch, 64 px, fastai augmentation, 8 epochs), the default of `cell`.
 QUICK_CELL = {"task": "counting", "counts": "1-5", "size": 64, "radius": 2.25, "n_train": 2000, "n_test": 1000,
@@ -213,11 +215,6 @@ def _imagefolder_seconds(learner, optimizer, task, target, size, batch_size, wor
         return _timed(loader_step, warmup, steps, repeats, target)
 
 
-def results_path(device: torch.device, root: Path = Path(".")) -> Path:
-    """``.cache/bench/train-<device type>.json`` below ``root``."""
-    return root / ".cache" / "bench" / f"train-{device.type}.json"
-
-
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
@@ -228,29 +225,36 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _save_results(path: Path, device: torch.device, args: argparse.Namespace, results: dict) -> None:
-    """Merge this run's entries into the device's results file (same arch/size/batch/precision replaced)."""
+def bench_entries(device: torch.device, args: argparse.Namespace, results: dict) -> list[BenchEntry]:
+    """The bench file's entries for ``bench_train``'s results (one per precision) run with ``args``."""
     from study.engine.precision import native_bf16
-    from study.store import atomic_write_json
 
-    try:
-        saved = json.loads(path.read_text())
-        entries = saved["entries"] if isinstance(saved, dict) and isinstance(saved.get("entries"), list) else []
-    except (OSError, ValueError):
-        entries = []
     hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
-    new = [
-        {"arch": args.arch, "size": args.size, "batch_size": args.batch_size, "precision": precision,
-         "precision_ran": row["precision_ran"], "native_bf16": native_bf16(device), "device": str(device),
-         "hardware": hardware, "threads": torch.get_num_threads(), "compile": args.compile,
-         "images_per_s": row["ours"], "model_only_images_per_s": row["model_only"],
-         "steps": args.steps, "repeats": args.repeats, "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return [
+        BenchEntry(arch=args.arch, size=args.size, batch_size=args.batch_size, precision=precision,
+                   precision_ran=row["precision_ran"], native_bf16=native_bf16(device), device=str(device),
+                   hardware=hardware, threads=torch.get_num_threads(), compile=args.compile,
+                   images_per_s=row["ours"], model_only_images_per_s=row["model_only"],
+                   steps=args.steps, repeats=args.repeats, measured=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         for precision, row in results.items()
     ]
-    same = {(e["arch"], e["size"], e["batch_size"], e["precision"]) for e in new}
-    kept = [e for e in entries if (e.get("arch"), e.get("size"), e.get("batch_size"), e.get("precision")) not in same]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, {"device": device.type, "entries": kept + new})
+
+
+def save_entries(path: Path, device_type: str, entries: Sequence[BenchEntry]) -> None:
+    """Merge ``entries`` into the device's bench file (``kit.records.BenchFile``; the same setting replaced).
+
+    A file that is not a bench file (damaged, an older format) is replaced, saying so.
+    """
+    from study.store import atomic_write_bytes
+
+    try:
+        saved = BenchFile.read(path)
+    except FileNotFoundError:
+        saved = BenchFile(device_type)
+    except (OSError, RecordError) as error:
+        print(f"note: {error}; starting {path} afresh")
+        saved = BenchFile(device_type)
+    atomic_write_bytes(path, saved.merged(entries).to_bytes())
 
 
 def _train_main(argv: Sequence[str]) -> int:
@@ -276,8 +280,8 @@ def _train_main(argv: Sequence[str]) -> int:
     results = bench_train(args.arch, args.size, args.batch_size, args.steps, args.warmup, args.repeats, args.device,
                           args.aug, args.workers, args.compile, args.imagefolder)
     _print_table(args, device, results)
-    path = results_path(device)
-    _save_results(path, device, args, results)
+    path = bench_path(device.type)
+    save_entries(path, device.type, bench_entries(device, args, results))
     print(f"written to {path}")
     return 0
 

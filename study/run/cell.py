@@ -12,6 +12,7 @@ the failure (``error.json``) is the caller's job.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import random
 import sys
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from kit.seeds import derive_seed
+from kit.records import CellMetrics, Checkpoint
 from study.data import augment
 from study.errors import ConfigError
 from study.engine.learner import Evaluation, Interpretation, Learner
@@ -115,8 +117,9 @@ def run_cell(
             console; the epoch table still goes to log.txt).
 
     Returns:
-        the metrics dict (also written to ``metrics.json``); ``phase_seconds`` holds the seconds
-        spent building the data, setting up (model, policy, observers), fitting, evaluating, computing the metrics and writing.
+        ``metrics.json`` as written (``kit.records.CellMetrics.to_json``); ``phase_seconds`` holds the
+        seconds spent building the data, setting up (model, policy, observers), fitting, evaluating,
+        computing the metrics and writing.
 
     Raises:
         ConfigError: an unknown progress mode. Otherwise whatever stopped the
@@ -137,16 +140,16 @@ def run_cell(
     except BaseException:
         folder.write_log(log.text())
         raise
-    metrics["seconds"] = round(time.perf_counter() - started, 3)
-    metrics["phase_seconds"] = clock.rounded()
+    metrics.seconds = round(time.perf_counter() - started, 3)
+    metrics.phase_seconds = clock.rounded()
     folder.write_metrics(metrics)  # last: marks the cell finished
-    return metrics
+    return metrics.to_json()
 
 
 def _train_and_write(
     spec: TrainSpec, folder: CellFolder, device: torch.device, cache_dir: Path | None, log: _Log, progress: str,
     clock: _Stopwatch,
-) -> dict[str, Any]:
+) -> CellMetrics:
     """Build, train, evaluate; write every file except metrics.json and return the metrics."""
     # 1. Data, model, policy, learner. The global RNG feeds dropout only; init, batch order and
     #    augmentation have generators of their own (study.engine.learner).
@@ -172,7 +175,7 @@ def _train_and_write(
 def _fit_evaluate_write(
     spec: TrainSpec, task: Task, model: torch.nn.Module, readout: Readout, policy: augment.Policy,
     observers: ObserverList, device: torch.device, folder: CellFolder, log: _Log, clock: _Stopwatch,
-) -> dict[str, Any]:
+) -> CellMetrics:
     """Steps 2-4 of a cell: train the stages, evaluate every split, write the files and metrics."""
     learner = Learner(model, task, policy, spec, device, log=log, observers=[observers], readout=readout)
     log(f"precision {learner.precision}" + (" (bf16 autocast, channels_last)" if learner.channels_last else ""))
@@ -186,8 +189,8 @@ def _fit_evaluate_write(
     # 4. Metrics (label noise from the training policy on the training scenes).
     with clock.phase("metrics"):
         metrics = _metrics(spec, task, evaluations, policy, learner, stage_records)
-    if "label_noise_rate" in metrics:
-        log(f"label noise ({spec.aug}): {metrics['label_noise_rate']:.4f} of augmented training samples")
+    if metrics.label_noise_rate is not None:
+        log(f"label noise ({spec.aug}): {metrics.label_noise_rate:.4f} of augmented training samples")
     log(", ".join(_format_split(split, evaluation, metrics) for split, evaluation in evaluations.items()))
     # 5. History, predictions, checkpoint, log and the TensorBoard summary.
     with clock.phase("write"):
@@ -199,7 +202,7 @@ def _fit_evaluate_write(
         folder.write_log(log.text())
         interpretation = Interpretation.from_evaluation(_reported(evaluations), task.classes)
         hparams = {name: getattr(spec, name) for name in (*setting_fields(), *seed_fields())}
-        observers.on_cell_end(metrics, interpretation.confusion.tolist(), list(task.classes), hparams)
+        observers.on_cell_end(metrics.to_json(), interpretation.confusion.tolist(), list(task.classes), hparams)
     return metrics
 
 
@@ -265,10 +268,10 @@ def _format_accuracy(evaluation: Evaluation) -> str:
     return f"{evaluation.accuracy:.4f}" if len(evaluation.labels) else "n/a (empty split)"
 
 
-def _format_split(split: str, evaluation: Evaluation, metrics: dict[str, Any]) -> str:
+def _format_split(split: str, evaluation: Evaluation, metrics: CellMetrics) -> str:
     """``<split> accuracy A``; the held-out split adds its count MAE (how far off the unseen counts are)."""
     text = f"{split} accuracy {_format_accuracy(evaluation)}"
-    mae = metrics.get("test_held_out_mae") if split == "test_held_out" else None
+    mae = metrics.test_held_out_mae if split == "test_held_out" else None
     return text + (f", {split} MAE {mae:.4f}" if mae is not None else "")
 
 
@@ -285,22 +288,22 @@ def _prediction_rows(evaluations, classes: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def _checkpoint(learner: Learner, spec: TrainSpec, task: Task) -> dict[str, Any]:
-    """A plain dict that loads with ``torch.load(weights_only=True)``."""
+def _checkpoint(learner: Learner, spec: TrainSpec, task: Task) -> Checkpoint:
+    """checkpoint.pt: the weights (on the CPU) and what rebuilding the model and its readout needs."""
     state = {key: value.detach().cpu().contiguous() for key, value in learner.model.state_dict().items()}
-    return {
-        "model": state,
-        "arch": spec.arch,
-        "head": spec.head,
-        "reg_target": spec.reg_target,
-        "reg_loss": spec.reg_loss,
-        "class_counts": [int(count) for count in learner.readout.counts.tolist()],
-        "num_classes": len(task.classes),
-        "classes": list(task.classes),
-        "size": spec.size,
-        "spec": spec.to_dict(),
-        "normalize": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-    }
+    return Checkpoint(
+        model=state,
+        arch=spec.arch,
+        head=spec.head,
+        reg_target=spec.reg_target,
+        reg_loss=spec.reg_loss,
+        class_counts=[int(count) for count in learner.readout.counts.tolist()],
+        num_classes=len(task.classes),
+        classes=list(task.classes),
+        size=spec.size,
+        spec=spec.to_dict(),
+        normalize={"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+    )
 
 
 def _reported(evaluations: dict[str, Evaluation]) -> Evaluation:
@@ -316,7 +319,8 @@ def _accuracy_or_none(evaluation: Evaluation | None) -> float | None:
 def _metrics(
     spec: TrainSpec, task: Task, evaluations: dict[str, Evaluation], policy: augment.Policy, learner: Learner,
     stage_records: list[dict[str, Any]],
-) -> dict[str, Any]:
+) -> CellMetrics:
+    """metrics.json but ``seconds`` and ``phase_seconds`` (``run_cell`` adds them when the cell ends)."""
     valid, reported = evaluations["valid"], _reported(evaluations)
     interpretation = Interpretation.from_evaluation(reported, task.classes)
     counts = learner.readout.counts
@@ -325,38 +329,39 @@ def _metrics(
               for name, evaluation in evaluations.items()}
     held_out = evaluations.get("test_held_out")
     first_lr = stage_records[0]["lr"]
-    metrics: dict[str, Any] = {
-        "status": "done",
-        "valid_accuracy": valid.accuracy,
-        "test_accuracy": _accuracy_or_none(evaluations.get("test")),
-        "test_dewind_accuracy": _accuracy_or_none(evaluations.get("test_dewind")),
-        "error_rate": 1 - valid.accuracy,
-        "valid_loss": valid.loss,
-        "classes": list(task.classes),
-        "per_class_split": reported.split,
-        "per_class_accuracy": interpretation.per_class_accuracy(),
-        "confusion_matrix": interpretation.confusion.tolist(),
-        "most_confused": interpretation.most_confused(),
-        "device": str(learner.device),
-        "precision": learner.precision,
-        "channels_last": learner.channels_last,
-        "weights_used": spec.weights,
-        "skipped_files": list(task.skipped_files),
-        "lr_used": first_lr[-1] if isinstance(first_lr, list) else first_lr,  # first stage's head lr
-        "stages": stage_records,
-        "eval_resize": spec.eval_resize,
-        "n_train": len(task.splits["train"]),
-        "n_valid": len(task.splits["valid"]),
-        "n_test": len(task.splits["test"]),
-        "n_test_dewind": len(evaluations["test_dewind"].labels) if "test_dewind" in evaluations else 0,
-        "n_test_held_out": len(held_out.labels) if held_out is not None else 0,
-        "test_held_out_accuracy": splits["test_held_out"]["accuracy"] if held_out is not None else None,
-        "test_held_out_mae": splits["test_held_out"]["mae"] if held_out is not None else None,
-        "splits": splits,
-    }
+    metrics = CellMetrics(
+        status="done",
+        valid_accuracy=valid.accuracy,
+        test_accuracy=_accuracy_or_none(evaluations.get("test")),
+        test_dewind_accuracy=_accuracy_or_none(evaluations.get("test_dewind")),
+        error_rate=1 - valid.accuracy,
+        valid_loss=valid.loss,
+        classes=list(task.classes),
+        per_class_split=reported.split,
+        per_class_accuracy=interpretation.per_class_accuracy(),
+        confusion_matrix=interpretation.confusion.tolist(),
+        most_confused=interpretation.most_confused(),
+        device=str(learner.device),
+        precision=learner.precision,
+        channels_last=learner.channels_last,
+        weights_used=spec.weights,
+        skipped_files=list(task.skipped_files),
+        lr_used=first_lr[-1] if isinstance(first_lr, list) else first_lr,  # first stage's head lr
+        stages=stage_records,
+        eval_resize=spec.eval_resize,
+        n_train=len(task.splits["train"]),
+        n_valid=len(task.splits["valid"]),
+        n_test=len(task.splits["test"]),
+        n_test_dewind=len(evaluations["test_dewind"].labels) if "test_dewind" in evaluations else 0,
+        n_test_held_out=len(held_out.labels) if held_out is not None else 0,
+        test_held_out_accuracy=splits["test_held_out"]["accuracy"] if held_out is not None else None,
+        test_held_out_mae=splits["test_held_out"]["mae"] if held_out is not None else None,
+        splits=splits,
+    )
     if spec.task == "counting":
-        metrics.update(_count_metrics(reported, counts, task, policy, spec.seed))
-    return {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in metrics.items()}
+        metrics = dataclasses.replace(metrics, **_count_metrics(reported, counts, task, policy, spec.seed))
+    # NaN (an empty split's mean) is not JSON: the record is cleaned as the file will be (NaN -> None).
+    return CellMetrics.from_json(metrics.to_json())
 
 
 def split_metrics(

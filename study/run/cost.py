@@ -8,15 +8,16 @@ figures. Rough by design: it tells minutes from days.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from kit.records import BenchEntry, BenchFile, RecordError, bench_path
 from study.config.spec import TrainSpec
 
-__all__ = ["THROUGHPUT", "ARCH_GFLOPS", "CELL_OVERHEAD_S", "BENCH_FILE", "bench_throughput", "estimate_cell"]
+__all__ = ["THROUGHPUT", "ARCH_GFLOPS", "CELL_OVERHEAD_S", "Calibration", "calibration", "estimate_cell"]
 
 
 # Training throughput in images/s for ResNet-18 at 64 px (CPU: measured on a
@@ -40,45 +41,50 @@ PHOTO_IMAGES_GUESS = 400  # the post's photo folders hold ~360 images
 LR_FIND_STEPS = 100
 
 
-BENCH_FILE = ".cache/bench/train-{device}.json"  # written by `python -m study.bench train`
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """The figures the estimates scale from: a bench file's measurements, or none (the built-in ones).
 
-
-def _bench_records(data: Any) -> list[dict[str, Any]]:
-    """The measurements in a bench file: one record, a list, or a dict holding a list."""
-    if isinstance(data, dict):
-        for key in ("results", "measurements"):
-            if isinstance(data.get(key), list):
-                return _bench_records(data[key])
-        data = [data]
-    records = []
-    for record in data if isinstance(data, list) else []:
-        if not isinstance(record, dict):
-            continue
-        speed = record.get("images_per_second", record.get("ours"))
-        if isinstance(speed, (int, float)) and speed > 0 and isinstance(record.get("size"), int):
-            records.append({"arch": str(record.get("arch", "")), "size": record["size"], "speed": float(speed)})
-    return records
-
-
-def bench_throughput(device: str, workdir: Path | None = None) -> list[dict[str, Any]]:
-    """Measured training throughput on ``device`` from the bench file, or [] when there is none.
-
-    Returns:
-        Records {"arch", "size", "speed" (training images/s)}.
+    Attributes:
+        entries: the measurements (``kit.records.BenchEntry``); empty: ``THROUGHPUT``.
+        source: which figures, in words, for the dry run to say ("measured in <file>" or "built-in figures ...").
     """
-    path = (workdir or Path.cwd()) / BENCH_FILE.format(device=device)
+
+    entries: tuple[BenchEntry, ...] = ()
+    source: str = "built-in figures"
+
+
+def calibration(device: str, workdir: str | os.PathLike | None = None) -> Calibration:
+    """The bench file ``python -m study.bench train`` wrote for ``device`` below ``workdir`` (default: here).
+
+    A missing file means the built-in figures; so does one that is not a bench file, and the source says why.
+    """
+    path = bench_path(device, workdir if workdir is not None else Path.cwd())
+    shown = os.path.relpath(path) if workdir is None else str(path)
     try:
-        return _bench_records(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return []
+        measured = BenchFile.read(path)
+    except FileNotFoundError:
+        return Calibration()
+    except (OSError, RecordError) as error:
+        return Calibration((), f"built-in figures; {shown} ignored ({str(error).split(': ', 1)[-1]})")
+    if not measured.entries:
+        return Calibration((), f"built-in figures; {shown} holds no measurement")
+    return Calibration(tuple(measured.entries), f"measured in {shown}")
 
 
-def _images_per_second(cell: TrainSpec, device: str, measured: Sequence[dict[str, Any]] = ()) -> float:
+def _ran_as(entry: BenchEntry, cell: TrainSpec) -> bool:
+    """Whether ``entry`` measured the precision the cell trains in (``auto``: bf16 where it is native)."""
+    wanted = cell.precision if cell.precision != "auto" else "bf16" if entry.native_bf16 else "fp32"
+    return entry.precision == wanted
+
+
+def _images_per_second(cell: TrainSpec, device: str, measured: Sequence[BenchEntry] = ()) -> float:
     """Training images/s for the cell: scaled from the closest measurement, else from THROUGHPUT."""
     if measured:
-        same_arch = [record for record in measured if record["arch"] == cell.arch] or list(measured)
-        record = min(same_arch, key=lambda r: abs(math.log(r["size"] / cell.size)))
-        base, base_arch, base_size = record["speed"], record["arch"], record["size"]
+        same_precision = [entry for entry in measured if _ran_as(entry, cell)] or list(measured)
+        same_arch = [entry for entry in same_precision if entry.arch == cell.arch] or same_precision
+        entry = min(same_arch, key=lambda e: abs(math.log(e.size / cell.size)))
+        base, base_arch, base_size = entry.images_per_s, entry.arch, entry.size
     else:
         base, base_arch, base_size = THROUGHPUT[device]
     flops = ARCH_GFLOPS.get(cell.arch, ARCH_GFLOPS["resnet34"])
@@ -96,14 +102,14 @@ def _photo_count(data: str) -> int:
     return sum(1 for path in folder.rglob("*") if path.suffix.lower() in suffixes) or PHOTO_IMAGES_GUESS
 
 
-def estimate_cell(cell: TrainSpec, device: str, measured: Sequence[dict[str, Any]] = ()) -> tuple[int, float]:
+def estimate_cell(cell: TrainSpec, device: str, measured: Sequence[BenchEntry] = ()) -> tuple[int, float]:
     """Rough cost of one cell: (training images x epochs, seconds) on ``device`` (cpu|cuda).
 
     Counts every stage of the cell's schedule (``TrainSpec.schedule``): its
     epochs, and an lr_find for each stage that finds its lr.
 
     Args:
-        measured: ``bench_throughput(device)`` records to calibrate from (else the built-in figures).
+        measured: ``calibration(device).entries`` to calibrate from (else the built-in figures).
     """
     total = _photo_count(cell.data) if cell.task == "folder" else cell.n_train
     train = round(total * (1 - cell.valid_pct))

@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from kit.records import CellMetrics
 from study.errors import (CannotRunHere, ConfigError, DataError, DiskFullError, NonFiniteLossError,
                           WeightsUnavailableError)
 from study.data.folders import check_data_available
@@ -237,8 +238,8 @@ def run_one(job: CellJob, run_cell: RunCell | None = None) -> CellOutcome:
         _release_memory()
     seconds = time.perf_counter() - started
     if cell.read_metrics() is None:
-        cell.write_metrics({"status": "done", "seconds": round(seconds, 3), "device": job.device,
-                            **(metrics or {})})
+        recorded = {"status": "done", "seconds": round(seconds, 3), "device": job.device, **(metrics or {})}
+        cell.write_metrics(CellMetrics.from_json(recorded, f"the metrics run_cell returned for {cell.cell_id}"))
     return CellOutcome(cell.cell_id, CellStatus.DONE.value, seconds)
 
 

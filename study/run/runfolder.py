@@ -1,7 +1,8 @@
 """The run folder and its cell folders: the only code that knows their layout.
 
 ``docs/RUN_FOLDER.md`` documents the layout; this module is its one writer and
-reader. Training (``study.run.cell``), the executors, the sweep, ``analysis`` and
+reader. What a file holds (metrics.json, checkpoint.pt, a results.csv row) is
+its record's in ``kit.records``; this module knows where the files go. Training (``study.run.cell``), the executors, the sweep, ``analysis`` and
 ``reports`` all go through ``RunFolder`` and ``CellFolder``; none of them
 builds a path to a cell file by hand.
 
@@ -21,8 +22,6 @@ import csv
 import dataclasses
 import enum
 import hashlib
-import json
-import math
 import os
 import shutil
 import stat
@@ -31,17 +30,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from kit.records import CellMetrics, Checkpoint, RecordError, ResultsRow, results_csv_rows
 from study.errors import DamagedFileError, NotARunFolderError, NotOurFolderError, RunLockedError
 from study.store import (atomic_torch_save, atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text,
-                         json_bytes, read_json)
+                         read_json)
 
 __all__ = [
     "CellStatus",
     "CellState",
     "CellFolder",
     "RunFolder",
-    "RESULT_METRICS",
-    "RESULT_COUNTS",
     "MARKER",
 ]
 
@@ -71,25 +69,6 @@ class CellState:
 
     status: CellStatus
     reason: str = ""
-
-
-# Headline metrics copied from metrics.json into results.csv, in this order.
-# Nested metrics (confusion matrix, per-class accuracy) stay in the cell folder.
-RESULT_METRICS = (
-    "valid_accuracy",
-    "test_accuracy",
-    "test_dewind_accuracy",
-    "error_rate",
-    "count_mae",
-    "test_held_out_accuracy",
-    "test_held_out_mae",
-    "label_noise_rate",
-    "lr_used",
-)
-# Image counts the cell actually used. metrics.json calls them n_train/n_valid/
-# n_test, but n_train/n_test are also TrainSpec fields with another meaning
-# (images requested before the train/valid split), so the table renames them.
-RESULT_COUNTS = {"n_train": "train_images", "n_valid": "valid_images", "n_test": "test_images"}
 
 
 class CellFolder:
@@ -159,9 +138,12 @@ class CellFolder:
 
     def _damage(self) -> str:
         """'' when the finished cell's files are intact, else which file is damaged and how."""
-        metrics = read_json(self.path / self.METRICS)
-        if not isinstance(metrics, dict):
-            return f"{self.METRICS} is damaged (not valid JSON)"
+        try:
+            CellMetrics.read(self.path / self.METRICS)
+        except RecordError as error:
+            return f"{self.METRICS} is damaged ({_why(error)})"
+        except OSError as error:
+            return f"{self.METRICS} cannot be read ({error.strerror or error})"
         for name in (self.HISTORY, self.PREDICTIONS):
             path = self.path / name
             if path.exists() and _csv_problem(path):
@@ -303,15 +285,13 @@ class CellFolder:
         spec = read_json(self.path / self.SPEC)
         return spec if isinstance(spec, dict) else {}
 
-    def write_metrics(self, metrics: dict[str, Any]) -> None:
+    def write_metrics(self, metrics: CellMetrics) -> None:
         """Finish the cell: the manifest of every result file, then metrics.json. Call it last.
 
         Raises:
             DamagedFileError: spec.json vanished while the cell ran (see ``write_manifest``).
         """
-        clean = {key: (None if isinstance(value, float) and math.isnan(value) else value)
-                 for key, value in metrics.items()}
-        data = json_bytes(clean)
+        data = metrics.to_bytes()
         # The manifest first (recording metrics.json's bytes to come), so metrics.json stays the
         # last file written: a run killed between the two leaves a cell that is plainly unfinished.
         digest = hashlib.sha256(data).hexdigest()
@@ -319,10 +299,12 @@ class CellFolder:
         atomic_write_bytes(self.path / self.METRICS, data)
         _DIGESTS[_identity((self.path / self.METRICS).stat())] = digest  # the next read need not hash it
 
-    def read_metrics(self) -> dict[str, Any] | None:
-        """metrics.json of a finished cell, or None."""
-        metrics = read_json(self.path / self.METRICS)
-        return metrics if isinstance(metrics, dict) else None
+    def read_metrics(self) -> CellMetrics | None:
+        """metrics.json of a finished cell, or None when there is none or it is damaged (``state`` says why)."""
+        try:
+            return CellMetrics.read(self.path / self.METRICS)
+        except (OSError, RecordError):
+            return None
 
     def write_error(self, status: CellStatus, message: str, traceback: str = "", **extra: Any) -> None:
         """error.json: why the cell failed or was skipped (replaces an earlier one)."""
@@ -409,12 +391,12 @@ class CellFolder:
         path = self.path / self.CHECKPOINT
         return path if path.is_file() else None
 
-    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """A plain dict that loads with ``torch.load(weights_only=True)``."""
-        atomic_torch_save(checkpoint, self.path / self.CHECKPOINT)
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """checkpoint.pt: the record as a plain dict that loads with ``torch.load(weights_only=True)``."""
+        atomic_torch_save(checkpoint.to_dict(), self.path / self.CHECKPOINT)
 
-    def load_checkpoint(self, map_location: Any = "cpu") -> dict[str, Any]:
-        """The checkpoint dict.
+    def load_checkpoint(self, map_location: Any = "cpu") -> Checkpoint:
+        """The checkpoint.
 
         Raises:
             FileNotFoundError: there is none (the cell did not finish).
@@ -432,33 +414,27 @@ class CellFolder:
                 f"{path}: checkpoint is damaged or not a study checkpoint ({type(error).__name__}: "
                 f"{str(error).splitlines()[0] if str(error) else 'unreadable'}); rerun the cell to rebuild it"
             ) from None
-        if not isinstance(checkpoint, dict) or "model" not in checkpoint:
-            raise DamagedFileError(f"{path}: not a study checkpoint (no 'model' state dict)")
-        return checkpoint
+        try:
+            return Checkpoint.from_dict(checkpoint, path)
+        except RecordError as error:
+            raise DamagedFileError(f"{error}; not a study checkpoint, rerun the cell to rebuild it") from None
 
     # ------------------------------------------------------------ results row
 
-    def record(self, spec: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One results.csv row: cell_id, the spec, status, error, headline metrics.
+    def record(self, spec: dict[str, Any] | None = None) -> ResultsRow:
+        """The cell's results.csv row: cell_id, the spec, status, error, headline metrics.
 
         Args:
             spec: the cell's TrainSpec dict (default: its spec.json).
         """
         state = self.state()
         spec = spec if spec is not None else self.read_spec()
-        row: dict[str, Any] = {"cell_id": self.cell_id, **spec, "status": state.status.value, "error": state.reason}
-        source: dict[str, Any] = {}
+        source: CellMetrics | dict[str, Any] | None = None
         if state.status is CellStatus.DONE:
-            source = self.read_metrics() or {}
+            source = self.read_metrics()
         elif state.status in (CellStatus.FAILED, CellStatus.SKIPPED):
-            source = self.read_error() or {}
-        for key in RESULT_METRICS:
-            row[key] = source.get(key, "")
-        for key, column in RESULT_COUNTS.items():
-            row[column] = source.get(key, "")
-        for key in ("seconds", "device", "precision", "weights_used"):
-            row[key] = source.get(key, "")
-        return {key: _scalar(value) for key, value in row.items()}
+            source = self.read_error()
+        return ResultsRow.from_cell(self.cell_id, spec, state.status.value, state.reason, source)
 
 
 class RunFolder:
@@ -616,20 +592,27 @@ class RunFolder:
     def write_sweep_text(self, text: str) -> None:
         atomic_write_text(self.sweep_path, text)
 
-    def write_results(self, rows: Sequence[dict[str, Any]]) -> None:
+    def write_results(self, rows: Sequence[ResultsRow]) -> None:
         """results.csv, rebuilt whole (never appended): columns in first-seen order."""
+        flat = [row.to_csv() for row in rows]
         columns: list[str] = []
-        for row in rows:
+        for row in flat:
             columns.extend(key for key in row if key not in columns)
-        atomic_write_csv(self.results_path, rows, columns)
+        atomic_write_csv(self.results_path, flat, columns)
 
-    def read_results(self) -> list[dict[str, str]]:
-        """results.csv rows as strings ([] when missing or unreadable)."""
+    def read_results(self) -> list[ResultsRow]:
+        """results.csv rows ([] when missing or unreadable as text).
+
+        Raises:
+            DamagedFileError: its columns are not those of a results.csv (naming the file and the column).
+        """
         try:
-            with self.results_path.open(encoding="utf-8", newline="") as handle:
-                return list(csv.DictReader(handle))
+            text = self.results_path.read_bytes().decode("utf-8")
+            return results_csv_rows(text, self.results_path)
         except (OSError, UnicodeDecodeError, csv.Error):
             return []
+        except RecordError as error:
+            raise DamagedFileError(str(error)) from None
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[RunFolder]:
@@ -788,10 +771,6 @@ def _csv_problem(path: Path) -> str:
     return f"line {bad} has the wrong number of columns" if bad else ""
 
 
-def _scalar(value: Any) -> Any:
-    """Keep CSV cells scalar: NaN and None become blank, lists and dicts JSON."""
-    if isinstance(value, float) and math.isnan(value):
-        return ""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, sort_keys=True)
-    return "" if value is None else value
+def _why(error: RecordError) -> str:
+    """A RecordError's message without the path it starts with (the caller names the file)."""
+    return str(error).split(": ", 1)[-1]

@@ -45,7 +45,7 @@ from tqdm import tqdm
 from kit.formatting import ci_sentence, duration
 from study.config.coerce import bounded, out_folder
 from study.config.sweepfile import DEFAULT_PRESET, load_sweep, preset_names
-from study.run.cost import BENCH_FILE, bench_throughput, estimate_cell
+from study.run.cost import calibration, estimate_cell
 from study.errors import ConfigError, UserError
 from study.run.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create, gpu_slots, visible_gpus
 from study.config.grid import SweepSpec
@@ -164,11 +164,11 @@ def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_
     planned = plan_cells(spec, run_dir)
     # An explicit device is estimated even where it is missing (plan a GPU run on a laptop).
     estimate_device = _estimate_device(device)
-    measured = bench_throughput(estimate_device)
+    calibrated = calibration(estimate_device)
     axes = _varying_axes([cell for cell, _ in planned])
     rows = []
     for cell, state in planned:
-        image_epochs, seconds = estimate_cell(cell, estimate_device, measured)
+        image_epochs, seconds = estimate_cell(cell, estimate_device, calibrated.entries)
         runs = _should_run(state, retry_failed)
         rows.append({**_axis_values(cell, axes), "status": state.status.value,
                      "will_run": "yes" if runs else "no", "images_x_epochs": image_epochs,
@@ -178,10 +178,9 @@ def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_
     print(table.to_string(index=False))
     to_run = table[table.will_run == "yes"]
     total = float(to_run.est_seconds.sum())
-    source = f"measured in {BENCH_FILE.format(device=estimate_device)}" if measured else "built-in figures"
     print(
         f"would run {len(to_run)} of {len(rows)} cells: {int(to_run.images_x_epochs.sum()):,} training "
-        f"images x epochs, ~{duration(total)} on {estimate_device} ({source})"
+        f"images x epochs, ~{duration(total)} on {estimate_device} ({calibrated.source})"
         + (f" (~{duration(total / workers)} with {workers} workers)" if workers > 1 else "")
         + "; dry run: nothing written"
     )
@@ -222,18 +221,22 @@ class ResultsTable:
         self.written_at = -math.inf
 
     def update(self, cell_id: str) -> dict[str, Any]:
-        """Re-read one cell's row (it just finished), and write the table if it is due. Returns the row."""
+        """Re-read one cell's row (it just finished), and write the table if it is due.
+
+        Returns:
+            the row as written to results.csv (``ResultsRow.to_csv``).
+        """
         row = self.rows[cell_id] = self.run.cell(cell_id).record(self.specs[cell_id])
         if time.monotonic() - self.written_at >= self.min_interval_s:
             self.flush()
-        return row
+        return row.to_csv()
 
     def flush(self) -> list[dict[str, Any]]:
-        """Write results.csv now; returns its rows."""
+        """Write results.csv now; returns its rows as written (``ResultsRow.to_csv``)."""
         rows = list(self.rows.values())
         self.run.write_results(rows)
         self.written_at = time.monotonic()
-        return rows
+        return [row.to_csv() for row in rows]
 
 
 def run_sweep(

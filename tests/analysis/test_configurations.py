@@ -9,6 +9,7 @@ from kit.intervals import T_OVER_SEEDS, WILSON_OVER_IMAGES
 from analysis.tables import configurations
 from study.run.runfolder import RunFolder
 from study.config.spec import TRAIN_DEFAULTS
+from kit.records import CellMetrics
 
 LABELS = np.array([1, 2, 3, 1, 2, 3, 1, 2, 3, 1])  # 10 test images, counts 1-3
 
@@ -21,7 +22,7 @@ def _cell(run, name, right, **spec):
     folder.write_predictions([{"split": "test", "index": i, "label": str(t), "pred": str(p), "loss": 0.1,
                                "probs": [1.0 if c == p else 0.0 for c in (1, 2, 3)]}
                               for i, (t, p) in enumerate(zip(LABELS, preds))], ["1", "2", "3"])
-    folder.write_metrics({"test_accuracy": right / 10, "n_test": 10, "classes": ["1", "2", "3"]})
+    folder.write_metrics(CellMetrics(test_accuracy=right / 10, n_test=10, classes=["1", "2", "3"]))
 
 
 @pytest.fixture()

@@ -15,6 +15,7 @@ from kit.intervals import BOOTSTRAP_OVER_IMAGES, T_OVER_SEEDS, WILSON_OVER_IMAGE
 from helpers import TINY
 from study.run.runfolder import RunFolder
 from study.config.spec import TRAIN_DEFAULTS
+from kit.records import CellMetrics
 
 
 def _cell(run, name, rows, with_estimate=True, **spec):
@@ -37,7 +38,7 @@ def _cell(run, name, rows, with_estimate=True, **spec):
     folder.write_predictions(table, classes)
     test = [r for r in rows if r[0] == "test"]
     hits = sum(int(np.clip(round(e), lo, hi)) == t for _, t, e in test)
-    folder.write_metrics({"test_accuracy": hits / max(1, len(test)), "n_test": len(test), "classes": classes})
+    folder.write_metrics(CellMetrics(test_accuracy=hits / max(1, len(test)), n_test=len(test), classes=classes))
 
 
 TEST = [("test", 1, 1.2), ("test", 1, 0.9), ("test", 3, 3.4), ("test", 3, 2.6)]  # MAE 0.275, bias +0.025
@@ -223,7 +224,7 @@ def test_an_ordinal_head_is_scored_on_its_expected_rank_even_where_the_folder_re
         rows.append({"split": "test_held_out", "index": index, "label": "3", "pred": str(rank), "estimate": rank,
                      "loss": 0.1, "probs": probs.tolist()})
     folder.write_predictions(rows, classes)
-    folder.write_metrics({"n_test": 0, "classes": classes})
+    folder.write_metrics(CellMetrics(n_test=0, classes=classes))
     held = image_errors(load_cells(run))
     assert held["estimate"].tolist() == pytest.approx([2.98, 3.02, 2.9, 3.1])
     assert held["abs_error"].mean() < 0.2 and held["correct"].all() and held["pred"].tolist() == [3, 3, 3, 3]

@@ -58,7 +58,7 @@ def test_smoke_run_gets_weber_and_unit_tables_and_figures(smoke_run, tmp_path):
 
 def test_one_count_class_is_a_limitation_not_a_table(smoke_run, tmp_path):
     cell = load_cells(smoke_run)[0]
-    single = dataclasses.replace(cell, metrics={**cell.metrics, "classes": ["2"]})
+    single = dataclasses.replace(cell, metrics=dataclasses.replace(cell.metrics, classes=["2"]))
     summary = Summary(tmp_path)
     run_instruments([single], summary, TINY, CPU)
     assert summary.tables == [] and summary.figures == [] and summary.missing == []

@@ -1,5 +1,5 @@
-"""Fake run folders: cells written through study.run.runfolder, and an analysis/summary.json that
-follows the analysis -> report contract (answer, figures, tables, configurations, comparisons,
+"""Fake run folders: cells written through study.run.runfolder, and an analysis/summary.json
+(``kit.records.AnalysisSummary``) that follows the analysis -> report contract (answer, figures, tables, configurations, comparisons,
 limitations, examples, cells), sized like the quick preset's run (4 counting cells).
 
 No training: cells get hand-written metrics/history/errors, the analysis folder gets small
@@ -9,12 +9,12 @@ paths (the run folder, a data folder, the torch cache) so privacy can be tested.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw
 
+from kit.records import AnalysisSummary, CellMetrics
 from study.run.runfolder import CellFolder, CellStatus, RunFolder
 from study.config.spec import TrainSpec
 
@@ -65,22 +65,22 @@ def _counting_cell(cell: CellFolder, spec: TrainSpec, accuracy: float) -> None:
     classes = _classes(spec.counts)
     cell.reset(spec.to_dict())
     cell.write_history(_history(accuracy))
-    cell.write_metrics({
-        "status": "done", "valid_accuracy": accuracy + 0.01, "test_accuracy": accuracy, "error_rate": 1 - accuracy,
-        "classes": classes, "confusion_matrix": [[5 if i == j else 1 for j in classes] for i in classes],
-        "count_mae": round(1 - accuracy, 3), "label_noise_rate": 0.2, "seconds": 12.5, "device": "cpu",
-        "weights_used": "none", "lr_used": spec.lr, "n_train": 32, "n_valid": 8, "n_test": 20,
-    })
+    cell.write_metrics(CellMetrics(
+        valid_accuracy=accuracy + 0.01, test_accuracy=accuracy, error_rate=1 - accuracy, classes=classes,
+        confusion_matrix=[[5 if i == j else 1 for j in classes] for i in classes], count_mae=round(1 - accuracy, 3),
+        label_noise_rate=0.2, seconds=12.5, device="cpu", weights_used="none", lr_used=spec.lr, n_train=32,
+        n_valid=8, n_test=20,
+    ))
 
 
 def _photo_cell(cell: CellFolder, spec: TrainSpec) -> None:
     cell.reset(spec.to_dict())
     cell.write_history(_history(0.9))
-    cell.write_metrics({
-        "status": "done", "valid_accuracy": 0.9, "test_accuracy": None, "error_rate": 0.1, "classes": ["cat", EVIL],
-        "confusion_matrix": [[19, 1], [3, 17]], "seconds": 30.0, "device": "cpu", "weights_used": "imagenet",
-        "lr_used": 3e-3, "n_train": 160, "n_valid": 40, "n_test": 0,
-    })
+    cell.write_metrics(CellMetrics(
+        valid_accuracy=0.9, test_accuracy=None, error_rate=0.1, classes=["cat", EVIL],
+        confusion_matrix=[[19, 1], [3, 17]], seconds=30.0, device="cpu", weights_used="imagenet", lr_used=3e-3,
+        n_train=160, n_valid=40, n_test=0,
+    ))
 
 
 def _cells(run: RunFolder, problems: bool) -> dict[str, TrainSpec]:
@@ -193,8 +193,8 @@ def write_summary(run: RunFolder, done: dict[str, TrainSpec]) -> None:
         png(base / name, (720, 260), shade=index)
         examples.append({"cell_id": spec.cell_id(), "label": f"{label}: Grad-CAM, IG, remove one circle",
                          "file": name, "caption": f"Caption of example {index}."})
-    summary = {
-        "answer": {
+    summary = AnalysisSummary(
+        answer={
             "question": "Can convolutional networks count?",
             "abstract": [
                 "A ResNet-18 trained from scratch counts 1-5 circles with accuracy 0.95 (95% CI 0.85-1.00, n=20 "
@@ -205,21 +205,21 @@ def write_summary(run: RunFolder, done: dict[str, TrainSpec]) -> None:
             "cannot_tell": ["One seed per configuration: no spread over seeds.",
                             "No pretrained weights: the post's ImageNet start is not tested."],
         },
-        "figures": _figure_entries(base),
-        "tables": _tables(base),
-        "configurations": _configurations(done),
-        "comparisons": [
+        figures=_figure_entries(base),
+        tables=_tables(base),
+        configurations=_configurations(done),
+        comparisons=[
             {"axis": "augmentation", "a": "sensible", "b": "fastai", "configuration": "1-5", "n_seeds": 1,
              "split": "i.i.d. test", "difference": 0.08, "ci": [-0.05, 0.21], "p": 0.039, "p_seeds": None, "p_images": 0.039,
              "n_images": 20, "test": "exact McNemar (binomial) on discordant pairs pooled over seeds, n=20 images",
              "effect_size": 0.3}],
-        "limitations": ["Images are 32 px: small circles merge at 45-50.",
-                        f"The photo folder {DATA_PATH} was not found, so one reproduction row is missing."],
-        "examples": examples,
-        "cells": _cells_drill(base, done),
-        "missing": [{"what": "Grad-CAM for the photo cell", "why": f"weights not in {TORCH_CACHE}"}],
-    }
-    (base / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+        limitations=["Images are 32 px: small circles merge at 45-50.",
+                     f"The photo folder {DATA_PATH} was not found, so one reproduction row is missing."],
+        examples=examples,
+        cells=_cells_drill(base, done),
+        missing=[{"what": "Grad-CAM for the photo cell", "why": f"weights not in {TORCH_CACHE}"}],
+    )
+    (base / AnalysisSummary.FILE).write_bytes(summary.to_bytes())
 
 
 def make_run(root: Path, *, analysis: bool = True, results: bool = True, problems: bool = True) -> Path:

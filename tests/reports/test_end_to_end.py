@@ -28,9 +28,9 @@ def test_smoke_sweep_report(tmp_path: Path) -> None:
     for section, title in SECTIONS:  # no analysis yet, so nothing for the numerosity section
         assert (f"<h2>{title}</h2>" in html) == (section != "numerosity")
     rows = RunFolder(run_dir).read_results()
-    assert len(rows) == 2 and all(row["status"] == "done" for row in rows)
+    assert len(rows) == 2 and all(row.status == "done" for row in rows)
     for row in rows:  # every cell's accuracy is stated (no analysis yet: the cell's own number, no CI)
-        assert f"{number(row['test_accuracy'])} (one cell, no CI)" in html
+        assert f"{number(row.get('test_accuracy'))} (one cell, no CI)" in html
     assert "The analysis has not run on this folder yet" in html
     assert str(tmp_path) not in html
     assert len(pypdf.PdfReader(written["pdf"]).pages) <= 4

@@ -18,6 +18,7 @@ import torch
 from study.run import sweep
 from study.errors import DamagedFileError, NotOurFolderError
 from study.run.runfolder import MARKER, CellFolder, CellStatus, RunFolder
+from kit.records import CellMetrics, Checkpoint
 
 SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
 
@@ -28,8 +29,9 @@ def finish(cell: CellFolder, weight: float = 1.0, spec: dict | None = None) -> C
     cell.write_history([{"epoch": 1, "train_loss": 0.5}])
     cell.write_predictions([{"split": "test", "index": 0, "label": "1", "pred": "1", "loss": 0.1, "probs": [1.0]}],
                            ["1"])
-    cell.save_checkpoint({"model": {"w": torch.full((4,), weight)}})
-    cell.write_metrics({"status": "done", "valid_accuracy": 0.5})
+    cell.save_checkpoint(Checkpoint(model={"w": torch.full((4,), weight)}, arch="resnet18", head="classifier",
+                                    num_classes=4, size=32))
+    cell.write_metrics(CellMetrics(valid_accuracy=0.5))
     return cell
 
 
@@ -109,8 +111,9 @@ def test_the_sweep_reruns_a_cell_whose_checkpoint_was_substituted(tmp_path: Path
     def cell_function(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
         runs.append(Path(cell_dir).name)
         folder = CellFolder(cell_dir)
-        folder.save_checkpoint({"model": {"w": torch.ones(2)}})
-        folder.write_metrics({"status": "done", "valid_accuracy": 0.5})
+        folder.save_checkpoint(Checkpoint(model={"w": torch.ones(2)}, arch="resnet18", head="classifier",
+                                          num_classes=2, size=32))
+        folder.write_metrics(CellMetrics(valid_accuracy=0.5))
         return {"valid_accuracy": 0.5}
 
     run_dir = tmp_path / "run"
@@ -131,7 +134,7 @@ def test_a_cell_folder_deleted_while_the_cell_runs_does_not_end_done(tmp_path: P
         shutil.rmtree(cell_dir)  # someone deletes the folder under the running cell
         folder = CellFolder(cell_dir)
         folder.write_history([{"epoch": 1, "train_loss": 0.5}])  # later writes recreate the folder
-        folder.write_metrics({"status": "done"})
+        folder.write_metrics(CellMetrics())
         return {}
 
     run_dir = tmp_path / "run"
@@ -145,7 +148,7 @@ def test_finishing_without_spec_json_raises_and_writes_no_metrics(tmp_path: Path
     cell = CellFolder(tmp_path / "cell")
     cell.path.mkdir()
     with pytest.raises(DamagedFileError, match="spec.json disappeared"):
-        cell.write_metrics({"status": "done"})
+        cell.write_metrics(CellMetrics())
     assert not cell.file("metrics.json").exists()
 
 
@@ -186,7 +189,7 @@ def test_the_sweep_adopts_an_earlier_kits_run_folder_and_reruns_nothing_finished
 
     def cell_function(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
         ran.append(Path(cell_dir).name)
-        CellFolder(cell_dir).write_metrics({"status": "done"})
+        CellFolder(cell_dir).write_metrics(CellMetrics())
         return {}
 
     run_dir = tmp_path / "run"

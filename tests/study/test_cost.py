@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from study.config.sweepfile import load_sweep
+from kit.records import BenchEntry, bench_path
+from study.bench import save_entries
 from study.config.spec import TrainSpec
-from study.run.cost import LR_FIND_STEPS, bench_throughput, estimate_cell
+from study.run.cost import LR_FIND_STEPS, Calibration, calibration, estimate_cell
 from study.run.sweep import main
 
 
@@ -30,18 +32,30 @@ def test_a_staged_cell_costs_its_stages():
     assert estimate_cell(finds, "cpu")[0] == 800 * 6 + 2 * LR_FIND_STEPS * 10  # one lr_find per finding stage
 
 
-def test_dry_run_estimate_is_calibrated_from_a_bench_file(tmp_path: Path, monkeypatch, capsys):
-    cell = load_sweep("quick").cells()[0]  # resnet18 at 64 px
+def test_dry_run_estimate_is_calibrated_from_the_bench_file_and_says_so(tmp_path: Path, monkeypatch, capsys):
+    cell = load_sweep("quick").cells()[0]  # resnet18 at 64 px, precision auto
     built_in = estimate_cell(cell, "cpu")[1]
     monkeypatch.chdir(tmp_path)
-    assert bench_throughput("cpu") == []
-    bench = tmp_path / ".cache" / "bench" / "train-cpu.json"
-    bench.parent.mkdir(parents=True)
-    bench.write_text('{"arch": "resnet18", "size": 64, "device": "cpu", "ours": 400.0}')  # 2x the built-in 200
-    measured = bench_throughput("cpu")
-    assert measured == [{"arch": "resnet18", "size": 64, "speed": 400.0}]
-    faster = estimate_cell(cell, "cpu", measured)[1]
+    assert calibration("cpu") == Calibration((), "built-in figures")
+    # What `python -m study.bench train` writes (study.bench.save_entries): fp32 at 2x the built-in 200 images/s.
+    entries = [BenchEntry(arch="resnet18", size=64, precision="fp32", images_per_s=400.0, native_bf16=False),
+               BenchEntry(arch="resnet18", size=64, precision="bf16", images_per_s=100.0, native_bf16=False)]
+    save_entries(bench_path("cpu"), "cpu", entries)
+    calibrated = calibration("cpu")
+    assert calibrated.entries == tuple(entries) and calibrated.source == "measured in .cache/bench/train-cpu.json"
+    faster = estimate_cell(cell, "cpu", calibrated.entries)[1]  # auto without native bf16 trains in fp32
     overhead = 10.0  # CELL_OVERHEAD_S["cpu"]: not scaled by throughput
     assert faster - overhead == pytest.approx((built_in - overhead) / 2)
     assert main(["--preset", "quick", "--dry-run", "--device", "cpu"]) == 0
-    assert "measured in .cache/bench/train-cpu.json" in capsys.readouterr().out
+    assert "(measured in .cache/bench/train-cpu.json)" in capsys.readouterr().out
+
+
+def test_a_bench_file_that_is_not_one_is_named_and_the_built_in_figures_used(tmp_path: Path):
+    path = bench_path("cpu", tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"results": [{"arch": "resnet18", "size": 64, "images_per_second": 400.0}]}')  # no such format
+    calibrated = calibration("cpu", tmp_path)
+    assert calibrated.entries == ()
+    assert calibrated.source == (f"built-in figures; {path} ignored (unknown key(s) 'results' in bench file; "
+                                 "valid: device, entries)")
+

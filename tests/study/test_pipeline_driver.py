@@ -9,6 +9,7 @@ from pathlib import Path
 import csv
 
 import pipeline
+from kit.records import CellMetrics
 from study.run.runfolder import CellFolder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,9 +18,9 @@ SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
 
 def fake_run_cell(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
     """A finished cell, instantly."""
-    metrics = {"test_accuracy": 0.5, "valid_accuracy": 0.5, "device": "cpu"}
+    metrics = CellMetrics(test_accuracy=0.5, valid_accuracy=0.5, device="cpu")
     CellFolder(cell_dir).write_metrics(metrics)
-    return metrics
+    return metrics.to_json()
 
 
 def read_results(run_dir: Path) -> list[dict[str, str]]:

@@ -9,6 +9,7 @@ import pytest
 
 from study.errors import DamagedFileError, RunLockedError
 from study.run.runfolder import MARKER, CellFolder, CellStatus, RunFolder
+from kit.records import CellMetrics
 
 
 def test_cell_states(tmp_path: Path):
@@ -27,15 +28,15 @@ def test_cell_states(tmp_path: Path):
     ok = run.cell("ok")
     ok.reset({})
     ok.write_error(CellStatus.FAILED, "stale")
-    ok.write_metrics({"status": "done", "test_accuracy": float("nan")})
+    ok.write_metrics(CellMetrics(test_accuracy=float("nan")))
     assert ok.status is CellStatus.DONE  # a stale error loses to metrics.json
-    assert ok.read_metrics()["test_accuracy"] is None
+    assert ok.read_metrics().test_accuracy is None
     with pytest.raises(ValueError, match="failed or skipped"):
         ok.write_error(CellStatus.DONE, "no")
 
 
 @pytest.mark.parametrize(("name", "damage", "reason"), [
-    ("metrics.json", b'{"status": "do', "metrics.json is damaged (not valid JSON)"),
+    ("metrics.json", b'{"status": "do', "metrics.json is damaged (not valid JSON at line 1, column 12)"),
     ("history.csv", b"epoch,train_loss\n1,0.5\n2", "history.csv is damaged (line 3 has the wrong number of columns)"),
     ("predictions.csv", b"", "predictions.csv is damaged (empty)"),
 ])
@@ -45,7 +46,7 @@ def test_a_finished_cell_with_a_damaged_file_is_pending_with_the_reason(tmp_path
     cell.write_history([{"epoch": 1, "train_loss": 0.5}])
     cell.write_predictions([{"split": "test", "index": 0, "label": "1", "pred": "1", "loss": 0.1, "probs": [1.0]}],
                            ["1"])
-    cell.write_metrics({"status": "done"})
+    cell.write_metrics(CellMetrics())
     assert cell.status is CellStatus.DONE
     cell.file(name).write_bytes(damage)
     assert (cell.state().status, cell.state().reason) == (CellStatus.PENDING, reason)
@@ -58,8 +59,8 @@ def test_results_rows_keep_spec_fields_and_rename_image_counts(tmp_path: Path):
     spec = {"counts": "1-5", "n_train": 2500, "n_test": 1000}
     done = run.cell("a")
     done.reset(spec)
-    done.write_metrics({"status": "done", "test_accuracy": 0.9, "n_train": 2000, "n_valid": 500, "n_test": 1000,
-                        "seconds": 3.5, "device": "cpu", "weights_used": "none", "confusion_matrix": [[1]]})
+    done.write_metrics(CellMetrics(test_accuracy=0.9, n_train=2000, n_valid=500, n_test=1000, seconds=3.5,
+                                   device="cpu", weights_used="none", confusion_matrix=[[1]]))
     failed = run.cell("b")
     failed.reset(spec)
     failed.write_error(CellStatus.FAILED, "RuntimeError: NaN\nmore")
@@ -71,7 +72,7 @@ def test_results_rows_keep_spec_fields_and_rename_image_counts(tmp_path: Path):
     assert table.test_accuracy[0] == 0.9 and table.device[0] == "cpu"
     assert table.error[1] == "RuntimeError: NaN"
     assert "confusion_matrix" not in table
-    assert [row["cell_id"] for row in run.read_results()] == ["a", "b", "c"]
+    assert [row.cell_id for row in run.read_results()] == ["a", "b", "c"]
 
 
 def test_run_folder_lock_is_exclusive(tmp_path: Path):

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from study.store import read_json
 from study.run.sweep import main
-from tests.study.test_sweep import SMOKE, fake_run_cell, read_results
+from tests.study.test_sweep import SMOKE, cell_pid, fake_run_cell, read_results
 
 submitit = pytest.importorskip("submitit", reason="submitit not installed (pip install -e '.[slurm]')")
 
@@ -32,7 +31,7 @@ def test_slurm_jobs_group_cells_and_write_the_run_folder(tmp_path: Path):
     assert main(argv, run_cell=fake_run_cell) == 0
     rows = read_results(run_dir)
     assert len(rows) == 4 and all(row["status"] == "done" for row in rows)
-    pids = {read_json(run_dir / "cells" / row["cell_id"] / "metrics.json")["pid"] for row in rows}
+    pids = {cell_pid(run_dir, row["cell_id"]) for row in rows}
     assert os.getpid() not in pids and len(pids) == 2  # two jobs of two cells each
     assert list((run_dir / ".slurm").glob("*_result.pkl"))  # submitit's files stay out of cells/
     assert main(argv, run_cell=fake_run_cell) == 0  # resume: nothing left to run, nothing submitted again

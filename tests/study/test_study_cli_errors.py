@@ -337,9 +337,10 @@ def test_ctrl_c_in_the_sweeps_report_step_is_one_line(where: Path):
     code = (
         "import os, signal, sys\n"
         "import pipeline\n"
+        "from kit.records import CellMetrics\n"
         "from study.run.runfolder import CellFolder\n"
         "def cell(spec, cell_dir, **kwargs):\n"
-        "    CellFolder(cell_dir).write_metrics({'status': 'done', 'valid_accuracy': 0.5})\n"
+        "    CellFolder(cell_dir).write_metrics(CellMetrics(valid_accuracy=0.5))\n"
         "    return {'valid_accuracy': 0.5}\n"
         "def ctrl_c(run_dir):\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n"

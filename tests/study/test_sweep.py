@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from study.config.sweepfile import load_sweep
+from kit.records import CellMetrics
 from study.run.runfolder import CellFolder
 from study.store import read_json
 from study.run.sweep import main
@@ -27,11 +28,18 @@ SMOKE_CELLS = [cell.cell_id() for cell in load_sweep("smoke").cells()]  # [aug=n
 
 
 def fake_run_cell(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
-    """Writes a finished cell like the real one, instantly (module level: picklable)."""
-    metrics = {"status": "done", "test_accuracy": 0.5 + spec.seed / 10, "valid_accuracy": 0.5,
-               "seconds": 0.01, "device": "cpu", "weights_used": spec.weights, "pid": os.getpid()}
+    """Writes a finished cell like the real one, instantly (module level: picklable), and ``pid``: the
+    process that ran it."""
+    metrics = CellMetrics(test_accuracy=0.5 + spec.seed / 10, valid_accuracy=0.5, seconds=0.01, device="cpu",
+                          weights_used=spec.weights)
+    (Path(cell_dir) / "pid").write_text(str(os.getpid()))
     CellFolder(cell_dir).write_metrics(metrics)  # the finish path: metrics.json and its manifest
-    return metrics
+    return metrics.to_json()
+
+
+def cell_pid(run_dir: Path, cell_id: str) -> int:
+    """The process that ran a ``fake_run_cell`` cell."""
+    return int((run_dir / "cells" / cell_id / "pid").read_text())
 
 
 class Recorder:
@@ -271,7 +279,7 @@ def test_local_workers_run_cells_in_worker_processes(tmp_path: Path):
     assert main(argv, run_cell=fake_run_cell) == 0
     rows = read_results(run_dir)
     assert len(rows) == 4 and all(row["status"] == "done" for row in rows)
-    pids = {read_json(run_dir / "cells" / row["cell_id"] / "metrics.json")["pid"] for row in rows}
+    pids = {cell_pid(run_dir, row["cell_id"]) for row in rows}
     assert os.getpid() not in pids
 
 
@@ -424,12 +432,9 @@ def test_record_failure_maps_error_types():
 
 def test_summary_pools_seeds_of_one_configuration(tmp_path: Path, capsys):
     def cell_with_test_set(spec, cell_dir, device="auto", cache_dir=None, progress="auto"):
-        metrics = fake_run_cell(spec, cell_dir, device, cache_dir)
-        metrics.update(n_test=20)
-        from study.run.runfolder import CellFolder
-
+        metrics = CellMetrics.from_json({**fake_run_cell(spec, cell_dir, device, cache_dir), "n_test": 20})
         CellFolder(cell_dir).write_metrics(metrics)
-        return metrics
+        return metrics.to_json()
 
     argv = [*SMOKE, "--out", str(tmp_path / "run"), "--set", "grid.seed=0,1,2"]
     assert main(argv, run_cell=cell_with_test_set) == 0
