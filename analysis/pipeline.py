@@ -40,7 +40,7 @@ from analysis.instruments import run_instruments
 from analysis.rundata import CellRecord, load_cells, open_run
 from study.errors import UserError
 from study.run.runfolder import CellStatus, RunFolder
-from study.store import atomic_write_bytes, atomic_write_text
+from kit.store import atomic_write_bytes, atomic_write_text
 from study.data.tasks import resolve_device
 
 __all__ = ["run_analysis", "Summary", "SECTIONS", "MAX_TABLE_ROWS"]

@@ -41,7 +41,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from study.store import atomic_write_bytes
+from kit.store import atomic_write_bytes
 
 from photos.errors import LOCK_NAME, PhotosError, check_number, ensure_writable_folder, folder_lock, relative
 from photos.manifest import MANIFEST_NAME, ManifestRow, read_manifest, write_manifest

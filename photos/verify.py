@@ -32,7 +32,7 @@ import os
 import warnings
 from pathlib import Path
 
-from study.store import atomic_write_bytes, atomic_write_csv
+from kit.store import atomic_write_bytes, atomic_write_csv
 
 from photos.errors import PhotosError, check_number, ensure_writable_folder, folder_lock, relative
 from photos.progress import progress_bar

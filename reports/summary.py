@@ -19,7 +19,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from study.run.runfolder import RunFolder
-from study.store import read_json
+from kit.store import read_json
 
 from reports.privacy import PathScrubber
 

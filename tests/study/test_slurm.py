@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from study.store import read_json
+from kit.store import read_json
 from study.run.sweep import main
 from tests.study.test_sweep import SMOKE, fake_run_cell, read_results
 

@@ -19,7 +19,7 @@ import pytest
 
 from study.config.sweepfile import load_sweep
 from study.run.runfolder import CellFolder
-from study.store import atomic_write_json, read_json
+from kit.store import atomic_write_json, read_json
 from study.run.sweep import main
 
 SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]
