@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from kit.cli import ArgumentParser, report_error, report_interrupt
+from kit.progress import progress_bar
 from synth.folder import check_out_path, write_folder
-from synth.progress import progress_bar
 from synth.render import RENDERERS
 from synth.scenes import InfeasibleSceneError, SceneSpec, auto_gap, auto_radius, parse_range, sample_scenes
 
@@ -163,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_out_path(Path(args.out), args.overwrite)  # before minutes of sampling, not after
         spec = spec_from_args(args)
-        with progress_bar(args.n, "sampling", enabled=not args.quiet) as bar:
+        with progress_bar(args.n, "sampling", "img", "quiet" if args.quiet else "auto") as bar:
             scenes = sample_scenes(spec, args.n, args.seed, progress=bar.update)
         out = write_folder(args.out, scenes, args.renderer, args.device, args.overwrite, progress=not args.quiet)
     except (InfeasibleSceneError, ValueError) as error:

@@ -222,7 +222,7 @@ def run_sweep(
         retry_failed: rerun cells that failed before.
         cache_dir: the dataset cache shared by the cells (default run_dir/.cache).
         progress: show a tqdm bar over cells on stderr.
-        cell_progress: each cell's epoch progress (``study.run.executors.PROGRESS_MODES``).
+        cell_progress: each cell's epoch progress (``kit.progress.PROGRESS_MODES``).
 
     Returns:
         A SweepResult with one results row per cell.
