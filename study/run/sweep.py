@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas
-from tqdm import tqdm
 
 from kit.cli import ArgumentParser, path_problem, report_error, report_interrupt, stop_on_sigterm
+from kit.progress import progress_bar
 from study.config.coerce import bounded, out_folder
 from study.config.sweepfile import DEFAULT_PRESET, load_sweep, preset_names
 from study.run.cost import BENCH_FILE, bench_throughput, duration, estimate_cell
@@ -221,7 +221,7 @@ def run_sweep(
         device: handed to each cell (auto|cpu|cuda).
         retry_failed: rerun cells that failed before.
         cache_dir: the dataset cache shared by the cells (default run_dir/.cache).
-        progress: show a tqdm bar over cells on stderr.
+        progress: show a bar over cells on stderr (when it is a terminal).
         cell_progress: each cell's epoch progress (``kit.progress.PROGRESS_MODES``).
 
     Returns:
@@ -248,8 +248,7 @@ def run_sweep(
         table = ResultsTable(run, cells)
         table.flush()
         # A bar over cells only on a terminal: in a log the one line per finished cell says the same.
-        bar = tqdm(total=len(jobs), unit="cell", desc=spec.name, file=sys.stderr,
-                   disable=not progress or not jobs or not sys.stderr.isatty())
+        bar = progress_bar(len(jobs), spec.name, "cell", "bar" if progress and sys.stderr.isatty() else "quiet")
 
         def on_done(outcome: CellOutcome) -> None:
             outcomes.append(outcome)
