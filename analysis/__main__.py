@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,14 +9,15 @@ from pathlib import Path
 import torch
 
 from analysis.pipeline import run_analysis
+from kit.cli import ArgumentParser, report_error, report_interrupt
 from kit.formatting import duration
-from study.errors import UserError, report_interrupt
+from study.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m analysis", description="Analyse a run folder into runs/NAME/analysis/.")
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m analysis", description="Analyse a run folder into runs/NAME/analysis/.")
     parser.add_argument("run_dir", type=Path, help="the run folder (runs/NAME)")
     parser.add_argument("--quick", action="store_true", help="a few images per cell, Grad-CAM and IG only")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
@@ -41,8 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_device(args.device)
         summary = run_analysis(args.run_dir, device=args.device, quick=args.quick, max_cells=args.max_cells)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report_error(error)
     except KeyboardInterrupt:
         return report_interrupt(f"the cells and their results are not changed; rerun python -m analysis {args.run_dir} "
                                 "to rebuild its analysis/")

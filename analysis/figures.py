@@ -22,7 +22,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from study.store import atomic_write_bytes
+from kit.store import atomic_write_bytes
 
 __all__ = ["WIDTH", "DPI", "style", "save_figure", "accuracy_by_range", "learning_curves", "per_count_accuracy",
            "confusion_matrices", "label_noise", "overlay_grid", "example_panel", "localization_vs_count",

@@ -32,7 +32,6 @@ import seaborn as sns
 import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-from tqdm.auto import tqdm
 
 from analysis import figures
 from analysis.cell_analysis import BUDGETS, Budget
@@ -44,6 +43,7 @@ from analysis.summary import Summary
 from analysis.units import CONTROL_SAMPLERS, SelectiveDifference, UnitSelectivity, unit_experiment
 from kit.intervals import mean_ci
 from kit.seeds import derive_seed
+from kit.progress import progress_iter
 from study.errors import ConfigError
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec
@@ -439,7 +439,7 @@ def run_instruments(cells: list[CellRecord], summary: Summary, budget: Budget | 
               and cell.is_counting]
     weber_rows, unit_rows, tuning_rows = [], [], []
     cells_of: dict[str, list[str]] = {}  # a limitation -> the cells it applies to
-    for cell in tqdm(chosen, desc="instruments", unit="cell", file=sys.stderr, disable=not sys.stderr.isatty()):
+    for cell in progress_iter(chosen, desc="instruments", unit="cell", mode="bar" if sys.stderr.isatty() else "quiet"):
         measures = None
         with summary.step(f"numerosity instruments ({cell.label})"):
             measures = _measure(cell, budget, device, summary.step)

@@ -28,7 +28,6 @@ from typing import Any
 import pandas as pd
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 from analysis import figures, findings, numerosity, tables
 from analysis.cell_analysis import BUDGETS, STEPS, Budget, CellResult, analyse_cell
@@ -36,9 +35,10 @@ from analysis.comparisons import paired_comparisons
 from analysis.instruments import run_instruments
 from analysis.rundata import CellRecord, load_cells, open_run
 from analysis.summary import Summary
+from kit.progress import progress_bar
 from kit.records import CellMetrics
+from kit.store import atomic_write_bytes
 from study.run.runfolder import CellStatus, RunFolder
-from study.store import atomic_write_bytes
 from study.data.tasks import resolve_device
 
 __all__ = ["run_analysis"]
@@ -82,7 +82,7 @@ def _progress(cells: list[CellRecord]) -> tuple[Callable[[CellRecord], Callable[
     """
     total = sum(len(STEPS) if cell.is_counting else 2 for cell in cells)
     if sys.stderr.isatty():
-        bar = tqdm(total=total, desc="analysis", unit="step", file=sys.stderr)
+        bar = progress_bar(total, "analysis", "step", "bar")
 
         def starter(cell: CellRecord) -> Callable[[str], None]:
             def on_step(name: str) -> None:

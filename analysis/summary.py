@@ -17,7 +17,7 @@ import pandas as pd
 from analysis import figures
 from study.errors import UserError
 from kit.records import AnalysisSummary
-from study.store import atomic_write_bytes, atomic_write_text
+from kit.store import atomic_write_bytes, atomic_write_text
 
 __all__ = ["Summary", "SECTIONS", "MAX_TABLE_ROWS"]
 

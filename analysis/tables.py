@@ -12,6 +12,7 @@ import pandas as pd
 
 from analysis.rundata import CellRecord, cells_frame
 from kit.intervals import Estimate, accuracy_estimate, wilson_ci
+from kit.records import CellMetrics
 from study.run.cell import AUDIT_SAMPLES
 from study.run.runfolder import CellStatus
 

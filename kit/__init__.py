@@ -8,4 +8,8 @@ so any layer can use it. One module per concern:
 - ``kit.formatting``: how numbers, durations, intervals and the CI sentence read, everywhere.
 - ``kit.intervals``: the one confidence interval of an accuracy (t over seeds, else Wilson over images).
 - ``kit.seeds``: ``derive_seed(seed, purpose)``, every derived seed by a named purpose.
+- ``kit.errors``: the shared exception types (``UserError``, ``ConfigError``, ``DiskFullError``).
+- ``kit.store``: atomic file writes (temp file + fsync + rename) and tolerant JSON reads.
+- ``kit.progress``: the progress modes (auto, bar, lines, quiet) and the bar and line writers.
+- ``kit.cli``: one-line errors, exit statuses, Ctrl-C and SIGTERM for every command line.
 """

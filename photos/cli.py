@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
+from kit.cli import ArgumentParser, report_error, report_interrupt
 from photos.errors import PhotosError, check_number
 
 __all__ = ["main", "build_parser"]
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (exit 2), not the usage text plus the error."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _number(flag: str, cast: type = float):
@@ -42,7 +35,7 @@ def _number(flag: str, cast: type = float):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = ArgumentParser(
         prog="python -m photos",
         description="Build an image-classification folder from URL lists and clean it (see docs/PHOTOS.md).",
     )
@@ -102,10 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(_run(args))
     except PhotosError as error:
-        print(f"photos {args.command}: {error}", file=sys.stderr)
-        return 2
+        return report_error(error)
     except KeyboardInterrupt:
-        print(f"photos {args.command}: interrupted; the manifest is saved, run the same command to resume",
-              file=sys.stderr)
-        return 130
+        return report_interrupt("the manifest is saved; run the same command to resume")
     return 0

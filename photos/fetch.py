@@ -41,11 +41,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from study.store import atomic_write_bytes
+from kit.progress import progress_bar
+from kit.store import atomic_write_bytes
 
 from photos.errors import LOCK_NAME, PhotosError, check_number, ensure_writable_folder, folder_lock, relative
 from photos.manifest import MANIFEST_NAME, ManifestRow, read_manifest, write_manifest
-from photos.progress import progress_bar
 from photos.urls import UrlEntry, file_stem, key_of_file, read_url_list, url_key
 from photos.verify import MAX_MIN_SIZE, QUARANTINE_DIR, REPORT_NAME, VerifySummary, verify_locked_folder
 
@@ -505,7 +505,7 @@ def _fetch_locked(entries: list[UrlEntry], out: Path, options: FetchOptions) -> 
     try:
         futures = [pool.submit(_fetch_one, entry, out, options, stop) for entry in todo]
         last_write = time.monotonic()
-        with progress_bar(len(todo), f"fetch {out.name}", "url", quiet=options.quiet) as bar:
+        with progress_bar(len(todo), f"fetch {out.name}", "url", "quiet" if options.quiet else "auto") as bar:
             for future in concurrent.futures.as_completed(futures):
                 row = future.result()
                 rows[row.url] = row

@@ -13,7 +13,7 @@ import csv
 import dataclasses
 from pathlib import Path
 
-from study.store import atomic_write_csv
+from kit.store import atomic_write_csv
 
 from photos.errors import PhotosError
 

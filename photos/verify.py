@@ -33,10 +33,10 @@ import warnings
 from pathlib import Path
 
 from kit.images import ImageDecodeError, open_rgb
-from study.store import atomic_write_bytes, atomic_write_csv
+from kit.progress import progress_bar
+from kit.store import atomic_write_bytes, atomic_write_csv
 
 from photos.errors import PhotosError, check_number, ensure_writable_folder, folder_lock, relative
-from photos.progress import progress_bar
 
 __all__ = ["QUARANTINE_DIR", "REPORT_NAME", "REPORT_COLUMNS", "REASONS", "FileCheck", "VerifySummary",
            "verify_folder", "verify_locked_folder", "list_images", "MAX_MIN_SIZE"]
@@ -299,7 +299,7 @@ def verify_locked_folder(folder: Path, min_size: int = 64, dry_run: bool = False
         _check_report_is_ours(report)
     files = list_images(folder)
     checks = []
-    with progress_bar(len(files), f"verify {folder.name}", "img", quiet=quiet) as bar:
+    with progress_bar(len(files), f"verify {folder.name}", "img", "quiet" if quiet else "auto") as bar:
         for path in files:
             checks.append(_inspect(path, folder, min_size))
             bar.update(1)

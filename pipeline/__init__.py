@@ -18,7 +18,7 @@ from pathlib import Path
 
 import analysis
 import reports
-from study.errors import report_interrupt
+from kit.cli import report_interrupt
 from study.run.executors import RunCell
 from study.run.runfolder import RunFolder
 from study.run.sweep import SweepResult

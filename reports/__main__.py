@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
-from study.errors import UserError, report_interrupt
+from kit.cli import ArgumentParser, report_error, report_interrupt
+from study.errors import UserError
 
 from reports.build import build_report
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line (the kit's error contract), exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"error: {message} (usage: python -m reports RUN_FOLDER)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,14 +17,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         0 on success, 2 when the path is not a run folder or the report cannot be written there.
     """
-    parser = _Parser(prog="python -m reports", description=__doc__)
-    parser.add_argument("run_dir", help="a run folder written by python -m study.sweep (runs/NAME)")
+    parser = ArgumentParser(prog="python -m reports", description=__doc__)
+    parser.add_argument("run_dir", metavar="RUN_FOLDER", help="a run folder written by python -m study.sweep (runs/NAME)")
     args = parser.parse_args(argv)
     try:
         written = build_report(args.run_dir)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report_error(error)
     except KeyboardInterrupt:
         return report_interrupt(f"the cells and their results are not changed; rerun python -m reports "
                                 f"{args.run_dir} to write the report")

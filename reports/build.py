@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from study.store import atomic_write_bytes, atomic_write_text
+from kit.store import atomic_write_bytes, atomic_write_text
 
 from reports.collect import NotARunFolderError, collect_run
 from reports.drilldown import configurations_view

@@ -5,7 +5,7 @@
 - ``study.engine``: models, readouts, the learner, precision, training observers.
 - ``study.run``: cells, executors, the run folder, the cost model.
 
-Below them sit ``study.errors`` and ``study.store``; above them the command
+Below them sits ``study.errors`` (and, below every package, ``kit``); above them the command
 lines ``python -m study.sweep|train|bench|audit``. Importing ``study`` stays
 cheap (no torch).
 """

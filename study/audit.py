@@ -10,12 +10,11 @@ number is recorded per cell as ``label_noise_rate``.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 
 import pandas as pd
 
+from kit.cli import ArgumentParser, report_error
 from study.data import augment
 from study.config.spec import TrainSpec
 from study.config.scenes import scene_recipe
@@ -56,7 +55,7 @@ def audit_table(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m study.audit", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m study.audit", description=__doc__.splitlines()[0])
     parser.add_argument("--counts", nargs="+", default=["1-5", "45-50"], help="count ranges (1-5 45-50)")
     parser.add_argument("--aspect", nargs="+", type=float, default=[1.0, 4 / 3],
                         help="canvas width/height; the post's figures were 4:3 (1 1.333)")
@@ -68,8 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         table = audit_table(args.counts, args.aspect, args.policy, args.size, samples=args.samples, seed=args.seed)
     except ValueError as error:  # bad range, infeasible packing: one line, no traceback
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report_error(error)
     print(table.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
     print(f"label_noise_rate: fraction of {args.samples} augmented samples that no longer show exactly "
           "`label` whole circles (clipped or miscounted)")

@@ -64,6 +64,7 @@ import torch
 import torch.nn.functional as F
 
 from kit.records import BenchEntry, BenchFile, RecordError, bench_path
+from kit.cli import ArgumentParser
 
 __all__ = ["main", "bench_cell", "bench_eval", "bench_train", "bench_entries", "save_entries", "time_to_accuracy"]
 
@@ -245,7 +246,7 @@ def save_entries(path: Path, device_type: str, entries: Sequence[BenchEntry]) ->
 
     A file that is not a bench file (damaged, an older format) is replaced, saying so.
     """
-    from study.store import atomic_write_bytes
+    from kit.store import atomic_write_bytes
 
     try:
         saved = BenchFile.read(path)
@@ -258,7 +259,7 @@ def save_entries(path: Path, device_type: str, entries: Sequence[BenchEntry]) ->
 
 
 def _train_main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m study.bench train", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m study.bench train", description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="resnet18", help="resnet18/34/50 or timm:<name> (default resnet18)")
     parser.add_argument("--size", type=int, default=64, help="image size in px (default 64; the post: 224)")
     parser.add_argument("--batch-size", type=int, default=64, help="default 64, what the presets train with")
@@ -407,7 +408,7 @@ def _parse_sets(pairs: Sequence[str], parser: argparse.ArgumentParser) -> dict[s
 
 
 def _cell_main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m study.bench cell", description="Time whole cells, each in a "
+    parser = ArgumentParser(prog="python -m study.bench cell", description="Time whole cells, each in a "
                                      "fresh process: start-up, data, fit, evaluation, and the time-to-accuracy.")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="a TrainSpec field (repeatable); default the quick preset's 1-5 fastai cell")
@@ -497,7 +498,7 @@ def bench_eval(repeats: int = 5, n_test: int = 1000, device: str = "cpu") -> dic
 
 
 def _eval_main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m study.bench eval", description="Time a quick cell's final "
+    parser = ArgumentParser(prog="python -m study.bench eval", description="Time a quick cell's final "
                                      "evaluation: split by split, one pass, one pass with BatchNorm folded.")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; the median counts (default 5)")
     parser.add_argument("--n-test", type=int, default=1000, help="images in each test set (default 1000)")

@@ -5,11 +5,15 @@ with an error by its type: a ``UserError`` is the user's to fix and is shown as
 one line; ``CannotRunHere`` means a cell cannot run on this machine (missing
 photo folder, weights that cannot be had offline) and is recorded as
 ``skipped``; anything else is a failure of the cell itself.
+
+``UserError``, ``ConfigError`` and ``DiskFullError`` are the kit's own
+(``kit.errors``, below every package), re-exported here so the study
+catches and raises them from one place.
 """
 
 from __future__ import annotations
 
-import sys
+from kit.errors import ConfigError, DiskFullError, UserError
 
 __all__ = [
     "UserError",
@@ -24,17 +28,7 @@ __all__ = [
     "DeviceUnavailableError",
     "NotOurFolderError",
     "DiskFullError",
-    "INTERRUPTED",
-    "report_interrupt",
 ]
-
-
-class UserError(Exception):
-    """A problem the user fixes (a bad value, a missing file); shown as one line, no traceback."""
-
-
-class ConfigError(UserError, ValueError):
-    """A configuration value that is unknown, of the wrong type, or out of range."""
 
 
 class CannotRunHere(UserError):
@@ -79,41 +73,3 @@ class NotARunFolderError(UserError):
 
 class NotOurFolderError(UserError):
     """An output folder that holds someone else's files: the kit writes only into its own folders."""
-
-
-class DiskFullError(UserError, OSError):
-    """The disk (or quota) filled up while writing a file; the message names the file.
-
-    Nothing is wrong with the cell itself, and every later cell would fail the
-    same way, so the run stops (as rsync does) with this one line and the cell
-    is left pending, to rerun once there is space
-    (``study.run.executors.record_failure``).
-
-    Args:
-        path: the file being written.
-    """
-
-    def __init__(self, path: str) -> None:
-        super().__init__(28, "No space left on device", path)  # errno.ENOSPC on every POSIX system
-
-    def __str__(self) -> str:
-        return (f"no space left on device while writing {self.filename}; free some space and rerun "
-                "(nothing half-written was kept)")
-
-
-# The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
-INTERRUPTED = 130
-
-
-def report_interrupt(what_resumes: str) -> int:
-    """Say in one line that the command was interrupted and what to do next; return ``INTERRUPTED``.
-
-    Every command line of the kit catches ``KeyboardInterrupt`` in its ``main``
-    and returns this, so Ctrl-C never prints a traceback.
-
-    Args:
-        what_resumes: what is kept and how to resume, e.g. "finished cells are
-            kept; rerun the same command to resume".
-    """
-    print(f"\ninterrupted: {what_resumes}", file=sys.stderr)
-    return INTERRUPTED

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, NoReturn, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
+from kit.cli import ArgumentParser, path_problem, report_error, report_interrupt, stop_on_sigterm
 from study.config.coerce import coerce, out_folder
-from study.errors import ConfigError, UserError, report_interrupt
+from study.errors import ConfigError, UserError
 from study.run.executors import record_failure
 from study.config.grid import check_cell, check_names
 from study.engine.backbones import check_timm_names
@@ -36,13 +36,6 @@ from study.run.runfolder import CellFolder
 from study.config.spec import FieldInfo, TrainSpec, spec_fields
 
 __all__ = ["main", "build_parser", "spec_from_args"]
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse, but errors are one line ``error: ...`` and exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message}\n")
 
 
 def _flag(name: str) -> str:
@@ -77,7 +70,7 @@ def _add_field(group: argparse._ArgumentGroup, info: FieldInfo) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one flag per TrainSpec field, grouped by task, plus how to run."""
-    parser = _ArgumentParser(prog="python -m study.train", description="Train and evaluate one cell.")
+    parser = ArgumentParser(prog="python -m study.train", description="Train and evaluate one cell.")
     groups = {
         "counting": parser.add_argument_group("counting task"),
         "folder": parser.add_argument_group("folder task"),
@@ -134,10 +127,6 @@ def _run(spec: TrainSpec, cell: CellFolder, args: argparse.Namespace) -> dict[st
         raise
 
 
-def _raise_interrupt(signum: int, frame: Any) -> NoReturn:
-    raise KeyboardInterrupt  # SIGTERM: stop like Ctrl-C, leaving the cell unfinished (pending)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run one cell, report.
 
@@ -150,8 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cell: CellFolder | None = None
     try:
-        with contextlib.suppress(ValueError):  # not the main thread: keep the default
-            signal.signal(signal.SIGTERM, _raise_interrupt)
+        stop_on_sigterm()  # like Ctrl-C, leaving the cell unfinished (pending)
         spec = spec_from_args(args)
         cell = CellFolder(args.out or Path("runs") / "train" / spec.cell_id())
         metrics = _run(spec, cell, args)
@@ -159,13 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{cell.path} is left unfinished" if cell is not None else "nothing was written"
         return report_interrupt(f"{where}; rerun the same command to train the cell again")
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report_error(error)
     except OSError as error:
-        from study.run.sweep import path_problem  # here only: study.run.sweep loads pandas and scipy (~2 s of start-up)
-
-        print(f"error: {path_problem(error)}", file=sys.stderr)
-        return 2
+        return report_error(path_problem(error))
     except Exception as error:  # noqa: BLE001 - recorded in error.json with its traceback
         recorded = cell is not None and cell.read_error() is not None
         where = f" (traceback in {cell.file(CellFolder.ERROR)})" if recorded else ""

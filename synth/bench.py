@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from kit.cli import ArgumentParser
 from synth.render import render_scenes, render_scenes_matplotlib
 from synth.sampling import sample_scenes
 from synth.scenes import SceneRecipe, auto_radius, parse_range
@@ -81,7 +82,7 @@ def _distractor_range(text: str) -> tuple[int, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m study.bench synth", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m study.bench synth", description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--counts", nargs="+", default=["1-5", "45-50"])
     parser.add_argument("--n", type=int, default=2000, help="scenes rendered by ours per timing (2000)")

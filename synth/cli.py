@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from kit.cli import ArgumentParser, report_error, report_interrupt
+from kit.progress import progress_bar
 from synth.folder import check_out_path, write_folder
-from synth.progress import progress_bar
 from synth.render import RENDERERS
 from synth.sampling import sample_scenes
 from synth.scenes import InfeasibleSceneError, SceneRecipe, auto_gap, auto_radius, parse_range
@@ -28,13 +28,6 @@ MAX_SEED = 2**63 - 1
 
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (exit 2), not usage text plus the error."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _range_arg(name: str, cast, minimum: float | None):
     def parse(text: str):
         try:
@@ -46,7 +39,7 @@ def _range_arg(name: str, cast, minimum: float | None):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = ArgumentParser(
         prog="python -m synth",
         description="Render images of N targets into DIR/<count>/<index>.png with metadata.csv and scenes.jsonl.",
     )
@@ -171,18 +164,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_out_path(Path(args.out), args.overwrite)  # before minutes of sampling, not after
         recipe = recipe_from_args(args)
-        with progress_bar(args.n, "sampling", enabled=not args.quiet) as bar:
+        with progress_bar(args.n, "sampling", "img", "quiet" if args.quiet else "auto") as bar:
             scenes = sample_scenes(recipe, args.n, args.seed, progress=bar.update)
         out = write_folder(args.out, scenes, args.renderer, args.device, args.overwrite, progress=not args.quiet)
     except (InfeasibleSceneError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report_error(error)
     except OSError as error:  # FolderExistsError, OutputPathError and what the OS refuses
-        print(f"error: {_describe_os_error(args.out, error)}", file=sys.stderr)
-        return 2
+        return report_error(_describe_os_error(args.out, error))
     except KeyboardInterrupt:  # write_folder has already removed its partial output
-        print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
-        return 130
+        return report_interrupt(f"nothing written to {args.out}")
     print(f"wrote {len(scenes)} images of {recipe.describe()} to {out}")
     return 0
 

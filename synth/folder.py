@@ -26,8 +26,8 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from kit.progress import progress_bar
 from synth.numerosity import describe_scene
-from synth.progress import progress_bar
 from synth.render import render_scenes, render_scenes_matplotlib
 from synth.scenes import Scene
 
@@ -101,7 +101,7 @@ def write_folder(
         renderer: ``fast`` (torch) or ``matplotlib``.
         chunk: most scenes rendered per batch; fewer for large images, so
             one batch holds at most ``_BATCH_BYTES`` of pixels.
-        progress: show progress on stderr (see ``synth.progress``).
+        progress: show progress on stderr (a bar on a terminal, else a line per tenth: ``kit.progress``).
 
     Returns:
         The folder's path.
@@ -121,7 +121,7 @@ def write_folder(
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = _make_staging(out)
         rows, lines = [], []
-        with progress_bar(len(scenes), "rendering and writing", enabled=progress) as bar:
+        with progress_bar(len(scenes), "rendering and writing", "img", "auto" if progress else "quiet") as bar:
             for start in range(0, len(scenes), chunk):
                 batch = scenes[start : start + chunk]
                 images = _render(batch, renderer, device).permute(0, 2, 3, 1).numpy()  # [B, H, W, 3]

@@ -434,9 +434,9 @@ def _load_cache(path: Path) -> dict[str, Any] | None:
 
 def _save_cache(payload: dict[str, Any], path: Path) -> None:
     """Atomic (temp file + rename), so concurrent cells never read half a cache file."""
-    from study.store import atomic_torch_save
+    from kit.store import atomic_write_with
 
-    atomic_torch_save(payload, path)
+    atomic_write_with(path, lambda handle: torch.save(payload, handle))
 
 
 def _to_task(payload: dict[str, Any], device: torch.device) -> Task:

@@ -40,7 +40,7 @@ from study.engine.models import Classifier, fuse_conv_bn, normalize
 from study.engine.precision import resolve_precision
 from study.engine.readout import Readout, class_counts, create_readout
 from study.config.spec import TrainSpec
-from study.store import atomic_write_bytes, atomic_write_text
+from kit.store import atomic_write_bytes, atomic_write_text
 from study.data.tasks import Task
 
 __all__ = [

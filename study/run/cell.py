@@ -19,15 +19,15 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from kit.seeds import derive_seed
+from kit.progress import ProgressMode, resolve_mode
 from kit.records import CellMetrics, Checkpoint
+from kit.seeds import derive_seed
 from study.data import augment
-from study.errors import ConfigError
 from study.engine.learner import Evaluation, Interpretation, Learner
 from study.engine.models import IMAGENET_MEAN, IMAGENET_STD, create_model
 from study.engine.observe import ObserverList, TrainingObserver
@@ -41,7 +41,7 @@ from study.engine.tblog import TensorBoardObserver
 from study.data.tasks import Task, build_task, resolve_device
 from study.config.scenes import scene_recipe
 
-__all__ = ["run_cell", "split_metrics", "AUDIT_SAMPLES", "FALLBACK_LR", "LR_FIND_ITERATIONS", "PROGRESS_MODES"]
+__all__ = ["run_cell", "split_metrics", "AUDIT_SAMPLES", "FALLBACK_LR", "LR_FIND_ITERATIONS"]
 
 # Augmented samples drawn to measure label noise (a few seconds of numpy at most).
 AUDIT_SAMPLES = 2000
@@ -49,12 +49,10 @@ AUDIT_SAMPLES = 2000
 FALLBACK_LR = 3e-3
 # fastai's lr_find default: 100 iterations from 1e-7 to 10.
 LR_FIND_ITERATIONS = 100
-PROGRESS_MODES = ("auto", "bar", "lines", "quiet")
 # Whether the final evaluation predicts with BatchNorm folded into the convolutions
 # (study.engine.models.fuse_conv_bn). Off: on the 2-core CPU it saved ~6% of the evaluation, within the noise,
 # and under bf16 near-tied classes of an untrained model flip on ~2.6% of images (docs/BENCHMARKS.md).
 FUSED_EVALUATION = False
-Progress = Literal["auto", "bar", "lines", "quiet"]
 
 
 def seed_everything(seed: int) -> None:
@@ -103,7 +101,7 @@ def run_cell(
     cell_dir: Path,
     device: str = "auto",
     cache_dir: Path | None = None,
-    progress: Progress = "auto",
+    progress: ProgressMode = "auto",
 ) -> dict[str, Any]:
     """Train and evaluate one spec, writing its cell folder.
 
@@ -125,10 +123,7 @@ def run_cell(
         ConfigError: an unknown progress mode. Otherwise whatever stopped the
         cell, after writing ``log.txt``.
     """
-    if progress not in PROGRESS_MODES:
-        raise ConfigError(f"progress: unknown {progress!r}; valid: {', '.join(PROGRESS_MODES)}")
-    if progress == "auto":
-        progress = "bar" if sys.stderr.isatty() else "lines"
+    progress = resolve_mode(progress, sys.stderr)
     folder = CellFolder(cell_dir)
     folder.path.mkdir(parents=True, exist_ok=True)
     folder.write_spec(spec.to_dict())

@@ -52,7 +52,6 @@ __all__ = [
     "RayExecutor",
     "run_shipped",
     "EXECUTORS",
-    "PROGRESS_MODES",
     "WorkerDiedError",
     "create",
     "gpu_slots",
@@ -63,9 +62,6 @@ __all__ = [
 
 RunCell = Callable[..., dict]
 
-# How a cell reports its epochs (study.run.cell.run_cell's ``progress``).
-PROGRESS_MODES = ("auto", "bar", "lines", "quiet")
-
 
 @dataclasses.dataclass(frozen=True)
 class CellJob:
@@ -73,7 +69,7 @@ class CellJob:
 
     Paths are absolute so a job means the same thing in any worker's cwd.
     ``workdir`` is the driver's cwd, which relative ``spec.data`` is read from;
-    ``progress`` is one of ``PROGRESS_MODES``.
+    ``progress`` is one of ``kit.progress.PROGRESS_MODES``.
     """
 
     spec: TrainSpec

@@ -6,7 +6,7 @@ its record's in ``kit.records``; this module knows where the files go. Training 
 ``reports`` all go through ``RunFolder`` and ``CellFolder``; none of them
 builds a path to a cell file by hand.
 
-Every write is atomic (``study.store``): a run killed at any moment, SIGKILL
+Every write is atomic (``kit.store``): a run killed at any moment, SIGKILL
 included, leaves the old file or the new one, never half of one. A cell is
 finished when ``metrics.json`` exists, its result files parse *and* they
 still match the manifest (sizes and sha256) written when it finished: a cell
@@ -32,8 +32,8 @@ from typing import Any
 
 from kit.records import CellMetrics, Checkpoint, RecordError, ResultsRow, results_csv_rows
 from study.errors import DamagedFileError, NotARunFolderError, NotOurFolderError, RunLockedError
-from study.store import (atomic_torch_save, atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text,
-                         read_json)
+from kit.store import (atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text, atomic_write_with,
+                       read_json)
 
 __all__ = [
     "CellStatus",
@@ -393,7 +393,9 @@ class CellFolder:
 
     def save_checkpoint(self, checkpoint: Checkpoint) -> None:
         """checkpoint.pt: the record as a plain dict that loads with ``torch.load(weights_only=True)``."""
-        atomic_torch_save(checkpoint.to_dict(), self.path / self.CHECKPOINT)
+        import torch  # deferred: reading a run folder's tables needs no torch
+
+        atomic_write_with(self.path / self.CHECKPOINT, lambda handle: torch.save(checkpoint.to_dict(), handle))
 
     def load_checkpoint(self, map_location: Any = "cpu") -> Checkpoint:
         """The checkpoint.
@@ -673,7 +675,7 @@ def _holds_anything(folder: Path) -> bool:
 
 
 def _is_temp(entry: Path) -> bool:
-    """A temporary file of ``study.store`` (``.<name>.<random>.tmp``), left by a killed write."""
+    """A temporary file of ``kit.store`` (``.<name>.<random>.tmp``), left by a killed write."""
     return entry.name.startswith(".") and entry.name.endswith(".tmp")
 
 

@@ -27,22 +27,20 @@ analysis and the report).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import errno
 import json
 import math
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pandas
-from tqdm import tqdm
 
 from kit.formatting import ci_sentence, duration
+from kit.cli import ArgumentParser, path_problem, report_error, report_interrupt, stop_on_sigterm
+from kit.progress import progress_bar
 from study.config.coerce import bounded, out_folder
 from study.config.sweepfile import DEFAULT_PRESET, load_sweep, preset_names
 from study.run.cost import calibration, estimate_cell
@@ -266,8 +264,8 @@ def run_sweep(
         device: handed to each cell (auto|cpu|cuda).
         retry_failed: rerun cells that failed before.
         cache_dir: the dataset cache shared by the cells (default run_dir/.cache).
-        progress: show a tqdm bar over cells on stderr.
-        cell_progress: each cell's epoch progress (``study.run.executors.PROGRESS_MODES``).
+        progress: show a bar over cells on stderr (when it is a terminal).
+        cell_progress: each cell's epoch progress (``kit.progress.PROGRESS_MODES``).
 
     Returns:
         A SweepResult with one results row per cell.
@@ -293,8 +291,7 @@ def run_sweep(
         table = ResultsTable(run, cells)
         table.flush()
         # A bar over cells only on a terminal: in a log the one line per finished cell says the same.
-        bar = tqdm(total=len(jobs), unit="cell", desc=spec.name, file=sys.stderr,
-                   disable=not progress or not jobs or not sys.stderr.isatty())
+        bar = progress_bar(len(jobs), spec.name, "cell", "bar" if progress and sys.stderr.isatty() else "quiet")
 
         def on_done(outcome: CellOutcome) -> None:
             outcomes.append(outcome)
@@ -412,16 +409,9 @@ def print_summary(result: SweepResult, spec: SweepSpec) -> None:
 # ---------------------------------------------------------------- command line
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    """argparse, but errors are one line ``error: ...`` and exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m study.sweep`` (see the module docstring)."""
-    parser = _ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m study.sweep",
         description="Run a sweep of training cells (resumable) and build its results table and report.",
     )
@@ -543,29 +533,6 @@ def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"workers": args.workers, "device": args.device, "cells_per_gpu": args.cells_per_gpu}
 
 
-def _raise_interrupt(signum: int, frame: Any) -> NoReturn:
-    raise KeyboardInterrupt  # SIGTERM: stop like Ctrl-C, leaving the current cell to be rerun
-
-
-# What an OS error on the run folder usually means, by errno name.
-_PATH_HINTS = {
-    "ENOTDIR": "a file is in the way of a folder",
-    "EEXIST": "a file is in the way of a folder",
-    "EISDIR": "a folder is in the way of a file",
-    "EACCES": "no permission to write there",
-    "EROFS": "the file system is read-only",
-    "EPERM": "the operating system does not allow it",
-}
-
-
-def path_problem(error: OSError) -> str:
-    """One line for an OS error on a path: the path, what is wrong, and what to do."""
-    path = error.filename if error.filename is not None else "a path"
-    hint = _PATH_HINTS.get(errno.errorcode.get(error.errno or 0, ""), "")
-    reason = error.strerror or type(error).__name__
-    return f"{path}: {reason}" + (f" ({hint}; choose another --out)" if hint else "")
-
-
 AfterSweep = Callable[[SweepResult], None]
 
 
@@ -612,19 +579,15 @@ def main(argv: Sequence[str] | None = None, run_cell: RunCell | None = None, aft
 
             resolve_device(args.device)  # --device cuda without CUDA: one line before any cell
         executor = create(args.executor, **options, run_cell=run_cell)
-        with contextlib.suppress(ValueError):  # not the main thread: keep the default
-            signal.signal(signal.SIGTERM, _raise_interrupt)
+        stop_on_sigterm()  # like Ctrl-C, leaving the current cell to be rerun
         result = run_sweep(spec, run_dir, executor, device=args.device, retry_failed=args.retry_failed,
                            cache_dir=args.cache_dir, cell_progress="quiet" if args.quiet else "auto")
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return report_error(error)
     except OSError as error:
-        print(f"error: {path_problem(error)}", file=sys.stderr)
-        return 2
+        return report_error(path_problem(error))
     except KeyboardInterrupt:
-        print("\ninterrupted: finished cells are kept; rerun the same command to resume", file=sys.stderr)
-        return 130
+        return report_interrupt("finished cells are kept; rerun the same command to resume")
     print_summary(result, spec)
     if after is not None and not args.no_report and result.count(CellStatus.DONE.value):
         after(result)

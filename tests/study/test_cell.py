@@ -167,7 +167,7 @@ def test_every_eval_split_is_predicted_and_reported(tmp_path):
 
 
 def test_progress_modes(tmp_path, capsys):
-    with pytest.raises(ConfigError, match="progress: unknown 'loud'; valid: auto, bar, lines, quiet"):
+    with pytest.raises(ConfigError, match="progress mode 'loud' is not one of: auto, bar, lines, quiet"):
         cell.run_cell(tiny_counting(), tmp_path / "bad", device="cpu", progress="loud")
     cell.run_cell(tiny_counting(n_train=20, n_test=0), tmp_path / "quiet", device="cpu", progress="quiet")
     assert "train_loss" not in capsys.readouterr().out

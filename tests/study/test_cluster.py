@@ -23,7 +23,7 @@ from study.errors import ConfigError
 from study.run.executors import CellJob, _install_shipped, run_shipped
 from study.run.runfolder import CellFolder
 from study.run.ship import ShipError, install_cell, pack_cell, storage_filesystem
-from study.store import read_json
+from kit.store import read_json
 from study.run.sweep import main
 from tests.study.test_sweep import SMOKE, SMOKE_CELLS, fake_run_cell, read_results
 

@@ -1,4 +1,4 @@
-"""ProgressObserver and progress_iter in each mode, fed by hand (no training)."""
+"""ProgressObserver in each mode, fed by hand (no training)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 import pytest
 
 from study.errors import ConfigError
-from study.engine.progress import BATCH_BAR_MIN_BATCHES, ProgressObserver, progress_iter, resolve_mode
+from study.engine.progress import BATCH_BAR_MIN_BATCHES, ProgressObserver
 
 ROWS = [
     {"epoch": 1, "train_loss": 1.2345, "valid_loss": 1.1, "error_rate": 0.6, "accuracy": 0.4, "time": 11.6,
@@ -93,34 +93,3 @@ def test_bar_mode_close_after_an_interrupted_fit_closes_the_bars():
 def test_unknown_mode_is_a_one_line_config_error():
     with pytest.raises(ConfigError, match=r"progress mode 'loud' is not one of: auto, bar, lines, quiet"):
         ProgressObserver("loud")
-    with pytest.raises(ConfigError, match="'loud'"):
-        progress_iter([1], mode="loud")
-    with pytest.raises(ConfigError):
-        resolve_mode("", io.StringIO())
-
-
-def test_progress_iter_lines_every_tenth():
-    stream = io.StringIO()
-    assert list(progress_iter(range(20), desc="cells", mode="lines", stream=stream)) == list(range(20))
-    lines = stream.getvalue().splitlines()
-    assert [line.split(" ")[1] for line in lines] == [f"{n}/20" for n in range(2, 21, 2)]
-    assert lines[0].startswith("cells: 2/20 (10%) ") and lines[-1].startswith("cells: 20/20 (100%) ")
-
-
-def test_progress_iter_lines_short_and_unknown_totals():
-    stream = io.StringIO()
-    list(progress_iter(["a", "b", "c"], desc="methods", mode="lines", stream=stream))
-    assert [line.split(" (")[0] for line in stream.getvalue().splitlines()] == [
-        "methods: 1/3", "methods: 2/3", "methods: 3/3"
-    ]
-    stream = io.StringIO()
-    list(progress_iter((n for n in range(4)), desc="scenes", mode="lines", stream=stream))
-    assert [line.split(" ")[1] for line in stream.getvalue().splitlines()] == ["4"]
-
-
-def test_progress_iter_quiet_and_bar():
-    stream = FakeTty()
-    assert list(progress_iter(range(5), mode="quiet", stream=stream)) == list(range(5))
-    assert stream.getvalue() == ""
-    assert list(progress_iter(range(5), total=5, desc="files", mode="auto", stream=stream)) == list(range(5))
-    assert "files" in stream.getvalue() and "5/5" in stream.getvalue()

@@ -363,7 +363,7 @@ def test_a_full_disk_is_named_with_the_file_and_the_cell_is_not_done(where: Path
 
     import torch
 
-    from study import store
+    from kit import store
     from study.run.runfolder import CellFolder, CellStatus
 
     monkeypatch.chdir(where)

@@ -20,7 +20,7 @@ import pytest
 from study.config.sweepfile import load_sweep
 from kit.records import CellMetrics
 from study.run.runfolder import CellFolder
-from study.store import read_json
+from kit.store import read_json
 from study.run.sweep import main
 
 SMOKE = ["--preset", "smoke", "--no-report", "--device", "cpu"]

@@ -1,31 +1,6 @@
-import io
+"""python -m synth's progress on stderr: nothing with --quiet, a few whole lines when stderr is not a terminal."""
 
 from synth.cli import main
-from synth.progress import LineProgress, progress_bar
-
-
-def test_line_progress_prints_one_line_per_tenth():
-    stream = io.StringIO()
-    bar = LineProgress(1000, "sampling", stream)
-    for _ in range(1000):
-        bar.update(1)
-    lines = stream.getvalue().splitlines()
-    assert lines == [f"sampling: {10 * k}% ({100 * k}/1000)" for k in range(1, 11)]
-
-
-def test_line_progress_big_jumps_print_once():
-    stream = io.StringIO()
-    bar = LineProgress(7, "writing", stream)
-    bar.update(5)
-    bar.update(2)
-    assert stream.getvalue().splitlines() == ["writing: 71% (5/7)", "writing: 100% (7/7)"]
-
-
-def test_disabled_progress_is_silent():
-    stream = io.StringIO()
-    with progress_bar(10, "sampling", enabled=False, stream=stream) as bar:
-        bar.update(10)
-    assert stream.getvalue() == ""
 
 
 def test_quiet_run_prints_nothing_on_stderr(tmp_path, capsys):

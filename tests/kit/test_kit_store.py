@@ -1,4 +1,4 @@
-"""study.store: atomic writes (temp file + rename) and tolerant JSON reads."""
+"""kit.store: atomic writes (temp file + rename) and tolerant JSON reads."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from study import store
-from study.store import atomic_torch_save, atomic_write_json, atomic_write_text
+from kit import store
+from kit.store import atomic_write_json, atomic_write_text, atomic_write_with
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -52,9 +52,10 @@ def test_atomic_write_json_rejects_unserialisable_values_without_touching_the_fi
     assert json.loads(path.read_text()) == {"ok": 1}
 
 
-def test_atomic_torch_save_loads_with_weights_only(tmp_path: Path):
+def test_atomic_write_with_torch_save_loads_with_weights_only(tmp_path: Path):
     path = tmp_path / "checkpoint.pt"
-    atomic_torch_save({"model": {"w": torch.ones(2)}, "arch": "resnet18"}, path)
+    checkpoint = {"model": {"w": torch.ones(2)}, "arch": "resnet18"}
+    atomic_write_with(path, lambda handle: torch.save(checkpoint, handle))
     loaded = torch.load(path, weights_only=True)
     assert loaded["arch"] == "resnet18" and torch.equal(loaded["model"]["w"], torch.ones(2))
     assert _leftovers(tmp_path) == []
@@ -64,7 +65,7 @@ def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path):
     import os
     import stat
 
-    from study.store import atomic_write_text
+    from kit.store import atomic_write_text
 
     plain = tmp_path / "plain.txt"
     plain.write_text("x")
@@ -76,8 +77,8 @@ def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path):
 def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path: Path, monkeypatch):
     import errno
 
-    from study import store
-    from study.errors import DiskFullError
+    from kit import store
+    from kit.errors import DiskFullError
 
     path = tmp_path / "metrics.json"
     store.atomic_write_json(path, {"old": 1})
@@ -92,13 +93,22 @@ def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path: Path, monkey
 
 
 def test_torchs_failed_write_is_a_full_disk_naming_the_checkpoint(tmp_path: Path, monkeypatch):
-    from study import store
-    from study.errors import DiskFullError
+    from kit import store
+    from kit.errors import DiskFullError
 
     def enforce_fail(obj, handle):
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 4096 vs 0")
 
     monkeypatch.setattr(torch, "save", enforce_fail)
     with pytest.raises(DiskFullError, match="checkpoint.pt"):
-        store.atomic_torch_save({"model": {}}, tmp_path / "checkpoint.pt")
+        store.atomic_write_with(tmp_path / "checkpoint.pt", lambda handle: torch.save({"model": {}}, handle))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_study_catches_the_kits_disk_full_error():
+    """``from study.errors import DiskFullError`` is the same class, so ``except DiskFullError`` works everywhere."""
+    from kit import errors
+    from study import errors as study_errors
+
+    assert study_errors.DiskFullError is errors.DiskFullError
+    assert issubclass(errors.DiskFullError, study_errors.UserError) and issubclass(errors.DiskFullError, OSError)

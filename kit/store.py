@@ -1,12 +1,12 @@
-"""Atomic file writes and tolerant JSON reads, for every file the study writes.
+"""Atomic file writes and tolerant JSON reads, for every file the kit writes.
 
-Every file the study writes goes through one of the ``atomic_*`` helpers: the
+Every file the kit writes goes through one of the ``atomic_*`` helpers: the
 bytes go to a temporary file in the destination's folder, are flushed and
 fsynced, and the temporary file is renamed over the destination with
 ``os.replace`` (atomic on POSIX and Windows within one file system). A run
 killed at any moment, SIGKILL included, therefore leaves either the old file
 or the new one, never half of one; at worst a stray ``.*.tmp`` file that
-nothing reads.
+nothing reads. A full disk is raised as ``DiskFullError`` naming the file.
 
 What goes where in a run folder is ``study.run.runfolder``'s business
 (documented in ``docs/RUN_FOLDER.md``); this module only knows files.
@@ -21,11 +21,11 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from study.errors import DiskFullError
+from kit.errors import DiskFullError
 
 __all__ = [
     "atomic_write_bytes",
@@ -33,7 +33,7 @@ __all__ = [
     "atomic_write_json",
     "json_bytes",
     "atomic_write_csv",
-    "atomic_torch_save",
+    "atomic_write_with",
     "read_json",
 ]
 
@@ -42,7 +42,7 @@ __all__ = [
 
 # errno values that mean "the disk or the quota is full".
 _FULL = {errno.ENOSPC, errno.EDQUOT}
-# How torch.save reports a failed write (its C++ zip writer hides the errno):
+# How torch.save reports a failed write (its C++ zip writer hides the errno), for ``atomic_write_with``:
 # "[enforce fail at inline_container.cc:...] . PytorchStreamWriter failed writing file ...".
 _TORCH_WRITE_FAILED = ("inline_container.cc", "PytorchStreamWriter failed")
 
@@ -127,7 +127,7 @@ def atomic_write_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]], co
 
 
 def json_bytes(obj: Any) -> bytes:
-    """``obj`` as the study writes JSON: indent 2, sorted keys, trailing newline, UTF-8."""
+    """``obj`` as the kit writes JSON: indent 2, sorted keys, trailing newline, UTF-8."""
     return (json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n").encode("utf-8")
 
 
@@ -136,13 +136,24 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_bytes(path, json_bytes(obj))
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save(obj, path)`` atomically (same argument order as torch.save)."""
-    import torch  # lazy: store is imported by the CLI before torch is needed
+def atomic_write_with(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
+    """Let ``write`` fill a binary file object whose contents then replace ``path`` atomically.
 
+    For writers that want a file object rather than bytes, e.g. a checkpoint:
+    ``atomic_write_with(path, lambda handle: torch.save(checkpoint, handle))``.
+    The error torch's zip writer raises when the disk fills (a ``RuntimeError``
+    without an errno) becomes a ``DiskFullError`` like any other full disk.
+
+    Args:
+        path: the destination.
+        write: called once with the open temporary file.
+
+    Raises:
+        DiskFullError: the disk or the quota filled up; ``path`` is unchanged.
+    """
     with _atomic_file(path) as handle:
         try:
-            torch.save(obj, handle)
+            write(handle)
         except RuntimeError as error:
             if any(sign in str(error) for sign in _TORCH_WRITE_FAILED):
                 raise _disk_full(Path(path)) from None
@@ -153,7 +164,7 @@ def read_json(path: str | os.PathLike) -> Any | None:
     """Parse a JSON file, or return None if it is missing or unreadable.
 
     Readers must tolerate a partial run; since every write is atomic an
-    unreadable file means something outside the study touched it.
+    unreadable file means something outside the kit touched it.
     """
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
