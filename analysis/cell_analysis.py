@@ -25,7 +25,7 @@ import torchvision
 from analysis import attribution, baselines, confounds, interventions, probes
 from analysis.localization import circle_masses, localization_metrics
 from analysis.predict import PixelPipeline, Predictor, load_predictor, recorded_estimates
-from analysis.rundata import CellRecord
+from analysis.rundata import CellResults
 from study.engine.backbones import cached_weights
 from study.errors import ConfigError, UserError, WeightsUnavailableError
 from study.engine.models import create_model
@@ -95,7 +95,7 @@ class CellResult:
         missing: ``{"what", "why"}`` for each step that did not run.
     """
 
-    cell: CellRecord
+    cell: CellResults
     tables: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
     examples: dict[str, Any] = dataclasses.field(default_factory=dict)
     edit: dict[str, Any] | None = None
@@ -135,10 +135,10 @@ class _Context:
     dewind_images: torch.Tensor | None = None
 
 
-def _load(cell: CellRecord, cache_dir: Path | None, device: torch.device) -> _Context:
-    predictor, spec, classes = load_predictor(cell.folder, cell.spec, cell.classes,
+def _load(cell: CellResults, cache_dir: Path | None, device: torch.device) -> _Context:
+    predictor, spec, classes = load_predictor(cell.folder, cell.settings, cell.classes,
                                               cell.is_counting, device)
-    task = build_task(TrainSpec.from_record(spec), "cpu", cache_dir)
+    task = build_task(TrainSpec.from_dict(spec), "cpu", cache_dir)
     return _Context(predictor.model, attribution.prepare_model(predictor.model, device), predictor,
                     predictor.transform, task, classes, predictor.class_counts, device)
 
@@ -242,13 +242,13 @@ def _interventions(result: CellResult, context: _Context, budget: Budget) -> Non
     scenes = test.scenes
     chosen = _balanced(test.labels, budget.interventions)
     lo, hi = int(context.counts.min()), int(context.counts.max())
-    spec = TrainSpec.from_record(result.cell.spec)
+    spec = TrainSpec.from_dict(result.cell.settings)
     # The cell's own gap on the images' canvas (scaled from the scene canvas when scene_size is set).
     gap = float(rendered_scene_recipe(spec).min_gap)
     table = interventions.run_interventions(context.predictor, [scenes[i] for i in chosen], (lo, hi), seed=0,
                                             min_gap=gap, trained=spec.train_counts if spec.held_out_counts else None)
     result.add("interventions", table)
-    summary = interventions.summarize_interventions(table, str(result.cell.spec.get("sizes", "")))
+    summary = interventions.summarize_interventions(table, str(result.cell.settings.get("sizes", "")))
     result.add("interventions_summary", summary)
     if summary["off_distribution"].any():
         result.limitations.append("Enlarging circles on a model trained on one radius shows it a circle size it "
@@ -287,13 +287,13 @@ def _dewind_set(result: CellResult, context: _Context, budget: Budget) -> None:
         context.dewind = list(dewind.scenes)[: max(budget.dewind, budget.baseline_images)]
         context.dewind_images = dewind.images[: len(context.dewind)]
         return
-    scenes = confounds.dewind_scenes(result.cell.spec, max(budget.dewind, 1), seed=12345)
-    trained = set(TrainSpec.from_record(result.cell.spec).train_counts)  # like the test_dewind split: trained counts only
+    scenes = confounds.dewind_scenes(result.cell.settings, max(budget.dewind, 1), seed=12345)
+    trained = set(TrainSpec.from_dict(result.cell.settings).train_counts)  # like the test_dewind split: trained counts only
     context.dewind = [scene for scene in scenes if scene.count in trained]
     context.dewind_images = render_scenes(context.dewind)
 
 
-def _recorded_predictions(cell: CellRecord, split: str, counts: np.ndarray) -> dict[str, np.ndarray] | None:
+def _recorded_predictions(cell: CellResults, split: str, counts: np.ndarray) -> dict[str, np.ndarray] | None:
     """What the cell predicted for a split at the end of training (predictions.csv): no forward pass needed.
 
     Returns:
@@ -301,7 +301,7 @@ def _recorded_predictions(cell: CellRecord, split: str, counts: np.ndarray) -> d
         counts, which for an ordinal head is its continuous expected rank; a regression head's estimate),
         ``pred_count`` ``[N]``, or None.
     """
-    head = str(cell.spec.get("head", "fastai"))
+    head = str(cell.settings.get("head", "fastai"))
     table = cell.table(cell.folder.PREDICTIONS)
     columns = [f"prob_{count}" for count in counts]
     if table is None or "split" not in table or not set(columns) <= set(table.columns):
@@ -385,7 +385,7 @@ def _baselines(result: CellResult, context: _Context, budget: Budget) -> None:
     are not run; a limitation says why. The ink-area counter may answer every class,
     held-out counts included, as a regression head could.
     """
-    task, counts, spec = context.task, context.counts, result.cell.spec
+    task, counts, spec = context.task, context.counts, result.cell.settings
     unusable = baselines.unusable_baselines(spec)
     for name, why in unusable.items():
         result.limitations.append(f"The {name.replace('_', '-')} baseline is left out: {why}.")
@@ -431,7 +431,7 @@ def _probes(result: CellResult, context: _Context, budget: Budget) -> None:
     chosen = _balanced(test.labels, budget.probe)
     inputs = context.transform(test.images[chosen].to(context.device))
     counts = context.counts[test.labels[chosen].numpy()]
-    spec, classes = result.cell.spec, len(context.classes)
+    spec, classes = result.cell.settings, len(context.classes)
     tables = [probes.probe_model(context.model, inputs, counts, "trained")]
     # A local generator, not torch.manual_seed: the caller's global RNG stays as it was.
     with torch.random.fork_rng(devices=[]):
@@ -465,7 +465,7 @@ STEPS: tuple[tuple[str, Callable[[CellResult, _Context, Budget], None]], ...] = 
 )
 
 
-def analyse_cell(cell: CellRecord, cache_dir: Path | None, device: torch.device, budget: Budget,
+def analyse_cell(cell: CellResults, cache_dir: Path | None, device: torch.device, budget: Budget,
                  on_step: Callable[[str], None] | None = None) -> CellResult:
     """Run every per-cell analysis that applies to ``cell``.
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.rundata import CellRecord
+from analysis.rundata import CellResults
 from analysis.stats import compare_paired
 from analysis.tables import TEST_SPLITS, split_correctness
 from study.run.runfolder import CellStatus
@@ -26,7 +26,7 @@ from study.config.spec import field_label, seed_fields, varying_fields
 __all__ = ["paired_comparisons"]
 
 
-def _aligned(a: CellRecord, b: CellRecord, split: str) -> tuple[np.ndarray, np.ndarray] | None:
+def _aligned(a: CellResults, b: CellResults, split: str) -> tuple[np.ndarray, np.ndarray] | None:
     """Correctness of both cells on the images they share, or None when the images are not the same."""
     left, right = split_correctness(a, split), split_correctness(b, split)
     if left is None or right is None:
@@ -37,19 +37,19 @@ def _aligned(a: CellRecord, b: CellRecord, split: str) -> tuple[np.ndarray, np.n
     return merged["correct_a"].to_numpy(bool), merged["correct_b"].to_numpy(bool)
 
 
-def _seed_key(cell: CellRecord) -> tuple:
-    return tuple(str(cell.spec.get(name)) for name in seed_fields())
+def _seed_key(cell: CellResults) -> tuple:
+    return tuple(str(cell.settings.get(name)) for name in seed_fields())
 
 
-def _within(rest: list[str], cell_a: CellRecord, cell_b: CellRecord) -> str:
+def _within(rest: list[str], cell_a: CellResults, cell_b: CellResults) -> str:
     """The settings both sides share, as their labels name them: every other varying setting, or, where
     labels name only what sets a configuration apart (a sweep of blocks), just those."""
     named = set(cell_a.label_fields) | set(cell_b.label_fields)
     shown = [name for name in rest if name in named] if named else rest
-    return configuration_label(cell_a.spec, shown) if shown else "all cells"
+    return configuration_label(cell_a.settings, shown) if shown else "all cells"
 
 
-def _compare(field: str, rest: list[str], value_a: str, value_b: str, group: dict[str, list[CellRecord]],
+def _compare(field: str, rest: list[str], value_a: str, value_b: str, group: dict[str, list[CellResults]],
              split: str) -> dict[str, Any] | None:
     by_seed_b = {_seed_key(cell): cell for cell in group[value_b]}
     pairs = [aligned for cell in group[value_a] if _seed_key(cell) in by_seed_b
@@ -67,7 +67,7 @@ def _compare(field: str, rest: list[str], value_a: str, value_b: str, group: dic
                             "only_a_correct": result.only_a, "only_b_correct": result.only_b}}
 
 
-def paired_comparisons(cells: list[CellRecord]) -> list[dict[str, Any]]:
+def paired_comparisons(cells: list[CellResults]) -> list[dict[str, Any]]:
     """Every paired comparison the run supports (done cells only).
 
     Returns:
@@ -78,15 +78,15 @@ def paired_comparisons(cells: list[CellRecord]) -> list[dict[str, Any]]:
         over seeds, None below 3), ``p_images`` (seed-stratified image-level test), ``test``,
         ``per_seed_p``, ``effect_size``.
     """
-    done = [cell for cell in cells if cell.status is CellStatus.DONE and cell.spec]
-    varying = varying_fields([cell.spec for cell in done])
+    done = [cell for cell in cells if cell.status is CellStatus.DONE and cell.settings]
+    varying = varying_fields([cell.settings for cell in done])
     comparisons = []
     for field in varying:
         rest = [name for name in varying if name != field]
-        groups: dict[tuple, dict[str, list[CellRecord]]] = {}
+        groups: dict[tuple, dict[str, list[CellResults]]] = {}
         for cell in done:
             others = tuple((name, value) for name, value in cell.key if name != field)
-            groups.setdefault(others, {}).setdefault(str(cell.spec.get(field)), []).append(cell)
+            groups.setdefault(others, {}).setdefault(str(cell.settings.get(field)), []).append(cell)
         for group in groups.values():
             for value_a, value_b in itertools.combinations(group, 2):
                 for split in TEST_SPLITS:

@@ -62,7 +62,7 @@ def dewind_scenes(spec: dict[str, Any], n: int, seed: int = 12345) -> list[Scene
     Raises:
         InfeasibleSceneError: the range cannot be packed or held independent of Size at this radius.
     """
-    train = TrainSpec.from_record(spec)
+    train = TrainSpec.from_dict(spec)
     base = rendered_scene_recipe(train)
     try:
         controlled = dewind_scene_recipe(train, base)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import figures, tables
-from analysis.rundata import CellRecord
+from analysis.rundata import CellResults
 from analysis.verdict import COUNTER_BAND, INK_FROM, radius_coverage, verdict_display, verdict_rows
 from kit.formatting import ci_sentence, interval, number
 from kit.intervals import MIN_SEEDS_FOR_T
@@ -24,14 +24,14 @@ from study.config.spec import varying_fields
 __all__ = ["write_outputs", "answer", "limitations", "example_caption", "accuracy_frame"]
 
 
-def _axes(cells: list[CellRecord]) -> tuple[str | None, list[str]]:
+def _axes(cells: list[CellResults]) -> tuple[str | None, list[str]]:
     """The x field of the accuracy figure (count range when it varies) and the hue fields (the other varying ones)."""
-    varying = varying_fields([cell.spec for cell in cells if cell.status is CellStatus.DONE and cell.spec])
+    varying = varying_fields([cell.settings for cell in cells if cell.status is CellStatus.DONE and cell.settings])
     x_field = "counts" if "counts" in varying else (varying[0] if varying else None)
     return x_field, [name for name in varying if name != x_field]
 
 
-def accuracy_frame(configurations: list[dict[str, Any]], cells: list[CellRecord]) -> pd.DataFrame:
+def accuracy_frame(configurations: list[dict[str, Any]], cells: list[CellResults]) -> pd.DataFrame:
     """One row per configuration and test set: ``configuration``, ``x``, ``hue``, ``split``, the estimate."""
     x_field, hue_fields = _axes(cells)
     # A configuration's hue names what its label names (less the x axis): in a sweep of blocks
@@ -51,20 +51,20 @@ def accuracy_frame(configurations: list[dict[str, Any]], cells: list[CellRecord]
     return pd.DataFrame(rows)
 
 
-def _baseline_frame(baselines: pd.DataFrame, cells: list[CellRecord]) -> pd.DataFrame:
+def _baseline_frame(baselines: pd.DataFrame, cells: list[CellResults]) -> pd.DataFrame:
     """Mean baseline accuracy per figure x value, test set and counter."""
     if baselines.empty:
         return baselines
     x_field, _ = _axes(cells)
-    x_of = {cell.cell_id: short_value(x_field, cell.spec.get(x_field, "")) if x_field else cell.config_label
+    x_of = {cell.cell_id: short_value(x_field, cell.settings.get(x_field, "")) if x_field else cell.config_label
             for cell in cells}
     data = baselines.assign(x=baselines["cell_id"].map(x_of))
     return data.groupby(["x", "split", "counter"], as_index=False)["accuracy"].mean()
 
 
-def _unseen_radii(configurations: list[dict[str, Any]], cells: list[CellRecord]) -> set[str]:
+def _unseen_radii(configurations: list[dict[str, Any]], cells: list[CellResults]) -> set[str]:
     """Labels of the configurations whose controlled set draws radii their training never showed."""
-    spec_of = {cell.cell_id: cell.spec for cell in cells}
+    spec_of = {cell.cell_id: cell.settings for cell in cells}
     unseen = set()
     for config in configurations:
         spec = spec_of.get(config["cells"][0]) if config["cells"] else None
@@ -235,7 +235,7 @@ def _probe_takeaway(table: pd.DataFrame) -> str:
 
 # ------------------------------------------------------------------ outputs
 
-def write_outputs(summary: Any, cells: list[CellRecord], results: list[Any], configurations: list[dict[str, Any]],
+def write_outputs(summary: Any, cells: list[CellResults], results: list[Any], configurations: list[dict[str, Any]],
                   comparisons: list[dict[str, Any]]) -> None:
     """Every table and figure the data supports, written through ``summary``."""
     frame = accuracy_frame(configurations, cells)
@@ -317,7 +317,7 @@ def _figures(summary: Any, frame: pd.DataFrame, baselines: pd.DataFrame, pooled:
 
 # ------------------------------------------------------------------ answer and limitations
 
-def answer(question: str, summary: Any, cells: list[CellRecord], configurations: list[dict[str, Any]],
+def answer(question: str, summary: Any, cells: list[CellResults], configurations: list[dict[str, Any]],
            comparisons: list[dict[str, Any]]) -> dict[str, Any]:
     """``{"question", "abstract": [3-5 sentences with CI and n], "cannot_tell": [sentences]}``.
 
@@ -421,7 +421,7 @@ def _held_out_sentence(heads: pd.DataFrame | None) -> str:
             f"{text(worst)} (n={len(held)} configurations).")
 
 
-def _cannot_tell(cells: list[CellRecord], configurations: list[dict[str, Any]],
+def _cannot_tell(cells: list[CellResults], configurations: list[dict[str, Any]],
                  verdicts: list[dict[str, Any]] | None = None) -> list[str]:
     done = [cell for cell in cells if cell.status is CellStatus.DONE]
     notes = []
@@ -439,9 +439,9 @@ def _cannot_tell(cells: list[CellRecord], configurations: list[dict[str, Any]],
     if few:
         notes.append(f"{len(few)} of {len(configurations)} configuration(s) have fewer than {MIN_SEEDS_FOR_T} seeds, "
                      "so their intervals are over test images only and leave out seed-to-seed variation.")
-    if done and not any(cell.spec.get("weights") == "imagenet" for cell in done):
+    if done and not any(cell.settings.get("weights") == "imagenet" for cell in done):
         notes.append("No cell starts from ImageNet weights, so this run cannot tell what pretraining adds.")
-    sizes = sorted({int(cell.spec.get("size", 0)) for cell in done})
+    sizes = sorted({int(cell.settings.get("size", 0)) for cell in done})
     if sizes and max(sizes) < 224:
         notes.append(f"Images are {', '.join(map(str, sizes))} px, not the 224 px of the original study; "
                      "effects that need resolution may differ.")
@@ -456,7 +456,7 @@ def _cannot_tell(cells: list[CellRecord], configurations: list[dict[str, Any]],
     return notes
 
 
-def limitations(cells: list[CellRecord], results: list[Any], configurations: list[dict[str, Any]]) -> list[str]:
+def limitations(cells: list[CellResults], results: list[Any], configurations: list[dict[str, Any]]) -> list[str]:
     """Sentences on what is missing or uninformative (beyond the per-cell ones)."""
     notes = _cannot_tell(cells, configurations)
     unfinished = [cell for cell in cells if cell.status is not CellStatus.DONE]

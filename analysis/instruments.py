@@ -38,7 +38,7 @@ from analysis.cell_analysis import BUDGETS, Budget
 from analysis.predict import load_predictor
 from analysis.probes import stage_modules
 from analysis.psychophysics import HUMAN_ADULT_MODEL, HUMAN_ADULT_W, human_band_applies, weber_experiment, weber_text
-from analysis.rundata import CellRecord
+from analysis.rundata import CellResults
 from analysis.summary import Summary
 from analysis.units import CONTROL_SAMPLERS, SelectiveDifference, UnitSelectivity, unit_experiment
 from kit.intervals import mean_ci
@@ -144,7 +144,7 @@ def _numbers(lo: int, hi: int, most: int) -> list[int]:
     return sorted({int(round(n)) for n in np.linspace(lo, hi, min(most, hi - lo + 1))})
 
 
-def _measure(cell: CellRecord, budget: InstrumentBudget, device: torch.device,
+def _measure(cell: CellResults, budget: InstrumentBudget, device: torch.device,
              step: Callable[[str], Any]) -> _CellMeasures:
     """Both instruments on one cell; ``step(what)`` is the context that turns a failure into a missing entry."""
     measures = _CellMeasures()
@@ -153,9 +153,9 @@ def _measure(cell: CellRecord, budget: InstrumentBudget, device: torch.device,
         measures.limitations.append("A cell with one count class has no pairs that differ in number and no "
                                     "numerosity factor: no Weber fit and no unit analysis.")
         return measures
-    predictor, spec, _ = load_predictor(cell.folder, cell.spec, cell.classes, True, device)
+    predictor, spec, _ = load_predictor(cell.folder, cell.settings, cell.classes, True, device)
     try:
-        train = TrainSpec.from_record(spec)
+        train = TrainSpec.from_dict(spec)
         sets, why = _scene_recipes(train)
     except ConfigError as error:  # a UserError would stop the whole analysis: this only stops this cell's
         raise RuntimeError(f"the cell's scenes cannot be rebuilt: {error}") from None
@@ -185,7 +185,7 @@ def _measure(cell: CellRecord, budget: InstrumentBudget, device: torch.device,
 
 # ------------------------------------------------------------------ tables
 
-def _unit_rows(cell: CellRecord, measures: _CellMeasures) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _unit_rows(cell: CellResults, measures: _CellMeasures) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """One summary row per network, and tidy tuning rows (preferred numerosity x numerosity) per network."""
     rows, tuning = [], []
     ident = {"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label}
@@ -424,7 +424,7 @@ def _units_takeaway(frame: pd.DataFrame) -> str:
 
 # ------------------------------------------------------------------ entry point
 
-def run_instruments(cells: list[CellRecord], summary: Summary, budget: Budget | InstrumentBudget,
+def run_instruments(cells: list[CellResults], summary: Summary, budget: Budget | InstrumentBudget,
                     device: torch.device) -> None:
     """Run both instruments on the done counting cells and add their tables and figures to ``summary``.
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from analysis import figures
 from analysis.predict import recorded_estimates
-from analysis.rundata import CellRecord
+from analysis.rundata import CellResults
 from analysis.summary import Summary
 from analysis.tables import ERROR_SPLITS, split_estimates
 from kit.formatting import interval, number
@@ -44,7 +44,7 @@ SEEN, INTERPOLATION, EXTRAPOLATION = "seen", "interpolation", "extrapolation"
 def _train_spec(spec: dict[str, Any]) -> TrainSpec | None:
     """The cell's TrainSpec (None when its spec.json cannot make one, e.g. a partial spec)."""
     try:
-        return TrainSpec.from_record(spec)
+        return TrainSpec.from_dict(spec)
     except Exception:  # noqa: BLE001 - an old or partial spec only loses the seen/held-out marks
         return None
 
@@ -57,7 +57,7 @@ def count_kind(count: int, held_out: Iterable[int], train_counts: Iterable[int])
     return INTERPOLATION if trained and min(trained) < count < max(trained) else EXTRAPOLATION
 
 
-def image_errors(cells: list[CellRecord]) -> pd.DataFrame:
+def image_errors(cells: list[CellResults]) -> pd.DataFrame:
     """Every image of every evaluation split of the done counting cells, with its count error.
 
     Returns:
@@ -69,10 +69,10 @@ def image_errors(cells: list[CellRecord]) -> pd.DataFrame:
     for cell in cells:
         if cell.status is not CellStatus.DONE or not cell.is_counting:
             continue
-        spec = _train_spec(cell.spec)
+        spec = _train_spec(cell.settings)
         held = spec.held_out_counts if spec else ()
         trained = spec.train_counts if spec else ()
-        head = str(cell.spec.get("head", "fastai"))
+        head = str(cell.settings.get("head", "fastai"))
         for split in ERROR_SPLITS:
             table = split_estimates(cell, split)
             if table is None:
@@ -86,7 +86,7 @@ def image_errors(cells: list[CellRecord]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _expected_rank(cell: CellRecord, split: str, table: pd.DataFrame) -> pd.DataFrame:
+def _expected_rank(cell: CellResults, split: str, table: pd.DataFrame) -> pd.DataFrame:
     """An ordinal cell's ``split_estimates`` rescored on its continuous expected rank (from the prob columns)."""
     predictions = cell.table(cell.folder.PREDICTIONS)
     rows = predictions[predictions["split"] == split]
@@ -153,21 +153,21 @@ def count_error_table(errors: pd.DataFrame) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ resolution and architecture
 
-def _done_counting(cells: list[CellRecord]) -> list[CellRecord]:
-    return [cell for cell in cells if cell.status is CellStatus.DONE and cell.is_counting and cell.spec]
+def _done_counting(cells: list[CellResults]) -> list[CellResults]:
+    return [cell for cell in cells if cell.status is CellStatus.DONE and cell.is_counting and cell.settings]
 
 
-def _size_groups(cells: list[CellRecord], shared_scenes: bool) -> dict[tuple, list[CellRecord]]:
+def _size_groups(cells: list[CellResults], shared_scenes: bool) -> dict[tuple, list[CellResults]]:
     """Cells equal in every setting but ``size`` (at least two sizes), with or without a common ``scene_size``."""
-    groups: dict[tuple, list[CellRecord]] = {}
+    groups: dict[tuple, list[CellResults]] = {}
     for cell in _done_counting(cells):
-        if bool(int(cell.spec.get("scene_size") or 0)) == shared_scenes:
+        if bool(int(cell.settings.get("scene_size") or 0)) == shared_scenes:
             groups.setdefault(tuple(item for item in cell.key if item[0] != "size"), []).append(cell)
     return {key: members for key, members in groups.items()
-            if len({int(cell.spec.get("size", 0)) for cell in members}) >= 2}
+            if len({int(cell.settings.get("size", 0)) for cell in members}) >= 2}
 
 
-def resolution_table(cells: list[CellRecord], errors: pd.DataFrame) -> pd.DataFrame:
+def resolution_table(cells: list[CellResults], errors: pd.DataFrame) -> pd.DataFrame:
     """Accuracy and MAE against image size for configurations seen at several sizes on the same scenes.
 
     Returns:
@@ -180,13 +180,13 @@ def resolution_table(cells: list[CellRecord], errors: pd.DataFrame) -> pd.DataFr
     rows = []
     for members in groups.values():
         group = _label_without(members[0], "size")
-        for px in sorted({int(cell.spec["size"]) for cell in members}):
-            ids = {cell.cell_id for cell in members if int(cell.spec["size"]) == px}
+        for px in sorted({int(cell.settings["size"]) for cell in members}):
+            ids = {cell.cell_id for cell in members if int(cell.settings["size"]) == px}
             for split in ("test", "test_dewind"):
                 images = errors[errors["cell_id"].isin(ids) & (errors["split"] == split)]
                 if len(images):
-                    rows.append({"group": group, "counts": members[0].spec.get("counts"),
-                                 "scene_size": int(members[0].spec["scene_size"]), "px": px, "split": split,
+                    rows.append({"group": group, "counts": members[0].settings.get("counts"),
+                                 "scene_size": int(members[0].settings["scene_size"]), "px": px, "split": split,
                                  "test_set": ERROR_SPLITS[split], **_estimates(images)})
     return pd.DataFrame(rows)
 
@@ -199,13 +199,13 @@ def _count_error_focus(per_count: pd.DataFrame) -> pd.DataFrame:
     return per_count[per_count["configuration"].isin(set(focus))] if len(focus) else per_count
 
 
-def _label_without(cell: CellRecord, field: str) -> str:
+def _label_without(cell: CellResults, field: str) -> str:
     """The cell's configuration label less one field (the axis a figure draws), or "all cells"."""
     fields = [name for name in cell.label_fields if name != field]
-    return configuration_label(cell.spec, fields) if fields else "all cells"
+    return configuration_label(cell.settings, fields) if fields else "all cells"
 
 
-def _matched_keys(cells: list[CellRecord], field: str) -> list[tuple]:
+def _matched_keys(cells: list[CellResults], field: str) -> list[tuple]:
     """Configuration keys whose configuration exists with at least two values of ``field``, in run order.
 
     Only such groups compare like with like (ResNet vs ViT on the same scenes and recipe); the
@@ -214,12 +214,12 @@ def _matched_keys(cells: list[CellRecord], field: str) -> list[tuple]:
     values: dict[tuple, set[str]] = {}
     for cell in cells:
         rest = tuple(item for item in cell.key if item[0] != field)
-        values.setdefault(rest, set()).add(str(cell.spec.get(field)))
+        values.setdefault(rest, set()).add(str(cell.settings.get(field)))
     return [key for key in dict.fromkeys(cell.key for cell in cells)
             if len(values[tuple(item for item in key if item[0] != field)]) >= 2]
 
 
-def architecture_frame(cells: list[CellRecord], errors: pd.DataFrame) -> pd.DataFrame:
+def architecture_frame(cells: list[CellResults], errors: pd.DataFrame) -> pd.DataFrame:
     """Accuracy per architecture per configuration and test set, when ``arch`` varies.
 
     Returns:
@@ -228,7 +228,7 @@ def architecture_frame(cells: list[CellRecord], errors: pd.DataFrame) -> pd.Data
         the columns ``figures.accuracy_by_range`` draws.
     """
     done = _done_counting(cells)
-    varying = varying_fields([cell.spec for cell in done])
+    varying = varying_fields([cell.settings for cell in done])
     if "arch" not in varying or errors.empty:
         return pd.DataFrame()
     rows = []
@@ -241,8 +241,8 @@ def architecture_frame(cells: list[CellRecord], errors: pd.DataFrame) -> pd.Data
                 continue
             row = _estimates(images)
             rows.append({"x": _label_without(members[0], "arch"),
-                         "hue": short_value("arch", members[0].spec.get("arch")),
-                         "arch": members[0].spec.get("arch"), "split": label, "mean": row["accuracy"],
+                         "hue": short_value("arch", members[0].settings.get("arch")),
+                         "arch": members[0].settings.get("arch"), "split": label, "mean": row["accuracy"],
                          "low": row["accuracy_low"], "high": row["accuracy_high"], "method": row["accuracy_method"],
                          **{k: v for k, v in row.items() if not k.startswith("accuracy")}})
     return pd.DataFrame(rows)
@@ -357,7 +357,7 @@ def _display(table: pd.DataFrame, first: list[str]) -> pd.DataFrame:
                          "CI (MAE, bias)": table["mae_method"], "Seeds": table["n_seeds"], "n": table["n"]})
 
 
-def write_numerosity(summary: Summary, cells: list[CellRecord]) -> pd.DataFrame:
+def write_numerosity(summary: Summary, cells: list[CellResults]) -> pd.DataFrame:
     """The section's tables and figures, written through ``summary``.
 
     Returns:
@@ -410,7 +410,7 @@ def _figure(summary: Summary, make: Callable[[], Any], figure_id: str, title: st
         summary.figure(make, figure_id, title, takeaway, SECTION)
 
 
-def limitations(cells: list[CellRecord]) -> list[str]:
+def limitations(cells: list[CellResults]) -> list[str]:
     """What the numerosity section cannot tell from this run, as sentences."""
     notes = []
     unshared = _size_groups(cells, shared_scenes=False)
@@ -419,7 +419,7 @@ def limitations(cells: list[CellRecord]) -> list[str]:
                      "draws its own scenes, so accuracy against px mixes resolution with scene layout (set "
                      "scene_size to compare resolutions on the same scenes).")
     done = _done_counting(cells)
-    held = [cell for cell in done if str(cell.spec.get("held_out") or "").strip()]
+    held = [cell for cell in done if str(cell.settings.get("held_out") or "").strip()]
     if done and not held:
         notes.append("No cell holds counts out of training, so this run cannot tell whether a model estimates "
                       "counts it was never trained on (set held_out: inside the range with a regression or ordinal "

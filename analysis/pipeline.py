@@ -33,7 +33,7 @@ from analysis import figures, findings, numerosity, tables
 from analysis.cell_analysis import BUDGETS, STEPS, Budget, CellResult, analyse_cell
 from analysis.comparisons import paired_comparisons
 from analysis.instruments import run_instruments
-from analysis.rundata import CellRecord, load_cells, open_run
+from analysis.rundata import CellResults, load_cells, open_run
 from analysis.summary import Summary
 from kit.progress import progress_bar
 from kit.records import CellMetrics
@@ -57,7 +57,7 @@ def _description(run: RunFolder) -> str:
         return ""
 
 
-def _note_cells(cells: list[CellRecord], summary: Summary) -> list[CellRecord]:
+def _note_cells(cells: list[CellResults], summary: Summary) -> list[CellResults]:
     """Missing entries for cells that cannot be analysed; returns those that can (done, with checkpoint)."""
     if not cells:
         summary.missing.append({"what": "cells", "why": "the run folder has no cells/ (nothing trained yet)"})
@@ -74,7 +74,7 @@ def _note_cells(cells: list[CellRecord], summary: Summary) -> list[CellRecord]:
     return [cell for cell in done if cell.checkpoint is not None]
 
 
-def _progress(cells: list[CellRecord]) -> tuple[Callable[[CellRecord], Callable[[str], None]], Callable[[], None]]:
+def _progress(cells: list[CellResults]) -> tuple[Callable[[CellResults], Callable[[str], None]], Callable[[], None]]:
     """Per-cell, per-step progress: a tqdm bar on a terminal (stderr), else one line per cell on stdout.
 
     Lines go to stdout, beside the command's result, so that stderr holds
@@ -84,14 +84,14 @@ def _progress(cells: list[CellRecord]) -> tuple[Callable[[CellRecord], Callable[
     if sys.stderr.isatty():
         bar = progress_bar(total, "analysis", "step", "bar")
 
-        def starter(cell: CellRecord) -> Callable[[str], None]:
+        def starter(cell: CellResults) -> Callable[[str], None]:
             def on_step(name: str) -> None:
                 bar.set_postfix_str(f"{cell.label}: {name}", refresh=False)
                 bar.update(1)
             return on_step
         return starter, bar.close
 
-    def line_starter(cell: CellRecord) -> Callable[[str], None]:
+    def line_starter(cell: CellResults) -> Callable[[str], None]:
         print(f"analysis: cell {cells.index(cell) + 1}/{len(cells)} {cell.label} ({cell.cell_id})", flush=True)
         return lambda name: None
     return line_starter, lambda: None
@@ -128,7 +128,7 @@ def _cell_files(results: list[CellResult], summary: Summary) -> dict[str, list[d
     return misclassified
 
 
-def _cells_drilldown(cells: list[CellRecord], misclassified: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
+def _cells_drilldown(cells: list[CellResults], misclassified: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
     drill = {}
     for cell in cells:
         if cell.status is not CellStatus.DONE:

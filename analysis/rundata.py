@@ -23,15 +23,15 @@ from study.run.runfolder import CellFolder, CellState, CellStatus, RunFolder
 from study.config.labels import cell_labels
 from study.config.spec import configuration_key, seed_fields, setting_fields
 
-__all__ = ["CellRecord", "open_run", "load_cells", "cells_frame"]
+__all__ = ["CellResults", "open_run", "load_cells", "cells_frame"]
 
 @dataclasses.dataclass
-class CellRecord:
+class CellResults:
     """One cell folder as the analysis sees it.
 
     Attributes:
         folder: the ``CellFolder``.
-        spec: TrainSpec dict (``{}`` if spec.json is missing).
+        settings: the cell's TrainSpec fields as a dict, from spec.json (``{}`` if it is missing).
         state: ``CellState`` (status and reason).
         metrics: metrics.json of a done cell (``kit.records.CellMetrics``), else None.
         config_label: the configuration's human label (varying settings only).
@@ -40,7 +40,7 @@ class CellRecord:
     """
 
     folder: CellFolder
-    spec: dict[str, Any]
+    settings: dict[str, Any]
     state: CellState
     metrics: CellMetrics | None = None
     config_label: str = ""
@@ -65,7 +65,7 @@ class CellRecord:
 
     @property
     def is_counting(self) -> bool:
-        return self.spec.get("task", "counting") == "counting"
+        return self.settings.get("task", "counting") == "counting"
 
     @property
     def checkpoint(self) -> Path | None:
@@ -74,7 +74,7 @@ class CellRecord:
     @property
     def key(self) -> tuple[tuple[str, str], ...]:
         """The configuration key: equal for seed replicates."""
-        return configuration_key(self.spec)
+        return configuration_key(self.settings)
 
     @property
     def classes(self) -> list[str]:
@@ -117,7 +117,7 @@ def open_run(path: str | os.PathLike, writable: bool = True) -> RunFolder:
     return run
 
 
-def load_cells(run: str | os.PathLike | RunFolder) -> list[CellRecord]:
+def load_cells(run: str | os.PathLike | RunFolder) -> list[CellResults]:
     """Every cell folder of a run (sorted by id), labelled by what sets its configuration apart:
     the count range (or photo folder) and each varying setting that differs from its usual value."""
     run = run if isinstance(run, RunFolder) else RunFolder(run)
@@ -125,23 +125,23 @@ def load_cells(run: str | os.PathLike | RunFolder) -> list[CellRecord]:
     for folder in run.cells():
         state = folder.state()
         metrics = folder.read_metrics() if state.status is CellStatus.DONE else None
-        records.append(CellRecord(folder, folder.read_spec(), state, metrics))
-    labelled = [record for record in records if record.spec]
-    for record, label in zip(labelled, cell_labels([record.spec for record in labelled])):
+        records.append(CellResults(folder, folder.read_spec(), state, metrics))
+    labelled = [record for record in records if record.settings]
+    for record, label in zip(labelled, cell_labels([record.settings for record in labelled])):
         record.config_label, record.label_fields, record.label = label.configuration, label.fields, label.text
     for record in records:
         record.label = record.label or record.cell_id  # no readable spec: its folder names it
     return records
 
 
-def cells_frame(cells: list[CellRecord]) -> pd.DataFrame:
+def cells_frame(cells: list[CellResults]) -> pd.DataFrame:
     """One row per cell: id, labels, status, every setting and seed field, and the headline metrics."""
     rows = []
     for cell in cells:
         metrics = cell.metrics or CellMetrics()
         row = {"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label,
                "status": cell.status.value, "error": cell.error,
-               **{name: cell.spec.get(name) for name in (*setting_fields(), *seed_fields())}}
+               **{name: cell.settings.get(name) for name in (*setting_fields(), *seed_fields())}}
         for key in ("test_accuracy", "test_dewind_accuracy", "test_held_out_accuracy", "test_held_out_mae",
                     "valid_accuracy", "count_mae", "label_noise_rate",
                     "n_valid", "n_test", "n_test_dewind", "seconds", "weights_used"):

@@ -1,7 +1,7 @@
 """Sweep-level tables from the cells' own files (no model needed).
 
 Each function returns a tidy DataFrame with an ``n`` column. Accuracies of a
-configuration pool its seed replicates (``CellRecord.key``) through
+configuration pool its seed replicates (``CellResults.key``) through
 ``kit.intervals.accuracy_estimate``.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.rundata import CellRecord, cells_frame
+from analysis.rundata import CellResults, cells_frame
 from kit.intervals import Estimate, accuracy_estimate, wilson_ci
 from kit.records import CellMetrics
 from study.run.cell import AUDIT_SAMPLES
@@ -24,7 +24,7 @@ __all__ = ["TEST_SPLITS", "ERROR_SPLITS", "split_correctness", "split_hits", "sp
 TEST_SPLITS = {"test": "i.i.d. test", "test_dewind": "DeWind test", "test_held_out": "held-out counts"}
 
 
-def split_correctness(cell: CellRecord, split: str) -> pd.DataFrame | None:
+def split_correctness(cell: CellResults, split: str) -> pd.DataFrame | None:
     """Per test image of one split: ``index``, ``label``, ``pred``, ``correct`` (None when absent)."""
     predictions = cell.table(cell.folder.PREDICTIONS)
     if predictions is None or "split" not in predictions:
@@ -41,7 +41,7 @@ def split_correctness(cell: CellRecord, split: str) -> pd.DataFrame | None:
 ERROR_SPLITS = dict(TEST_SPLITS)
 
 
-def split_estimates(cell: CellRecord, split: str) -> pd.DataFrame | None:
+def split_estimates(cell: CellResults, split: str) -> pd.DataFrame | None:
     """Per image of one split of a counting cell: the head's count estimate beside the true count.
 
     The ``estimate`` column (the head's point estimate of the count: a
@@ -72,7 +72,7 @@ def split_estimates(cell: CellRecord, split: str) -> pd.DataFrame | None:
                          "abs_error": np.abs(estimate - count)})
 
 
-def split_hits(cell: CellRecord, split: str) -> tuple[int, int] | None:
+def split_hits(cell: CellResults, split: str) -> tuple[int, int] | None:
     """(correct, images) of a done cell on a split: predictions.csv, else metrics.json."""
     table = split_correctness(cell, split)
     if table is not None:
@@ -84,7 +84,7 @@ def split_hits(cell: CellRecord, split: str) -> tuple[int, int] | None:
     return int(round(float(accuracy) * int(n))), int(n)
 
 
-def accuracy_table(cells: list[CellRecord]) -> pd.DataFrame:
+def accuracy_table(cells: list[CellResults]) -> pd.DataFrame:
     """Every cell with its i.i.d. test accuracy, a Wilson 95% interval over its test images, and ``n``."""
     frame = cells_frame(cells)
     if frame.empty:
@@ -103,13 +103,13 @@ def accuracy_table(cells: list[CellRecord]) -> pd.DataFrame:
     return frame.assign(accuracy=accuracy, ci_low=low, ci_high=high, n=n)
 
 
-def _estimate(cells: list[CellRecord], split: str,
+def _estimate(cells: list[CellResults], split: str,
               fallback: dict[str, tuple[int, int]] | None = None) -> Estimate | None:
     hits = [h for h in (split_hits(cell, split) or (fallback or {}).get(cell.cell_id) for cell in cells) if h]
     return accuracy_estimate([k for k, _ in hits], [n for _, n in hits])
 
 
-def configurations(cells: list[CellRecord], dewind_fallback: dict[str, tuple[int, int]] | None = None) -> list[dict]:
+def configurations(cells: list[CellResults], dewind_fallback: dict[str, tuple[int, int]] | None = None) -> list[dict]:
     """The configurations legend: done cells pooled by configuration key.
 
     Args:
@@ -124,7 +124,7 @@ def configurations(cells: list[CellRecord], dewind_fallback: dict[str, tuple[int
         (``Estimate.to_dict()`` or None), and ``seed_hits``: per member cell,
         ``[[correct, images] on test, [correct, images] on the DeWind set]`` (None where absent).
     """
-    groups: dict[tuple, list[CellRecord]] = {}
+    groups: dict[tuple, list[CellResults]] = {}
     for cell in cells:
         if cell.status is CellStatus.DONE:
             groups.setdefault(cell.key, []).append(cell)
@@ -133,7 +133,7 @@ def configurations(cells: list[CellRecord], dewind_fallback: dict[str, tuple[int
         iid, dewind = _estimate(members, "test"), _estimate(members, "test_dewind", dewind_fallback)
         recorded = all(split_hits(cell, "test_dewind") for cell in members)
         legend.append({
-            "label": members[0].config_label, "key": {name: members[0].spec.get(name) for name, value in key if value},
+            "label": members[0].config_label, "key": {name: members[0].settings.get(name) for name, value in key if value},
             "cells": [cell.cell_id for cell in members], "n_seeds": len(members),
             "n_images": iid.n_images if iid else 0,
             "accuracy": iid.to_dict() if iid else None,
@@ -146,7 +146,7 @@ def configurations(cells: list[CellRecord], dewind_fallback: dict[str, tuple[int
     return legend
 
 
-def per_count_accuracy(cells: list[CellRecord]) -> pd.DataFrame:
+def per_count_accuracy(cells: list[CellResults]) -> pd.DataFrame:
     """Accuracy per true class of each done cell (the metrics' split: test, or valid for folder cells), with n."""
     rows = []
     for cell in cells:
@@ -158,12 +158,12 @@ def per_count_accuracy(cells: list[CellRecord]) -> pd.DataFrame:
         for index, name in enumerate(classes):
             total = matrix[index].sum() if matrix.ndim == 2 and len(matrix) > index else 0
             rows.append({"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label,
-                         "task": cell.spec.get("task", "counting"), "class": name,
+                         "task": cell.settings.get("task", "counting"), "class": name,
                          "accuracy": matrix[index, index] / total if total else np.nan, "n": int(total)})
     return pd.DataFrame(rows)
 
 
-def confusion_long(cells: list[CellRecord]) -> pd.DataFrame:
+def confusion_long(cells: list[CellResults]) -> pd.DataFrame:
     """Confusion matrices of done cells in long form: cell, true, predicted, n."""
     rows = []
     for cell in cells:
@@ -176,7 +176,7 @@ def confusion_long(cells: list[CellRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def off_by_k(cells: list[CellRecord]) -> pd.DataFrame:
+def off_by_k(cells: list[CellResults]) -> pd.DataFrame:
     """Share of test images whose predicted count is off by 0, 1, 2, 3+ (counting cells)."""
     rows = []
     for cell in cells:
@@ -187,7 +187,7 @@ def off_by_k(cells: list[CellRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def label_noise_table(cells: list[CellRecord]) -> pd.DataFrame:
+def label_noise_table(cells: list[CellResults]) -> pd.DataFrame:
     """Augmentation label noise (study.data.augment.count_audit, in metrics.json) beside test accuracy."""
     rows = []
     for cell in cells:
@@ -195,7 +195,7 @@ def label_noise_table(cells: list[CellRecord]) -> pd.DataFrame:
         if metrics.label_noise_rate is None:
             continue
         rows.append({"cell_id": cell.cell_id, "label": cell.label, "configuration": cell.config_label,
-                     "counts": cell.spec.get("counts"), "aug": cell.spec.get("aug"),
+                     "counts": cell.settings.get("counts"), "aug": cell.settings.get("aug"),
                      "label_noise_rate": metrics.label_noise_rate,
                      "clipped_rate": metrics.label_noise_clipped_rate,
                      "miscount_rate": metrics.label_noise_miscount_rate,
@@ -204,7 +204,7 @@ def label_noise_table(cells: list[CellRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def learning_curves(cells: list[CellRecord]) -> pd.DataFrame:
+def learning_curves(cells: list[CellResults]) -> pd.DataFrame:
     """history.csv of every cell stacked, with ``cell_id`` and ``label``."""
     frames = []
     for cell in cells:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.confounds import SizeRatio, size_to_n_ratio
-from analysis.rundata import CellRecord
+from analysis.rundata import CellResults
 from kit.intervals import MIN_SEEDS_FOR_T, T_OVER_SEEDS, mean_ci, wilson_ci
 from study.run.runfolder import CellStatus
 from study.config.spec import TrainSpec
@@ -56,7 +56,7 @@ def radius_coverage(spec: dict[str, Any]) -> RadiusCoverage | None:
     controlled ones from ``study.config.scenes.dewind_scene_recipe``.
     """
     try:
-        train = TrainSpec.from_record(spec)
+        train = TrainSpec.from_dict(spec)
         training = scene_recipe(train)
         controlled = dewind_scene_recipe(train, training)
     except Exception:  # noqa: BLE001 - not a counting cell, or no controlled set can be drawn for it
@@ -173,7 +173,7 @@ def accuracy_gap(pairs: list[tuple[tuple[int, int], tuple[int, int]]], confidenc
             "n_seeds": len(pairs), "n_images": n_images}
 
 
-def _chance(cell: CellRecord) -> float | None:
+def _chance(cell: CellResults) -> float | None:
     if cell.count_range is None:
         return None
     lo, hi = cell.count_range
@@ -192,7 +192,7 @@ def _held_out(heads: pd.DataFrame | None, label: str) -> dict[str, Any] | None:
             "method": str(row["mae_method"]), "n_images": int(row["n"])}
 
 
-def verdict_rows(cells: list[CellRecord], configurations: list[dict[str, Any]], images: pd.DataFrame | None,
+def verdict_rows(cells: list[CellResults], configurations: list[dict[str, Any]], images: pd.DataFrame | None,
                  heads: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """One verdict per counting configuration, with the evidence behind it.
 
@@ -217,7 +217,7 @@ def verdict_rows(cells: list[CellRecord], configurations: list[dict[str, Any]], 
         if not counting:
             continue
         first = counting[0]
-        coverage = radius_coverage(first.spec)
+        coverage = radius_coverage(first.settings)
         ratio = None
         if images is not None and not images.empty:
             ratio = size_to_n_ratio(images[images["cell_id"].isin([cell.cell_id for cell in counting])])
@@ -225,8 +225,8 @@ def verdict_rows(cells: list[CellRecord], configurations: list[dict[str, Any]], 
                             coverage.covered if coverage else None)
         verdict = decide(evidence)
         rows.append({
-            "configuration": config["label"], "counts": first.spec.get("counts"),
-            "sizes": first.spec.get("sizes", "fixed"), "aug": first.spec.get("aug"),
+            "configuration": config["label"], "counts": first.settings.get("counts"),
+            "sizes": first.settings.get("sizes", "fixed"), "aug": first.settings.get("aug"),
             "verdict": verdict.word, "why": verdict.why, "chance": evidence.chance,
             "iid": config["accuracy"], "controlled": config["dewind_accuracy"],
             "gap": accuracy_gap([(tuple(a), tuple(b)) for a, b in config.get("seed_hits") or [] if a and b]),

@@ -18,7 +18,8 @@ from kit.cli import ArgumentParser, report_error
 from study.data import augment
 from study.config.spec import TrainSpec
 from study.config.scenes import scene_recipe
-from synth.scenes import parse_range, sample_scenes
+from synth.sampling import sample_scenes
+from synth.scenes import parse_range
 
 __all__ = ["audit_table", "main"]
 

@@ -34,7 +34,7 @@ from study.config.spec import TRAIN_DEFAULTS, TrainSpec, ignored_fields
 from study.errors import ConfigError
 from synth.scenes import parse_range
 
-__all__ = ["SWEEP_SECTIONS", "SweepInfo", "SweepSpec", "parse_sweep", "check_cell", "check_names", "shared_radius"]
+__all__ = ["SWEEP_SECTIONS", "SweepInfo", "Sweep", "parse_sweep", "check_cell", "check_names", "shared_radius"]
 
 SWEEP_SECTIONS = ("sweep", "train", "grid")
 
@@ -64,7 +64,7 @@ def _thaw(value: Any) -> Any:
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepSpec:
+class Sweep:
     """A resolved sweep: defaults plus grid blocks; ``cells()`` expands it.
 
     Attributes:
@@ -262,8 +262,8 @@ def _check_table(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def parse_sweep(raw: dict[str, Any], source: str = "") -> SweepSpec:
-    """Check a raw sweep dict and resolve it into a SweepSpec.
+def parse_sweep(raw: dict[str, Any], source: str = "") -> Sweep:
+    """Check a raw sweep dict and resolve it into a Sweep.
 
     Every key and value is checked, and every cell is built once, so any
     mistake surfaces here rather than hours into a sweep.
@@ -290,7 +290,7 @@ def parse_sweep(raw: dict[str, Any], source: str = "") -> SweepSpec:
             _parse_block(_check_table(block, "grid"), "grid." if len(blocks) == 1 else f"grid[{index}].")
             for index, block in enumerate(blocks)
         )
-        spec = SweepSpec(info=info, train=train, grids=grids)
+        spec = Sweep(info=info, train=train, grids=grids)
         spec.cells()  # build every cell now: cross-field errors surface before training
     except ConfigError as error:
         raise ConfigError(f"{prefix}{error}") from None

@@ -301,7 +301,7 @@ class TrainSpec:
         return {name: getattr(self, name) for name in TRAIN_DEFAULTS}
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> "TrainSpec":
+    def from_dict(cls, settings: dict[str, Any]) -> "TrainSpec":
         """The spec a run recorded (spec.json, a checkpoint's ``spec``), types checked; keys that are not
         fields of this version (written by another version of the kit) are left out.
 
@@ -309,7 +309,7 @@ class TrainSpec:
             ConfigError: a value of the wrong type or an invalid spec.
         """
         fields = {f.name for f in dataclasses.fields(cls)}
-        return from_mapping(cls, {key: value for key, value in record.items() if key in fields})
+        return from_mapping(cls, {key: value for key, value in settings.items() if key in fields})
 
     def cell_id(self) -> str:
         """A readable, stable folder name: the main axes plus a hash of everything."""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from study.errors import ConfigError
-from study.config.grid import SWEEP_SECTIONS, SweepSpec, parse_sweep
+from study.config.grid import SWEEP_SECTIONS, Sweep, parse_sweep
 
 __all__ = [
     "DEFAULT_PRESET",
@@ -141,7 +141,7 @@ def load_sweep(
     preset: str | None = None,
     config: str | Path | None = None,
     sets: typing.Sequence[str] = (),
-) -> SweepSpec:
+) -> Sweep:
     """The sweep the command line asks for: preset, then config file, then --set.
 
     With neither a preset nor a config file, the ``quick`` preset is used.

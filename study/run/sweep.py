@@ -46,7 +46,7 @@ from study.config.sweepfile import DEFAULT_PRESET, load_sweep, preset_names
 from study.run.cost import calibration, estimate_cell
 from study.errors import ConfigError, UserError
 from study.run.executors import EXECUTORS, CellJob, CellOutcome, Executor, RunCell, create, gpu_slots, visible_gpus
-from study.config.grid import SweepSpec
+from study.config.grid import Sweep
 from study.config.labels import CellLabel, cell_labels
 from study.config.names import timm_names
 from study.run.runfolder import CellState, CellStatus, RunFolder
@@ -85,7 +85,7 @@ class SweepResult:
 # ---------------------------------------------------------------- planning
 
 
-def plan_cells(spec: SweepSpec, run_dir: Path, cells: Sequence[TrainSpec] | None = None
+def plan_cells(spec: Sweep, run_dir: Path, cells: Sequence[TrainSpec] | None = None
                ) -> list[tuple[TrainSpec, CellState]]:
     """Each cell with its current state in ``run_dir`` (``pending`` if never run).
 
@@ -153,7 +153,7 @@ def _cuda_devices() -> int:
     return 0
 
 
-def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_failed: bool) -> None:
+def print_plan(spec: Sweep, run_dir: Path, device: str, workers: int, retry_failed: bool) -> None:
     """The --dry-run output: every cell, whether it would run, and its estimated cost.
 
     The estimate is calibrated from ``.cache/bench/train-<device>.json`` when
@@ -187,7 +187,7 @@ def print_plan(spec: SweepSpec, run_dir: Path, device: str, workers: int, retry_
 # ---------------------------------------------------------------- running
 
 
-def _write_spec(spec: SweepSpec, run: RunFolder) -> None:
+def _write_spec(spec: Sweep, run: RunFolder) -> None:
     """Save the resolved spec; say so when it replaces a different one."""
     text = spec.to_toml()
     previous = run.read_sweep_text()
@@ -238,7 +238,7 @@ class ResultsTable:
 
 
 def run_sweep(
-    spec: SweepSpec,
+    spec: Sweep,
     run_dir: str | Path,
     executor: Executor,
     *,
@@ -375,7 +375,7 @@ def print_replicates(result: SweepResult, cells: Sequence[TrainSpec]) -> None:
         print("\n".join(lines))
 
 
-def print_summary(result: SweepResult, spec: SweepSpec) -> None:
+def print_summary(result: SweepResult, spec: Sweep) -> None:
     """The end-of-sweep table (pandas), replicate means, then one line per failed or skipped cell."""
     cells = result.cells or spec.cells()
     axes = _varying_axes(cells)

@@ -197,10 +197,10 @@ def test_block_sweeps_label_a_configuration_by_what_sets_it_apart():
     assert usual == {"counts": '"1-5"', "held_out": '""', "head": '"fastai"', "arch": '"resnet18"', "size": "32"}
     # a comparison names the settings both sides share as their labels name them
     from analysis.comparisons import _within
-    from analysis.rundata import CellRecord
+    from analysis.rundata import CellResults
 
-    usual_cell = CellRecord(None, base, None, None, label_fields=("counts",))
-    vit = CellRecord(None, {**base, "arch": "timm:vit_tiny_patch16_224"}, None, None, label_fields=("counts", "arch"))
+    usual_cell = CellResults(None, base, None, None, label_fields=("counts",))
+    vit = CellResults(None, {**base, "arch": "timm:vit_tiny_patch16_224"}, None, None, label_fields=("counts", "arch"))
     assert _within(["counts", "held_out", "head", "size"], usual_cell, vit) == "1-5"
     # a two-way tie has no usual value: both sides are always shown
     assert usual_values([{"aug": "fastai"}, {"aug": "sensible"}], ["aug"]) == {}

@@ -99,7 +99,7 @@ def test_stimulus_sets_are_drawn_on_the_images_canvas():
 def test_recorded_specs_of_other_versions_load():
     from study.config.spec import TrainSpec
 
-    assert TrainSpec.from_record({"counts": "1-3", "size": 32, "a_field_from_elsewhere": 1}).counts == "1-3"
+    assert TrainSpec.from_dict({"counts": "1-3", "size": 32, "a_field_from_elsewhere": 1}).counts == "1-3"
 
 
 def _weber_rows():

@@ -28,7 +28,7 @@ def _spec(counts: str, sizes: str) -> dict:
 
 @functools.cache
 def _scenes(counts: str, sizes: str, controlled: bool, n: int = 240, seed: int = 0) -> list:
-    spec = TrainSpec.from_record(_spec(counts, sizes))
+    spec = TrainSpec.from_dict(_spec(counts, sizes))
     return sample_scenes(dewind_scene_recipe(spec) if controlled else scene_recipe(spec), n, seed=seed)
 
 

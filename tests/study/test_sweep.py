@@ -487,14 +487,14 @@ def test_cells_per_gpu_pins_n_workers_to_each_gpu():
 def test_orchestration_reads_each_cell_a_fixed_number_of_times(tmp_path: Path, monkeypatch):
     """Linear in cells: every row is read once at the start and once when its cell finishes (the sweep
     used to re-read every cell after every cell), and the grid is expanded a fixed number of times."""
-    from study.config.grid import SweepSpec
+    from study.config.grid import Sweep
     from study.run.runfolder import CellFolder
 
     records, expansions = [], []
-    real_record, real_cells = CellFolder.record, SweepSpec.cells
+    real_record, real_cells = CellFolder.record, Sweep.cells
     monkeypatch.setattr(CellFolder, "record", lambda self, spec=None: records.append(self.cell_id)
                         or real_record(self, spec))
-    monkeypatch.setattr(SweepSpec, "cells", lambda self: expansions.append(1) or real_cells(self))
+    monkeypatch.setattr(Sweep, "cells", lambda self: expansions.append(1) or real_cells(self))
     argv = [*SMOKE, "--out", str(tmp_path / "run"), "--set", "grid.seed=0,1,2,3"]  # 8 cells
     assert main(argv, run_cell=fake_run_cell) == 0
     assert len(records) == 16 and sorted(set(records)) == sorted(records[:8])
