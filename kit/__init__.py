@@ -1,7 +1,8 @@
 """The shared layer below every package: what synth, study, analysis, reports and photos all need.
 
-Nothing here imports another package of the kit, torch or a plotting library,
-so any layer can use it. One module per concern:
+Nothing here imports synth, study, analysis, reports, photos or pipeline, nor
+torch or a plotting library, so any layer can use it (docs/ARCHITECTURE.md).
+One module per concern:
 
 - ``kit.records``: the typed definition of every file the kit writes.
 - ``kit.images``: image files -> 8-bit RGB pixels, the decoding rules of the folder task and ``photos verify``.
