@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,9 @@ from analysis import attribution, baselines, confounds, interventions, probes
 from analysis.localization import circle_masses, localization_metrics
 from analysis.predict import PixelPipeline, Predictor, load_predictor, recorded_estimates
 from analysis.rundata import CellResults
+from analysis.summary import collecting_failures
 from study.engine.backbones import cached_weights
-from study.errors import ConfigError, UserError, WeightsUnavailableError
+from study.errors import ConfigError, WeightsUnavailableError
 from study.engine.models import create_model
 from study.config.spec import TrainSpec
 from study.data.tasks import build_task
@@ -104,15 +105,9 @@ class CellResult:
     limitations: list[str] = dataclasses.field(default_factory=list)
     missing: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
-    @contextlib.contextmanager
-    def step(self, what: str) -> Iterator[None]:
-        """Run a step; an exception becomes a ``missing`` entry (a UserError such as a damaged file propagates)."""
-        try:
-            yield
-        except UserError:
-            raise
-        except Exception as error:  # noqa: BLE001 - one failing analysis must not lose the others
-            self.missing.append({"what": f"{what} ({self.cell.label})", "why": f"{type(error).__name__}: {error}"})
+    def step(self, what: str) -> contextlib.AbstractContextManager[None]:
+        """Run a step; an exception becomes a ``missing`` entry naming this cell (a UserError propagates)."""
+        return collecting_failures(self.missing, f"{what} ({self.cell.label})")
 
     def add(self, name: str, table: pd.DataFrame | None) -> None:
         if table is not None and not table.empty:

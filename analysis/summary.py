@@ -26,6 +26,21 @@ SECTIONS = ("answer", "results", "drivers", "numerosity", "reproduction", "appen
 MAX_TABLE_ROWS = 15  # display rows listed per table; its CSV has them all
 
 
+@contextlib.contextmanager
+def collecting_failures(missing: list[dict[str, str]], what: str) -> Iterator[None]:
+    """Run one step of the analysis; an exception becomes a ``missing`` entry ``{what, why}``.
+
+    A ``UserError`` (a damaged file, a folder that is not a run folder) propagates: it is the user's to fix,
+    not a gap in the report.
+    """
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as error:  # noqa: BLE001 - one failing step must not lose the others
+        missing.append({"what": what, "why": f"{type(error).__name__}: {error}"})
+
+
 class Summary:
     """Collects what the analysis wrote and writes ``summary.json``.
 
@@ -43,15 +58,9 @@ class Summary:
         self.examples: list[dict[str, str]] = []
         self.data: dict[str, pd.DataFrame] = {}  # id -> tidy table, for findings and takeaways
 
-    @contextlib.contextmanager
-    def step(self, what: str) -> Iterator[None]:
+    def step(self, what: str) -> contextlib.AbstractContextManager[None]:
         """Run a step; an exception becomes a ``missing`` entry (a partial run must not stop the analysis)."""
-        try:
-            yield
-        except UserError:
-            raise
-        except Exception as error:  # noqa: BLE001
-            self.missing.append({"what": what, "why": f"{type(error).__name__}: {error}"})
+        return collecting_failures(self.missing, what)
 
     def table(self, frame: pd.DataFrame | None, table_id: str, title: str, section: str,
               display: pd.DataFrame | None = None) -> None:

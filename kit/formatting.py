@@ -33,14 +33,9 @@ def number(value: Any, digits: int = 3) -> str:
     for ``digits`` decimals reads in scientific form (``4.0e-04``), text
     passes through unchanged, and blanks, None and NaN read as ``MISSING``.
     """
-    if value is None or value == "":
-        return MISSING
-    try:
-        as_float = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(as_float):
-        return MISSING
+    as_float = _as_float(value)
+    if not isinstance(as_float, float):
+        return as_float
     if as_float.is_integer() and abs(as_float) < 1e6 and "." not in str(value):
         return str(int(as_float))
     if as_float != 0 and abs(as_float) < 10**-digits:
@@ -50,13 +45,20 @@ def number(value: Any, digits: int = 3) -> str:
 
 def general(value: Any) -> str:
     """A number in its shortest form (learning rates: ``0.003``, ``1e-04``); blanks read as ``MISSING``."""
+    as_float = _as_float(value)
+    return f"{as_float:g}" if isinstance(as_float, float) else as_float
+
+
+def _as_float(value: Any) -> float | str:
+    """``value`` as a finite-or-infinite float, or the text to show instead: ``MISSING`` for blanks,
+    None and NaN, the value itself for text that is not a number."""
     if value is None or value == "":
         return MISSING
     try:
         as_float = float(value)
     except (TypeError, ValueError):
         return str(value)
-    return MISSING if math.isnan(as_float) else f"{as_float:g}"
+    return MISSING if math.isnan(as_float) else as_float
 
 
 def duration(seconds: Any) -> str:
