@@ -146,7 +146,7 @@ def kit_folder_worker(data: Path, seed: int, sets: dict[str, Any], device: str, 
         raise SystemExit(f"test classes {classes} differ from the cell's {metrics['classes']}")
     checkpoint = CellFolder(out).load_checkpoint()
     model = create_model(spec.arch, len(classes), head=spec.head, image_size=spec.size)
-    model.load_state_dict(checkpoint["model"])
+    model.load_state_dict(checkpoint.model)
     target = torch.device(metrics["device"])
     precision, channels_last = resolve_precision(spec.precision, target)
     model = fuse_conv_bn(model.to(target, memory_format=torch.channels_last if channels_last else torch.preserve_format))
