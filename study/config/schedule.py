@@ -10,13 +10,16 @@ and another ``fit_one_cycle`` with discriminative learning rates. The
 Grammar (whitespace around tokens is free)::
 
     stages := stage ("," stage)*
-    stage  := kind epochs "@" lr
+    stage  := kind epochs "@" lr [side "px"]
     kind   := "frozen" | "unfrozen"
     epochs := integer >= 1
     lr     := number > 0          (one max lr for every layer group)
             | number ":" number   (lo:hi, 0 < lo <= hi: spread geometrically over the
                                    layer groups, fastai's slice(lo, hi))
             | "find"              (lr_find on the model as it is at the start of the stage)
+    side   := integer >= 8        (train this stage on images resized to this side, at most
+                                   the cell's size: fastai's progressive resizing; the
+                                   validation and test images keep the cell's size)
 
 The schedule has one representation, a tuple of ``Stage``
 (``TrainSpec.schedule``), resolved when the spec is built: an empty ``stages``
@@ -42,7 +45,8 @@ __all__ = ["Stage", "STAGE_KINDS", "Shorthand", "parse_stages", "shorthand_stage
 
 STAGE_KINDS = ("frozen", "unfrozen")
 _EXAMPLE = "e.g. 'frozen 3@3e-3, unfrozen 15@1e-6:1e-4'"
-_STAGE = re.compile(r"^(?P<kind>\S+)\s+(?P<epochs>\S+)\s*@\s*(?P<lr>\S*)$")
+_STAGE = re.compile(r"^(?P<kind>\S+)\s+(?P<epochs>\S+)\s*@\s*(?P<lr>\S*)(?:\s+(?P<side>\S+))?$")
+MIN_SIDE = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,11 +58,14 @@ class Stage:
         epochs: epochs of this stage's one-cycle schedule.
         lr: the max lr: a float for every layer group, ``(lo, hi)`` spread over
             the groups, or ``"find"``.
+        side: train images resized to this side in pixels (progressive resizing), or None for the
+            cell's ``size``.
     """
 
     kind: Literal["frozen", "unfrozen"]
     epochs: int
     lr: float | tuple[float, float] | Literal["find"]
+    side: int | None = None
 
     @property
     def frozen(self) -> bool:
@@ -76,7 +83,7 @@ class Stage:
         """The stage in the ``stages`` grammar, e.g. ``unfrozen 15@1e-06:0.0001``."""
         lr = f"{self.lr[0]:g}:{self.lr[1]:g}" if isinstance(self.lr, tuple) else (
             self.lr if self.lr == "find" else f"{self.lr:g}")
-        return f"{self.kind} {self.epochs}@{lr}"
+        return f"{self.kind} {self.epochs}@{lr}" + (f" {self.side}px" if self.side is not None else "")
 
 
 def parse_stages(text: str) -> list[Stage]:
@@ -102,13 +109,23 @@ def _parse_stage(part: str, number: int) -> Stage:
         raise ConfigError(f"{where}: empty stage (a stray comma?); {_EXAMPLE}")
     match = _STAGE.match(part)
     if match is None:
-        raise ConfigError(f"{where}: expected '<frozen|unfrozen> <epochs>@<lr>', {_EXAMPLE}")
-    kind, epochs_text, lr_text = match["kind"], match["epochs"], match["lr"]
+        raise ConfigError(f"{where}: expected '<frozen|unfrozen> <epochs>@<lr> [<side>px]', {_EXAMPLE}")
+    kind, epochs_text, lr_text, side_text = match["kind"], match["epochs"], match["lr"], match["side"]
     if kind not in STAGE_KINDS:
         raise ConfigError(f"{where}: unknown kind {kind!r}; valid: {', '.join(STAGE_KINDS)}")
     if not epochs_text.isdigit() or int(epochs_text) < 1:
         raise ConfigError(f"{where}: epochs {epochs_text!r} is not a whole number >= 1")
-    return Stage(kind, int(epochs_text), _parse_lr(lr_text, where))  # type: ignore[arg-type]
+    return Stage(kind, int(epochs_text), _parse_lr(lr_text, where), _parse_side(side_text, where))  # type: ignore[arg-type]
+
+
+def _parse_side(text: str | None, where: str) -> int | None:
+    if text is None:
+        return None
+    digits = text[:-2] if text.endswith("px") else ""
+    if not digits.isdigit() or int(digits) < MIN_SIDE:
+        raise ConfigError(f"{where}: training side {text!r}: expected <pixels>px with pixels >= {MIN_SIDE}, "
+                          "e.g. 32px")
+    return int(digits)
 
 
 def _parse_lr(text: str, where: str) -> float | tuple[float, float] | Literal["find"]:

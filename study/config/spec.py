@@ -209,6 +209,9 @@ class TrainSpec:
             if peak != "find" and peak > MAX_LR:
                 raise ConfigError(f"stages: stage {number} {stage.describe()!r}: lr {peak:g} is above {MAX_LR:g}; "
                                   "expected a positive lr up to that, or find")
+            if stage.side is not None and stage.side > self.size:
+                raise ConfigError(f"stages: stage {number} {stage.describe()!r}: training side {stage.side} px is "
+                                  f"above the cell's size {self.size}; expected at most {self.size}px")
         described = describe_schedule(stages)
         # A frozen dataclass: __post_init__ is the one moment a field may still be set.
         object.__setattr__(self, "stages", stages_text(stages))

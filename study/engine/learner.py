@@ -193,6 +193,7 @@ class Learner:
     ) -> None:
         self.device = torch.device(device)
         self.model, self.task, self.policy, self.spec = model.to(self.device), task, policy, spec
+        self.train_side: int | None = None  # progressive resizing: the side training images are resized to
         self.readout = readout or create_readout(
             spec.head, class_counts(task.classes, spec.head), spec.reg_target, spec.reg_loss)
         self.log, self.observers = log, list(observers)
@@ -251,8 +252,16 @@ class Learner:
         """uint8 ``[B, 3, H, W]`` -> normalised float ``[B, 3, size, size]``.
 
         Augmented with draws from ``generator`` when one is given (training), else the eval transform.
+        Training inputs are resized to ``train_side`` when it is set and smaller (progressive resizing).
         """
         pixels = self.policy(images, generator) if generator is not None else self.policy.eval_transform(images)
+        if generator is not None and self.train_side is not None and self.train_side < pixels.shape[-2]:
+            # progressive resizing: a stage may train on smaller images ([B, 3, side, side * W / H]);
+            # antialiased, so a small circle stays a dimmer dot instead of vanishing between samples
+            height, width = pixels.shape[-2:]
+            pixels = torch.nn.functional.interpolate(
+                pixels, size=(self.train_side, max(1, round(self.train_side * width / height))),
+                mode="bilinear", antialias=True, align_corners=False)
         inputs = normalize(pixels)
         return inputs.contiguous(memory_format=torch.channels_last) if self.channels_last else inputs
 

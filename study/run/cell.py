@@ -223,8 +223,8 @@ def _run_stages(learner: Learner, stages: Sequence[Stage], folder: CellFolder, l
     after ``unfreeze()`` (which re-creates the optimiser).
 
     Returns:
-        one ``{"kind", "epochs", "lr"}`` record per stage, ``lr`` as used
-        (the lr_find suggestion for ``find``; ``[lo, hi]`` for a range).
+        one ``{"kind", "epochs", "lr"}`` record per stage (plus ``side`` for a resized stage), ``lr`` as
+        used (the lr_find suggestion for ``find``; ``[lo, hi]`` for a range).
     """
     records = []
     finds = sum(stage.lr == "find" for stage in stages)
@@ -244,9 +244,12 @@ def _run_stages(learner: Learner, stages: Sequence[Stage], folder: CellFolder, l
         lr_text = f"{max_lr.start:.3g}:{max_lr.stop:.3g}" if isinstance(max_lr, slice) else f"{max_lr:.3g}"
         if len(stages) > 1:
             log(f"stage {number}/{len(stages)}: {stage.kind}, {stage.epochs} epoch(s), max lr {lr_text}")
+        learner.train_side = stage.side
         learner.fit_one_cycle(stage.epochs, max_lr, stage=number)
+        learner.train_side = None
         lr_record = [max_lr.start, max_lr.stop] if isinstance(max_lr, slice) else float(max_lr)
-        records.append({"kind": stage.kind, "epochs": stage.epochs, "lr": lr_record})
+        records.append({"kind": stage.kind, "epochs": stage.epochs, "lr": lr_record,
+                        **({"side": stage.side} if stage.side is not None else {})})
     return records
 
 

@@ -106,7 +106,8 @@ def estimate_cell(cell: TrainSpec, device: str, measured: Sequence[BenchEntry] =
     """Rough cost of one cell: (training images x epochs, seconds) on ``device`` (cpu|cuda).
 
     Counts every stage of the cell's schedule (``TrainSpec.schedule``): its
-    epochs, and an lr_find for each stage that finds its lr.
+    epochs, and an lr_find for each stage that finds its lr. A stage that
+    trains on smaller images (``side``) costs in proportion to its pixels.
 
     Args:
         measured: ``calibration(device).entries`` to calibrate from (else the built-in figures).
@@ -118,6 +119,9 @@ def estimate_cell(cell: TrainSpec, device: str, measured: Sequence[BenchEntry] =
     epochs = sum(stage.epochs for stage in cell.schedule)
     finds = sum(stage.lr == "find" for stage in cell.schedule)
     image_epochs = train * epochs + LR_FIND_STEPS * cell.batch_size * finds
+    # full-size-equivalent training images: a stage at side s costs (s / size)^2 of a full-size one
+    full_size_epochs = sum(stage.epochs * ((stage.side or cell.size) / cell.size) ** 2 for stage in cell.schedule)
     speed = _images_per_second(cell, device, measured)
-    seconds = CELL_OVERHEAD_S[device] + image_epochs / speed + (valid * epochs + test) / (3 * speed)
+    trained = train * full_size_epochs + LR_FIND_STEPS * cell.batch_size * finds
+    seconds = CELL_OVERHEAD_S[device] + trained / speed + (valid * epochs + test) / (3 * speed)
     return image_epochs, seconds

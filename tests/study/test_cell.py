@@ -156,6 +156,24 @@ def test_two_stages_train_frozen_then_unfrozen_on_the_same_model(tmp_path, monke
     assert "stage 1/2: frozen, 1 epoch(s), max lr 0.001" in log and "stage 2/2: unfrozen" in log
 
 
+def test_a_resized_stage_trains_on_smaller_images_and_evaluates_at_full_size(tmp_path, monkeypatch):
+    sides: list[tuple[bool, int]] = []  # (training, input side) of every forward pass
+    real_learner = cell.Learner
+
+    def watched_learner(model, *args, **kwargs):
+        model.register_forward_pre_hook(lambda module, inputs: sides.append((module.training, inputs[0].shape[-1])))
+        return real_learner(model, *args, **kwargs)
+
+    monkeypatch.setattr(cell, "Learner", watched_learner)
+    spec = tiny_counting(stages="unfrozen 1@1e-3 16px, unfrozen 1@1e-3", precision="fp32")
+    metrics = cell.run_cell(spec, tmp_path / "cell", device="cpu", progress="quiet")
+    training = [side for is_training, side in sides if is_training]
+    batches = len(training) // 2
+    assert training == [16] * batches + [spec.size] * batches  # stage 1 at 16 px, stage 2 at the cell's size
+    assert {side for is_training, side in sides if not is_training} == {spec.size}  # validation and test: full size
+    assert metrics["stages"][0]["side"] == 16 and "side" not in metrics["stages"][1]
+
+
 def test_every_eval_split_is_predicted_and_reported(tmp_path):
     metrics = cell.run_cell(tiny_counting(n_test_dewind=5), tmp_path / "cell", device="cpu", progress="quiet")
     rows = list(csv.DictReader((tmp_path / "cell" / "predictions.csv").open()))

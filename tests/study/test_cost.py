@@ -59,3 +59,14 @@ def test_a_bench_file_that_is_not_one_is_named_and_the_built_in_figures_used(tmp
     assert calibrated.source == (f"built-in figures; {path} ignored (unknown key(s) 'results' in bench file; "
                                  "valid: device, entries)")
 
+
+
+def test_a_stage_on_smaller_images_costs_its_share_of_pixels():
+    def estimate(stages: str) -> tuple[int, float]:
+        return estimate_cell(TrainSpec(counts="1-5", size=64, n_train=1000, stages=stages), "cpu")
+
+    (images_a, full), (images_b, half_resized), (_, all_resized) = (
+        estimate("unfrozen 8@3e-3"), estimate("unfrozen 4@3e-3 32px, unfrozen 4@3e-3"), estimate("unfrozen 8@3e-3 32px"))
+    assert images_a == images_b == 800 * 8  # the same images are seen
+    # in full-size epochs of training: 8, 4 + 4/4 = 5, 8/4 = 2 (validation is the same 8 epochs in each)
+    assert (full - half_resized) / (full - all_resized) == pytest.approx(3 / 6)

@@ -21,7 +21,9 @@ def test_the_posts_two_stages_parse():
     ("text", "message"),
     [
         ("", "stages: empty"),
-        ("frozen 3", "stage 1 'frozen 3': expected '<frozen|unfrozen> <epochs>@<lr>'"),
+        ("frozen 3", "stage 1 'frozen 3': expected '<frozen|unfrozen> <epochs>@<lr> [<side>px]'"),
+        ("frozen 3@1e-3 32", "training side '32': expected <pixels>px with pixels >= 8"),
+        ("frozen 3@1e-3 4px", "training side '4px': expected <pixels>px with pixels >= 8"),
         ("thawed 3@1e-3", "stage 1 'thawed 3@1e-3': unknown kind 'thawed'; valid: frozen, unfrozen"),
         ("frozen 0@1e-3", "epochs '0' is not a whole number >= 1"),
         ("frozen 2.5@1e-3", "epochs '2.5' is not a whole number >= 1"),
@@ -38,6 +40,16 @@ def test_bad_stages_give_one_line_errors_naming_the_stage(text, message):
     with pytest.raises(ConfigError) as raised:
         parse_stages(text)
     assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_stage_may_train_on_smaller_images():
+    stages = parse_stages("unfrozen 4@3e-3 32px, unfrozen 4@3e-3")
+    assert stages == [Stage("unfrozen", 4, 3e-3, side=32), Stage("unfrozen", 4, 3e-3)]
+    assert stages_text(stages) == "unfrozen 4@0.003 32px, unfrozen 4@0.003"
+    spec = TrainSpec(counts="1-5", size=64, stages="unfrozen 4@3e-3 32px, unfrozen 4@3e-3")
+    assert spec.epochs == 8 and spec.schedule[0].side == 32
+    with pytest.raises(ConfigError, match="training side 64 px is above the cell's size 32; expected at most 32px"):
+        TrainSpec(counts="1-5", size=32, stages="unfrozen 2@3e-3 64px")
 
 
 def test_the_spec_validates_its_stages_field():
