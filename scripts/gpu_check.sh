@@ -46,12 +46,12 @@ timeout 240 python3 -m study.sweep --preset full --set grid.counts=1-5,45-50 --s
 stamp analysis
 timeout 120 python3 -m analysis /tmp/full-mini --quick --device cuda 2>&1 | tail -5
 stamp bench-cell-cuda
-timeout 120 python3 -m study.bench cell --device cuda --set counts=45-50 --set epochs=4 --repeats 2 2>&1 | tail -4 \
+timeout 120 python3 -m study.bench cell --device cuda --set counts=45-50 --repeats 2 2>&1 | tail -4 \
   | tee "$OUT/bench_cell_cuda.txt"
 if python3 -c "import fastai" 2>/dev/null; then
   stamp compare-fastai-cuda
   timeout 420 python3 scripts/compare_fastai.py --device cuda --fastai-python python3 --counts 45-50 1-5 \
-    --seeds 0 1 2 --kit-set epochs=4 --out /tmp/compare-cuda 2>&1 | tail -16 | tee "$OUT/compare_fastai_cuda.txt"
+    --seeds 0 1 2 --out /tmp/compare-cuda 2>&1 | tail -16 | tee "$OUT/compare_fastai_cuda.txt"
   cp /tmp/compare-cuda/results.jsonl "$OUT/compare_fastai_cuda.jsonl" 2>/dev/null
 else
   echo "fastai not installed (no wheels in .whl): comparison skipped" | tee "$OUT/compare_fastai_cuda.txt"
