@@ -87,7 +87,7 @@ def _accuracy_takeaway(frame: pd.DataFrame, unseen: set[str]) -> str:
         for reads, rows in (("cue control", drop[~drop.index.isin(unseen)]),
                             ("size generalisation: radii never trained on", drop[drop.index.isin(unseen)])):
             if len(rows):
-                text += (f" On the controlled (DeWind) set accuracy changes by {-rows.mean():+.2f} on average "
+                text += (f" On the controlled (DeWind) set accuracy changes by {0.0 - rows.mean():+.2f} on average "
                          f"({reads}; n={len(rows)} configurations).")
     return text
 
