@@ -41,6 +41,8 @@ __all__ = [
     "Checkpoint",
     "ResultsRow",
     "results_csv_rows",
+    "to_float",
+    "row_accuracy",
     "RESULT_METRICS",
     "RESULT_COUNTS",
     "RESULT_RUN_COLUMNS",
@@ -393,6 +395,23 @@ def _read_cell(column: str, text: str | None) -> Any:
 def results_csv_rows(text: str, source: str | os.PathLike = ResultsRow.FILE) -> list[ResultsRow]:
     """Parse results.csv text into rows (``ResultsRow.from_csv``)."""
     return [ResultsRow.from_csv(row, source) for row in csv.DictReader(io.StringIO(text))]
+
+
+def to_float(value: Any) -> float | None:
+    """A CSV/JSON value as a float, or None when it is blank, text, a bool or NaN."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def row_accuracy(row: Mapping[str, Any] | ResultsRow) -> float | None:
+    """A results row's headline accuracy: the test split when it has one, else validation (photo folders)."""
+    test = to_float(row.get("test_accuracy"))
+    return test if test is not None else to_float(row.get("valid_accuracy"))
 
 
 # ---------------------------------------------------------------- the bench file

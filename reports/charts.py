@@ -13,7 +13,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from reports.values import to_float
+from kit.records import to_float
 
 __all__ = ["learning_curve_svg", "series"]
 

@@ -22,7 +22,7 @@ from study.config.spec import varying_fields
 from reports.charts import learning_curve_svg
 from reports.collect import RunData
 from reports.summary import Analysis, misclassified_png
-from reports.values import row_accuracy, to_float
+from kit.records import row_accuracy, to_float
 
 __all__ = ["configurations_view", "MAX_MISCLASSIFIED"]
 

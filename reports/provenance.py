@@ -18,7 +18,7 @@ from typing import Any
 from kit.formatting import duration
 from study.run.runfolder import RunFolder
 
-from reports.values import to_float
+from kit.records import to_float
 
 __all__ = ["provenance", "package_versions", "git_commit", "cpu_model", "PACKAGES"]
 

@@ -16,7 +16,7 @@ from kit.formatting import ci_sentence, general, number
 from study.config.labels import short_value, spelled_value
 
 from reports.published import PUBLISHED, PublishedExperiment
-from reports.values import row_accuracy, to_float
+from kit.records import row_accuracy, to_float
 
 __all__ = ["reproduction", "matches"]
 

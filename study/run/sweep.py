@@ -41,6 +41,7 @@ import pandas
 from kit.formatting import ci_sentence, duration
 from kit.cli import ArgumentParser, path_problem, report_error, report_interrupt, stop_on_sigterm
 from kit.progress import progress_bar
+from kit.records import row_accuracy, to_float
 from study.config.coerce import bounded, out_folder
 from study.config.sweepfile import DEFAULT_PRESET, load_sweep, preset_names
 from study.run.cost import calibration, estimate_cell
@@ -323,10 +324,9 @@ def _report_plan(planned: list[tuple[TrainSpec, CellState]], to_run: int, retry_
 def _outcome_line(outcome: CellOutcome, row: dict[str, Any]) -> str:
     """One line per finished cell: status, id, headline accuracy or the error (from its results row)."""
     if outcome.status == CellStatus.DONE.value:
-        accuracy = _number(row.get("test_accuracy"))
-        accuracy = accuracy if accuracy is not None else _number(row.get("valid_accuracy"))
+        accuracy = row_accuracy(row)
         detail = f"accuracy {accuracy:.3f}" if accuracy is not None else "finished"
-        held_out = _number(row.get("test_held_out_mae"))
+        held_out = to_float(row.get("test_held_out_mae"))
         if held_out is not None:
             detail += f", held-out counts MAE {held_out:.2f}"
     else:
@@ -338,14 +338,6 @@ def _outcome_line(outcome: CellOutcome, row: dict[str, Any]) -> str:
 
 
 SUMMARY_METRICS = ("valid_accuracy", "test_accuracy", "count_mae", "label_noise_rate", "seconds")
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
 
 
 def print_replicates(result: SweepResult, cells: Sequence[TrainSpec]) -> None:
@@ -363,11 +355,11 @@ def print_replicates(result: SweepResult, cells: Sequence[TrainSpec]) -> None:
     lines = []
     for members in groups.values():
         done = [(label, row) for label, row in members if row["status"] == CellStatus.DONE.value
-                and _number(row.get("test_accuracy")) is not None and _number(row.get("test_images"))]
+                and to_float(row.get("test_accuracy")) is not None and to_float(row.get("test_images"))]
         if len(done) < 2:
             continue
-        totals = [int(_number(row["test_images"])) for _, row in done]
-        correct = [round(_number(row["test_accuracy"]) * total) for (_, row), total in zip(done, totals)]
+        totals = [int(to_float(row["test_images"])) for _, row in done]
+        correct = [round(to_float(row["test_accuracy"]) * total) for (_, row), total in zip(done, totals)]
         estimate = accuracy_estimate(correct, totals)
         lines.append(f"  {done[0][0].configuration}: {ci_sentence(estimate.to_dict())}")
     if lines:

@@ -162,3 +162,13 @@ def test_analysis_summary_round_trip_with_nan_and_numpy(tmp_path: Path):
 def test_a_nan_metric_is_a_blank_results_cell():
     row = ResultsRow.from_cell("a", {}, "done", "", {"valid_accuracy": math.nan})
     assert row.to_csv()["valid_accuracy"] == ""
+
+
+def test_values_read_back_as_numbers_or_none():
+    from kit.records import row_accuracy, to_float
+
+    assert [to_float(v) for v in ("0.5", 2, "", None, "n/a", float("nan"), True)] == [0.5, 2.0, None, None, None,
+                                                                                       None, None]
+    assert row_accuracy({"test_accuracy": "0.75", "valid_accuracy": "0.5"}) == 0.75
+    assert row_accuracy({"test_accuracy": "", "valid_accuracy": "0.5"}) == 0.5  # a photo folder: no test split
+    assert row_accuracy({"status": "failed"}) is None
