@@ -43,6 +43,7 @@ __all__ = [
     "spec_hash",
     "parse_count_set",
     "TRAIN_DEFAULTS",
+    "HASHED_WHEN_SET",
 ]
 
 # Largest accepted values (see TrainSpec.__post_init__).
@@ -140,6 +141,13 @@ class TrainSpec:
         "auto", "freeze the body: auto = iff pretrained weights (with `stages` set: the first stage's, derived)")
     batch_size: int = _field(64, "images per training step", label="batch size")
     weight_decay: float = _field(1e-2, "AdamW weight decay", label="weight decay")
+    head_dropout: float = _field(
+        0.5, "fastai's ps: dropout before the head's last linear layer, half of it before the first (the "
+        "fastai, regression and ordinal heads; the post: 0.5)", label="head dropout")
+    bn_stats: Literal["running", "precise"] = _field(
+        "running", "BatchNorm statistics the model is evaluated with: running = the running averages kept "
+        "while training (fastai, PyTorch); precise = recomputed over the training images (eval transform) "
+        "after each stage's last epoch (PreciseBN), which a short schedule needs", label="BN statistics")
     stages: str = _field(
         "", "training stages run one after another on the same model, e.g. "
         "'frozen 3@3e-3, unfrozen 15@1e-6:1e-4' (epochs@max lr; lo:hi = discriminative lrs over the "
@@ -176,6 +184,7 @@ class TrainSpec:
             ("scene_size", self.scene_size == 0 or 16 <= self.scene_size <= MAX_SIZE,
              f"0 (= size) or a side from 16 to {MAX_SIZE} px"),
             ("weight_decay", 0 <= self.weight_decay <= 1, "a weight decay from 0 to 1"),
+            ("head_dropout", 0 <= self.head_dropout < 1, "a dropout probability from 0 to below 1"),
         ]
         for key, ok, expected in checks:
             if not ok:  # a NaN fails every comparison, so it lands here too
@@ -322,7 +331,9 @@ class TrainSpec:
             what = "folder-" + (self.data.rstrip("/").split("/")[-1] or "data")
         weights = self.weights if self.weights in ("imagenet", "none") else "file"
         name = f"{what}-{self.aug}-{self.arch.replace(':', '_')}-{weights}-n{self.n_train}-s{self.seed}"
-        return f"{name}-{spec_hash(self.to_dict())[:8]}"
+        hashed = {key: value for key, value in self.to_dict().items()
+                  if not (key in HASHED_WHEN_SET and value == TRAIN_DEFAULTS[key])}
+        return f"{name}-{spec_hash(hashed)[:8]}"
 
 
 def parse_count_set(text: Any, name: str = "counts") -> tuple[int, ...]:
@@ -455,3 +466,7 @@ def varying_fields(specs: Iterable[dict[str, Any]], roles: Sequence[str] = ("set
 
 
 TRAIN_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(TrainSpec)}
+
+# Fields added after cell ids were first written: they enter a cell's id only when set to something other
+# than their default, so the cells of every existing run folder keep their ids (and resume).
+HASHED_WHEN_SET = frozenset({"head_dropout", "bn_stats"})

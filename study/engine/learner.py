@@ -57,6 +57,8 @@ _CHECK_EVERY = 20
 _SMOOTHING = 0.98
 # Images per forward pass when evaluating: no gradients are kept, so batches can be larger than training's.
 EVAL_BATCH_SIZE = 256
+# PreciseBN (``bn_stats = "precise"``): at most this many training images set the BatchNorm statistics.
+PRECISE_BN_IMAGES = 1024
 
 
 @dataclasses.dataclass
@@ -228,10 +230,10 @@ class Learner:
     # ------------------------------------------------------------ steps
     def _optimizer(self, lrs: list[float]) -> torch.optim.AdamW:
         groups = [{"params": list(group.parameters()), "lr": lr} for group, lr in zip(self.model.groups, lrs)]
-        # fused: one kernel for all parameters on CUDA (same maths as the default foreach loop).
-        return torch.optim.AdamW(
-            groups, betas=(0.9, 0.99), weight_decay=self.spec.weight_decay, fused=True if self.on_cuda else None
-        )
+        # fused: one kernel for all parameters (same maths as the default loop); on the CPU the default
+        # is a Python loop of small ops per tensor, and fused halves the optimiser's time (docs/BENCHMARKS.md).
+        fused = True if self.device.type in ("cpu", "cuda") else None
+        return torch.optim.AdamW(groups, betas=(0.9, 0.99), weight_decay=self.spec.weight_decay, fused=fused)
 
     def steps_per_epoch(self) -> int:
         count = len(self.task.splits["train"])
@@ -333,10 +335,12 @@ class Learner:
         self._notify("on_fit_start", stage, epochs, steps)
         smoother = _Smoother()
         rows = []
-        for _ in range(epochs):
+        for index in range(epochs):
             epoch = len(self.history) + 1
             started = time.perf_counter()
             train_loss = self._train_epoch(optimizer, scheduler, smoother, epoch, stage)
+            if self.spec.bn_stats == "precise" and index == epochs - 1:
+                self.recompute_bn_stats()  # before the last validation, so it reports what is evaluated
             valid = self.evaluate("valid", epoch=epoch)
             row = {
                 "epoch": epoch,
@@ -381,6 +385,25 @@ class Learner:
             f"{row['epoch']:<10}{row['train_loss']:<12.6f}{row['valid_loss']:<12.6f}"
             f"{row['error_rate']:<12.6f}{minutes:02d}:{seconds:02d}"
         )
+
+    @torch.no_grad()
+    def recompute_bn_stats(self, max_images: int = PRECISE_BN_IMAGES) -> None:
+        """PreciseBN: set every BatchNorm layer's statistics from the trained weights.
+
+        The running averages BatchNorm keeps while training mix statistics of
+        many past weights; after a short, high-lr schedule they can be far from
+        the final model's, and the model then scores near chance in eval mode
+        while it fits the training batches. This replaces them by the plain
+        average over the first ``max_images`` training images, shown with the
+        eval transform (as test images are), in batches of ``EVAL_BATCH_SIZE``
+        (``torch.optim.swa_utils.update_bn``: train mode, no gradients, no weight changes).
+        """
+        images = self.task.splits["train"].images[:max_images]
+        batches = (self._inputs(images[start : start + EVAL_BATCH_SIZE])
+                   for start in range(0, len(images), EVAL_BATCH_SIZE))
+        wrapper = _Autocast(self.model, self.autocast)
+        wrapper.train(self.model.training)  # update_bn puts back the mode of the module it is given
+        torch.optim.swa_utils.update_bn(batches, wrapper)
 
     # ------------------------------------------------------------ lr finder
     def lr_find(
@@ -491,6 +514,18 @@ class Learner:
             split=split, labels=labels.cpu(), preds=self.readout.predict(outputs).cpu(), probs=probs.cpu(),
             losses=losses.cpu(), estimates=estimates.cpu(),
         )
+
+
+class _Autocast(nn.Module):
+    """``model`` called under ``autocast()`` (the learner's precision), for helpers that call a module."""
+
+    def __init__(self, model: nn.Module, autocast: Callable[[], contextlib.AbstractContextManager]) -> None:
+        super().__init__()
+        self.model, self._autocast = model, autocast
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            return self.model(inputs)
 
 
 class _Smoother:

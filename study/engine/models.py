@@ -83,29 +83,30 @@ class AdaptiveConcatPool2d(nn.Module):
         return torch.cat([self.max_pool(features), self.avg_pool(features)], 1)
 
 
-def fastai_hidden_layers(num_features: int) -> list[nn.Module]:
+def fastai_hidden_layers(num_features: int, dropout: float = 0.5) -> list[nn.Module]:
     """fastai v1 ``create_head`` up to its last linear layer: ``[B, F, h, w] -> [B, 512]``.
 
-    Concat pool, flatten, [BN, Dropout 0.25, Linear, ReLU], [BN, Dropout 0.5].
+    Concat pool, flatten, [BN, Dropout ps/2, Linear, ReLU], [BN, Dropout ps] with fastai's ``ps`` =
+    ``dropout`` (0.5: 0.25 and 0.5).
     """
     return [
         AdaptiveConcatPool2d(),
         nn.Flatten(),
         nn.BatchNorm1d(2 * num_features),
-        nn.Dropout(0.25),
+        nn.Dropout(dropout / 2),
         nn.Linear(2 * num_features, 512),
         nn.ReLU(inplace=True),
         nn.BatchNorm1d(512),
-        nn.Dropout(0.5),
+        nn.Dropout(dropout),
     ]
 
 
-def fastai_head(num_features: int, num_classes: int) -> nn.Sequential:
-    """fastai v1 ``create_head``: concat pool, [BN, Dropout 0.25, Linear, ReLU], [BN, Dropout 0.5, Linear].
+def fastai_head(num_features: int, num_classes: int, dropout: float = 0.5) -> nn.Sequential:
+    """fastai v1 ``create_head``: concat pool, [BN, Dropout ps/2, Linear, ReLU], [BN, Dropout ps, Linear].
 
-    ``num_classes`` outputs (1 for the regression head).
+    ``num_classes`` outputs (1 for the regression head); ``dropout`` is fastai's ``ps``.
     """
-    head = nn.Sequential(*fastai_hidden_layers(num_features), nn.Linear(512, num_classes))
+    head = nn.Sequential(*fastai_hidden_layers(num_features, dropout), nn.Linear(512, num_classes))
     for module in head:
         if isinstance(module, nn.Linear):  # fastai applies kaiming_normal_ to the new head
             nn.init.kaiming_normal_(module.weight)
@@ -143,9 +144,9 @@ class CoralLayer(nn.Module):
         return f"in_features={self.weight.shape[1]}, tasks={len(self.bias)}"
 
 
-def ordinal_head(num_features: int, num_classes: int) -> nn.Sequential:
+def ordinal_head(num_features: int, num_classes: int, dropout: float = 0.5) -> nn.Sequential:
     """fastai's hidden layers, then ``CoralLayer``: ``[B, F, h, w] -> [B, C-1]`` cumulative logits."""
-    head = nn.Sequential(*fastai_hidden_layers(num_features), CoralLayer(512, num_classes))
+    head = nn.Sequential(*fastai_hidden_layers(num_features, dropout), CoralLayer(512, num_classes))
     for module in head:
         if isinstance(module, nn.Linear):  # as fastai_head
             nn.init.kaiming_normal_(module.weight)
@@ -194,7 +195,7 @@ class Classifier(nn.Module):
 
 def create_model(
     arch: str, num_classes: int, weights: str = "none", head: str = "fastai", seed: int | None = None,
-    image_size: int = 224,
+    image_size: int = 224, head_dropout: float = 0.5,
 ) -> Classifier:
     """Build a classifier.
 
@@ -213,6 +214,7 @@ def create_model(
             the global RNG as torch does.
         image_size: side of the square input in px; timm models that fix
             their input size at creation (ViT, MLP-Mixer) are built for it.
+        head_dropout: fastai's ``ps`` for the fastai, regression and ordinal heads (the linear head has none).
 
     Raises:
         ValueError: unknown arch or head (listing the valid names).
@@ -224,7 +226,7 @@ def create_model(
         # and the caller's RNG stream is left where it was.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return create_model(arch, num_classes, weights, head, image_size=image_size)
+            return create_model(arch, num_classes, weights, head, image_size=image_size, head_dropout=head_dropout)
     outputs = n_outputs(head, num_classes)  # checks the head and the class count
     pretrained = weights == "imagenet"
     if arch in ARCHITECTURES:
@@ -233,8 +235,12 @@ def create_model(
         body, num_features, split = timm_body(arch[5:], pretrained, image_size)
     else:
         raise ValueError(f"arch: unknown {arch!r}; valid: {', '.join(available())}")
-    make_head = {"fastai": fastai_head, "linear": linear_head, "regression": fastai_head}.get(head)
-    head_module = ordinal_head(num_features, num_classes) if head == "ordinal" else make_head(num_features, outputs)
+    if head == "linear":
+        head_module = linear_head(num_features, outputs)
+    elif head == "ordinal":
+        head_module = ordinal_head(num_features, num_classes, head_dropout)
+    else:  # fastai, regression
+        head_module = fastai_head(num_features, outputs, head_dropout)
     model = Classifier(body, head_module, split, num_features)
     if weights not in ("none", "imagenet"):
         load_weights_file(model, Path(weights), arch)

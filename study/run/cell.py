@@ -158,7 +158,8 @@ def _train_and_write(
         # The readout first: a regression/ordinal head on classes that are not counts fails before any work.
         readout = create_readout(spec.head, class_counts(task.classes, spec.head), spec.reg_target, spec.reg_loss)
         model = create_model(spec.arch, len(task.classes), weights=spec.weights, head=spec.head,
-                             seed=derive_seed(spec.seed, "init"), image_size=spec.size)
+                             seed=derive_seed(spec.seed, "init"), image_size=spec.size,
+                             head_dropout=spec.head_dropout)
         policy = _policy(spec)
         observers = ObserverList(_observers(progress, folder, spec))
     try:

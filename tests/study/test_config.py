@@ -282,3 +282,20 @@ def test_a_sweep_is_expanded_once(monkeypatch):
     first, second = spec.cells(), spec.cells()
     assert first == second and first is not second  # a new list of the same cells
     assert len(calls) == made
+
+
+def test_a_field_added_later_enters_the_cell_id_only_when_set():
+    # bn_stats came after cell ids were first written: at its default it leaves every id as it was
+    # (the hash of the other fields), so old run folders still resume; set, it makes a new cell.
+    from study.config.spec import HASHED_WHEN_SET, spec_hash
+
+    spec = TrainSpec(counts="45-50", epochs=3)
+    without = {key: value for key, value in spec.to_dict().items() if key not in HASHED_WHEN_SET}
+    assert spec.cell_id().endswith("-" + spec_hash(without)[:8])
+    precise = TrainSpec(counts="45-50", epochs=3, bn_stats="precise")
+    assert precise.cell_id() != spec.cell_id()
+    with pytest.raises(ConfigError, match="bn_stats: unknown 'exact'; valid: running, precise"):
+        TrainSpec(bn_stats="exact")
+    with pytest.raises(ConfigError, match=r"head_dropout: expected a dropout probability from 0 to below 1, got 1.0"):
+        TrainSpec(head_dropout=1.0)
+    assert TrainSpec(head_dropout=0.0).cell_id() != TrainSpec().cell_id()

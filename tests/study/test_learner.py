@@ -287,3 +287,64 @@ def test_compile_on_the_cpu_trains_as_the_eager_model():
                 pytest.skip(f"inductor cannot compile on this CPU: {type(error).__name__}: {error}")
             raise
     assert losses[True] == pytest.approx(losses[False], rel=1e-3, abs=1e-4)
+
+
+def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [module for module in model.modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+
+
+def test_precise_bn_statistics_are_the_training_images_own():
+    # The first BatchNorm after the stem sees conv1's outputs: its recomputed mean is their plain mean over
+    # every training image, shown with the eval transform, whatever the running averages said before.
+    learner = make_learner(n_train=100, arch="resnet18")
+    learner.fit_one_cycle(1, 1e-3)
+    first = learner.model.body.bn1
+    first.running_mean.fill_(50.0)  # running statistics gone wrong
+    first.running_var.fill_(1e-3)
+    learner.recompute_bn_stats()
+    with torch.no_grad():
+        features = learner.model.body.conv1(learner._inputs(learner.task.splits["train"].images))
+    assert torch.allclose(first.running_mean, features.mean((0, 2, 3)), atol=1e-4)
+    # torch.optim.swa_utils.update_bn averages per-batch unbiased variances; one batch here (80 images)
+    assert torch.allclose(first.running_var, features.var((0, 2, 3), unbiased=True), rtol=1e-3)
+    assert first.momentum == 0.1 and not learner.model.training  # momentum and mode put back
+
+
+def test_precise_bn_rescues_a_model_whose_running_statistics_are_wrong():
+    # A simulated failure with a known answer: a model that counts (trained), then statistics of another
+    # distribution (pure noise) written into every BatchNorm layer. Evaluated with them it is near chance;
+    # PreciseBN restores what it learned. Recomputing the trained model's own statistics changes little.
+    learner = make_learner(n_train=300)
+    learner.fit_one_cycle(4, 1e-2)
+    trained = learner.evaluate("test").accuracy
+    assert trained > 0.7  # chance is 1/3
+    learner.recompute_bn_stats()
+    assert abs(learner.evaluate("test").accuracy - trained) < 0.1
+    with torch.no_grad():
+        learner.model.train()
+        for module in _batchnorms(learner.model):
+            module.reset_running_stats()
+            module.momentum = None
+        learner.model(torch.randn(64, 3, 32, 32) * 5)
+        for module in _batchnorms(learner.model):
+            module.momentum = 0.1
+    assert learner.evaluate("test").accuracy < 0.6
+    learner.recompute_bn_stats()
+    assert learner.evaluate("test").accuracy > 0.7
+
+
+def test_bn_stats_precise_changes_only_the_statistics_after_the_last_epoch():
+    # Same seeds, same fit: the weights agree exactly; only the BatchNorm buffers differ, and the last
+    # history row's validation is the one the recomputed statistics give.
+    runs = {}
+    for bn_stats in ("running", "precise"):
+        learner = make_learner(n_train=100, arch="resnet18", bn_stats=bn_stats)
+        learner.fit_one_cycle(2, 1e-3)
+        runs[bn_stats] = learner
+    running, precise = runs["running"].model.state_dict(), runs["precise"].model.state_dict()
+    parameters = {name for name, _ in runs["running"].model.named_parameters()}
+    assert all(torch.equal(running[name], precise[name]) for name in parameters)
+    assert not torch.equal(running["body.bn1.running_mean"], precise["body.bn1.running_mean"])
+    assert [row["train_loss"] for row in runs["running"].history] == [row["train_loss"] for row in runs["precise"].history]
+    assert runs["precise"].history[-1]["accuracy"] == pytest.approx(runs["precise"].evaluate("valid").accuracy)
+    assert runs["running"].history[0]["valid_loss"] == pytest.approx(runs["precise"].history[0]["valid_loss"])

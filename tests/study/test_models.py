@@ -181,3 +181,12 @@ def test_folding_only_touches_convolutions_that_feed_a_batchnorm_directly():
     images = torch.randn(8, 3, 8, 8)
     with torch.no_grad():
         assert torch.equal(fused(images), unfoldable(images))
+
+
+@pytest.mark.parametrize("head", ["fastai", "regression", "ordinal"])
+def test_head_dropout_is_fastais_ps(head):
+    # ps before the last linear layer, ps / 2 before the first: 0.5 is the post's head (0.25, 0.5)
+    for dropout, expected in ((0.5, [0.25, 0.5]), (0.2, [0.1, 0.2]), (0.0, [0.0, 0.0])):
+        model = create_model("resnet18", 5, head=head, seed=0, head_dropout=dropout)
+        assert [m.p for m in model.head.modules() if isinstance(m, torch.nn.Dropout)] == pytest.approx(expected)
+    assert create_model("resnet18", 5, head="fastai", seed=0).head[3].p == 0.25  # the default is the post's
