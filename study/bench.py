@@ -414,6 +414,8 @@ def _cell_main(argv: Sequence[str]) -> int:
                         help="a TrainSpec field (repeatable); default the quick preset's 1-5 fastai cell")
     parser.add_argument("--target", type=float, help="validation accuracy to reach (default: the cell's best)")
     parser.add_argument("--repeats", type=int, default=1, help="cells run one after another (default 1)")
+    parser.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                        help="run the cell once per seed (default: the seed of --set, or 0) and print the means")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     parser.add_argument("--out", type=Path, help="where the cell folders go (default: a temporary folder)")
     args = parser.parse_args(argv)
@@ -429,7 +431,10 @@ def _cell_main(argv: Sequence[str]) -> int:
         parser.error(str(error))
     with tempfile.TemporaryDirectory(prefix="bench-cell-") as scratch:
         root = args.out or Path(scratch)
-        rows = [bench_cell(settings, root / f"cell-{index}", args.target, args.device) for index in range(args.repeats)]
+        seeds = args.seeds or [settings.get("seed", 0)]
+        rows = [{"seed": seed, **bench_cell({**settings, "seed": seed}, root / f"cell-s{seed}-{index}", args.target,
+                                            args.device)}
+                for seed in seeds for index in range(args.repeats)]
     _print_cells(settings, rows)
     return 0
 
@@ -438,16 +443,21 @@ def _print_cells(settings: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     described = ", ".join(f"{key}={value}" for key, value in {**QUICK_CELL, **settings}.items())
     print(f"cell in a fresh process ({described}); {_cpu_name()}, {os.cpu_count()} CPUs")
     phases = list(rows[0]["phase_seconds"])
-    print(f"  {'run':<5}{'wall':>8}{'startup':>9}" + "".join(f"{name:>10}" for name in phases)
+    print(f"  {'run':<5}{'seed':>6}{'wall':>8}{'startup':>9}" + "".join(f"{name:>10}" for name in phases)
           + f"{'valid':>8}{'test':>8}{'target':>8}{'epochs':>8}{'seconds':>9}")
     for index, row in enumerate(rows):
         reached = row["time_to_accuracy"]
         test = row["test_accuracy"]
-        print(f"  {index:<5}{row['wall']:>8.1f}{row['startup']:>9.1f}"
+        print(f"  {index:<5}{row.get('seed', ''):>6}{row['wall']:>8.1f}{row['startup']:>9.1f}"
               + "".join(f"{row['phase_seconds'][name]:>10.1f}" for name in phases)
               + f"{row['valid_accuracy']:>8.3f}{(test if test is not None else float('nan')):>8.3f}"
               + f"{reached['target']:>8.3f}{str(reached['epochs']):>8}"
               + f"{(reached['seconds'] if reached['seconds'] is not None else float('nan')):>9.1f}")
+    if len(rows) > 1:
+        tests = [row["test_accuracy"] for row in rows if row["test_accuracy"] is not None]
+        mean_test = f"{statistics.fmean(tests):.3f}" if tests else "–"
+        print(f"  mean of {len(rows)}: wall {statistics.fmean(row['wall'] for row in rows):.1f} s, valid "
+              f"{statistics.fmean(row['valid_accuracy'] for row in rows):.3f}, test {mean_test}")
 
 
 def bench_eval(repeats: int = 5, n_test: int = 1000, device: str = "cpu") -> dict[str, Any]:

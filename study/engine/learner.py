@@ -13,6 +13,9 @@ pct_start 0.3, final lr max_lr / (25 * 1e4), cosine, beta1 0.95->0.85->0.95);
 ``freeze`` keeps BatchNorm trainable; ``slice`` learning rates over three
 layer groups; training drops the last partial batch; ``train_loss`` in the
 table is the debiased exponential moving average (beta 0.98) fastai prints.
+
+Opt-in, for short schedules (``bn_stats = "precise"``): the BatchNorm
+statistics are recomputed after each stage's last epoch (PreciseBN).
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ _SMOOTHING = 0.98
 # Images per forward pass when evaluating: no gradients are kept, so batches can be larger than training's.
 EVAL_BATCH_SIZE = 256
 # PreciseBN (``bn_stats = "precise"``): at most this many training images set the BatchNorm statistics.
-PRECISE_BN_IMAGES = 1024
+PRECISE_BN_IMAGES = 512  # 400 and 800 gave the same accuracy (docs/BENCHMARKS.md); 512 = two batches
 
 
 @dataclasses.dataclass

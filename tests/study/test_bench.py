@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from kit.records import BenchFile, bench_path
 from study.bench import main
 from study.run.cost import calibration
@@ -54,8 +56,19 @@ def test_bench_cell_times_a_tiny_cell_in_a_fresh_process(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "startup" in out and "fit" in out and "evaluate" in out
     row = out.strip().splitlines()[-1].split()
-    assert row[0] == "0" and row[-2] == "1"  # a target of 0 is reached after the first epoch
-    assert (tmp_path / "cell-0" / "metrics.json").is_file()
+    assert row[0] == "0" and row[1] == "0" and row[-2] == "1"  # run 0, seed 0; a target of 0: after epoch 1
+    assert (tmp_path / "cell-s0-0" / "metrics.json").is_file()
+
+
+def test_bench_cell_runs_one_cell_per_seed_and_prints_the_means(tmp_path, capsys):
+    tiny = ["--set", "arch=timm:test_resnet", "--set", "size=32", "--set", "radius=0", "--set", "n_train=60",
+            "--set", "n_test=20", "--set", "n_test_dewind=0", "--set", "epochs=1", "--set", "batch_size=16"]
+    assert main(["cell", *tiny, "--seeds", "3", "4", "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[1] for line in lines[-3:-1]] == ["3", "4"]
+    valid = [json.loads((tmp_path / f"cell-s{seed}-0" / "metrics.json").read_text())["valid_accuracy"]
+             for seed in (3, 4)]
+    assert lines[-1].startswith("  mean of 2: wall") and f"valid {sum(valid) / 2:.3f}" in lines[-1]
 
 
 def test_bad_bench_cell_settings_are_refused(capsys):
