@@ -19,6 +19,7 @@ __all__ = ["PURPOSES", "derive_seed"]
 PURPOSES: dict[str, str] = {
     "init": "model weight initialisation (from the init seed)",
     "lr_find": "the learning-rate finder's batches (from the init seed)",
+    "bn_stats": "which training images set the recomputed BatchNorm statistics (PreciseBN; from the init seed)",
     "test": "the i.i.d. test scenes (from the data seed)",
     "test_dewind": "the DeWind-controlled test scenes (from the data seed)",
     "test_held_out": "the test scenes of held-out counts (from the data seed)",
@@ -26,7 +27,7 @@ PURPOSES: dict[str, str] = {
 }
 
 # The three derivations in use, kept as they were introduced (see the module docstring).
-_NAMED = ("init", "lr_find")  # SeedSequence over the seed and the purpose name's bytes; 63 bits
+_NAMED = ("init", "lr_find", "bn_stats")  # SeedSequence over the seed and the purpose name's bytes; 63 bits
 _DATA_STREAMS = {"test": 1, "test_dewind": 2, "test_held_out": 3}  # SeedSequence over (seed, stream); 32 bits
 _ANALYSIS_OFFSET = 4242  # the data seed moved by a constant: scenes the training never saw
 

@@ -348,3 +348,22 @@ def test_bn_stats_precise_changes_only_the_statistics_after_the_last_epoch():
     assert [row["train_loss"] for row in runs["running"].history] == [row["train_loss"] for row in runs["precise"].history]
     assert runs["precise"].history[-1]["accuracy"] == pytest.approx(runs["precise"].evaluate("valid").accuracy)
     assert runs["running"].history[0]["valid_loss"] == pytest.approx(runs["precise"].history[0]["valid_loss"])
+
+
+def test_precise_bn_draws_its_images_from_every_class_of_a_class_ordered_split():
+    # A photo folder's training split is in class order: the statistics must come from a random draw
+    # of the split, not its first images (one class, here the darkest).
+    task = brightness_task(n_per_class=60)
+    order = task.splits["train"].labels.argsort(stable=True)
+    train = Split(task.splits["train"].images[order], task.splits["train"].labels[order])
+    task = Task(classes=task.classes, splits={**task.splits, "train": train})
+    spec = TrainSpec(counts="1-3", size=16, arch="resnet18", batch_size=8, precision="fp32", seed=0)
+    learner = Learner(create_model("resnet18", 3, seed=0), task, augment.create("none", size=16), spec, "cpu",
+                      log=lambda line: None)
+    learner.recompute_bn_stats(max_images=60)  # a third of the 180 images
+    with torch.no_grad():
+        conv1 = learner.model.body.conv1
+        every = conv1(learner._inputs(train.images)).mean((0, 2, 3))
+        first = conv1(learner._inputs(train.images[:60])).mean((0, 2, 3))
+    recomputed = learner.model.body.bn1.running_mean
+    assert (recomputed - every).abs().max() < 0.25 * (first - every).abs().max()
