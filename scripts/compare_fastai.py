@@ -6,7 +6,8 @@ runs in an environment of its own that shares this one's torch::
     python -m venv /tmp/fastai-env --system-site-packages
     /tmp/fastai-env/bin/pip install fastai==2.8.12        # or: pip install -e '.[fastai]'
     python scripts/compare_fastai.py --fastai-python /tmp/fastai-env/bin/python \\
-        --counts 1-5 45-50 --seeds 0 1 2 --kit-set epochs=4
+        --counts 1-5 45-50 --seeds 0 1 2 --kit-set epochs=4 --kit-set lr=5e-3 \\
+        --kit-set head_dropout=0 --kit-set bn_stats=precise     # README, "Short schedules"
 
 What it does, for each count range and seed:
 

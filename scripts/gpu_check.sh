@@ -2,8 +2,8 @@
 # One prepared GPU session: CUDA tests, renderer and training benchmarks (ResNet-34 at
 # 224 px, fp32 and bf16), sweep throughput at 1, 2 and 4 cells per GPU, the projected
 # time of the `full` grid, a reduced `full` sweep with GPU utilisation logged, and the
-# analysis of that sweep; then fastai 2.8 vs the kit on the same images (time to test accuracy,
-# 3 seeds, interleaved) and one whole kit cell timed part by part, when fastai's wheels are in .whl
+# analysis of that sweep; then fastai 2.8 (8 epochs) vs the kit's short schedule on the same images
+# (time to test accuracy, 3 seeds, interleaved) and one whole kit cell timed part by part, when fastai's wheels are in .whl
 # (pip download fastai==2.8.12 fastcore fasttransform fastprogress fastdownload plum-dispatch -d .whl).
 # Run through the device tool with `.whl` carried (wheels the GPU image lacks):
 #   bash scripts/gpu_check.sh          (writes what it measured under $OUT)
@@ -50,8 +50,10 @@ timeout 120 python3 -m study.bench cell --device cuda --set counts=45-50 --repea
   | tee "$OUT/bench_cell_cuda.txt"
 if python3 -c "import fastai" 2>/dev/null; then
   stamp compare-fastai-cuda
+  # fastai's 8 epochs against the kit's short schedule (README, "Short schedules")
   timeout 420 python3 scripts/compare_fastai.py --device cuda --fastai-python python3 --counts 45-50 1-5 \
-    --seeds 0 1 2 --out /tmp/compare-cuda 2>&1 | tail -16 | tee "$OUT/compare_fastai_cuda.txt"
+    --seeds 0 1 2 --kit-set epochs=4 --kit-set lr=5e-3 --kit-set head_dropout=0 --kit-set bn_stats=precise \
+    --out /tmp/compare-cuda 2>&1 | tail -16 | tee "$OUT/compare_fastai_cuda.txt"
   cp /tmp/compare-cuda/results.jsonl "$OUT/compare_fastai_cuda.jsonl" 2>/dev/null
 else
   echo "fastai not installed (no wheels in .whl): comparison skipped" | tee "$OUT/compare_fastai_cuda.txt"
