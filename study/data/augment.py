@@ -456,11 +456,19 @@ def map_circles(
         output centres ``[K, 2]``, equivalent radii ``r sqrt(|det J|)`` ``[K]``
         and ellipse axes ``r J`` ``[K, 2, 2]``.
     """
-    inverse = np.linalg.inv(matrix)
-    points = np.concatenate([centres, np.ones((len(centres), 1))], 1) @ inverse.T  # [K, 3]
+    return _map_with_inverse(np.linalg.inv(matrix), centres, radii)
+
+
+def _map_with_inverse(
+    inverse: np.ndarray, centres: np.ndarray, radii: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``map_circles`` given the canvas -> output matrix: one ``[3, 3]``, or one per circle ``[K, 3, 3]``."""
+    inverse = np.broadcast_to(inverse, (len(centres), 3, 3))
+    x, y = centres[:, 0, None], centres[:, 1, None]
+    points = inverse[:, :, 0] * x + inverse[:, :, 1] * y + inverse[:, :, 2]  # [K, 3]: H @ (x, y, 1)
     mapped = points[:, :2] / points[:, 2:3]  # [K, 2]
     # d(out_i)/d(in_j) = (H[i, j] - out_i * H[2, j]) / w
-    jacobian = (inverse[None, :2, :2] - mapped[:, :, None] * inverse[None, 2:3, :2]) / points[:, 2, None, None]
+    jacobian = (inverse[:, :2, :2] - mapped[:, :, None] * inverse[:, 2:3, :2]) / points[:, 2, None, None]
     scale = np.sqrt(np.abs(np.linalg.det(jacobian)))  # [K]
     return mapped, radii * scale, radii[:, None, None] * jacobian
 
@@ -534,6 +542,40 @@ def _classify(centres: np.ndarray, axes: np.ndarray, size: int) -> tuple[np.ndar
     return whole, touches & ~whole
 
 
+# Samples mapped at once by count_audit: bounds its memory (45-50 items x 9 mirror copies per sample).
+_AUDIT_CHUNK = 256
+
+
+def _audit_counts(
+    scenes: Sequence[Scene], chosen: np.ndarray, inverses: np.ndarray, canvas_hw: tuple[int, int], size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whole and partly visible targets per sample, ``visible_circles`` for every sample at once.
+
+    Args:
+        chosen: ``[S]`` scene index of each sample; inverses: ``[S, 3, 3]`` canvas -> output pixel maps.
+
+    Returns:
+        whole ``[S]`` and partial ``[S]`` counts of targets (int).
+    """
+    copies: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # scene -> its 9 K centres, extents, targets
+    for index in set(chosen.tolist()):
+        scene = scenes[index]
+        mirrored, _ = _reflections(scene.centers, *canvas_hw)  # [9, K, 2]
+        copies[index] = (mirrored.reshape(-1, 2), np.tile(extent_radii(scene), 9), np.tile(scene.targets, 9))
+    whole, partial = np.zeros(len(chosen), int), np.zeros(len(chosen), int)
+    for start in range(0, len(chosen), _AUDIT_CHUNK):
+        block = chosen[start : start + _AUDIT_CHUNK].tolist()
+        owner = np.concatenate([np.full(len(copies[index][1]), sample) for sample, index in enumerate(block)])
+        centres = np.concatenate([copies[index][0] for index in block])
+        extents = np.concatenate([copies[index][1] for index in block])
+        targets = np.concatenate([copies[index][2] for index in block]).astype(bool)
+        mapped, _, axes = _map_with_inverse(inverses[start : start + len(block)][owner], centres, extents)
+        is_whole, is_partial = _classify(mapped, axes, size)
+        whole[start : start + len(block)] = np.bincount(owner[is_whole & targets], minlength=len(block))
+        partial[start : start + len(block)] = np.bincount(owner[is_partial & targets], minlength=len(block))
+    return whole, partial
+
+
 def count_audit(
     policy: Policy,
     scenes: Sequence[Scene],
@@ -570,13 +612,8 @@ def count_audit(
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randint(len(scenes), (samples,), generator=generator).numpy()
     matrices = policy.sample(samples, canvas_hw, generator, train=True).matrices.numpy()  # [S, 3, 3]
-    labels, whole, partial = np.zeros(samples, int), np.zeros(samples, int), np.zeros(samples, int)
-    for index, (scene_index, matrix) in enumerate(zip(chosen, matrices)):
-        scene = scenes[scene_index]
-        visible = visible_circles(matrix, scene, canvas_hw, policy.size)
-        target = visible["target"]
-        labels[index] = scene.count
-        whole[index], partial[index] = (visible["whole"] & target).sum(), (visible["partial"] & target).sum()
+    labels = np.array([scenes[index].count for index in chosen.tolist()], dtype=int)
+    whole, partial = _audit_counts(scenes, chosen, np.linalg.inv(matrices), canvas_hw, policy.size)
     clipped, miscounted = partial > 0, whole != labels
     changed = clipped | miscounted
     per_count = {}

@@ -397,14 +397,16 @@ class Learner:
         many past weights; after a short, high-lr schedule they can be far from
         the final model's, and the model then scores near chance in eval mode
         while it fits the training batches. This replaces them by the plain
-        average over ``max_images`` training images drawn at random (a photo
-        folder's split is in class order, so its first images would be one class),
-        shown with the eval transform (as test images are), in batches of ``EVAL_BATCH_SIZE``
-        (``torch.optim.swa_utils.update_bn``: train mode, no gradients, no weight changes).
+        average over ``max_images`` training images drawn at random, shown
+        with the eval transform (as test images are), in batches of
+        ``EVAL_BATCH_SIZE`` (``torch.optim.swa_utils.update_bn``: train mode,
+        no gradients, no weight changes). The draw stays in random order: a
+        photo folder's split is in class order, and batches of one class each
+        would leave the variance between classes out of the averaged variances.
         """
         train = self.task.splits["train"].images
         generator = torch.Generator().manual_seed(derive_seed(self.spec.seed, "bn_stats"))
-        chosen = torch.randperm(len(train), generator=generator)[:max_images].sort().values
+        chosen = torch.randperm(len(train), generator=generator)[:max_images]
         images = train[chosen.to(train.device)]
         batches = (self._inputs(images[start : start + EVAL_BATCH_SIZE])
                    for start in range(0, len(images), EVAL_BATCH_SIZE))

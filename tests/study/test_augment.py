@@ -131,6 +131,29 @@ def test_sensible_preserves_every_count_and_fastai_changes_many_at_45_to_50():
     assert all(0 <= row["label_noise_rate"] <= 1 for row in fastai["per_count"].values())
 
 
+@pytest.mark.parametrize("counts, aspect, distractors", [("45-50", 1.0, "0"), ("1-5", 4 / 3, "1-3")])
+def test_count_audit_counts_each_sample_as_visible_circles_does(counts, aspect, distractors):
+    # count_audit maps every sample's circles at once, in chunks; per sample it must say what
+    # visible_circles says of that one (scene, matrix) pair: the reference, one sample at a time.
+    spec = TrainSpec(counts=counts, size=48, n_train=60, n_test=0, n_test_dewind=0, aspect=aspect,
+                     distractors=distractors)
+    scenes = build_task(spec, "cpu").splits["train"].scenes
+    policy = augment.create("fastai", size=48)
+    audit = augment.count_audit(policy, scenes, samples=600, seed=3)  # three chunks, the last one short
+    generator = torch.Generator().manual_seed(3)
+    chosen = torch.randint(len(scenes), (600,), generator=generator).numpy()
+    canvas_hw = (scenes[0].height, scenes[0].width)
+    matrices = policy.sample(600, canvas_hw, generator, train=True).matrices.numpy()
+    whole, partial = [], []
+    for index, matrix in zip(chosen, matrices):
+        visible = augment.visible_circles(matrix, scenes[index], canvas_hw, 48)
+        whole.append(int((visible["whole"] & visible["target"]).sum()))
+        partial.append(int((visible["partial"] & visible["target"]).sum()))
+    assert audit["whole"] == whole and audit["partial"] == partial
+    assert audit["labels"] == [scenes[index].count for index in chosen]
+    assert 0 < sum(partial) and 0 < audit["label_noise_rate"] < 1  # the case is not trivial
+
+
 def test_centre_crop_of_a_wide_canvas_cuts_circles_but_squish_keeps_them():
     scenes = counting_scenes("3-5", 64, aspect=4 / 3)
     cropped = augment.count_audit(augment.create("none"), scenes, size=64, samples=200, seed=0)

@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from study.data import augment
 from study.config.spec import TrainSpec
+from study.engine import learner as learner_module
 from study.engine.learner import Interpretation, Learner, NonFiniteLossError, lr_range
 from study.engine.models import create_model
 from study.engine.observe import TrainingObserver
@@ -350,7 +351,7 @@ def test_bn_stats_precise_changes_only_the_statistics_after_the_last_epoch():
     assert runs["running"].history[0]["valid_loss"] == pytest.approx(runs["precise"].history[0]["valid_loss"])
 
 
-def test_precise_bn_draws_its_images_from_every_class_of_a_class_ordered_split():
+def test_precise_bn_draws_its_images_from_every_class_of_a_class_ordered_split(monkeypatch):
     # A photo folder's training split is in class order: the statistics must come from a random draw
     # of the split, not its first images (one class, here the darkest).
     task = brightness_task(n_per_class=60)
@@ -360,10 +361,18 @@ def test_precise_bn_draws_its_images_from_every_class_of_a_class_ordered_split()
     spec = TrainSpec(counts="1-3", size=16, arch="resnet18", batch_size=8, precision="fp32", seed=0)
     learner = Learner(create_model("resnet18", 3, seed=0), task, augment.create("none", size=16), spec, "cpu",
                       log=lambda line: None)
-    learner.recompute_bn_stats(max_images=60)  # a third of the 180 images
     with torch.no_grad():
         conv1 = learner.model.body.conv1
-        every = conv1(learner._inputs(train.images)).mean((0, 2, 3))
-        first = conv1(learner._inputs(train.images[:60])).mean((0, 2, 3))
+        features = conv1(learner._inputs(train.images))
+        every, first = features.mean((0, 2, 3)), features[:60].mean((0, 2, 3))
+        variance = features.var((0, 2, 3))
+    learner.recompute_bn_stats(max_images=60)  # a third of the 180 images: first 60 = one class
     recomputed = learner.model.body.bn1.running_mean
     assert (recomputed - every).abs().max() < 0.25 * (first - every).abs().max()
+    # In batches of 8, a batch in class order misses the variance between classes; random batches do not.
+    monkeypatch.setattr(learner_module, "EVAL_BATCH_SIZE", 8)
+    learner.recompute_bn_stats(max_images=180)
+    with torch.no_grad():
+        in_class_order = torch.stack([features[i : i + 8].var((0, 2, 3)) for i in range(0, 180, 8)]).mean(0)
+    error = (learner.model.body.bn1.running_var - variance).abs().max()
+    assert error < 0.5 * (in_class_order - variance).abs().max()
