@@ -530,16 +530,21 @@ def _classify(centres: np.ndarray, axes: np.ndarray, size: int) -> tuple[np.ndar
     extent = np.linalg.norm(axes, axis=2)  # [K, 2] half-width, half-height
     low, high = 0.5, size - 0.5
     whole = ((centres - extent) >= low).all(1) & ((centres + extent) <= high).all(1)
+    # Only an ellipse whose bounding box meets the hull can touch it: most mirror images lie far
+    # outside, and the exact test below runs on the rest (the 1e-6 px margin keeps every near case).
+    near = ((centres + extent) >= low - 1e-6).all(1) & ((centres - extent) <= high + 1e-6).all(1) & ~whole
+    centres, axes = centres[near], axes[near]
     corners = np.array([[low, low], [high, low], [high, high], [low, high]], dtype=np.float64)  # [4, 2] in order
-    inverse = np.linalg.inv(axes)  # [K, 2, 2]
-    polygon = np.einsum("kij,kcj->kci", inverse, corners[None] - centres[:, None])  # [K, 4, 2]
-    edges = np.roll(polygon, -1, axis=1) - polygon  # [K, 4, 2]
-    cross = edges[..., 0] * -polygon[..., 1] - edges[..., 1] * -polygon[..., 0]  # [K, 4]
+    inverse = np.linalg.inv(axes)  # [N, 2, 2]
+    polygon = np.einsum("kij,kcj->kci", inverse, corners[None] - centres[:, None])  # [N, 4, 2]
+    edges = np.roll(polygon, -1, axis=1) - polygon  # [N, 4, 2]
+    cross = edges[..., 0] * -polygon[..., 1] - edges[..., 1] * -polygon[..., 0]  # [N, 4]
     inside = (cross >= 0).all(1) | (cross <= 0).all(1)
-    t = np.clip(-(polygon * edges).sum(2) / np.maximum((edges**2).sum(2), 1e-12), 0, 1)  # [K, 4]
-    distance = np.linalg.norm(polygon + t[..., None] * edges, axis=2).min(1)  # [K]
-    touches = inside | (distance < 1)
-    return whole, touches & ~whole
+    t = np.clip(-(polygon * edges).sum(2) / np.maximum((edges**2).sum(2), 1e-12), 0, 1)  # [N, 4]
+    distance = np.linalg.norm(polygon + t[..., None] * edges, axis=2).min(1)  # [N]
+    partial = np.zeros(len(whole), bool)
+    partial[near] = inside | (distance < 1)
+    return whole, partial
 
 
 # Samples mapped at once by count_audit: bounds its memory (45-50 items x 9 mirror copies per sample).
