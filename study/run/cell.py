@@ -28,7 +28,7 @@ from kit.progress import ProgressMode, resolve_mode
 from kit.records import CellMetrics, Checkpoint
 from kit.seeds import derive_seed
 from study.data import augment
-from study.engine.learner import Evaluation, Interpretation, Learner
+from study.engine.learner import PRECISE_BN_IMAGES, Evaluation, Interpretation, Learner
 from study.engine.models import IMAGENET_MEAN, IMAGENET_STD, create_model
 from study.engine.observe import ObserverList, TrainingObserver
 from study.engine.progress import ProgressObserver
@@ -175,6 +175,9 @@ def _fit_evaluate_write(
     """Steps 2-4 of a cell: train the stages, evaluate every split, write the files and metrics."""
     learner = Learner(model, task, policy, spec, device, log=log, observers=[observers], readout=readout)
     log(f"precision {learner.precision}" + (" (bf16 autocast, channels_last)" if learner.channels_last else ""))
+    if spec.bn_stats == "precise":
+        log(f"bn_stats precise: BatchNorm statistics recomputed after each stage's last epoch over "
+            f"{min(PRECISE_BN_IMAGES, len(task.splits['train']))} training images")
     # 2. Train the stages; the epoch table goes to log.txt (and the console unless quiet).
     stages = spec.schedule
     with clock.phase("fit"):

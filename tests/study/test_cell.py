@@ -117,6 +117,23 @@ def test_same_spec_same_seed_gives_identical_results_on_cpu(tmp_path):
     assert other["n_train"] == first["n_train"]
 
 
+def test_a_short_schedule_cell_recomputes_its_batchnorm_statistics_and_says_so(tmp_path):
+    # Same seed, same fit: the checkpoints differ only in BatchNorm buffers, and the log says what ran.
+    running = cell.run_cell(tiny_counting(n_train=30, n_test=10, head_dropout=0.0), tmp_path / "running", device="cpu")
+    precise = cell.run_cell(tiny_counting(n_train=30, n_test=10, head_dropout=0.0, bn_stats="precise"),
+                            tmp_path / "precise", device="cpu")
+    log = (tmp_path / "precise" / "log.txt").read_text()
+    assert "bn_stats precise: BatchNorm statistics recomputed after each stage's last epoch over 24 training images" in log
+    assert "bn_stats" not in (tmp_path / "running" / "log.txt").read_text()
+    states = [torch.load(tmp_path / name / "checkpoint.pt", weights_only=False)["model"] for name in ("running", "precise")]
+    buffers = [name for name in states[0] if name.endswith(("running_mean", "running_var"))]
+    assert buffers and any(not torch.equal(states[0][name], states[1][name]) for name in buffers)
+    assert all(torch.equal(states[0][name], states[1][name]) for name in states[0]
+               if not name.endswith(("running_mean", "running_var", "num_batches_tracked")))
+    assert json.loads((tmp_path / "precise" / "spec.json").read_text())["bn_stats"] == "precise"
+    assert running["n_train"] == precise["n_train"] == 24
+
+
 class BodySnapshots(TrainingObserver):
     """The first body convolution's weights at the start and end of every fit."""
 
