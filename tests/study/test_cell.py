@@ -125,7 +125,7 @@ def test_a_short_schedule_cell_recomputes_its_batchnorm_statistics_and_says_so(t
     log = (tmp_path / "precise" / "log.txt").read_text()
     assert "bn_stats precise: BatchNorm statistics recomputed after each stage's last epoch over 24 training images" in log
     assert "bn_stats" not in (tmp_path / "running" / "log.txt").read_text()
-    states = [torch.load(tmp_path / name / "checkpoint.pt", weights_only=False)["model"] for name in ("running", "precise")]
+    states = [torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)["model"] for name in ("running", "precise")]
     buffers = [name for name in states[0] if name.endswith(("running_mean", "running_var"))]
     assert buffers and any(not torch.equal(states[0][name], states[1][name]) for name in buffers)
     assert all(torch.equal(states[0][name], states[1][name]) for name in states[0]
