@@ -10,20 +10,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from kit.records import to_float
+
 __all__ = ["MISSING", "number", "general", "duration", "interval", "ci_sentence"]
 
 MISSING = "–"
-
-
-def _float(value: Any) -> float | None:
-    """``value`` as a finite-or-infinite float; None for blanks, NaN and text."""
-    if value is None or value == "":
-        return None
-    try:
-        as_float = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(as_float) else as_float
 
 
 def number(value: Any, digits: int = 3) -> str:
@@ -63,7 +54,7 @@ def _as_float(value: Any) -> float | str:
 
 def duration(seconds: Any) -> str:
     """Seconds as people read them: ``"12 s"``, ``"3 min 20 s"``, ``"2 h 5 min"``; not a number -> ``MISSING``."""
-    as_float = _float(seconds)
+    as_float = to_float(seconds)
     if as_float is None or math.isinf(as_float):
         return MISSING
     total = int(round(as_float))
@@ -79,9 +70,9 @@ def interval(mean: Any, low: Any, high: Any, digits: int = 3) -> str:
 
     Without bounds (NaN or None) the value stands alone; without a value the cell reads ``MISSING``.
     """
-    if _float(mean) is None:
+    if to_float(mean) is None:
         return MISSING
-    if _float(low) is None or _float(high) is None:
+    if to_float(low) is None or to_float(high) is None:
         return number(mean, digits)
     return f"{number(mean, digits)} [{number(low, digits)}, {number(high, digits)}]"
 
@@ -103,10 +94,10 @@ def ci_sentence(estimate: Mapping[str, Any] | None, digits: int = 3) -> str:
     """
     if not isinstance(estimate, Mapping):
         return number(estimate, digits)
-    if _float(estimate.get("mean")) is None:
+    if to_float(estimate.get("mean")) is None:
         return MISSING
     details = []
-    if _float(estimate.get("low")) is not None and _float(estimate.get("high")) is not None:
+    if to_float(estimate.get("low")) is not None and to_float(estimate.get("high")) is not None:
         details.append(f"95% CI {number(estimate['low'], digits)}–{number(estimate['high'], digits)}")
     if estimate.get("method"):
         details.append(str(estimate["method"]))

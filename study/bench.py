@@ -448,7 +448,7 @@ def _print_cells(settings: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     for index, row in enumerate(rows):
         reached = row["time_to_accuracy"]
         test = row["test_accuracy"]
-        print(f"  {index:<5}{row.get('seed', ''):>6}{row['wall']:>8.1f}{row['startup']:>9.1f}"
+        print(f"  {index:<5}{row['seed']:>6}{row['wall']:>8.1f}{row['startup']:>9.1f}"
               + "".join(f"{row['phase_seconds'][name]:>10.1f}" for name in phases)
               + f"{row['valid_accuracy']:>8.3f}{(test if test is not None else float('nan')):>8.3f}"
               + f"{reached['target']:>8.3f}{str(reached['epochs']):>8}"
